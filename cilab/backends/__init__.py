@@ -1,0 +1,1 @@
+"""Lab backends: the only code that touches the outside world."""

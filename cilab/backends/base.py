@@ -1,0 +1,68 @@
+"""The small interface every lab backend implements.
+
+Everything the suite does to a lab goes through these primitives, so recording and
+replay need to understand nothing else.  Arguments are plain JSON-able values (they are
+the keys of a transcript entry); results are `CommandResult`, `HttpResult`, dicts or
+lists of dicts.  A backend raises `LabUnavailable` when a transport does not answer and
+never retries: retrying is the probes' business (`cilab.retry.eventually`).
+"""
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from cilab.model import CommandResult, HttpResult
+
+#: primitive name -> True when it changes the lab (advances the recorded lab state)
+PRIMITIVES: dict[str, bool] = {
+    "node_shell": False,
+    "pod_exec": False,
+    "k8s_get": False,
+    "k8s_list": False,
+    "http_get": False,
+    "k8s_apply": True,
+    "k8s_delete": True,
+    "helm_upgrade": True,
+}
+
+
+class Backend(Protocol):
+    #: "vagrant", "kubeconfig" or "replay"
+    kind: str
+
+    def node_names(self) -> list[str]:
+        """Names of the lab's nodes as the backend knows them (for node_shell)."""
+
+    def node_shell(self, node: str, command: str, timeout: float) -> CommandResult:
+        """Run a shell command on a node (as root); a non-zero exit is data, not an error."""
+
+    def pod_exec(self, namespace: str, pod: str, container: str | None,
+                 command: list[str], timeout: float) -> CommandResult:
+        """Run a command in a pod's container."""
+
+    def k8s_get(self, api_version: str, kind: str, name: str,
+                namespace: str | None = None) -> dict[str, Any] | None:
+        """One object as the API returns it, or None when it does not exist."""
+
+    def k8s_list(self, api_version: str, kind: str, namespace: str | None = None,
+                 label_selector: str | None = None,
+                 field_selector: str | None = None) -> list[dict[str, Any]]:
+        """The items of a list call."""
+
+    def k8s_apply(self, manifest: dict[str, Any], namespace: str | None = None) -> dict[str, Any]:
+        """Server-side apply one object; returns the object the API returned."""
+
+    def k8s_delete(self, api_version: str, kind: str, name: str,
+                   namespace: str | None = None) -> bool:
+        """Delete one object; False when it did not exist."""
+
+    def http_get(self, url: str, timeout: float,
+                 headers: dict[str, str] | None = None) -> HttpResult:
+        """HTTP GET from the runner."""
+
+    def helm_upgrade(self, release: str, chart: str, version: str, namespace: str,
+                     values: list[str], timeout: float, repo: str | None = None) -> CommandResult:
+        """`helm upgrade --install` with the given values documents (YAML text), in order,
+        from chart repository `repo` (URL) when given."""
+
+    def close(self) -> None:
+        """Release connections."""

@@ -1,0 +1,61 @@
+"""The replay backend: answers every primitive call from a transcript, strictly.
+
+A call with no recording in the current lab state is an error that names the call and
+the state (and, when the same call exists in other states, which ones): never a default
+answer.  A recording with several results is a sequence: the n-th identical call in one
+scenario gets the n-th result (the last one repeats), so "not yet" before "now" replays
+exactly, on virtual time.
+"""
+from __future__ import annotations
+
+import json
+import threading
+from collections import defaultdict
+from typing import Any
+
+from cilab.errors import ReplayMiss
+from cilab.transcript import Transcript, call_key, decode_result
+
+
+class ReplayBackend:
+    kind = "replay"
+
+    def __init__(self, transcript: Transcript) -> None:
+        self.transcript = transcript
+        self._counts: dict[str, int] = defaultdict(int)
+        self._lock = threading.Lock()
+        self.scenario: str | None = None
+
+    def begin_scenario(self, name: str) -> None:
+        with self._lock:
+            self._counts.clear()
+            self.scenario = name
+
+    def node_names(self) -> list[str]:
+        nodes = self.transcript.header.get("lab", {}).get("nodes", {})
+        return list(nodes)
+
+    def replay(self, op: str, args: dict[str, Any], state: list[str]) -> Any:
+        entry = self.transcript.lookup(op, args, state)
+        if entry is None:
+            others = self.transcript.near_misses(op, args)
+            hint = ""
+            if others:
+                hint = "; recorded only in state(s) " + ", ".join(
+                    json.dumps(e.state) for e in others[:4])
+            raise ReplayMiss(
+                f"replay: transcript {self.transcript.name!r} has no recording of "
+                f"{op} {json.dumps(args, sort_keys=True)[:300]} in lab state "
+                f"{json.dumps(state)}{hint}")
+        key = call_key(op, args, state)
+        with self._lock:
+            n = self._counts[key]
+            self._counts[key] = n + 1
+        data = entry.results[min(n, len(entry.results) - 1)]
+        result = decode_result(op, data)
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    def close(self) -> None:
+        pass

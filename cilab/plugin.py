@@ -1,0 +1,270 @@
+"""The pytest plugin: options, the session lab, stages, scenario hooks and reporting.
+
+Loaded by the top-level conftest.py.  Options (see `pytest --help`, group "cilium lab"):
+
+  --lab vagrant|kubeconfig|replay   which lab answers the probes (default: vagrant)
+  --transcript PATH                  replay source (default: the shipped reference lab)
+  --record DIR                       write every probe result of a real lab as a transcript
+  --kubeconfig / --context / --ssh-config   the existing-cluster lab
+  --provider / --destroy-lab         the Vagrant lab
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from cilab.errors import ConfigError, LabError, LabUnavailable
+from cilab.lab import Lab
+from cilab.retry import Clock, VirtualClock
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+REFERENCE_TRANSCRIPT = REPO_ROOT / "fixtures" / "transcripts" / "reference"
+LABS = ("vagrant", "kubeconfig", "replay")
+
+
+# --- options ---------------------------------------------------------------------------
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    g = parser.getgroup("cilium lab", "cilium-lab-conformance: which lab answers the probes")
+    g.addoption("--lab", choices=LABS, default=os.environ.get("CILAB_LAB", "vagrant"),
+                help="vagrant: build/reuse the three-VM lab of provisioning/ (default); "
+                     "kubeconfig: an existing Cilium cluster; replay: answer from a transcript, "
+                     "offline")
+    g.addoption("--transcript", metavar="PATH", default=None,
+                help="replay source: a transcript file or folder "
+                     f"(default: {REFERENCE_TRANSCRIPT.relative_to(REPO_ROOT)}, the reference lab "
+                     "reconstructed from the documented outputs)")
+    g.addoption("--record", metavar="DIR", default=None,
+                help="record every probe result of a real lab into DIR/<worker>.yaml "
+                     "(replayable with --lab replay --transcript DIR)")
+    g.addoption("--kubeconfig", metavar="PATH", default=None,
+                help="kubeconfig of an existing cluster (with --lab kubeconfig; default $KUBECONFIG "
+                     "or ~/.kube/config)")
+    g.addoption("--context", metavar="NAME", default=None, help="kubeconfig context (--lab kubeconfig)")
+    g.addoption("--ssh-config", metavar="PATH", default=None,
+                help="OpenSSH config with one Host per node name for node probes (--lab kubeconfig); "
+                     "without it node probes use a privileged host-network debug pod")
+    g.addoption("--provider", choices=("virtualbox", "libvirt"), default=None,
+                help="Vagrant provider for --lab vagrant (default: Vagrant's own choice)")
+    g.addoption("--destroy-lab", action="store_true", default=False,
+                help="destroy the Vagrant lab at the end of the session (nightly CI)")
+
+
+def _usage(msg: str) -> pytest.UsageError:
+    return pytest.UsageError(msg)
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def _validate(config: pytest.Config) -> None:
+    """Bad input answers with one line and a non-zero exit, before anything is created."""
+    opt = config.option
+    lab = opt.lab
+    if opt.transcript and lab != "replay":
+        raise _usage(f"--transcript only goes with --lab replay (got --lab {lab})")
+    if opt.record and lab == "replay":
+        raise _usage("--record records a real lab; it cannot be combined with --lab replay")
+    if (opt.kubeconfig or opt.context or opt.ssh_config) and lab != "kubeconfig":
+        raise _usage(f"--kubeconfig/--context/--ssh-config only go with --lab kubeconfig (got --lab {lab})")
+    if (opt.provider or opt.destroy_lab) and lab != "vagrant":
+        raise _usage(f"--provider/--destroy-lab only go with --lab vagrant (got --lab {lab})")
+    try:
+        from cilab.versions import load_versions
+        load_versions()
+    except ConfigError as exc:
+        raise _usage(str(exc)) from None
+    if lab == "replay":
+        from cilab.transcript import load_transcript
+        try:
+            load_transcript(opt.transcript or REFERENCE_TRANSCRIPT)
+        except LabError as exc:
+            raise _usage(str(exc)) from None
+    elif lab == "vagrant":
+        exe = os.environ.get("VAGRANT_EXE") or shutil.which("vagrant")
+        if not exe:
+            raise _usage("vagrant not found on PATH: install Vagrant to build the lab, or run "
+                         "offline with --lab replay (or --lab kubeconfig for an existing cluster)")
+    elif lab == "kubeconfig":
+        path = Path(opt.kubeconfig or os.environ.get("KUBECONFIG", "~/.kube/config").split(os.pathsep)[0]).expanduser()
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise _usage(f"kubeconfig {path}: cannot read ({exc.strerror or exc})") from None
+        if not text.strip():
+            raise _usage(f"kubeconfig {path}: file is empty")
+        opt.kubeconfig = str(path)
+        if opt.ssh_config and not Path(opt.ssh_config).expanduser().is_file():
+            raise _usage(f"--ssh-config {opt.ssh_config}: no such file")
+    if opt.record:
+        rec = Path(opt.record)
+        try:
+            rec.mkdir(parents=True, exist_ok=True)
+            probe = rec / ".cilab-write-test"
+            probe.write_text("")
+            probe.unlink()
+        except OSError as exc:
+            raise _usage(f"--record {rec}: cannot write there ({exc.strerror or exc})") from None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "cilab_cluster_change: the scenario changes the cluster for "
+                                       "everyone and runs under the exclusive cluster lock")
+    if not _is_worker(config):
+        _validate(config)
+        _write_allure_extras(config)
+
+
+# --- reporting extras --------------------------------------------------------------------
+
+CATEGORIES = [
+    {"name": "Lab unreachable or broken (not a verdict on Cilium)",
+     "matchedStatuses": ["broken"],
+     "messageRegex": r".*(LabUnavailable|ReplayMiss|TranscriptError|CallFailed|ConfigError|unreachable|timed out).*"},
+    {"name": "Behaviour not conformant to the documented lab",
+     "matchedStatuses": ["failed"]},
+    {"name": "Suite error (a defect of the suite itself)", "matchedStatuses": ["broken"]},
+]
+
+
+def _write_allure_extras(config: pytest.Config) -> None:
+    alluredir = getattr(config.option, "allure_report_dir", None)
+    if not alluredir:
+        return
+    out = Path(alluredir)
+    out.mkdir(parents=True, exist_ok=True)
+    from cilab.versions import load_versions
+    props = {"lab": config.option.lab}
+    if config.option.lab == "replay":
+        props["transcript"] = str(config.option.transcript or REFERENCE_TRANSCRIPT.relative_to(REPO_ROOT))
+    props.update(load_versions().as_properties())
+    (out / "environment.properties").write_text(
+        "".join(f"{k}={v}\n" for k, v in props.items()), encoding="utf-8")
+    (out / "categories.json").write_text(json.dumps(CATEGORIES, indent=2), encoding="utf-8")
+
+
+def _allure_attach(name: str, body: str) -> None:
+    import allure
+    allure.attach(body, name=name[:120], attachment_type=allure.attachment_type.TEXT)
+
+
+# --- the session lab -------------------------------------------------------------------
+
+def shared_dir(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    base = tmp_path_factory.getbasetemp()
+    return base if worker_id == "master" else base.parent
+
+
+def _build_lab(config: pytest.Config, shared: Path) -> Lab:
+    opt = config.option
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    recorder = None
+    if opt.lab == "replay":
+        from cilab.backends.replay import ReplayBackend
+        from cilab.transcript import load_transcript
+        transcript = load_transcript(opt.transcript or REFERENCE_TRANSCRIPT)
+        return Lab(ReplayBackend(transcript), clock=VirtualClock(), attach=_allure_attach,
+                   info={"transcript": transcript.name, "header": transcript.header})
+    from cilab.versions import load_versions
+    versions = load_versions()
+    if opt.lab == "vagrant":
+        from cilab.backends.vagrant import VagrantBackend, provision_once
+        info_path = provision_once(shared, provider=opt.provider, ctr_ip=versions.ctr_ip)
+        backend: Any = VagrantBackend(info_path)
+    else:
+        from cilab.backends.kube import KubeconfigBackend
+        backend = KubeconfigBackend(opt.kubeconfig, opt.context, opt.ssh_config)
+    if opt.record:
+        from cilab.transcript import Recorder
+        recorder = Recorder(Path(opt.record) / f"{worker}.yaml", name=f"recorded-{opt.lab}",
+                            description=f"Recorded from a real {opt.lab} lab by cilium-lab-conformance",
+                            lab={"kind": opt.lab, **versions.as_properties()})
+    return Lab(backend, recorder=recorder, clock=Clock(), attach=_allure_attach)
+
+
+@pytest.fixture(scope="session")
+def lab_shared_dir(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    return shared_dir(tmp_path_factory, worker_id)
+
+
+@pytest.fixture(scope="session")
+def lab(request: pytest.FixtureRequest, lab_shared_dir: Path) -> Iterator[Lab]:
+    """The lab, once per worker; a lab that cannot be reached stops the session once."""
+    try:
+        the_lab = _build_lab(request.config, lab_shared_dir)
+    except LabError as exc:
+        request.session.shouldstop = f"lab unavailable: {exc}"
+        raise
+    request.config.stash[LAB_KEY] = the_lab
+    try:
+        yield the_lab
+    finally:
+        if the_lab.recorder is not None:
+            the_lab.recorder.save()
+        the_lab.close()
+
+
+LAB_KEY = pytest.StashKey[Lab]()
+
+
+@pytest.fixture(scope="session")
+def hubble_stage(request: pytest.FixtureRequest, lab: Lab, lab_shared_dir: Path) -> dict[str, Any]:
+    """The lab with Hubble enabled (seed lines 1009-1025), applied once per run."""
+    from cilab.stages import ensure_hubble
+    from cilab.versions import load_versions
+    try:
+        return ensure_hubble(lab, lab_shared_dir, load_versions().cilium_version)
+    except LabError as exc:
+        request.session.shouldstop = f"lab unavailable: {exc}"
+        raise
+
+
+@pytest.fixture
+def cluster_shared_lock(lab_shared_dir: Path, lab: Lab) -> Iterator[None]:
+    """Held by every ordinary scenario: cluster-wide changes wait for it to be released."""
+    from cilab.locks import cluster_lock
+    with cluster_lock(lab_shared_dir, exclusive=False, clock=Clock()):
+        yield
+
+
+def scenario_namespace(name: str) -> str:
+    """A stable, DNS-1123 namespace name derived from a scenario name."""
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    import hashlib
+    digest = hashlib.sha1(name.encode()).hexdigest()[:6]
+    return f"cilab-{slug[:44].rstrip('-')}-{digest}"
+
+
+# --- scenario hooks ----------------------------------------------------------------------
+
+def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature: Any, scenario: Any) -> None:
+    the_lab = request.config.stash.get(LAB_KEY, None)
+    if the_lab is not None:
+        the_lab.begin_scenario(f"{feature.name}: {scenario.name}")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    if _is_worker(config) or config.option.lab != "vagrant" or not config.option.destroy_lab:
+        return
+    from cilab.backends.vagrant import destroy
+    try:
+        destroy()
+    except LabError as exc:
+        tr = config.pluginmanager.get_plugin("terminalreporter")
+        if tr:
+            tr.write_line(f"--destroy-lab failed: {exc}", red=True)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    opt = config.option
+    if opt.lab == "replay":
+        return f"cilium lab: replay of {opt.transcript or REFERENCE_TRANSCRIPT.relative_to(REPO_ROOT)}"
+    return f"cilium lab: {opt.lab}" + (f" (recording to {opt.record})" if opt.record else "")

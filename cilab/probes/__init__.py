@@ -1,0 +1,1 @@
+"""Probes: typed questions to the lab, one or a few primitive calls each, no pytest inside."""

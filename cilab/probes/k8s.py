@@ -1,0 +1,62 @@
+"""Kubernetes object probes (reads through `Lab`, results as API dicts or parsed types)."""
+from __future__ import annotations
+
+from typing import Any
+
+from cilab.lab import Lab
+from cilab.parsers import kube
+
+
+def configmap_data(lab: Lab, namespace: str, name: str) -> dict[str, str] | None:
+    cm = lab.get("v1", "ConfigMap", name, namespace)
+    return None if cm is None else dict(cm.get("data") or {})
+
+
+def secret_types(lab: Lab, namespace: str) -> dict[str, str]:
+    return kube.secret_types(lab.list("v1", "Secret", namespace))
+
+
+def nodes(lab: Lab) -> dict[str, str]:
+    """Node name -> InternalIP, for every node the API server knows."""
+    return kube.node_internal_ips(lab.list("v1", "Node"))
+
+
+def service(lab: Lab, namespace: str, name: str) -> dict[str, Any] | None:
+    return lab.get("v1", "Service", name, namespace)
+
+
+def service_endpoints(lab: Lab, namespace: str, name: str) -> set[tuple[str, int]]:
+    """Ready (ip, port) pairs behind a Service, from its EndpointSlices."""
+    slices = lab.list("discovery.k8s.io/v1", "EndpointSlice", namespace,
+                      label_selector=f"kubernetes.io/service-name={name}")
+    return kube.endpoint_addresses(slices)
+
+
+def deployment(lab: Lab, namespace: str, name: str) -> dict[str, Any] | None:
+    return lab.get("apps/v1", "Deployment", name, namespace)
+
+
+def daemonset(lab: Lab, namespace: str, name: str) -> dict[str, Any] | None:
+    return lab.get("apps/v1", "DaemonSet", name, namespace)
+
+
+def pods(lab: Lab, namespace: str, selector: str) -> list[dict[str, Any]]:
+    return lab.list("v1", "Pod", namespace, label_selector=selector)
+
+
+def running_pods(lab: Lab, namespace: str, selector: str) -> list[dict[str, Any]]:
+    return [p for p in pods(lab, namespace, selector)
+            if (p.get("status") or {}).get("phase") == "Running"]
+
+
+def pod_node(pod: dict[str, Any]) -> str | None:
+    spec = pod.get("spec") or {}
+    return spec.get("nodeName") or spec.get("node_name")
+
+
+def cilium_agent_on(lab: Lab, node: str) -> str:
+    """Name of the Running cilium agent pod on `node` (agent pods carry k8s-app=cilium)."""
+    for pod in running_pods(lab, "kube-system", "k8s-app=cilium"):
+        if pod_node(pod) == node:
+            return pod["metadata"]["name"]
+    raise AssertionError(f"no Running cilium agent pod (k8s-app=cilium) on node {node}")

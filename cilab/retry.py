@@ -1,0 +1,125 @@
+"""`eventually`: the one bounded retry helper every probe and step uses.
+
+A check is polled with exponential backoff until it passes or its budget is spent; on
+timeout the failure names what was expected and shows the last thing observed.  Time is
+read from a `Clock`, so the replay lab runs the same retry logic on virtual time (a
+retried probe that sees "not yet" before "now" costs nothing offline) while a real lab
+waits for real.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Callable, TypeVar
+
+from tenacity import (Retrying, RetryCallState, retry_if_exception_type,
+                      wait_exponential)
+
+from cilab.errors import LabError
+
+log = logging.getLogger("cilab.retry")
+T = TypeVar("T")
+
+
+class Clock:
+    """Wall-clock time."""
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+@dataclass
+class VirtualClock(Clock):
+    """Time that only moves when somebody waits: replayed backoff costs no wall time."""
+
+    t: float = 0.0
+    slept: float = field(default=0.0)
+
+    def now(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.t += seconds
+        self.slept += seconds
+
+
+class NotYet(AssertionError):
+    """Raised by a check that has not passed yet; its message is the observation."""
+
+
+@dataclass
+class Attempts:
+    """What a finished `eventually` saw (attached to reports)."""
+
+    count: int = 0
+    elapsed: float = 0.0
+    observations: list[str] = field(default_factory=list)
+
+
+#: one table of budgets (seconds) so a real lab's patience is tuned in one place
+BUDGETS: dict[str, float] = {
+    "default": 60.0,
+    "rollout": 300.0,
+    "relay": 180.0,
+    "policy": 120.0,
+    "flows": 60.0,
+    "metrics": 120.0,
+}
+
+
+def _stop_before(clock: Clock, start: float, budget: float) -> Callable[[RetryCallState], bool]:
+    def stop(state: RetryCallState) -> bool:
+        upcoming = state.upcoming_sleep or 0.0
+        return clock.now() - start + upcoming >= budget
+    return stop
+
+
+def eventually(check: Callable[[], T], *, what: str, budget: float | str = "default",
+               clock: Clock | None = None, initial: float = 0.5, maximum: float = 10.0,
+               on_attempt: Callable[[int, str], None] | None = None) -> T:
+    """Call `check` until it returns without raising `AssertionError`.
+
+    `check` raises AssertionError (or `NotYet`) whose text describes what it saw; any
+    `LabError` propagates at once (a broken lab is not "not yet").  On timeout an
+    AssertionError is raised: "<what>: not true within <budget>s after <n> attempts;
+    last observed: <text>".
+    """
+    clock = clock or Clock()
+    seconds = BUDGETS[budget] if isinstance(budget, str) else float(budget)
+    start = clock.now()
+    attempts = Attempts()
+    retrying = Retrying(
+        retry=retry_if_exception_type(AssertionError),
+        wait=wait_exponential(multiplier=initial, min=initial, max=maximum),
+        stop=_stop_before(clock, start, seconds),
+        sleep=clock.sleep,
+        reraise=True,
+    )
+    last: AssertionError | None = None
+    try:
+        for attempt in retrying:
+            with attempt:
+                attempts.count += 1
+                try:
+                    return check()
+                except LabError:
+                    raise
+                except AssertionError as exc:
+                    last = exc
+                    text = str(exc) or exc.__class__.__name__
+                    attempts.observations.append(text)
+                    if on_attempt:
+                        on_attempt(attempts.count, text)
+                    log.info("%s: attempt %d not yet: %s", what, attempts.count, text)
+                    raise
+    except AssertionError:
+        pass
+    attempts.elapsed = clock.now() - start
+    observed = str(last) if last is not None else "nothing"
+    raise AssertionError(
+        f"{what}: not true within {seconds:g}s after {attempts.count} attempt(s); "
+        f"last observed: {observed}")

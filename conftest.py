@@ -1,0 +1,3 @@
+"""Thin: the suite's pytest plugin lives in cilab/plugin.py."""
+
+pytest_plugins = ["cilab.plugin"]

@@ -1,0 +1,238 @@
+"""Steps of features/hubble.feature: each binds a sentence to one probe and one check."""
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pytest_bdd import parsers, then, when
+
+from cilab.lab import Lab
+from cilab.parsers import kube
+from cilab.probes import hubble, k8s, nodes
+from tests.steps.common import table_rows
+
+# --- before Hubble ----------------------------------------------------------------------
+
+
+def _snapshot(stage_record: dict[str, Any]) -> dict[str, Any]:
+    snap = stage_record.get("snapshot")
+    if snap is None:
+        pytest.skip(f"cannot check the pre-Hubble lab: {stage_record.get('note')}")
+    return snap
+
+
+@then(parsers.parse('the pre-Hubble snapshot shows enable-hubble "{value}"'))
+def snapshot_enable_hubble(stage_record: dict[str, Any], value: str) -> None:
+    seen = _snapshot(stage_record).get("enable-hubble")
+    assert seen == value, f"before Hubble: expected enable-hubble {value!r}, saw {seen!r}"
+
+
+@then("the pre-Hubble snapshot shows no Hubble secrets")
+def snapshot_no_secrets(stage_record: dict[str, Any]) -> None:
+    seen = _snapshot(stage_record)["secrets"]
+    assert not seen, f"before Hubble: expected no cilium-ca/hubble secrets, saw {', '.join(seen)}"
+
+
+@then(parsers.parse("the pre-Hubble snapshot shows no node listening on port {port:d}"))
+def snapshot_no_port(stage_record: dict[str, Any], port: int) -> None:
+    listening = {node: [s for s in socks if s.split(" ")[0].rsplit(":", 1)[-1] == str(port)]
+                 for node, socks in _snapshot(stage_record)["listeners"].items()}
+    offenders = {n: s for n, s in listening.items() if s}
+    assert not offenders, f"before Hubble: expected nothing on {port}, saw {offenders}"
+
+
+# --- configuration and secrets ----------------------------------------------------------
+
+
+@when(parsers.parse('I read the ConfigMap "{name}" in "{namespace}"'))
+def read_configmap(lab: Lab, ctx: dict[str, Any], name: str, namespace: str) -> None:
+    data = k8s.configmap_data(lab, namespace, name)
+    assert data is not None, f"ConfigMap {namespace}/{name} does not exist"
+    ctx["configmap"] = (f"{namespace}/{name}", data)
+
+
+@then("it has these entries:")
+def configmap_has(ctx: dict[str, Any], datatable: list[list[str]]) -> None:
+    name, data = ctx["configmap"]
+    wrong = [f"{r['key']}: expected {r['value']!r}, saw {data.get(r['key'], '<absent>')!r}"
+             for r in table_rows(datatable) if data.get(r["key"]) != r["value"]]
+    assert not wrong, f"ConfigMap {name}: " + "; ".join(wrong)
+
+
+@then(parsers.parse('these Secrets exist in "{namespace}":'))
+def secrets_exist(lab: Lab, namespace: str, datatable: list[list[str]]) -> None:
+    types = k8s.secret_types(lab, namespace)
+    wrong = []
+    for row in table_rows(datatable):
+        seen = types.get(row["name"])
+        if seen != row["type"]:
+            wrong.append(f"{row['name']}: expected type {row['type']}, "
+                         f"{'absent' if seen is None else 'saw ' + seen}")
+    assert not wrong, f"Secrets in {namespace}: " + "; ".join(wrong)
+
+
+# --- listening ports --------------------------------------------------------------------
+
+
+def _reachable(listener: Any, node_ip: str) -> bool:
+    return listener.is_wildcard or listener.address.strip("[]") == node_ip
+
+
+@then(parsers.parse('port {port:d} is listened on by "{process}" on every node'))
+def port_on_every_node(lab: Lab, port: int, process: str) -> None:
+    def check() -> None:
+        cluster = k8s.nodes(lab)
+        missing = []
+        for node in sorted(cluster):
+            found = [l for l in nodes.listeners(lab, node) if l.port == port]
+            ok = [l for l in found if process in l.processes and _reachable(l, cluster[node])]
+            if not ok:
+                missing.append(f"{port} not listening on {node} by {process} "
+                               f"(saw on {port}: {nodes.describe(found)})")
+        assert not missing, "; ".join(missing)
+    lab.eventually(check, what=f"port {port} listened on by {process} on every node")
+
+
+@then(parsers.parse('port {port:d} is listened on by "{process}" on the node running the operator'))
+def port_on_operator_node(lab: Lab, port: int, process: str) -> None:
+    def check() -> None:
+        cluster = k8s.nodes(lab)
+        operator_nodes = sorted({k8s.pod_node(p) for p in
+                                 k8s.running_pods(lab, "kube-system", "io.cilium/app=operator")})
+        assert len(operator_nodes) == 1, \
+            f"expected one Running cilium-operator pod, found them on {operator_nodes or 'no node'}"
+        listening = sorted(node for node in cluster
+                           if any(l.port == port and process in l.processes
+                                  for l in nodes.listeners(lab, node)))
+        assert listening == operator_nodes, (
+            f"{port} listened on by {process} on {', '.join(listening) or 'no node'}; expected "
+            f"exactly one node, the node running the operator pod ({operator_nodes[0]})")
+    lab.eventually(check, what=f"port {port} listened on by {process} on the operator's node only")
+
+
+# --- services, deployments, relay -----------------------------------------------------------
+
+
+@then(parsers.parse('the Deployment "{name}" in "{namespace}" is ready'))
+def deployment_ready(lab: Lab, name: str, namespace: str) -> None:
+    def check() -> None:
+        obj = k8s.deployment(lab, namespace, name)
+        assert obj is not None, f"Deployment {namespace}/{name} does not exist"
+        ready, want = kube.deployment_ready(obj)
+        assert want > 0 and ready == want, f"Deployment {namespace}/{name}: {ready}/{want} ready"
+    lab.eventually(check, what=f"Deployment {name} ready", budget="rollout")
+
+
+def _service_port(lab: Lab, namespace: str, name: str, port: int) -> tuple[dict[str, Any], Any]:
+    svc = k8s.service(lab, namespace, name)
+    assert svc is not None, f"Service {namespace}/{name} does not exist"
+    ports = kube.service_ports(svc)
+    match = [p for p in ports if p.port == port]
+    assert match, (f"Service {namespace}/{name}: expected port {port}, "
+                   f"saw {', '.join(str(p.port) for p in ports) or 'no ports'}")
+    return svc, match[0]
+
+
+def _check_target(lab: Lab, namespace: str, name: str, sp: Any, target: int) -> None:
+    if isinstance(sp.target_port, int):
+        assert sp.target_port == target, (f"Service {namespace}/{name} port {sp.port}: expected "
+                                          f"target port {target}, saw {sp.target_port}")
+        return
+    # a named target port: what the endpoints carry is the resolved number
+    seen = {p for _, p in k8s.service_endpoints(lab, namespace, name)}
+    assert seen == {target}, (f"Service {namespace}/{name} port {sp.port} -> {sp.target_port!r}: "
+                              f"expected endpoints on {target}, saw {sorted(seen) or 'no ready endpoints'}")
+
+
+@then(parsers.parse('the Service "{name}" in "{namespace}" sends port {port:d} to pod port {target:d}'))
+def service_port_to(lab: Lab, name: str, namespace: str, port: int, target: int) -> None:
+    def check() -> None:
+        _, sp = _service_port(lab, namespace, name, port)
+        _check_target(lab, namespace, name, sp, target)
+    lab.eventually(check, what=f"Service {name} {port} -> {target}")
+
+
+@then(parsers.parse('the relay configuration has peer-service "{peer}" and listen-address "{listen}"'))
+def relay_config(lab: Lab, peer: str, listen: str) -> None:
+    data = k8s.configmap_data(lab, "kube-system", "hubble-relay-config")
+    assert data is not None, "ConfigMap kube-system/hubble-relay-config does not exist"
+    cfg = kube.parse_relay_config(data.get("config.yaml", ""))
+    wrong = [f"{k}: expected {v!r}, saw {cfg.get(k, '<absent>')!r}"
+             for k, v in (("peer-service", peer), ("listen-address", listen)) if cfg.get(k) != v]
+    assert not wrong, "hubble-relay-config: " + "; ".join(wrong)
+
+
+@then(parsers.parse('the endpoints of "{name}" are exactly every node\'s InternalIP on port {port:d}'))
+def endpoints_every_node(lab: Lab, name: str, port: int) -> None:
+    def check() -> None:
+        want = {(ip, port) for ip in k8s.nodes(lab).values()}
+        seen = k8s.service_endpoints(lab, "kube-system", name)
+        fmt = lambda s: ", ".join(f"{ip}:{p}" for ip, p in sorted(s)) or "none"  # noqa: E731
+        assert seen == want, (f"{name} endpoints: expected {fmt(want)}; saw {fmt(seen)} "
+                              f"(missing {fmt(want - seen)}, unexpected {fmt(seen - want)})")
+    lab.eventually(check, what=f"{name} endpoints are every node on {port}")
+
+
+# --- UI ------------------------------------------------------------------------------------
+
+
+@then(parsers.parse('the Service "{name}" in "{namespace}" is a NodePort on {node_port:d} to pod port {target:d}'))
+def service_nodeport(lab: Lab, name: str, namespace: str, node_port: int, target: int) -> None:
+    svc = k8s.service(lab, namespace, name)
+    assert svc is not None, f"Service {namespace}/{name} does not exist"
+    kind = kube.service_type(svc)
+    assert kind == "NodePort", f"Service {namespace}/{name}: expected type NodePort, saw {kind}"
+    ports = [p for p in kube.service_ports(svc) if p.node_port == node_port]
+    assert ports, (f"Service {namespace}/{name}: expected nodePort {node_port}, saw "
+                   f"{[p.node_port for p in kube.service_ports(svc)]}")
+    _check_target(lab, namespace, name, ports[0], target)
+
+
+@then(parsers.parse('the "{container}" container of Deployment "{name}" has {var} "{value}"'))
+def container_env(lab: Lab, container: str, name: str, var: str, value: str) -> None:
+    obj = k8s.deployment(lab, "kube-system", name)
+    assert obj is not None, f"Deployment kube-system/{name} does not exist"
+    env = kube.container_env(obj, container)
+    assert env.get(var) == value, (f"Deployment {name} container {container}: expected {var}={value!r}, "
+                                   f"saw {env.get(var, '<absent>')!r}")
+
+
+@then(parsers.parse("an HTTP GET of port {port:d} on a node returns the Hubble UI page"))
+def ui_page(lab: Lab, port: int) -> None:
+    cluster = k8s.nodes(lab)
+    node = sorted(cluster)[0]
+    url = f"http://{cluster[node]}:{port}/"
+
+    def check() -> None:
+        resp = lab.http_get(url, timeout=10)
+        assert resp.status == 200, f"GET {url}: expected 200, saw {resp.status}"
+        assert "<title>Hubble UI</title>" in resp.body, \
+            f"GET {url}: expected the Hubble UI page (<title>Hubble UI</title>), saw {resp.body[:120]!r}"
+    lab.eventually(check, what=f"Hubble UI served on {url}")
+
+
+# --- hubble status ---------------------------------------------------------------------------
+
+
+@when("I run hubble status through Hubble Relay")
+def run_hubble_status(lab: Lab, ctx: dict[str, Any]) -> None:
+    ctx["hubble_status"] = hubble.status(lab)
+
+
+@then("the health check is Ok")
+def health_ok(ctx: dict[str, Any]) -> None:
+    st = ctx["hubble_status"]
+    assert st.healthy, f"hubble status: expected Healthcheck Ok, saw {st.message!r}"
+
+
+@then("every node of the cluster is connected")
+def every_node_connected(lab: Lab, ctx: dict[str, Any]) -> None:
+    def check() -> None:
+        want = len(k8s.nodes(lab))
+        st = ctx.get("hubble_status") or hubble.status(lab)
+        ctx["hubble_status"] = None  # a retry asks Relay again
+        assert (st.connected_nodes, st.total_nodes) == (want, want), (
+            f"hubble status: expected Connected Nodes {want}/{want}, saw "
+            f"{st.connected_nodes}/{st.total_nodes}"
+            + (f" (unavailable: {', '.join(st.unavailable_nodes)})" if st.unavailable_nodes else ""))
+    lab.eventually(check, what="every node connected to Hubble Relay", budget="relay")

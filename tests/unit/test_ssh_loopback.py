@@ -1,0 +1,224 @@
+"""SSHPool against a real OpenSSH server on 127.0.0.1 (throwaway keys, foreground sshd).
+
+Needs /usr/sbin/sshd (Debian: `apt-get install openssh-server`) and `ss` (iproute2); the
+CI script installs both, so a missing sshd is a failure, not a skip.
+"""
+from __future__ import annotations
+
+import os
+import pwd
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from cilab.errors import ConfigError, LabUnavailable
+from cilab.ssh import SSHHost, SSHPool
+
+SSHD = "/usr/sbin/sshd"
+NODE = "k8s-ctr"
+
+
+@dataclass(frozen=True)
+class Server:
+    port: int
+    user: str
+    key: Path
+    wrong_key: Path
+    workdir: Path
+
+    def host(self, key: Path | None = None) -> SSHHost:
+        return SSHHost(name=NODE, hostname="127.0.0.1", port=self.port, user=self.user,
+                       identity_files=(str(key or self.key),))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def write_key(path: Path) -> str:
+    """Write a new Ed25519 private key (OpenSSH format, 0600); return its public line."""
+    key = Ed25519PrivateKey.generate()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                       serialization.PrivateFormat.OpenSSH,
+                                       serialization.NoEncryption()))
+    path.chmod(0o600)
+    return key.public_key().public_bytes(serialization.Encoding.OpenSSH,
+                                         serialization.PublicFormat.OpenSSH).decode()
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    if not os.path.exists(SSHD):
+        pytest.fail(f"{SSHD} is missing: apt-get install openssh-server", pytrace=False)
+    work = tmp_path_factory.mktemp("sshd")
+    write_key(work / "ssh_host_ed25519_key")
+    key = work / "client keys" / "id_ed25519"  # a space, as in Vagrant project paths
+    (work / "authorized_keys").write_text(write_key(key) + "\n")
+    wrong_key = work / "client keys" / "not_authorized"
+    write_key(wrong_key)
+    port = free_port()
+    config = work / "sshd_config"
+    config.write_text(f"""\
+Port {port}
+ListenAddress 127.0.0.1
+HostKey {work}/ssh_host_ed25519_key
+PidFile {work}/sshd.pid
+AuthorizedKeysFile {work}/authorized_keys
+UsePAM no
+StrictModes no
+PermitRootLogin prohibit-password
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+Subsystem sftp internal-sftp
+LogLevel VERBOSE
+""")
+    if os.geteuid() == 0 and not os.path.isdir("/run/sshd"):
+        os.makedirs("/run/sshd", mode=0o755)  # privilege-separation dir sshd insists on
+    log_path = work / "sshd.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)], stdin=subprocess.DEVNULL,
+                                stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"sshd exited with {proc.returncode}:\n{log_path.read_text()}",
+                            pytrace=False)
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"sshd did not listen on 127.0.0.1:{port}:\n"
+                                f"{log_path.read_text()}", pytrace=False)
+                time.sleep(0.05)
+        yield Server(port=port, user=pwd.getpwuid(os.getuid()).pw_name, key=key,
+                     wrong_key=wrong_key, workdir=work)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture
+def pool(sshd: Server) -> Iterator[SSHPool]:
+    with SSHPool({NODE: sshd.host()}, connect_timeout=5) as p:
+        yield p
+
+
+def test_echo(pool: SSHPool) -> None:
+    result = pool.run(NODE, "echo hi", timeout=10)
+    assert (result.rc, result.stdout, result.stderr) == (0, "hi\n", "")
+
+
+def test_failing_command_returns_its_rc(pool: SSHPool) -> None:
+    result = pool.run(NODE, "echo oops >&2; exit 3", timeout=10)
+    assert (result.rc, result.stdout, result.stderr) == (3, "", "oops\n")
+
+
+def test_large_stdout_and_stderr_do_not_deadlock(pool: SSHPool) -> None:
+    result = pool.run(NODE, "head -c 3000000 /dev/zero | tr '\\0' a >&2; "
+                            "head -c 3000000 /dev/zero | tr '\\0' b", timeout=30)
+    assert result.rc == 0
+    assert len(result.stderr) == 3_000_000 and len(result.stdout) == 3_000_000
+
+
+def test_ss_over_ssh_shows_our_listener(pool: SSHPool) -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        result = pool.run(NODE, "ss -tlnpH", timeout=10)
+    assert result.rc == 0, result.stderr
+    try:
+        from cilab.parsers.ss import parse_ss
+    except ImportError:
+        assert f"127.0.0.1:{port}" in result.stdout
+        return
+    [ours] = [x for x in parse_ss(result.stdout) if x.port == port]
+    assert ours.address == "127.0.0.1"
+    assert ours.processes, "ss -p names the listening process (runs as root in CI)"
+    if hasattr(ours, "pids"):
+        assert os.getpid() in ours.pids
+
+
+def test_connection_is_reused(pool: SSHPool) -> None:
+    assert pool.run(NODE, "true", timeout=10).ok
+    assert pool.run(NODE, "true", timeout=10).ok
+    assert pool.connections_opened == 1
+
+
+def test_reconnects_once_when_the_transport_died(pool: SSHPool) -> None:
+    assert pool.run(NODE, "true", timeout=10).ok
+    transport = pool._clients[NODE].get_transport()
+    assert transport is not None
+    transport.close()  # as if the VM rebooted
+    assert pool.run(NODE, "echo back", timeout=10).stdout == "back\n"
+    assert pool.connections_opened == 2
+
+
+def test_timeout(pool: SSHPool) -> None:
+    started = time.monotonic()
+    with pytest.raises(LabUnavailable) as info:
+        pool.run(NODE, "sleep 3", timeout=1)
+    assert time.monotonic() - started < 1 + 2
+    assert NODE in str(info.value) and "sleep 3" in str(info.value)
+    assert pool.run(NODE, "echo still usable", timeout=10).ok
+
+
+def test_wrong_key(sshd: Server) -> None:
+    with SSHPool({NODE: sshd.host(sshd.wrong_key)}, connect_timeout=5) as pool:
+        with pytest.raises(LabUnavailable) as info:
+            pool.run(NODE, "true", timeout=10)
+    message = str(info.value)
+    assert NODE in message and f"127.0.0.1:{sshd.port}" in message
+    assert "authentication failed" in message
+    assert pool.connections_opened == 0
+
+
+def test_refused_port(sshd: Server) -> None:
+    port = free_port()  # nothing listens there
+    host = SSHHost(NODE, "127.0.0.1", port, sshd.user, (str(sshd.key),))
+    with SSHPool({NODE: host}, connect_timeout=5) as pool:
+        with pytest.raises(LabUnavailable) as info:
+            pool.run(NODE, "true", timeout=5)
+    assert f"{NODE} ({sshd.user}@127.0.0.1:{port}): cannot connect" in str(info.value)
+
+
+def test_missing_key_file() -> None:
+    host = SSHHost(NODE, "127.0.0.1", 22, "vagrant", ("/nonexistent/private_key",))
+    with SSHPool({NODE: host}) as pool:
+        with pytest.raises(LabUnavailable, match="no usable private key.*no such file"):
+            pool.run(NODE, "true", timeout=5)
+
+
+def test_unknown_node(pool: SSHPool) -> None:
+    with pytest.raises(ConfigError, match="unknown node 'k8s-w9'"):
+        pool.run("k8s-w9", "true", timeout=5)
+
+
+def test_sftp_write_then_read(pool: SSHPool, sshd: Server) -> None:
+    target = sshd.workdir / "sftp" / "kubeconfig"
+    target.parent.mkdir(exist_ok=True)
+    data = b"apiVersion: v1\n" + bytes(range(256)) * 1000
+    pool.write_file(NODE, str(target), data)
+    assert pool.read_file(NODE, str(target)) == data
+    assert target.stat().st_mode & 0o777 == 0o600
+    pool.write_file(NODE, str(target), b"short", mode=0o644)  # replaces, new mode
+    assert pool.read_file(NODE, str(target)) == b"short"
+    assert target.stat().st_mode & 0o777 == 0o644
+    assert pool.connections_opened == 1
