@@ -19,7 +19,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from cilab.errors import ConfigError, LabError, LabUnavailable
+from cilab.errors import ConfigError, LabError
 from cilab.lab import Lab
 from cilab.retry import Clock, VirtualClock
 
@@ -171,7 +171,8 @@ def _build_lab(config: pytest.Config, shared: Path) -> Lab:
         from cilab.transcript import load_transcript
         transcript = load_transcript(opt.transcript or REFERENCE_TRANSCRIPT)
         return Lab(ReplayBackend(transcript), clock=VirtualClock(), attach=_allure_attach,
-                   info={"transcript": transcript.name, "header": transcript.header})
+                   info={"transcript": transcript.name, "header": transcript.header,
+                         "run_id": str(transcript.header.get("run_id", "reference"))})
     from cilab.versions import load_versions
     versions = load_versions()
     if opt.lab == "vagrant":
@@ -181,12 +182,26 @@ def _build_lab(config: pytest.Config, shared: Path) -> Lab:
     else:
         from cilab.backends.kube import KubeconfigBackend
         backend = KubeconfigBackend(opt.kubeconfig, opt.context, opt.ssh_config)
+    run_id = _run_id(shared)
     if opt.record:
         from cilab.transcript import Recorder
         recorder = Recorder(Path(opt.record) / f"{worker}.yaml", name=f"recorded-{opt.lab}",
                             description=f"Recorded from a real {opt.lab} lab by cilium-lab-conformance",
                             lab={"kind": opt.lab, **versions.as_properties()})
-    return Lab(backend, recorder=recorder, clock=Clock(), attach=_allure_attach)
+        recorder.header["run_id"] = run_id
+    return Lab(backend, recorder=recorder, clock=Clock(), attach=_allure_attach,
+               info={"run_id": run_id})
+
+
+def _run_id(shared: Path) -> str:
+    """One id per run, shared by every worker: it makes request markers unique per run."""
+    import secrets
+    from filelock import FileLock
+    path = shared / "run-id"
+    with FileLock(str(path) + ".lock", timeout=60):
+        if not path.exists():
+            path.write_text(secrets.token_hex(4))
+        return path.read_text().strip()
 
 
 @pytest.fixture(scope="session")
@@ -245,6 +260,8 @@ def scenario_namespace(name: str) -> str:
 # --- scenario hooks ----------------------------------------------------------------------
 
 def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature: Any, scenario: Any) -> None:
+    from cilab.probes.traffic import reset_counters
+    reset_counters()
     the_lab = request.config.stash.get(LAB_KEY, None)
     if the_lab is not None:
         the_lab.begin_scenario(f"{feature.name}: {scenario.name}")

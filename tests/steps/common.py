@@ -1,12 +1,13 @@
 """Steps shared by every chapter: lab stages and the per-scenario context."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 from pytest_bdd import given
 
 from cilab.lab import Lab
+from cilab.plugin import scenario_namespace
 
 
 @pytest.fixture
@@ -18,6 +19,30 @@ def ctx() -> dict[str, Any]:
 @given("the lab has Hubble enabled", target_fixture="stage_record")
 def lab_has_hubble(hubble_stage: dict[str, Any], cluster_shared_lock: None, lab: Lab) -> dict[str, Any]:
     return hubble_stage
+
+
+@pytest.fixture
+def scenario_ns(request: pytest.FixtureRequest, lab: Lab, hubble_stage: dict[str, Any],
+                cluster_shared_lock: None) -> Iterator[str]:
+    """A namespace of the scenario's own, with a stable name derived from the test id.
+
+    Leftovers of an interrupted run are deleted (and awaited) first, so a rerun starts
+    clean; the namespace is deleted at teardown even when a step failed.
+    """
+    name = scenario_namespace(request.node.name)
+    lab.delete("v1", "Namespace", name)
+
+    def gone() -> None:
+        ns = lab.get("v1", "Namespace", name)
+        assert ns is None, f"namespace {name} still {(ns.get('status') or {}).get('phase', 'present')}"
+    lab.eventually(gone, what=f"leftover namespace {name} deleted", budget="rollout")
+    lab.apply({"apiVersion": "v1", "kind": "Namespace",
+               "metadata": {"name": name,
+                            "labels": {"app.kubernetes.io/managed-by": "cilium-lab-conformance"}}})
+    try:
+        yield name
+    finally:
+        lab.delete("v1", "Namespace", name)
 
 
 def table_rows(datatable: list[list[str]]) -> list[dict[str, str]]:

@@ -1,0 +1,58 @@
+"""Hubble flows of one request: observe through Relay, keep only the flows that belong.
+
+Flows are asked for with the scenario's namespace as filter and matched in Python on the
+request's marker (HTTP URL), its pinned client port (L3/L4 flows), its pods and kind; a
+flow of another scenario or an earlier run can never satisfy a check.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from cilab.lab import Lab
+from cilab.parsers.hubble import Flow
+from cilab.probes import hubble
+from cilab.probes.traffic import Request
+
+
+def observe(lab: Lab, namespace: str, *filters: str) -> list[Flow]:
+    """Recent flows touching `namespace` (`hubble observe --namespace NS -o jsonpb`)."""
+    return hubble.observe(lab, "--namespace", namespace, *filters, scope=namespace).flows
+
+
+def of_request(flows: list[Flow], req: Request) -> list[Flow]:
+    """Flows of exactly this request: its marker in the URL, or its pinned client port."""
+    mine = []
+    for f in flows:
+        if f.http_url and req.marker in f.http_url:
+            mine.append(f)
+        elif f.type == "L3_L4" and req.local_port in (f.source.port, f.destination.port) and \
+                req.pod in (f.source.pod_name, f.destination.pod_name):
+            mine.append(f)
+    return mine
+
+
+def describe(flows: list[Flow]) -> str:
+    if not flows:
+        return "no flows"
+    out = []
+    for f in flows[:12]:
+        what = f.kind or f.type or "?"
+        detail = f.summary or ""
+        reason = f" {f.drop_reason_desc}" if f.drop_reason_desc else ""
+        out.append(f"{f.source.pod_name or f.source.ip} -> {f.destination.pod_name or f.destination.ip} "
+                   f"{what} {f.verdict}{reason} ({detail})")
+    more = f" (+{len(flows) - 12} more)" if len(flows) > 12 else ""
+    return "; ".join(out) + more
+
+
+def await_flows(lab: Lab, req: Request, want: Callable[[list[Flow]], bool], what: str,
+                *filters: str) -> list[Flow]:
+    """Poll Hubble until the request's flows satisfy `want`; fail with the flows last seen."""
+    seen: list[Flow] = []
+
+    def check() -> list[Flow]:
+        nonlocal seen
+        seen = of_request(observe(lab, req.namespace, *filters), req)
+        assert want(seen), f"{what}: saw {describe(seen)}"
+        return seen
+    return lab.eventually(check, what=what, budget="flows")

@@ -1,0 +1,180 @@
+"""Chapter "Hubble is enabled" (seed lines 870-1365): reference calls and mutants."""
+from __future__ import annotations
+
+from typing import Any
+
+from cilab.stages import CHART_REPO, stage_values
+from tools.reference.lab import *  # noqa: F401,F403
+from tools.reference.lab import _cm_with, _replace  # noqa: F401
+
+SEED = "seed lines 870-1365"
+
+
+def calls() -> list[dict[str, Any]]:
+    nodes_list = [node_obj(n) for n in NODES]
+    agent_pods = [pod_obj(AGENT_PODS[n], n, NODES[n]["ip"],
+                          {"k8s-app": "cilium", "app.kubernetes.io/name": "cilium-agent"}, True) for n in NODES]
+    operator_pods = [pod_obj(OPERATOR_POD, OPERATOR_NODE, NODES[OPERATOR_NODE]["ip"],
+                             {"io.cilium/app": "operator", "name": "cilium-operator"}, True)]
+    relay_svc = service_obj("hubble-relay", [{"protocol": "TCP", "port": 80, "targetPort": "grpc"}],
+                            **{"k8s-app": "hubble-relay"})
+    peer_svc = service_obj("hubble-peer", [{"name": "peer-service", "protocol": "TCP", "port": 443, "targetPort": 4244}],
+                           **{"k8s-app": "cilium"})
+    ui_svc = service_obj("hubble-ui", [{"name": "http", "protocol": "TCP", "port": 80, "targetPort": 8081,
+                                        "nodePort": 31234}], "NodePort", **{"k8s-app": "hubble-ui"})
+    status_cmd = ["hubble", "status", "--server", f"{SVC_IPS['hubble-relay']}:80"]
+    calls = [
+        # --- the stage: before Hubble (state []) -------------------------------------------
+        call("k8s_get", "seed 777-790, 960-967 (enable-hubble false)", [value(configmap("cilium-config", BASE_CONFIG))],
+             api_version="v1", kind="ConfigMap", name="cilium-config", namespace=KS),
+        call("k8s_list", "seed 968-971 (no cilium-ca/hubble secrets)", [value(BASE_SECRETS)],
+             api_version="v1", kind="Secret", namespace=KS),
+        call("k8s_list", "seed 603-606 (nodes, InternalIPs)", [value(nodes_list)], api_version="v1", kind="Node"),
+        *[call("node_shell", "seed 985-996 (ports before Hubble; pids reconstructed)", [cmd(ss_before(n))],
+               node=n, command="ss -tlnpH") for n in NODES],
+        call("helm_upgrade", "seed 1081-1093 (Release \"cilium\" has been upgraded)",
+             [cmd('Release "cilium" has been upgraded. Happy Helming!\nNAME: cilium\n'
+                  'LAST DEPLOYED: Sat Jul 26 01:59:21 2025\nNAMESPACE: kube-system\nSTATUS: deployed\nREVISION: 2\n')],
+             release="cilium", chart="cilium", version=CILIUM_VERSION, namespace=KS,
+             values=stage_values("hubble"), repo=CHART_REPO),
+        # --- rollout after the upgrade (state [hubble]) ------------------------------------
+        call("k8s_get", "seed 1101 (cilium 3/3)", [value(workload("DaemonSet", "cilium", 3, 3, AGENT_CONTAINERS))], HUBBLE,
+             api_version="apps/v1", kind="DaemonSet", name="cilium", namespace=KS),
+        call("k8s_get", "seed 1102 (cilium-envoy 3/3)",
+             [value(workload("DaemonSet", "cilium-envoy", 3, 3, [{"name": "cilium-envoy"}], 1))], HUBBLE,
+             api_version="apps/v1", kind="DaemonSet", name="cilium-envoy", namespace=KS),
+        call("k8s_get", "seed 1103 (cilium-operator 1/1)",
+             [value(workload("Deployment", "cilium-operator", 1, 1, [{"name": "cilium-operator"}]))], HUBBLE,
+             api_version="apps/v1", kind="Deployment", name="cilium-operator", namespace=KS),
+        call("k8s_get", "seed 1097-1104 (relay 'temporary error, then OK': not ready, then 1/1)",
+             [value(workload("Deployment", "hubble-relay", 0, 1, RELAY_CONTAINERS, 1)),
+              value(workload("Deployment", "hubble-relay", 1, 1, RELAY_CONTAINERS, 1))], HUBBLE,
+             api_version="apps/v1", kind="Deployment", name="hubble-relay", namespace=KS),
+        call("k8s_get", "seed 1105, 1169-1180 (hubble-ui 1/1; frontend 8081, backend 8090 FLOWS_API_ADDR hubble-relay:80)", [value(workload("Deployment", "hubble-ui", 1, 1, UI_CONTAINERS, 1))], HUBBLE,
+             api_version="apps/v1", kind="Deployment", name="hubble-ui", namespace=KS),
+        # --- after Hubble (state [hubble]) --------------------------------------------------
+        call("k8s_list", "seed 603-606 (nodes, InternalIPs)", [value(nodes_list)], HUBBLE, api_version="v1", kind="Node"),
+        call("k8s_get", "seed 1127-1136 (cilium config view | grep -i hubble)",
+             [value(configmap("cilium-config", HUBBLE_CONFIG))], HUBBLE,
+             api_version="v1", kind="ConfigMap", name="cilium-config", namespace=KS),
+        call("k8s_list", "seed 1138-1142 (cilium-ca, hubble-relay-client-certs, hubble-server-certs)",
+             [value(HUBBLE_SECRETS)], HUBBLE, api_version="v1", kind="Secret", namespace=KS),
+        *[call("node_shell", "seed 1144-1150 (*:4244, *:9962, *:9965 by cilium-agent)", [cmd(ss_after(n))], HUBBLE,
+               node=n, command="ss -tlnpH") for n in NODES],
+        call("k8s_list", "seed 640 (operator pod on k8s-ctr)", [value(operator_pods)], HUBBLE,
+             api_version="v1", kind="Pod", namespace=KS, label_selector="io.cilium/app=operator"),
+        call("k8s_list", "seed 638-641 (agent pods per node)", [value(agent_pods)], HUBBLE,
+             api_version="v1", kind="Pod", namespace=KS, label_selector="k8s-app=cilium"),
+        call("k8s_get", "seed 1156 (service/hubble-relay ClusterIP 80/TCP)", [value(relay_svc)], HUBBLE,
+             api_version="v1", kind="Service", name="hubble-relay", namespace=KS),
+        call("k8s_list", "seed 1157 (endpoints/hubble-relay 172.20.2.176:4245)",
+             [value([slice_obj("hubble-relay", "", 4245, [(RELAY_IP, RELAY_NODE)])])], HUBBLE,
+             api_version="discovery.k8s.io/v1", kind="EndpointSlice", namespace=KS,
+             label_selector="kubernetes.io/service-name=hubble-relay"),
+        call("k8s_get", "seed 1164-1166 (peer-service, listen-address)",
+             [value(configmap("hubble-relay-config", {"config.yaml": RELAY_CONFIG}))], HUBBLE,
+             api_version="v1", kind="ConfigMap", name="hubble-relay-config", namespace=KS),
+        call("k8s_get", "seed 1162 (service/hubble-peer ClusterIP 443/TCP)", [value(peer_svc)], HUBBLE,
+             api_version="v1", kind="Service", name="hubble-peer", namespace=KS),
+        call("k8s_list", "seed 1163 (endpoints/hubble-peer 192.168.10.100/101/102:4244)",
+             [value([slice_obj("hubble-peer", "peer-service", 4244, [(NODES[n]["ip"], n) for n in NODES])])], HUBBLE,
+             api_version="discovery.k8s.io/v1", kind="EndpointSlice", namespace=KS,
+             label_selector="kubernetes.io/service-name=hubble-peer"),
+        call("k8s_get", "seed 1186 (service/hubble-ui NodePort 80:31234/TCP)", [value(ui_svc)], HUBBLE,
+             api_version="v1", kind="Service", name="hubble-ui", namespace=KS),
+        call("http_get", "seed 1192-1196 (http://192.168.10.100:31234; page title reconstructed from hubble-ui)",
+             [{"status": 200, "headers": {"Content-Type": "text/html"}, "body": UI_PAGE}], HUBBLE,
+             url="http://192.168.10.100:31234/"),
+        call("pod_exec", "seed 1272-1280 (hubble status: Ok, Connected Nodes 3/3; 2/3 first: reconstructed 'not yet')",
+             [cmd(hubble_status_text(2, 3, ["k8s-w2"])), cmd(hubble_status_text(3, 3))], HUBBLE,
+             namespace=KS, pod=AGENT_PODS["k8s-ctr"], container="cilium-agent", command=status_cmd),
+    ]
+    return calls
+
+
+def mutants() -> dict[str, dict[str, Any]]:
+    ref = calls()
+    status_cmd = ["hubble", "status", "--server", f"{SVC_IPS['hubble-relay']}:80"]
+    peer_slice = slice_obj("hubble-peer", "peer-service", 4244,
+                           [(NODES[n]["ip"], n) for n in NODES if n != "k8s-w1"])
+    return {
+        "hubble-before-4244-already-open": {
+            "breaks": "before the upgrade k8s-ctr already listened on 4244",
+            "expect": ["test_before_the_upgrade_hubble_was_off"],
+            "message": "before Hubble: expected nothing on 4244",
+            "calls": [_replace(ref, "node_shell", [], [cmd(ss_before("k8s-ctr") + ss_line("*:4244", "cilium-agent", 5120, 50) + "\n")],
+                               node="k8s-ctr", command="ss -tlnpH")]},
+        "hubble-config-open-metrics-off": {
+            "breaks": "cilium-config has enable-hubble-open-metrics false",
+            "expect": ["test_the_agent_configuration_turns_hubble_on"],
+            "message": "enable-hubble-open-metrics: expected 'true', saw 'false'",
+            "calls": [_replace(ref, "k8s_get", HUBBLE, [value(_cm_with(HUBBLE_CONFIG, **{"enable-hubble-open-metrics": "false"}))],
+                               api_version="v1", kind="ConfigMap", name="cilium-config", namespace=KS)]},
+        "hubble-secret-relay-client-certs-missing": {
+            "breaks": "the hubble-relay-client-certs Secret was not created",
+            "expect": ["test_the_chart_created_the_hubble_tls_secrets"],
+            "message": "hubble-relay-client-certs: expected type kubernetes.io/tls, absent",
+            "calls": [_replace(ref, "k8s_list", HUBBLE, [value([s for s in HUBBLE_SECRETS
+                                                                if s["metadata"]["name"] != "hubble-relay-client-certs"])],
+                               api_version="v1", kind="Secret", namespace=KS)]},
+        "hubble-4244-missing-on-w2": {
+            "breaks": "the Hubble server does not listen on k8s-w2",
+            "expect": ["test_component_listens_on_port_port[Hubble server (gRPC API)-4244-cilium-agent-every node]"],
+            "message": "4244 not listening on k8s-w2",
+            "calls": [_replace(ref, "node_shell", HUBBLE, [cmd(ss_after("k8s-w2", drop_port=4244))],
+                               node="k8s-w2", command="ss -tlnpH")]},
+        "hubble-9962-missing-on-w1": {
+            "breaks": "the agent's Prometheus metrics do not listen on k8s-w1",
+            "expect": ["test_component_listens_on_port_port[Cilium agent metrics-9962-cilium-agent-every node]"],
+            "message": "9962 not listening on k8s-w1",
+            "calls": [_replace(ref, "node_shell", HUBBLE, [cmd(ss_after("k8s-w1", drop_port=9962))],
+                               node="k8s-w1", command="ss -tlnpH")]},
+        "hubble-9965-missing-on-ctr": {
+            "breaks": "Hubble metrics do not listen on k8s-ctr",
+            "expect": ["test_component_listens_on_port_port[Hubble metrics-9965-cilium-agent-every node]"],
+            "message": "9965 not listening on k8s-ctr",
+            "calls": [_replace(ref, "node_shell", HUBBLE, [cmd(ss_after("k8s-ctr", drop_port=9965))],
+                               node="k8s-ctr", command="ss -tlnpH")]},
+        "hubble-operator-metrics-on-two-nodes": {
+            "breaks": "cilium-operator metrics listen on two nodes although one operator runs",
+            "expect": ["test_component_listens_on_port_port[Cilium operator metrics-9963-cilium-operator-the node running the operator]"],
+            "message": "9963 listened on by cilium-operator on k8s-ctr, k8s-w1; expected exactly one node",
+            "calls": [_replace(ref, "node_shell", HUBBLE, [cmd(ss_after("k8s-w1", operator=True))],
+                               node="k8s-w1", command="ss -tlnpH")]},
+        "hubble-relay-peer-service-port-80": {
+            "breaks": "hubble-relay-config points at the peer service on port 80",
+            "expect": ["test_hubble_relay_serves_the_clusterwide_flow_api"],
+            "message": "peer-service: expected 'hubble-peer.kube-system.svc.cluster.local.:443'",
+            "calls": [_replace(ref, "k8s_get", HUBBLE, [value(configmap("hubble-relay-config", {
+                "config.yaml": RELAY_CONFIG.replace("local.:443", "local.:80")}))],
+                api_version="v1", kind="ConfigMap", name="hubble-relay-config", namespace=KS)]},
+        "hubble-peer-endpoint-missing": {
+            "breaks": "hubble-peer has no endpoint for k8s-w1",
+            "expect": ["test_hubblepeer_points_at_every_nodes_hubble_server"],
+            "message": "missing 192.168.10.101:4244",
+            "calls": [_replace(ref, "k8s_list", HUBBLE, [value([peer_slice])],
+                               api_version="discovery.k8s.io/v1", kind="EndpointSlice", namespace=KS,
+                               label_selector="kubernetes.io/service-name=hubble-peer")]},
+        "hubble-ui-backend-wrong-relay-address": {
+            "breaks": "the UI backend reads flows from hubble-relay:443",
+            "expect": ["test_hubble_ui_is_published_on_nodeport_31234"],
+            "message": "expected FLOWS_API_ADDR='hubble-relay:80', saw 'hubble-relay:443'",
+            "calls": [_replace(ref, "k8s_get", HUBBLE, [value(workload("Deployment", "hubble-ui", 1, 1, [
+                UI_CONTAINERS[0], {**UI_CONTAINERS[1], "env": [{"name": "EVENTS_SERVER_PORT", "value": "8090"},
+                                                               {"name": "FLOWS_API_ADDR", "value": "hubble-relay:443"}]}], 1))],
+                api_version="apps/v1", kind="Deployment", name="hubble-ui", namespace=KS)]},
+        "hubble-ui-page-not-served": {
+            "breaks": "NodePort 31234 answers 503 instead of the UI page",
+            "expect": ["test_hubble_ui_is_published_on_nodeport_31234"],
+            "message": "expected 200, saw 503",
+            "calls": [_replace(ref, "http_get", HUBBLE, [{"status": 503, "headers": {}, "body": "no healthy upstream"}],
+                               url="http://192.168.10.100:31234/")]},
+        "hubble-status-w2-unavailable": {
+            "breaks": "Relay never connects to k8s-w2",
+            "expect": ["test_hubble_status_through_relay_sees_every_node"],
+            "message": "expected Connected Nodes 3/3, saw 2/3 (unavailable: k8s-w2)",
+            "calls": [_replace(ref, "pod_exec", HUBBLE, [cmd(hubble_status_text(2, 3, ["k8s-w2"]))],
+                               namespace=KS, pod=AGENT_PODS["k8s-ctr"], container="cilium-agent", command=status_cmd)]},
+    }
+
+
