@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 from cilab.backends.base import PRIMITIVES
 from cilab.model import CommandResult, HttpResult
-from cilab.retry import Clock, eventually
+from cilab.retry import Attempts, Clock, eventually
 
 log = logging.getLogger("cilab.lab")
 
@@ -202,7 +202,16 @@ class Lab:
         return result
 
     def eventually(self, check: Callable[[], Any], *, what: str, budget: float | str = "default") -> Any:
-        return eventually(check, what=what, budget=budget, clock=self.clock)
+        """`cilab.retry.eventually` on this lab's clock; retries are attached to the report."""
+        attempts = Attempts()
+        try:
+            return eventually(check, what=what, budget=budget, clock=self.clock, attempts_out=attempts)
+        finally:
+            if attempts.count > 1 and self.attach is not None:
+                lines = [f"attempt {i}: not yet: {obs}" for i, obs in enumerate(attempts.observations, 1)]
+                self.attach(f"retries: {what} ({attempts.count} attempts)",
+                            f"{what}\n{attempts.count} attempt(s) over {attempts.elapsed:.1f}s\n\n"
+                            + "\n".join(lines))
 
     def close(self) -> None:
         self.backend.close()

@@ -81,6 +81,8 @@ def _validate(config: pytest.Config) -> None:
         load_versions()
     except ConfigError as exc:
         raise _usage(str(exc)) from None
+    if opt.record:
+        _check_writable(Path(opt.record))
     if lab == "replay":
         from cilab.transcript import load_transcript
         try:
@@ -92,6 +94,13 @@ def _validate(config: pytest.Config) -> None:
         if not exe:
             raise _usage("vagrant not found on PATH: install Vagrant to build the lab, or run "
                          "offline with --lab replay (or --lab kubeconfig for an existing cluster)")
+        from cilab.backends.vagrant import PROVISIONING_DIR
+        from cilab.vagrant_cli import VagrantCLI
+        try:  # proves the binary runs, the Vagrantfile loads and a provider is usable
+            VagrantCLI(PROVISIONING_DIR, executable=exe).status(timeout=120)
+        except LabError as exc:
+            raise _usage(f"vagrant cannot drive the lab in {PROVISIONING_DIR}: "
+                         f"{str(exc).strip().splitlines()[-1]}") from None
     elif lab == "kubeconfig":
         path = Path(opt.kubeconfig or os.environ.get("KUBECONFIG", "~/.kube/config").split(os.pathsep)[0]).expanduser()
         try:
@@ -101,17 +110,36 @@ def _validate(config: pytest.Config) -> None:
         if not text.strip():
             raise _usage(f"kubeconfig {path}: file is empty")
         opt.kubeconfig = str(path)
+        _check_api(path, opt.context)
         if opt.ssh_config and not Path(opt.ssh_config).expanduser().is_file():
             raise _usage(f"--ssh-config {opt.ssh_config}: no such file")
-    if opt.record:
-        rec = Path(opt.record)
-        try:
-            rec.mkdir(parents=True, exist_ok=True)
-            probe = rec / ".cilab-write-test"
-            probe.write_text("")
-            probe.unlink()
-        except OSError as exc:
-            raise _usage(f"--record {rec}: cannot write there ({exc.strerror or exc})") from None
+
+
+def _check_writable(target: Path) -> None:
+    """--record DIR must be creatable; checked without creating anything yet."""
+    probe = target
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        raise _usage(f"--record {target}: cannot write there ({probe} is not a folder)")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise _usage(f"--record {target}: cannot write there ({probe} is not writable)")
+
+
+def _check_api(kubeconfig: Path, context: str | None) -> None:
+    """An unusable or unreachable kubeconfig is bad input: one line, before any test."""
+    from kubernetes import client
+
+    from cilab.backends.kube import KubeAPI
+    try:
+        api = KubeAPI(kubeconfig, context, request_timeout=(3.0, 5.0))
+        api._wrap("a version check", lambda: client.VersionApi(api.api_client).get_code(
+            _request_timeout=(3.0, 5.0)))
+        api.close()
+    except LabError as exc:
+        raise _usage(str(exc).splitlines()[0]) from None
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -16,7 +16,7 @@ from typing import Callable, TypeVar
 from tenacity import (Retrying, RetryCallState, retry_if_exception_type,
                       wait_exponential)
 
-from cilab.errors import LabError
+from cilab.errors import LabError, LabUnavailable
 
 log = logging.getLogger("cilab.retry")
 T = TypeVar("T")
@@ -80,18 +80,21 @@ def _stop_before(clock: Clock, start: float, budget: float) -> Callable[[RetryCa
 
 def eventually(check: Callable[[], T], *, what: str, budget: float | str = "default",
                clock: Clock | None = None, initial: float = 0.5, maximum: float = 10.0,
-               on_attempt: Callable[[int, str], None] | None = None) -> T:
+               on_attempt: Callable[[int, str], None] | None = None,
+               transport_retries: int = 2, attempts_out: Attempts | None = None) -> T:
     """Call `check` until it returns without raising `AssertionError`.
 
-    `check` raises AssertionError (or `NotYet`) whose text describes what it saw; any
-    `LabError` propagates at once (a broken lab is not "not yet").  On timeout an
-    AssertionError is raised: "<what>: not true within <budget>s after <n> attempts;
-    last observed: <text>".
+    `check` raises AssertionError (or `NotYet`) whose text describes what it saw.  A
+    transport blip (`LabUnavailable`) is retried `transport_retries` times, then
+    propagates; any other `LabError` propagates at once (a broken lab is not "not yet").
+    On timeout an AssertionError is raised: "<what>: not true within <budget>s after <n>
+    attempts; last observed: <text>".  `attempts_out`, when given, is filled in.
     """
     clock = clock or Clock()
     seconds = BUDGETS[budget] if isinstance(budget, str) else float(budget)
     start = clock.now()
-    attempts = Attempts()
+    attempts = attempts_out if attempts_out is not None else Attempts()
+    transport_errors = 0
     retrying = Retrying(
         retry=retry_if_exception_type(AssertionError),
         wait=wait_exponential(multiplier=initial, min=initial, max=maximum),
@@ -105,12 +108,23 @@ def eventually(check: Callable[[], T], *, what: str, budget: float | str = "defa
             with attempt:
                 attempts.count += 1
                 try:
-                    return check()
+                    result = check()
+                    attempts.elapsed = clock.now() - start
+                    return result
+                except LabUnavailable as exc:
+                    transport_errors += 1
+                    if transport_errors > transport_retries:
+                        raise
+                    attempts.observations.append(f"transport: {exc}")
+                    if on_attempt:
+                        on_attempt(attempts.count, f"transport: {exc}")
+                    raise NotYet(f"transport: {exc}") from None
                 except LabError:
                     raise
                 except AssertionError as exc:
                     last = exc
-                    text = str(exc) or exc.__class__.__name__
+                    # pytest's assertion rewriting appends "\nassert <expr>": keep the message
+                    text = str(exc).split("\nassert ")[0] or exc.__class__.__name__
                     attempts.observations.append(text)
                     if on_attempt:
                         on_attempt(attempts.count, text)

@@ -29,6 +29,17 @@ log = logging.getLogger("cilab.kube")
 FIELD_MANAGER = "cilium-lab-conformance"
 
 
+def _short_reason(exc: BaseException) -> str:
+    """'[Errno 111] Connection refused' rather than urllib3's nested retry story."""
+    reason = getattr(exc, "reason", None) or exc
+    text = " ".join(str(reason).split())
+    for marker in ("Failed to establish a new connection: ", "Caused by ", "Read timed out"):
+        if marker in text:
+            text = (marker.strip() + " " if marker.startswith("Read") else "") + text.split(marker)[-1]
+            break
+    return text.rstrip(")'\"")[:160] or type(exc).__name__
+
+
 def _transport_error(exc: BaseException) -> bool:
     import urllib3
     return isinstance(exc, (urllib3.exceptions.HTTPError, OSError, TimeoutError))
@@ -73,7 +84,7 @@ class KubeAPI:
         except Exception as exc:
             if _transport_error(exc):
                 raise LabUnavailable(f"API server {self.server} unreachable during {what}: "
-                                     f"{type(exc).__name__}: {str(exc)[:200]}") from None
+                                     f"{_short_reason(exc)}") from None
             raise
 
     def dynamic(self) -> Any:

@@ -1,0 +1,119 @@
+"""Bad input gets one clear line and a non-zero exit, fast, with no traceback and nothing
+half-created (issue: "The suite proves itself", item 2)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+REFERENCE = ROOT / "fixtures" / "transcripts" / "reference" / "hubble.yaml"
+
+
+def _pytest(tmp_path: Path, *args: str, env: dict[str, str] | None = None,
+            path_without_vagrant: bool = False) -> tuple[int, str, float]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "CILAB_"))}
+    base.pop("VAGRANT_EXE", None)
+    if path_without_vagrant:
+        base["PATH"] = os.pathsep.join(p for p in base.get("PATH", "").split(os.pathsep)
+                                       if not (Path(p) / "vagrant").exists())
+    base.update(env or {})
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "--basetemp", str(tmp_path / "bt"), *args],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120, env=base)
+    return proc.returncode, proc.stdout + proc.stderr, time.monotonic() - started
+
+
+def _one_line(out: str) -> str:
+    # pytest's own option parser prints "ERROR: usage: ..." then "pytest: error: <the line>"
+    errors = [line for line in out.splitlines()
+              if (line.startswith("ERROR:") and not line.startswith("ERROR: usage:")) or " error: " in line]
+    assert len(errors) == 1, f"expected one error line, got:\n{out}"
+    assert "Traceback" not in out, out
+    return errors[0]
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+KUBECONFIG_NOWHERE = """apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]
+users: [{name: u, user: {token: not-a-real-token}}]
+contexts: [{name: x, context: {cluster: c, user: u}}]
+current-context: x
+"""
+
+STANDIN_NO_PROVIDER = """#!/bin/sh
+echo "No usable default provider could be found for your system." >&2
+exit 1
+"""
+
+
+def _cases(tmp: Path) -> list[tuple[str, list[str], dict[str, str], bool, str]]:
+    bad_yaml = _write(tmp / "bad.yaml", "transcript: {name: x}\ncalls:\n  - op: node_shell\n    args: [unclosed\n")
+    unknown_op = _write(tmp / "unknown-op.yaml", "transcript: {name: x}\ncalls:\n  - op: teleport\n    args: {}\n    results: [{value: 1}]\n")
+    no_results = _write(tmp / "no-results.yaml", "transcript: {name: x}\ncalls:\n  - op: k8s_get\n    args: {kind: Pod}\n    state: []\n")
+    empty_kc = _write(tmp / "empty-kubeconfig", "")
+    nowhere_kc = _write(tmp / "nowhere-kubeconfig", KUBECONFIG_NOWHERE)
+    standin = _write(tmp / "vagrant", STANDIN_NO_PROVIDER)
+    standin.chmod(0o755)
+    return [
+        ("unknown --lab", ["--lab", "moon"], {}, False, "invalid choice: 'moon'"),
+        ("missing transcript", ["--lab", "replay", f"--transcript={tmp}/absent.yaml"], {}, False, "no such file or folder"),
+        ("malformed transcript", ["--lab", "replay", f"--transcript={bad_yaml}"], {}, False, "bad.yaml:5: not valid YAML"),
+        ("unknown probe in transcript", ["--lab", "replay", f"--transcript={unknown_op}"], {}, False,
+         "unknown probe call 'teleport'"),
+        ("transcript entry without results", ["--lab", "replay", f"--transcript={no_results}"], {}, False,
+         "no-results.yaml:3: calls[0].results must be a non-empty list"),
+        ("--record to an unwritable path", ["--lab", "kubeconfig", f"--kubeconfig={nowhere_kc}",
+                                            "--record=/dev/null/transcript"], {}, False, "cannot write there"),
+        ("missing vagrant binary", [], {}, True, "vagrant not found on PATH"),
+        ("no usable provider", ["--lab", "vagrant"], {"VAGRANT_EXE": str(standin)}, False,
+         "No usable default provider"),
+        ("unreadable kubeconfig", ["--lab", "kubeconfig", f"--kubeconfig={tmp}/absent-kubeconfig"], {}, False,
+         "cannot read"),
+        ("empty kubeconfig", ["--lab", "kubeconfig", f"--kubeconfig={empty_kc}"], {}, False, "file is empty"),
+        ("kubeconfig that points nowhere", ["--lab", "kubeconfig", f"--kubeconfig={nowhere_kc}"], {}, False,
+         "unreachable during a version check"),
+        ("malformed version override", ["--lab", "replay"], {"KUBERNETES_VERSION": "latest"}, False,
+         "KUBERNETES_VERSION='latest'"),
+        ("unknown Cilium version override", ["--lab", "replay"], {"CILIUM_VERSION": "1.17"}, False, "CILIUM_VERSION"),
+        ("--transcript without replay", ["--lab", "kubeconfig", f"--transcript={REFERENCE}"], {}, False,
+         "--transcript only goes with --lab replay"),
+        ("--record with replay", ["--lab", "replay", f"--record={tmp}/rec"], {}, False,
+         "cannot be combined with --lab replay"),
+        ("--destroy-lab without vagrant", ["--lab", "replay", "--destroy-lab"], {}, False,
+         "only go with --lab vagrant"),
+    ]
+
+
+CASE_NAMES = [
+    "unknown --lab", "missing transcript", "malformed transcript", "unknown probe in transcript",
+    "transcript entry without results", "--record to an unwritable path", "missing vagrant binary",
+    "no usable provider", "unreadable kubeconfig", "empty kubeconfig", "kubeconfig that points nowhere",
+    "malformed version override", "unknown Cilium version override", "--transcript without replay",
+    "--record with replay", "--destroy-lab without vagrant"]
+
+
+@pytest.mark.parametrize("case", CASE_NAMES)
+def test_bad_input_is_one_line_and_nonzero(case: str, tmp_path: Path) -> None:
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    spec = {c[0]: c for c in _cases(inputs)}[case]
+    _, args, env, no_vagrant, expected = spec
+    before = sorted(p.name for p in tmp_path.iterdir())
+    rc, out, took = _pytest(tmp_path, *args, env=env, path_without_vagrant=no_vagrant)
+    line = _one_line(out)
+    assert rc != 0, out
+    assert expected in line, f"{case}: expected the line to say {expected!r}; it says {line!r}"
+    assert took < 30, f"{case}: took {took:.1f}s"
+    created = sorted(set(p.name for p in tmp_path.iterdir()) - set(before) - {"bt"})
+    assert not created, f"{case}: left {created} behind"
+    assert not (inputs / "rec").exists()
