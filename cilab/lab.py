@@ -54,7 +54,7 @@ def describe_call(op: str, args: dict[str, Any]) -> str:
         ns = f" -n {args['namespace']}" if args.get("namespace") else ""
         return f"kubectl get{ns} {args['kind']} {args['name']} -o json"
     if op == "k8s_list":
-        ns = f" -n {args['namespace']}" if args.get("namespace") else " -A"
+        ns = f" -n {args['namespace']}" if args.get("namespace") else ""
         sel = f" -l {args['label_selector']}" if args.get("label_selector") else ""
         fs = f" --field-selector {args['field_selector']}" if args.get("field_selector") else ""
         return f"kubectl get{ns} {args['kind']}{sel}{fs} -o json"
@@ -74,6 +74,12 @@ def describe_call(op: str, args: dict[str, Any]) -> str:
 
 
 def render_result(result: Any) -> str:
+    """The raw output of a call as text for a report or log, secrets scrubbed."""
+    from cilab.transcript import scrub
+    return scrub(_render(result))
+
+
+def _render(result: Any) -> str:
     if isinstance(result, CommandResult):
         text = result.stdout
         if result.stderr:
@@ -88,11 +94,27 @@ def render_result(result: Any) -> str:
     return json.dumps(scrub(result), indent=2, sort_keys=True, default=str)
 
 
+def summarize(result: Any) -> str:
+    """A few words about a result, for the call log."""
+    if isinstance(result, CommandResult):
+        return f"exit {result.rc}, {len(result.stdout)} bytes"
+    if isinstance(result, HttpResult):
+        return f"HTTP {result.status}, {len(result.body)} bytes"
+    if isinstance(result, BaseException):
+        return f"{type(result).__name__}: {str(result)[:200]}"
+    if isinstance(result, list):
+        return f"{len(result)} item(s)"
+    if result is None:
+        return "not found"
+    return type(result).__name__
+
+
 class Lab:
     """Facade over a backend: state, recording, report attachments, counters."""
 
     def __init__(self, backend: Any, *, recorder: Any = None, clock: Clock | None = None,
-                 attach: Attach | None = None, info: dict[str, Any] | None = None) -> None:
+                 attach: Attach | None = None, info: dict[str, Any] | None = None,
+                 call_log: Any = None) -> None:
         self.backend = backend
         self.kind: str = backend.kind
         self.recorder = recorder
@@ -101,6 +123,8 @@ class Lab:
         self.info = info or {}
         self.state = LabState()
         self.calls = 0
+        #: a text file object: one line per primitive call (command and outcome), secrets scrubbed
+        self.call_log = call_log
         self._lock = threading.Lock()
 
     # -- the single dispatch point ----------------------------------------------------
@@ -131,6 +155,12 @@ class Lab:
         return result
 
     def _attach(self, op: str, args: dict[str, Any], result: Any) -> None:
+        if self.call_log is not None:
+            from cilab.transcript import scrub
+            line = scrub(f"{describe_call(op, args)}  =>  {summarize(result)}")
+            with self._lock:
+                self.call_log.write(line.replace("\n", " ") + "\n")
+                self.call_log.flush()
         if self.attach is None:
             return
         try:

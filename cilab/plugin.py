@@ -54,6 +54,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="Vagrant provider for --lab vagrant (default: Vagrant's own choice)")
     g.addoption("--destroy-lab", action="store_true", default=False,
                 help="destroy the Vagrant lab at the end of the session (nightly CI)")
+    g.addoption("--call-log", metavar="PATH", default=None,
+                help="append one line per lab call (the command and its outcome, secrets scrubbed) "
+                     "to PATH; each xdist worker writes PATH.<worker>")
 
 
 def _usage(msg: str) -> pytest.UsageError:
@@ -83,6 +86,8 @@ def _validate(config: pytest.Config) -> None:
         raise _usage(str(exc)) from None
     if opt.record:
         _check_writable(Path(opt.record))
+    if opt.call_log:
+        _check_writable(Path(opt.call_log).parent, what="--call-log")
     if lab == "replay":
         from cilab.transcript import load_transcript
         try:
@@ -115,17 +120,17 @@ def _validate(config: pytest.Config) -> None:
             raise _usage(f"--ssh-config {opt.ssh_config}: no such file")
 
 
-def _check_writable(target: Path) -> None:
-    """--record DIR must be creatable; checked without creating anything yet."""
+def _check_writable(target: Path, what: str = "--record") -> None:
+    """--record DIR (or a log's folder) must be creatable; checked without creating anything."""
     probe = target
     while not probe.exists():
         if probe.parent == probe:
             break
         probe = probe.parent
     if not probe.is_dir():
-        raise _usage(f"--record {target}: cannot write there ({probe} is not a folder)")
+        raise _usage(f"{what} {target}: cannot write there ({probe} is not a folder)")
     if not os.access(probe, os.W_OK | os.X_OK):
-        raise _usage(f"--record {target}: cannot write there ({probe} is not writable)")
+        raise _usage(f"{what} {target}: cannot write there ({probe} is not writable)")
 
 
 def _check_api(kubeconfig: Path, context: str | None) -> None:
@@ -142,7 +147,16 @@ def _check_api(kubeconfig: Path, context: str | None) -> None:
         raise _usage(str(exc).splitlines()[0]) from None
 
 
+def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    import signal
+    # SIGTERM (CI cancelling a job) ends the run like Ctrl-C: pytest then still runs the
+    # teardown of every fixture in use, so scenario namespaces and stages are cleaned up.
+    if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+        signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     config.addinivalue_line("markers", "cilab_cluster_change: the scenario changes the cluster for "
                                        "everyone and runs under the exclusive cluster lock")
     if not _is_worker(config):
@@ -246,12 +260,21 @@ def lab(request: pytest.FixtureRequest, lab_shared_dir: Path) -> Iterator[Lab]:
         request.session.shouldstop = f"lab unavailable: {exc}"
         raise
     request.config.stash[LAB_KEY] = the_lab
+    log_file = None
+    if request.config.option.call_log:
+        worker = os.environ.get("PYTEST_XDIST_WORKER")
+        path = Path(request.config.option.call_log + (f".{worker}" if worker else ""))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        log_file = path.open("a", encoding="utf-8")
+        the_lab.call_log = log_file
     try:
         yield the_lab
     finally:
         if the_lab.recorder is not None:
             the_lab.recorder.save()
         the_lab.close()
+        if log_file is not None:
+            log_file.close()
 
 
 LAB_KEY = pytest.StashKey[Lab]()

@@ -86,13 +86,19 @@ def pre_hubble_snapshot(lab: Lab) -> dict[str, Any]:
     cfg = k8s.configmap_data(lab, "kube-system", "cilium-config") or {}
     secrets = sorted(n for n in k8s.secret_types(lab, "kube-system")
                      if n == "cilium-ca" or "hubble" in n)
-    listening: dict[str, list[str]] = {}
+    listening: dict[str, list[str] | None] = {}
+    unavailable: dict[str, str] = {}
     for node in sorted(k8s.nodes(lab)):
-        listening[node] = [f"{l.address}:{l.port} {'/'.join(l.processes)}"
-                           for l in nodes.listeners(lab, node)]
+        try:
+            found = lab.eventually(lambda node=node: nodes.listeners(lab, node),
+                                   what=f"listening sockets on {node}")
+            listening[node] = [f"{l.address}:{l.port} {'/'.join(l.processes)}" for l in found]
+        except (LabUnavailable, AssertionError) as exc:  # one node down must not stop the stage
+            listening[node] = None
+            unavailable[node] = str(exc)
     return {"enable-hubble": cfg.get("enable-hubble"),
             "hubble_keys": {k: v for k, v in cfg.items() if "hubble" in k},
-            "secrets": secrets, "listeners": listening}
+            "secrets": secrets, "listeners": listening, "unavailable": unavailable}
 
 
 def ensure_hubble(lab: Lab, shared_dir: Path, cilium_version: str,

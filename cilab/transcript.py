@@ -160,12 +160,48 @@ class Entry:
 
 
 @dataclass
+class Fault:
+    """A rule that answers every matching call (fault injection), optionally only `times` times.
+
+    `match` holds `op` and argument patterns: strings are shell-style globs, a
+    `command_prefix` list matches the start of a pod_exec/node_shell command.
+    """
+    name: str
+    match: dict[str, Any]
+    results: list[dict[str, Any]]
+    times: int | None = None
+
+    def matches(self, op: str, args: dict[str, Any]) -> bool:
+        import fnmatch
+        for key, want in self.match.items():
+            if key == "op":
+                if op != want:
+                    return False
+            elif key == "command_prefix":
+                cmd = args.get("command")
+                cmd = cmd.split() if isinstance(cmd, str) else list(cmd or [])
+                if cmd[:len(want)] != list(want):
+                    return False
+            else:
+                have = args.get(key)
+                if isinstance(want, str):
+                    if not isinstance(have, str) or not fnmatch.fnmatchcase(have, want):
+                        return False
+                elif have != want:
+                    return False
+        return True
+
+
+@dataclass
 class Transcript:
     name: str
     header: dict[str, Any]
     entries: dict[str, Entry] = field(default_factory=dict)
     mutant: dict[str, Any] | None = None
     files: list[Path] = field(default_factory=list)
+    faults: list[Fault] = field(default_factory=list)
+    #: what a fault overlay expects of a run (tests/selftest/test_faults.py)
+    expect: dict[str, Any] | None = None
 
     def lookup(self, op: str, args: dict[str, Any], state: list[str]) -> Entry | None:
         return self.entries.get(call_key(op, args, state))
@@ -267,6 +303,23 @@ def _load_file(path: Path, seen: set[Path]) -> Transcript:
         if not isinstance(mutant, dict) or not isinstance(mutant.get("expect_failing"), list):
             raise _fail(path, doc.get("__line__"), "'mutant' needs a list 'expect_failing'")
         transcript.mutant = _strip_lines(mutant)
+    for i, raw in enumerate(doc.get("faults") or []):
+        line = raw.get("__line__") if isinstance(raw, dict) else None
+        if not isinstance(raw, dict) or not isinstance(raw.get("match"), dict):
+            raise _fail(path, line, f"faults[{i}] needs a 'match' mapping")
+        op = raw["match"].get("op")
+        if op is not None and op not in PRIMITIVES:
+            raise _fail(path, line, f"faults[{i}].match.op: unknown probe call {op!r}")
+        results = raw.get("results")
+        if not isinstance(results, list) or not results or not all(isinstance(r, dict) for r in results):
+            raise _fail(path, line, f"faults[{i}].results must be a non-empty list of mappings")
+        times = raw.get("times")
+        if times is not None and (not isinstance(times, int) or times < 1):
+            raise _fail(path, line, f"faults[{i}].times must be a positive integer")
+        transcript.faults.append(Fault(str(raw.get("name", f"fault {i}")), _strip_lines(raw["match"]),
+                                       _strip_lines(results), times))
+    if "expect" in doc:
+        transcript.expect = _strip_lines(doc["expect"])
     calls = doc.get("calls", [])
     if not isinstance(calls, list):
         raise _fail(path, doc.get("__line__"), "'calls' must be a list")

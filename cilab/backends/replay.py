@@ -35,7 +35,25 @@ class ReplayBackend:
         nodes = self.transcript.header.get("lab", {}).get("nodes", {})
         return list(nodes)
 
+    def _fault(self, op: str, args: dict[str, Any]) -> dict[str, Any] | None:
+        for i, fault in enumerate(self.transcript.faults):
+            if not fault.matches(op, args):
+                continue
+            with self._lock:
+                n = self._counts[f"fault:{i}"]
+                self._counts[f"fault:{i}"] = n + 1
+            if fault.times is not None and n >= fault.times:
+                continue  # the fault is over: the transcript answers
+            return fault.results[min(n, len(fault.results) - 1)]
+        return None
+
     def replay(self, op: str, args: dict[str, Any], state: list[str]) -> Any:
+        injected = self._fault(op, args)
+        if injected is not None:
+            result = decode_result(op, injected)
+            if isinstance(result, BaseException):
+                raise result
+            return result
         entry = self.transcript.lookup(op, args, state)
         if entry is None:
             others = self.transcript.near_misses(op, args)

@@ -35,8 +35,12 @@ def snapshot_no_secrets(stage_record: dict[str, Any]) -> None:
 
 @then(parsers.parse("the pre-Hubble snapshot shows no node listening on port {port:d}"))
 def snapshot_no_port(stage_record: dict[str, Any], port: int) -> None:
+    snap = _snapshot(stage_record)
+    missing = snap.get("unavailable") or {}
+    assert not missing, "before Hubble: no listening sockets were read from " + "; ".join(
+        f"{node} ({why})" for node, why in missing.items())
     listening = {node: [s for s in socks if s.split(" ")[0].rsplit(":", 1)[-1] == str(port)]
-                 for node, socks in _snapshot(stage_record)["listeners"].items()}
+                 for node, socks in snap["listeners"].items()}
     offenders = {n: s for n, s in listening.items() if s}
     assert not offenders, f"before Hubble: expected nothing on {port}, saw {offenders}"
 
