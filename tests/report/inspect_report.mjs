@@ -1,0 +1,38 @@
+// Opens the single-file Allure report in headless Chromium (Debian's /usr/bin/chromium,
+// driven by playwright-core; no browser download) and prints, as JSON, what a person sees:
+// the groups (one per feature), the scenario names once every group is expanded, and for
+// one opened scenario its Gherkin steps and the names of its attachments. Screenshots of
+// the overview and of the opened scenario are written next to <screenshot.png>.
+//   node tests/report/inspect_report.mjs <report.html> <screenshot.png> <scenario to open>
+import { chromium } from "playwright-core";
+
+const [, , reportPath, shotPath, openName] = process.argv;
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+const ids = async (page) => [...new Set([...(await page.content()).matchAll(/data-testid="([^"]+)"/g)].map((m) => m[1]))];
+try {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  await page.goto("file://" + reportPath);
+  await page.waitForSelector("[data-testid='tree-section']", { state: "attached", timeout: 30000 });
+  const groups = await page.locator("[data-testid='tree-section-title']").allInnerTexts();
+  const arrows = page.locator("[data-testid='tree-arrow']");
+  for (let i = 0; i < await arrows.count(); i++) await arrows.nth(i).click();
+  await page.waitForSelector("[data-testid='tree-leaf-title']", { state: "attached", timeout: 10000 });
+  const leaves = await page.locator("[data-testid='tree-leaf-title']").allInnerTexts();
+  await page.screenshot({ path: shotPath });
+  await page.locator("[data-testid='tree-leaf-title']", { hasText: openName }).first().click();
+  await page.waitForSelector("[data-testid='test-result-step-title']", { state: "attached", timeout: 10000 });
+  const steps = await page.locator("[data-testid='test-result-step-title']").allInnerTexts();
+  await page.screenshot({ path: shotPath.replace(/\.png$/, "-scenario.png") });
+  await page.locator("[data-testid='test-result-tab-attachments']").click();
+  await page.waitForTimeout(300);
+  const attachmentIds = (await ids(page)).filter((id) => id.includes("attachment"));
+  const attachments = await page.locator("[data-testid*='attachment'] [data-testid*='name'], [data-testid='test-result-attachment-header']").allInnerTexts();
+  const bodyText = await page.locator("body").innerText();
+  console.log(JSON.stringify({ groups, leaves, steps, attachments, attachmentIds, bodyText: bodyText.slice(0, 4000) }));
+} finally {
+  await browser.close();
+}

@@ -1,0 +1,55 @@
+"""The HTML report people look at: built offline from a full replay run, opened in headless
+Chromium, it shows every feature and every scenario, and a scenario's Gherkin steps with
+the commands it ran as attachments."""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.selftest.suite_runner import ROOT, run_suite
+
+ALLURE = ROOT / "node_modules" / ".bin" / "allure"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+OPEN = "Hubble UI is published on NodePort 31234"
+
+
+def build_report(results: Path, out: Path) -> Path:
+    subprocess.run([str(ALLURE), "awesome", str(results), "--single-file", "--group-by", "feature",
+                    "--name", "Cilium lab conformance", "-o", str(out)],
+                   check=True, capture_output=True, text=True, timeout=300)
+    return out / "index.html"
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    if not ALLURE.exists():
+        pytest.fail("node_modules/.bin/allure is missing: run `npm ci` (scripts/test does)", pytrace=False)
+    if not Path(CHROMIUM).exists():
+        pytest.fail("chromium is missing: apt-get install chromium (scripts/test does as root)", pytrace=False)
+    tmp = tmp_path_factory.mktemp("report")
+    results = tmp / "allure-results"
+    run = run_suite(tmp / "run", f"--alluredir={results}", "-n", "2")
+    assert run.rc == 0, run.output[-2000:]
+    return build_report(results, tmp / "html"), results
+
+
+def test_report_shows_every_feature_scenario_and_attachments(report: tuple[Path, Path], tmp_path: Path) -> None:
+    html, results = report
+    shot = tmp_path / "report.png"
+    proc = subprocess.run(["node", str(ROOT / "tests/report/inspect_report.mjs"), str(html), str(shot), OPEN],
+                          capture_output=True, text=True, timeout=180, env={"CHROMIUM": CHROMIUM, "PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    seen = json.loads(proc.stdout)
+    features = {m.group(1).strip() for f in (ROOT / "features").glob("*.feature")
+                for m in [re.search(r"^Feature:(.*)$", f.read_text(), re.M)] if m}
+    scenarios = {json.loads(p.read_text())["name"] for p in results.glob("*-result.json")}
+    assert set(seen["groups"]) == features, f"report groups {seen['groups']} != features {sorted(features)}"
+    assert set(seen["leaves"]) == scenarios, f"missing from the page: {sorted(scenarios - set(seen['leaves']))}"
+    assert seen["steps"][0] == "Given the lab has Hubble enabled"
+    assert any("hubble-ui" in a for a in seen["attachments"]), seen["attachments"]
+    assert shot.exists() and shot.stat().st_size > 10_000
