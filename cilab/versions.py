@@ -10,15 +10,16 @@ variable counts as unset.  Overrides are validated; a malformed one raises
 `cilab.errors.ConfigError` with one line naming the variable, the value and the expected
 form.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import ipaddress
 import os
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping
 
 from cilab.errors import ConfigError
 
@@ -113,8 +114,9 @@ class Versions:
             return self.box_virtualbox, self.box_version_virtualbox
         if provider == "libvirt":
             return self.box_libvirt, self.box_version_libvirt
-        raise ConfigError(f"provider {provider!r} has no box in versions.env: "
-                          "expected virtualbox or libvirt")
+        raise ConfigError(
+            f"provider {provider!r} has no box in versions.env: expected virtualbox or libvirt"
+        )
 
     def as_properties(self) -> dict[str, str]:
         """KEY -> value strings for a report's environment (Allure environment.properties)."""
@@ -136,6 +138,7 @@ def _matches(pattern: re.Pattern[str]) -> Check:
 def _int_between(low: int, high: int) -> Check:
     def check(value: str) -> bool:
         return value.isdigit() and low <= int(value) <= high
+
     return check
 
 
@@ -170,15 +173,17 @@ _SHA_FORM = "64 lower-case hex digits, or empty for no pin"
 #: KEY -> (check, expected form).  Integer fields are converted after the check.
 _RULES: dict[str, tuple[Check, str]] = {
     "KUBERNETES_VERSION": (_matches(_SEMVER), _SEMVER_FORM.format(example="1.33.2")),
-    "KUBERNETES_PKG_REVISION": (_matches(_PKG_REVISION),
-                                "a Debian revision such as 1.1"),
+    "KUBERNETES_PKG_REVISION": (_matches(_PKG_REVISION), "a Debian revision such as 1.1"),
     "CONTAINERD_VERSION": (_matches(_SEMVER), _SEMVER_FORM.format(example="1.7.27")),
-    "CONTAINERD_PKG_REVISION": (_matches(_PKG_REVISION),
-                                "a Debian revision such as 1 or 1~ubuntu.24.04~noble"),
+    "CONTAINERD_PKG_REVISION": (
+        _matches(_PKG_REVISION),
+        "a Debian revision such as 1 or 1~ubuntu.24.04~noble",
+    ),
     "PAUSE_IMAGE": (_matches(_IMAGE), "registry/repository:tag (e.g. registry.k8s.io/pause:3.10)"),
-    "CILIUM_VERSION": (_matches(_CHART_VERSION),
-                       "a chart version X.Y.Z or X.Y.Z-rc.N / -pre.N, no leading 'v' "
-                       "(e.g. 1.17.6)"),
+    "CILIUM_VERSION": (
+        _matches(_CHART_VERSION),
+        "a chart version X.Y.Z or X.Y.Z-rc.N / -pre.N, no leading 'v' (e.g. 1.17.6)",
+    ),
     "CILIUM_CLI_VERSION": (_matches(_SEMVER), _SEMVER_FORM.format(example="0.18.6")),
     "HUBBLE_CLI_VERSION": (_matches(_SEMVER), _SEMVER_FORM.format(example="1.17.5")),
     "HELM_VERSION": (_matches(_SEMVER), _SEMVER_FORM.format(example="3.18.4")),
@@ -228,8 +233,9 @@ def read_defaults(path: Path = VERSIONS_FILE) -> dict[str, str]:
     return defaults
 
 
-def load_versions(environ: Mapping[str, str] | None = None, *,
-                  path: Path = VERSIONS_FILE) -> Versions:
+def load_versions(
+    environ: Mapping[str, str] | None = None, *, path: Path = VERSIONS_FILE
+) -> Versions:
     """Read versions.env and apply environment overrides (``os.environ`` by default)."""
     env = os.environ if environ is None else environ
     defaults = read_defaults(path)
@@ -237,9 +243,11 @@ def load_versions(environ: Mapping[str, str] | None = None, *,
     unknown = sorted(set(defaults) - set(fields))
     missing = sorted(set(fields) - set(defaults))
     if unknown or missing:
-        raise ConfigError(f"{path}: keys do not match cilab.versions.Versions "
-                          f"(unknown: {', '.join(unknown) or '-'}; "
-                          f"missing: {', '.join(missing) or '-'})")
+        raise ConfigError(
+            f"{path}: keys do not match cilab.versions.Versions "
+            f"(unknown: {', '.join(unknown) or '-'}; "
+            f"missing: {', '.join(missing) or '-'})"
+        )
     values: dict[str, str] = {}
     origin: dict[str, str] = {}
     for key, default in defaults.items():
@@ -249,8 +257,7 @@ def load_versions(environ: Mapping[str, str] | None = None, *,
     for key, value in values.items():
         check, form = _RULES[key]
         if not check(value):
-            raise ConfigError(f"{key}={value!r} (from {origin[key]}) is malformed: "
-                              f"expected {form}")
+            raise ConfigError(f"{key}={value!r} (from {origin[key]}) is malformed: expected {form}")
     _check_addresses(values, origin)
     kwargs: dict[str, object] = {}
     for key, field in fields.items():
@@ -264,24 +271,35 @@ def _check_addresses(values: dict[str, str], origin: dict[str, str]) -> None:
     workers = int(values["WORKER_COUNT"])
     ctr_octet = int(ctr.rsplit(".", 1)[1])
     if ctr.rsplit(".", 1)[0] != prefix or not 2 <= ctr_octet <= 254:
-        raise ConfigError(f"CTR_IP={ctr!r} (from {origin['CTR_IP']}) is malformed: expected "
-                          f"an address {prefix}.2 to {prefix}.254 inside NODE_IP_PREFIX")
+        raise ConfigError(
+            f"CTR_IP={ctr!r} (from {origin['CTR_IP']}) is malformed: expected "
+            f"an address {prefix}.2 to {prefix}.254 inside NODE_IP_PREFIX"
+        )
     worker_octets = range(WORKER_IP_BASE + 1, WORKER_IP_BASE + workers + 1)
     if ctr_octet in worker_octets:
-        raise ConfigError(f"CTR_IP={ctr!r} (from {origin['CTR_IP']}) is malformed: expected "
-                          f"an address outside the worker range {prefix}.{worker_octets[0]}-"
-                          f"{worker_octets[-1]}")
+        raise ConfigError(
+            f"CTR_IP={ctr!r} (from {origin['CTR_IP']}) is malformed: expected "
+            f"an address outside the worker range {prefix}.{worker_octets[0]}-"
+            f"{worker_octets[-1]}"
+        )
     nodes = ipaddress.IPv4Network(f"{prefix}.0/24")
-    nets = {key: ipaddress.IPv4Network(values[key])
-            for key in ("POD_CIDR", "SERVICE_CIDR", "CILIUM_POD_CIDR")}
+    nets = {
+        key: ipaddress.IPv4Network(values[key])
+        for key in ("POD_CIDR", "SERVICE_CIDR", "CILIUM_POD_CIDR")
+    }
     nets["NODE_IP_PREFIX"] = nodes
     keys = list(nets)
     for i, first in enumerate(keys):
-        for second in keys[i + 1:]:
+        for second in keys[i + 1 :]:
             if nets[first].overlaps(nets[second]):
                 # Name the overridden one of the pair when there is one.
-                bad, other = (first, second) if origin[first] == "environment" \
-                    and origin[second] != "environment" else (second, first)
-                raise ConfigError(f"{bad}={values[bad]!r} (from {origin[bad]}) is "
-                                  f"malformed: expected a range that does not overlap "
-                                  f"{other}={values[other]}")
+                bad, other = (
+                    (first, second)
+                    if origin[first] == "environment" and origin[second] != "environment"
+                    else (second, first)
+                )
+                raise ConfigError(
+                    f"{bad}={values[bad]!r} (from {origin[bad]}) is "
+                    f"malformed: expected a range that does not overlap "
+                    f"{other}={values[other]}"
+                )
