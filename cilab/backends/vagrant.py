@@ -11,6 +11,7 @@ worker); API calls go through `KubeAPI`; helm runs on the control plane.
 from __future__ import annotations
 
 import json
+import os
 import shlex
 from dataclasses import asdict
 from pathlib import Path
@@ -43,7 +44,7 @@ def _point_kubeconfig_at(text: str, server: str) -> str:
 
 def provision_once(shared_dir: Path, *, provider: str | None, ctr_ip: str,
                    vagrant_root: Path = PROVISIONING_DIR, lock_timeout: float = UP_TIMEOUT + 600,
-                   cli: VagrantCLI | None = None) -> Path:
+                   cli: VagrantCLI | None = None, remote_kubeconfig: str = REMOTE_KUBECONFIG) -> Path:
     """Make sure the lab runs; return the path of lab.json (written by the first worker)."""
     shared_dir = Path(shared_dir)
     info_path = shared_dir / "lab.json"
@@ -61,10 +62,11 @@ def provision_once(shared_dir: Path, *, provider: str | None, ctr_ip: str,
             if CONTROL_PLANE not in hosts:
                 raise ConfigError(f"vagrant ssh-config has no {CONTROL_PLANE} machine")
             with SSHPool(hosts) as pool:
-                raw = pool.read_file(CONTROL_PLANE, REMOTE_KUBECONFIG).decode("utf-8")
+                raw = pool.read_file(CONTROL_PLANE, remote_kubeconfig).decode("utf-8")
             kubeconfig = shared_dir / "kubeconfig"
-            kubeconfig.touch(mode=0o600)
-            kubeconfig.write_text(_point_kubeconfig_at(raw, f"https://{ctr_ip}:6443"))
+            fd = os.open(kubeconfig, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                out.write(_point_kubeconfig_at(raw, f"https://{ctr_ip}:6443"))
             info = {"kind": "vagrant", "root": str(vagrant_root), "provider": provider,
                     "kubeconfig": str(kubeconfig),
                     "hosts": {name: asdict(h) for name, h in hosts.items()}}
