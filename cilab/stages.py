@@ -6,10 +6,19 @@ Stage values are layered files under provisioning/helm/, always applied together
 pinned chart version (no --reuse-values, see docs/real-lab.md).  A stage is applied once
 per run across xdist workers: the first worker does it under a file lock and writes a
 record that the others read.
+
+A stage that changes the cluster for one scenario only (`redaction`) is switched on and
+back with `stage_switched`, under the exclusive cluster lock (cilab.locks): each switch
+waits until cilium-config holds the stage's entries, every agent was restarted with them
+(a new DaemonSet generation, rolled out), and Relay sees every node again (that last wait
+only logs when it runs out, as in ensure_hubble).
 """
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +29,7 @@ from cilab.lab import Lab
 from cilab.parsers import kube
 from cilab.probes import hubble, k8s, nodes
 
+log = logging.getLogger("cilab.stages")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 HELM_DIR = REPO_ROOT / "provisioning" / "helm"
 CHART_REPO = "https://helm.cilium.io/"
@@ -136,3 +146,82 @@ def ensure_hubble(lab: Lab, shared_dir: Path, cilium_version: str,
             return record
     except Timeout:
         raise LabUnavailable(f"another worker held the Hubble stage lock for over {lock_timeout:g}s") from None
+
+
+# --- stages switched on for one scenario (redaction) -----------------------------------------
+
+#: cilium-config entries a stage adds to the Hubble stage; in every other stage they are absent
+#: (the chart renders the hubble-redact-* keys only when hubble.redact.enabled is true)
+STAGE_CONFIG: dict[str, dict[str, str]] = {
+    "redaction": {"hubble-redact-enabled": "true", "hubble-redact-http-urlquery": "true"},
+}
+
+
+def expected_config(stage: str) -> dict[str, str | None]:
+    """The STAGE_CONFIG entries as `stage` has them: a value, or None for absent."""
+    want: dict[str, str | None] = {key: None for cfg in STAGE_CONFIG.values() for key in cfg}
+    want.update(STAGE_CONFIG.get(stage, {}))
+    return want
+
+
+def agent_generation(lab: Lab) -> int:
+    ds = k8s.daemonset(lab, "kube-system", "cilium")
+    if ds is None:
+        raise LabUnavailable("DaemonSet kube-system/cilium not found: is Cilium installed on this lab?")
+    return int(ds["metadata"].get("generation") or 0)
+
+
+def wait_stage_config(lab: Lab, stage: str) -> None:
+    want = expected_config(stage)
+
+    def check() -> None:
+        cfg = k8s.configmap_data(lab, "kube-system", "cilium-config") or {}
+        wrong = [f"{key}: expected {'absent' if value is None else repr(value)}, "
+                 f"saw {cfg.get(key, '<absent>')!r}" for key, value in want.items() if cfg.get(key) != value]
+        assert not wrong, "cilium-config: " + "; ".join(wrong)
+    lab.eventually(check, what=f"cilium-config holds the entries of stage {stage!r}", budget="rollout")
+
+
+def wait_agents_restarted(lab: Lab, since_generation: int) -> None:
+    """Every agent runs a pod of a DaemonSet generation other than `since_generation`."""
+    def check() -> None:
+        ds = k8s.daemonset(lab, "kube-system", "cilium")
+        assert ds is not None, "DaemonSet kube-system/cilium does not exist"
+        gen = int(ds["metadata"].get("generation") or 0)
+        assert gen != since_generation, (
+            f"DaemonSet kube-system/cilium still at generation {gen}: its pod template did not change, "
+            "so the agents were not restarted and still run the previous configuration")
+        ok, seen = workload_ready(ds)
+        assert ok, f"DaemonSet kube-system/cilium generation {gen}: {seen}"
+    lab.eventually(check, what="every cilium agent restarted with the new configuration", budget="rollout")
+
+
+def switch_stage(lab: Lab, stage: str, cilium_version: str, *, restart: bool = True) -> None:
+    """Apply `stage` and wait until the agents run with it (`restart=False`: the agents'
+    pod template is not expected to change, only to be rolled out)."""
+    since = agent_generation(lab)
+    apply_stage(lab, stage, cilium_version)
+    wait_stage_config(lab, stage)
+    if restart:
+        wait_agents_restarted(lab, since)
+    else:
+        wait_rollout(lab, [("apps/v1", "DaemonSet", "cilium")])
+    try:
+        wait_relay_connected(lab)
+    except AssertionError as exc:
+        # as in ensure_hubble: not the stage's verdict to give; the status scenario reports
+        # it, and a scenario that needs Relay fails on its own flows with the reason
+        log.warning("stage %s: Relay not connected to every node: %s", stage, exc)
+
+
+@contextmanager
+def stage_switched(lab: Lab, stage: str, cilium_version: str, *, back_to: str = "hubble") -> Iterator[None]:
+    """The lab at `stage` for the block, then at `back_to` again, also when the switch or
+    the block failed.  The caller holds the exclusive cluster lock around it."""
+    start = agent_generation(lab)
+    try:
+        switch_stage(lab, stage, cilium_version)
+        yield
+    finally:
+        # a switch that failed before changing the agents' pod template leaves nothing to restart
+        switch_stage(lab, back_to, cilium_version, restart=agent_generation(lab) != start)

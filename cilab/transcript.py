@@ -76,6 +76,9 @@ REDACTED = "<redacted by cilab>"
 _PEM = re.compile(r"-----BEGIN [A-Z0-9 ]+-----.*?-----END [A-Z0-9 ]+-----", re.S)
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")
 _BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{8,}")
+# "key: value" / "key=value" / "key": "value" in free text (kubeconfigs, env dumps, logs)
+_KV = re.compile(r'(?i)(\b(?:client-key-data|client-certificate-data|client_key_data|token|password|passwd|'
+                 r'secret|api[_-]?key)"?\s*[:=]\s*"?)(?!<redacted)([^\s",}]{4,})')
 _SECRET_KEYS = {"client-key-data", "client-certificate-data", "certificate-authority-data",
                 "token", "password", "client_key_data", "client_certificate_data"}
 
@@ -106,7 +109,8 @@ def scrub(obj: Any) -> Any:
     if isinstance(obj, str):
         text = _PEM.sub(REDACTED, obj)
         text = _JWT.sub(REDACTED, text)
-        return _BEARER.sub(lambda m: m.group(1) + REDACTED, text)
+        text = _BEARER.sub(lambda m: m.group(1) + REDACTED, text)
+        return _KV.sub(lambda m: m.group(1) + REDACTED, text)
     return obj
 
 

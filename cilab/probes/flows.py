@@ -1,7 +1,8 @@
 """Hubble flows of one request: observe through Relay, keep only the flows that belong.
 
 Flows are asked for with the scenario's namespace as filter and matched in Python on the
-request's marker (HTTP URL), its pinned client port (L3/L4 flows), its pods and kind; a
+request's marker (HTTP URL), its pinned client port (L3/L4 flows, and the L7 flows of a
+request sent without a marker in its URL), its pods and kind; a
 flow of another scenario or an earlier run can never satisfy a check.
 """
 from __future__ import annotations
@@ -27,6 +28,12 @@ def of_request(flows: list[Flow], req: Request) -> list[Flow]:
             mine.append(f)
         elif f.type == "L3_L4" and req.local_port in (f.source.port, f.destination.port) and \
                 req.pod in (f.source.pod_name, f.destination.pod_name):
+            mine.append(f)
+        elif f.type == "L7" and req.marker not in req.url and \
+                req.local_port in (f.source.port, f.destination.port) and \
+                req.pod in (f.source.pod_name, f.destination.pod_name):
+            # a request sent without its marker in the URL (an L7 `path` rule is matched
+            # against the whole :path, query included): its L7 flows by the pinned port
             mine.append(f)
     return mine
 

@@ -1,3 +1,9 @@
 """Step definitions available to every chapter's scenarios."""
 from tests.steps.common import *  # noqa: F401,F403
 from tests.steps.hubble import *  # noqa: F401,F403
+from tests.steps.cluster import *  # noqa: F401,F403
+from tests.steps.starwars import *  # noqa: F401,F403
+from tests.steps.l7_visibility import *  # noqa: F401,F403
+from tests.steps.redaction import *  # noqa: F401,F403
+from tests.steps.export import *  # noqa: F401,F403
+from tests.steps.metrics import *  # noqa: F401,F403

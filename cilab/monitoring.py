@@ -1,0 +1,125 @@
+"""The monitoring stage: Cilium's Prometheus + Grafana example, once per run.
+
+The documented lab (seed lines 2534-2739) deploys the upstream example by its URL, pinned
+to the Cilium version, and publishes both UIs on NodePorts:
+
+    kubectl apply -f https://raw.githubusercontent.com/cilium/cilium/1.17.6/examples/kubernetes/addons/prometheus/monitoring-example.yaml
+    kubectl patch svc -n cilium-monitoring prometheus -p '{"spec": {"type": "NodePort", ...30001}]}}'
+    kubectl patch svc -n cilium-monitoring grafana -p '{"spec": {"type": "NodePort", ...30002}]}}'
+
+The suite runs the same commands with kubectl on the control-plane node: the cluster
+fetches the manifest (its dashboards included, never copied into this project); the
+runner needs no internet access.  Like the Helm stages (cilab/stages.py) this happens once
+per run across xdist workers: the first worker does it under a file lock and writes a
+record that the others read.  The namespace `cilium-monitoring` is fixed by the example,
+so it is shared by every scenario; no scenario changes it.
+"""
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock, Timeout
+
+from cilab.errors import CallFailed, LabUnavailable
+from cilab.lab import Lab
+from cilab.stages import workload_ready
+
+NAMESPACE = "cilium-monitoring"
+#: the kubeconfig kubeadm writes on the control plane (root's ~/.kube/config is a copy)
+KUBECONFIG = "/etc/kubernetes/admin.conf"
+#: app -> (service port, NodePort) as the seed publishes them (seed 2660-2661, 2694-2703)
+NODE_PORTS = {"prometheus": (9090, 30001), "grafana": (3000, 30002)}
+CONTROL_PLANE_LABEL = "node-role.kubernetes.io/control-plane"
+RECORD = "stage-monitoring.json"
+
+
+def example_url(cilium_version: str) -> str:
+    """The example manifest, pinned to the Cilium version as the seed does (seed 2540)."""
+    return (f"https://raw.githubusercontent.com/cilium/cilium/{cilium_version}"
+            "/examples/kubernetes/addons/prometheus/monitoring-example.yaml")
+
+
+def kubectl(args: str) -> str:
+    return f"kubectl --kubeconfig {KUBECONFIG} {args}"
+
+
+def apply_command(cilium_version: str) -> str:
+    return kubectl(f"apply -f {example_url(cilium_version)}")
+
+
+def patch_command(app: str) -> str:
+    port, node_port = NODE_PORTS[app]
+    patch = {"spec": {"type": "NodePort",
+                      "ports": [{"port": port, "targetPort": port, "nodePort": node_port}]}}
+    return kubectl(f"patch svc -n {NAMESPACE} {app} -p "
+                   + shlex.quote(json.dumps(patch, separators=(",", ":"))))
+
+
+def control_plane_node(lab: Lab) -> str:
+    """The node kubectl runs on: the one labelled control-plane (k8s-ctr in the lab)."""
+    names = sorted(n["metadata"]["name"] for n in lab.list("v1", "Node")
+                   if CONTROL_PLANE_LABEL in ((n.get("metadata") or {}).get("labels") or {}))
+    if not names:
+        raise LabUnavailable(f"no node carries the label {CONTROL_PLANE_LABEL}: "
+                             "cannot run kubectl on the control plane")
+    return names[0]
+
+
+def _run(lab: Lab, node: str, command: str, what: str) -> str:
+    result = lab.shell(node, command, timeout=180)
+    if not result.ok:
+        tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
+        raise CallFailed(f"{what} failed on {node} (exit {result.rc}): {' | '.join(tail)}")
+    return result.stdout.strip()
+
+
+def wait_ready(lab: Lab) -> dict[str, str]:
+    """Wait (bounded) for both Deployments; returns what was last seen for each."""
+    seen: dict[str, str] = {}
+    for app in NODE_PORTS:
+        def check(app: str = app) -> None:
+            ok, text = workload_ready(lab.get("apps/v1", "Deployment", app, NAMESPACE))
+            seen[app] = text
+            assert ok, f"Deployment {NAMESPACE}/{app}: {text}"
+        try:
+            lab.eventually(check, what=f"Deployment {app} rolled out", budget="rollout")
+        except AssertionError:
+            pass  # not the stage's verdict to give: the Deployment scenarios report it
+    return seen
+
+
+def deploy(lab: Lab, cilium_version: str) -> dict[str, Any]:
+    node = control_plane_node(lab)
+    applied = _run(lab, node, apply_command(cilium_version), "kubectl apply of the monitoring example")
+    patched = [_run(lab, node, patch_command(app), f"kubectl patch svc {app}") for app in NODE_PORTS]
+    return {"node": node, "url": example_url(cilium_version), "applied": applied.splitlines(),
+            "patched": patched, "rollout": wait_ready(lab)}
+
+
+def ensure_monitoring(lab: Lab, shared_dir: Path, cilium_version: str,
+                      lock_timeout: float = 1800.0) -> dict[str, Any]:
+    """Deploy the monitoring example once per run; returns the stage record.
+
+    A failed deployment is recorded too, so the other workers fail fast with the same
+    message instead of trying again.
+    """
+    record_path = Path(shared_dir) / RECORD
+    try:
+        with FileLock(str(record_path) + ".lock", timeout=lock_timeout):
+            if record_path.exists():
+                record = json.loads(record_path.read_text())
+            else:
+                try:
+                    record = {"deployed": True, **deploy(lab, cilium_version)}
+                except (CallFailed, LabUnavailable) as exc:
+                    record = {"deployed": False, "error": str(exc)}
+                record_path.write_text(json.dumps(record, indent=2, sort_keys=True))
+    except Timeout:
+        raise LabUnavailable(f"another worker held the monitoring stage lock for over "
+                             f"{lock_timeout:g}s") from None
+    if not record.get("deployed"):
+        raise CallFailed(f"the monitoring example could not be deployed: {record.get('error')}")
+    return record

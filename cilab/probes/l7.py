@@ -1,0 +1,147 @@
+"""L7 visibility probes: what traefik/whoami echoes, and the L7 flows of one request.
+
+whoami (the webpod application) answers with its hostname and IPs, then the request it
+received: the request line and every header.  So the body of a response shows what
+reached the application: the headers Envoy added on the way (seed lines 2849-2853) and
+the query string Hubble may have redacted from its own flows (seed lines 2938-2951).
+
+HTTP flows of a request are matched by its marker in the URL or, when Hubble redacted the
+query that carries the marker, by the request's pinned client port on the client pod's
+side.  DNS flows carry neither, so they are matched by the client pod, the query name
+(the scenario's own namespace is part of it) and time: a flow older than the client pod
+belongs to an earlier run of the same scenario.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from cilab.parsers.hubble import Flow
+from cilab.probes.traffic import Request
+
+#: the headers the seed's response shows once the request went through Envoy (seed 2849-2853)
+ENVOY_HEADERS = ("X-Envoy-Expected-Rq-Timeout-Ms", "X-Envoy-Internal", "X-Forwarded-Proto", "X-Request-Id")
+UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_REQUEST_LINE = re.compile(r"^(?P<method>[A-Z]+) (?P<target>\S+) (?P<proto>HTTP/\d(?:\.\d)?)$")
+
+
+@dataclass(frozen=True)
+class WhoamiEcho:
+    """A whoami answer: `Hostname`/`IP`/`RemoteAddr` lines, then the request it received."""
+
+    hostname: str | None = None
+    ips: tuple[str, ...] = ()
+    remote_addr: str | None = None
+    request_line: str | None = None
+    headers: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+
+    def header(self, name: str) -> str | None:
+        """A header's value (case-insensitive name), None when the request did not carry it."""
+        for key, value in self.headers:
+            if key.lower() == name.lower():
+                return value
+        return None
+
+    @property
+    def target(self) -> str | None:
+        """The request target as whoami received it (`/?user_id=...`)."""
+        m = _REQUEST_LINE.match(self.request_line or "")
+        return m["target"] if m else None
+
+
+def parse_whoami(body: str) -> WhoamiEcho:
+    """Parse a whoami body.  Lines before the request line describe whoami itself; lines
+    after it are the request's headers, up to the first blank line."""
+    hostname: str | None = None
+    ips: list[str] = []
+    remote: str | None = None
+    request_line: str | None = None
+    headers: list[tuple[str, str]] = []
+    for raw in body.splitlines():
+        line = raw.rstrip("\r")
+        if request_line is None:
+            if _REQUEST_LINE.match(line):
+                request_line = line
+                continue
+            key, sep, value = line.partition(": ")
+            if not sep:
+                continue
+            if key == "Hostname":
+                hostname = value.strip()
+            elif key == "IP":
+                ips.append(value.strip())
+            elif key == "RemoteAddr":
+                remote = value.strip()
+            continue
+        if not line.strip():
+            break
+        key, sep, value = line.partition(":")
+        if sep:
+            headers.append((key.strip(), value.strip()))
+    return WhoamiEcho(hostname, tuple(ips), remote, request_line, tuple(headers))
+
+
+# --- flows ------------------------------------------------------------------------------
+
+
+def _client_side(f: Flow, req: Request) -> bool:
+    """The flow has the request's client pod on one side, with the request's pinned port."""
+    return any(ep.pod_name == req.pod and ep.namespace == req.namespace and ep.port == req.local_port
+               for ep in (f.source, f.destination))
+
+
+def http_flows_of(flows: list[Flow], req: Request) -> list[Flow]:
+    """The HTTP flows of exactly this request (requests and responses)."""
+    return [f for f in flows if f.l7_protocol == "http"
+            and ((f.http_url is not None and req.marker in f.http_url) or _client_side(f, req))]
+
+
+def parse_time(text: str | None) -> datetime | None:
+    """An RFC 3339 timestamp (Hubble's nanoseconds or the API server's seconds) in UTC."""
+    if not text:
+        return None
+    m = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$", text.strip())
+    if not m:
+        return None
+    frac = (m[2] or "0")[:6].ljust(6, "0")
+    zone = "+00:00" if m[3] == "Z" else m[3]
+    return datetime.fromisoformat(f"{m[1]}.{frac}{zone}").astimezone(timezone.utc)
+
+
+def dns_flows(flows: list[Flow], namespace: str, pod: str, query: str,
+              not_before: datetime | None) -> list[Flow]:
+    """DNS flows (dns-request and dns-response) of `pod` for `query`, not older than
+    `not_before` (the pod's creation: older flows are an earlier run's)."""
+    out = []
+    for f in flows:
+        if f.l7_protocol != "dns" or (f.dns_query or "").lower() != query.lower():
+            continue
+        if not any(ep.pod_name == pod and ep.namespace == namespace for ep in (f.source, f.destination)):
+            continue
+        when = parse_time(f.time)
+        if not_before is not None and (when is None or when < not_before):
+            continue
+        out.append(f)
+    return out
+
+
+def describe_l7(flows: list[Flow]) -> str:
+    """One line per L7 flow, close to `hubble observe -o compact`."""
+    if not flows:
+        return "no L7 flows"
+    out = []
+    for f in flows[:12]:
+        src = f.source.pod_name or f.source.ip
+        dst = f.destination.pod_name or f.destination.ip
+        kind = f.kind or f.type or "?"
+        if f.dns_observation_source:
+            kind += f" {f.dns_observation_source}"
+        out.append(f"{src} -> {dst} {kind} {f.verdict} ({f.summary or ''})")
+    more = f" (+{len(flows) - 12} more)" if len(flows) > 12 else ""
+    return "; ".join(out) + more
+
+
+def pod_created(pod: dict[str, Any] | None) -> datetime | None:
+    return parse_time(((pod or {}).get("metadata") or {}).get("creationTimestamp"))

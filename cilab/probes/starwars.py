@@ -1,0 +1,105 @@
+"""The Star Wars demo (seed lines 1507-2239) in a scenario's own namespace.
+
+The project's manifests (fixtures/manifests/starwars/) are applied into the namespace;
+the ships talk to the deathstar by its namespace-qualified Service name, from their
+`spaceship` container, with curl (cilab.probes.traffic: pinned client port, bounded by
+--max-time).  Requests carry no marker in the URL: the L7 rule1 allows exactly the path
+`/v1/request-landing`, and Envoy matches that rule against the whole `:path`, query
+included, so a marker there would turn an allowed request into a denied one.  Their
+flows are told apart by the pinned client port (cilab.probes.flows.of_request).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from cilab import manifests
+from cilab.lab import Lab
+from cilab.probes import traffic
+
+APP = "starwars/app.yaml"
+L3_L4_POLICY = "starwars/l3_l4_policy.yaml"
+L7_POLICY = "starwars/l7_policy.yaml"
+POLICY_NAME = "rule1"
+SHIP_CONTAINER = "spaceship"
+SHIPS = ("tiefighter", "xwing")
+DEATHSTAR_SELECTOR = "org=empire,class=deathstar"
+DEATHSTAR_REPLICAS = 2
+LANDING = ("POST", "/v1/request-landing")
+EXHAUST_PORT = ("PUT", "/v1/exhaust-port")
+
+
+def deathstar_url(namespace: str, path: str) -> str:
+    return f"http://deathstar.{namespace}.svc.cluster.local{path}"
+
+
+def deploy(lab: Lab, namespace: str) -> None:
+    manifests.apply(lab, APP, namespace)
+
+
+def apply_policy(lab: Lab, namespace: str, relpath: str) -> None:
+    manifests.apply(lab, relpath, namespace)
+
+
+def pods(lab: Lab, namespace: str) -> list[dict[str, Any]]:
+    return lab.list("v1", "Pod", namespace)
+
+
+def pod_ready(pod: dict[str, Any]) -> bool:
+    status = pod.get("status") or {}
+    return status.get("phase") == "Running" and any(
+        c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
+
+
+def is_deathstar(pod: dict[str, Any]) -> bool:
+    labels = (pod.get("metadata") or {}).get("labels") or {}
+    return labels.get("org") == "empire" and labels.get("class") == "deathstar"
+
+
+def demo_pods_state(pods_list: list[dict[str, Any]]) -> tuple[bool, str]:
+    """Are the two deathstar pods and both ships Running and Ready? (ok, what was seen)"""
+    by_name = {p["metadata"]["name"]: p for p in pods_list}
+    deathstars = [p for p in pods_list if is_deathstar(p)]
+    seen = ", ".join(f"{name} {(p.get('status') or {}).get('phase', '?')}"
+                     f"{' Ready' if pod_ready(p) else ' not Ready'}" for name, p in sorted(by_name.items()))
+    ok = (len(deathstars) == DEATHSTAR_REPLICAS and all(pod_ready(p) for p in deathstars)
+          and all(s in by_name and pod_ready(by_name[s]) for s in SHIPS))
+    return ok, seen or "no pods"
+
+
+def wait_ready(lab: Lab, namespace: str) -> list[dict[str, Any]]:
+    """Wait (budget "rollout") until both deathstar pods and both ships are Ready."""
+    def check() -> list[dict[str, Any]]:
+        found = pods(lab, namespace)
+        ok, seen = demo_pods_state(found)
+        assert ok, (f"expected {DEATHSTAR_REPLICAS} deathstar pods, tiefighter and xwing Running and "
+                    f"Ready in {namespace}; saw {seen}")
+        return found
+    return lab.eventually(check, what=f"the Star Wars demo Ready in {namespace}", budget="rollout")
+
+
+def send(lab: Lab, namespace: str, ship: str, method: str, path: str,
+         max_time: int = 5) -> traffic.Response:
+    """`kubectl exec <ship> -- curl -X <method> deathstar.<ns>.svc.cluster.local<path>`."""
+    req = traffic.new_request(lab, namespace, ship, method, deathstar_url(namespace, path),
+                              marker_param=None)
+    return traffic.send(lab, req, container=SHIP_CONTAINER, max_time=max_time)
+
+
+def endpoints_identities(lab: Lab, namespace: str) -> dict[str, int | None]:
+    """Pod name -> security identity, from the CiliumEndpoints of the namespace
+    (`kubectl get ciliumendpoints.cilium.io -n <ns>`: status.identity.id)."""
+    out: dict[str, int | None] = {}
+    for cep in lab.list("cilium.io/v2", "CiliumEndpoint", namespace):
+        ident = ((cep.get("status") or {}).get("identity") or {}).get("id")
+        out[cep["metadata"]["name"]] = int(ident) if ident is not None else None
+    return out
+
+
+def describe_response(resp: traffic.Response) -> str:
+    if resp.timed_out:
+        return f"no answer within the time limit (curl exit {resp.rc})"
+    if resp.status is None:
+        return f"curl exit {resp.rc} without an HTTP answer ({resp.stderr.strip()[:120]})"
+    body = resp.body.strip().splitlines()
+    return f"HTTP {resp.status} {body[0][:80] if body else '(empty body)'!r}"
+

@@ -1,0 +1,124 @@
+@cluster
+Feature: The cluster as built
+  Lab chapter "The cluster as built" (seed lines 443-869).
+
+  Before trying any Cilium feature, the student checks what `vagrant up` built: three
+  nodes joined by kubeadm with the kube-proxy addon skipped, and Cilium 1.17.6 installed
+  by Helm with kube-proxy replacement, native routing, eBPF masquerading and Cilium's own
+  cluster-pool IPAM. The student runs these on k8s-ctr (`vagrant ssh k8s-ctr`):
+
+    kubectl get node -owide
+    kubectl get nodes -o jsonpath='{range .items[*]}{.metadata.name}{"\t"}{.spec.podCIDR}{"\n"}{end}'
+    kubectl get ciliumnode -o json | grep podCIDRs -A2
+    kubectl get pod -A -owide
+    cilium status
+    cilium config view
+    iptables -t nat -S ; iptables -t filter -S ; iptables -t mangle -S
+
+  These facts were true before Hubble was enabled and must still be true after it, so the
+  suite checks them on the lab with Hubble enabled, like every other chapter.
+
+  Background:
+    Given the lab has Hubble enabled
+
+  @nodes
+  Scenario Outline: <node> is Ready at <address> with the pinned kubelet and containerd
+    `kubectl get node -owide` shows STATUS Ready, VERSION v1.33.2, the INTERNAL-IP kubelet
+    was started with (--node-ip in /var/lib/kubelet/kubeadm-flags.env) and
+    CONTAINER-RUNTIME containerd://1.7.27. Addresses and versions are the ones pinned in
+    provisioning/versions.env (the defaults are the documented lab's).
+    Then node "<node>" is Ready
+    And node "<node>" has the InternalIP the lab assigns it (<address> by default)
+    And node "<node>" runs the kubelet of the lab's pinned Kubernetes version
+    And node "<node>" runs the lab's pinned containerd version
+
+    Examples:
+      | node    | address        |
+      | k8s-ctr | 192.168.10.100 |
+      | k8s-w1  | 192.168.10.101 |
+      | k8s-w2  | 192.168.10.102 |
+
+  @nodes
+  Scenario: The cluster is the lab's nodes, every one of them Ready
+      kubectl get nodes
+    Then the nodes of the cluster are exactly the lab's nodes
+    And every node of the cluster is Ready
+
+  @kube_proxy_free
+  Scenario: Cilium replaces kube-proxy
+    kubeadm init skipped the kube-proxy addon (kubeadm-config shows `proxy: disabled: true`)
+    and Cilium was installed with kubeProxyReplacement=true: Services are handled in eBPF,
+    so no node has the iptables chains kube-proxy would have written.
+      kubectl get ds -n kube-system
+      iptables-save | grep -E 'KUBE-(SERVICES|SVC-)'
+      cilium config view | grep kube-proxy-replacement
+    Then there is no DaemonSet "kube-proxy" in "kube-system"
+    And no node has kube-proxy's KUBE-SERVICES or KUBE-SVC-* iptables chains
+    And the ConfigMap "cilium-config" in "kube-system" has kube-proxy-replacement "true"
+
+  @routing
+  Scenario: Pod traffic is routed natively between the nodes and masqueraded in eBPF
+    The nodes share one L2 segment, so pod packets travel unencapsulated and every node
+    installs routes to the other nodes' pod CIDRs; traffic leaving 172.20.0.0/16 is
+    masqueraded by eBPF instead of iptables.
+      cilium config view
+    When I read the ConfigMap "cilium-config" in "kube-system"
+    Then it has these entries:
+      | key                      | value         |
+      | routing-mode             | native        |
+      | ipv4-native-routing-cidr | 172.20.0.0/16 |
+      | auto-direct-node-routes  | true          |
+      | enable-bpf-masquerade    | true          |
+
+  @ipam
+  Scenario: Cilium hands out pod addresses from its own cluster pool
+      cilium config view | grep -E '^ipam|cluster-pool'
+    When I read the ConfigMap "cilium-config" in "kube-system"
+    Then it has these entries:
+      | key                         | value         |
+      | ipam                        | cluster-pool  |
+      | cluster-pool-ipv4-cidr      | 172.20.0.0/16 |
+      | cluster-pool-ipv4-mask-size | 24            |
+
+  @ipam
+  Scenario: Each node has its own /24 of 172.20.0.0/16 and its pods take their IPs from it
+    kubeadm gave each node a podCIDR from 10.244.0.0/16 (10.244.0.0/24 for k8s-ctr), but
+    Cilium's cluster-pool IPAM does not use it: the operator gives each node its own /24
+    of 172.20.0.0/16 in its CiliumNode (172.20.0.0/24 for k8s-ctr), and the CoreDNS pods
+    on k8s-ctr got 172.20.0.51 and 172.20.0.107. Host-network pods (the Cilium agents,
+    etcd, the API server) keep their node's IP.
+      kubectl get ciliumnode -o json | grep podCIDRs -A2
+      kubectl get pod -A -owide
+    Then every node has a Cilium pod CIDR of its own, a /24 inside 172.20.0.0/16
+    And every pod that is not in the host network has an IP from its node's Cilium pod CIDR
+    And no pod has an IP from its node's kubeadm podCIDR
+
+  @workloads
+  Scenario Outline: The <daemonset> DaemonSet has a ready pod on every node
+    `cilium status` shows "DaemonSet <daemonset> Desired: 3, Ready: 3/3": one pod per node.
+    Then the DaemonSet "<daemonset>" in "kube-system" is scheduled and ready on every node of the cluster
+
+    Examples:
+      | daemonset    |
+      | cilium       |
+      | cilium-envoy |
+
+  @workloads
+  Scenario: One cilium-operator replica is ready
+    The lab installs a single operator (operator.replicas=1); `cilium status` shows
+    "Deployment cilium-operator Desired: 1, Ready: 1/1".
+    Then the Deployment "cilium-operator" in "kube-system" has 1/1 replicas ready
+
+  @iptables
+  Scenario Outline: Cilium's chains are in the <table> table of every node
+    Cilium keeps a few iptables chains of its own (for the L7 proxy and DNS proxy marks and
+    for traffic eBPF hands back to the stack), each fed by a "cilium-feeder" rule in a
+    built-in chain:
+      iptables -t <table> -S
+    Then on every node the <table> table has the chains <chains>, each fed from a built-in chain
+
+    Examples:
+      | table  | chains                                            |
+      | filter | CILIUM_INPUT, CILIUM_OUTPUT, CILIUM_FORWARD       |
+      | nat    | CILIUM_PRE_nat, CILIUM_POST_nat, CILIUM_OUTPUT_nat |
+      | mangle | CILIUM_PRE_mangle, CILIUM_POST_mangle             |

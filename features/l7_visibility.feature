@@ -1,0 +1,89 @@
+@l7_visibility
+Feature: L7 visibility through Envoy
+  Lab chapter "Layer 7 protocol visibility" (seed lines 2398-2533 and 2740-2904).
+
+  Without a policy, Hubble sees pod traffic at L3/L4 only: addresses, ports, TCP flags.
+  A CiliumNetworkPolicy with L7 rules changes that: the traffic it selects goes through
+  Cilium's proxies (the agent's DNS proxy for DNS, Envoy for HTTP), and every DNS query
+  and answer, every HTTP request and response becomes a Hubble flow. The same policy also
+  makes egress default-deny for the pods it selects.
+
+  The student first deploys a sample application and a client (seed 2406-2470):
+    webpod   - traefik/whoami, 2 replicas, Service webpod on port 80; whoami answers with
+               its hostname and echoes the request it received, headers included
+    curl-pod - nicolaka/netshoot on the control-plane node k8s-ctr
+  and checks that both replicas answer (seed 2479-2531):
+    kubectl exec -it curl-pod -- curl webpod | grep Hostname
+  Then the policy l7-visibility is applied (seed 2758-2786): DNS on port 53 with
+  `dns: [{matchPattern: "*"}]`, HTTP on ports 80 and 8080 to the pods of the namespace
+  with `http: [{}]`, and the student looks again:
+    kubectl exec -it curl-pod -- curl -s webpod
+    hubble observe -f -t l7 -o compact
+
+  The suite applies its own copies of these manifests (fixtures/manifests/webpod/) into
+  a namespace of each scenario's own, so the policy selects the pods of that namespace
+  where the seed's selected those of `default`.
+
+  Background:
+    Given the lab has Hubble enabled
+    And webpod and curl-pod are running in my namespace
+
+  Scenario: Both webpod replicas answer curl-pod
+    The Service spreads requests over the two replicas, one per worker node; whoami's
+    first line names the pod that answered. The seed loops on
+      kubectl exec -it curl-pod -- sh -c 'while true; do curl -s webpod | grep Hostname; sleep 1; done'
+    and sees both webpod-697b545f57-b2xst and webpod-697b545f57-ntmqj answer.
+    When curl-pod requests "http://webpod/" until both webpod pods have answered
+    Then every answer came from a webpod pod and both pods answered
+    And the webpod pods run on different nodes
+    And whoami echoes none of the Envoy headers
+
+  @envoy
+  Scenario: With the l7-visibility policy, requests go through Envoy
+    Envoy proxies the HTTP the policy selects and adds its own headers to the request,
+    which whoami echoes back (seed 2842-2849):
+      kubectl exec -it curl-pod -- curl -s webpod
+    Given the l7-visibility policy is in place
+    When curl-pod requests "http://webpod/"
+    Then the answer is HTTP 200 from a webpod pod
+    And whoami echoes these headers added by Envoy:
+      | header                         | value     |
+      | X-Envoy-Expected-Rq-Timeout-Ms | 3600000   |
+      | X-Envoy-Internal               | true      |
+      | X-Forwarded-Proto              | http      |
+      | X-Request-Id                   | (a UUID)  |
+
+  @dns @flows
+  Scenario: Hubble shows curl-pod's DNS lookup of webpod through the DNS proxy
+    curl-pod resolves the short name webpod through its search list, so the query is
+    webpod.<namespace>.svc.cluster.local.; the DNS proxy reports it (seed 2854-2862):
+      hubble observe -f -t l7 -o compact
+      ... dns-request proxy FORWARDED (DNS Query webpod.default.svc.cluster.local. A)
+      ... dns-response proxy FORWARDED (DNS Answer "10.96.166.184" TTL: 30)
+    Given the l7-visibility policy is in place
+    When curl-pod requests "http://webpod/"
+    Then Hubble shows a dns-request from curl-pod for the A record of webpod, observed by the proxy, FORWARDED
+    And Hubble shows a dns-response to curl-pod with the ClusterIP of Service webpod, observed by the proxy, FORWARDED
+
+  @envoy @flows
+  Scenario: Hubble shows the HTTP request and response of one request
+    Envoy reports the request and its response (seed 2864-2872):
+      ... default/curl-pod:52252 -> default/webpod-...:80 http-request FORWARDED (HTTP/1.1 GET http://webpod/)
+      ... default/curl-pod:52252 <- default/webpod-...:80 http-response FORWARDED (HTTP/1.1 200 4ms)
+    Given the l7-visibility policy is in place
+    When curl-pod requests "http://webpod/"
+    Then Hubble shows the http-request of the request, GET from curl-pod to a webpod pod, FORWARDED
+    And Hubble shows the http-response of the request with code 200, FORWARDED
+
+  @flows
+  Scenario: Egress the policy does not list is dropped
+    The policy allows DNS and HTTP to the pods of its namespace, nothing else: Cilium
+    policies are default-deny once a pod is selected (seed 2757 and 2891, "Zero Trust"). The
+    Kubernetes API is inside the cluster but not listed, so curl-pod's connection to it
+    is dropped and curl gives up (exit 28):
+      kubectl exec curl-pod -- curl -sk https://kubernetes.default.svc.cluster.local/version
+      hubble observe --type drop
+    Given the l7-visibility policy is in place
+    When curl-pod tries "https://kubernetes.default.svc.cluster.local/version"
+    Then the request times out without an answer
+    And Hubble shows the request's packets from curl-pod DROPPED with reason "POLICY_DENIED"

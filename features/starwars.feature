@@ -1,0 +1,130 @@
+@starwars
+Feature: The Star Wars demo: identities, an L3/L4 policy and an L7 policy
+  Lab chapter "Star Wars demo" (seed lines 1507-2239).
+
+  Three microservices: the deathstar (an HTTP service on port 80, two replicas behind the
+  Service "deathstar"), a tiefighter (org=empire) and an xwing (org=alliance). The student
+  deploys them and looks at their labels and security identities:
+
+    kubectl apply -f https://raw.githubusercontent.com/cilium/cilium/1.17.6/examples/minikube/http-sw-app.yaml
+    kubectl get pod --show-labels
+    kubectl get deploy,svc,ep deathstar
+    kubectl get ciliumendpoints.cilium.io -A
+
+  then asks for a landing from each ship, with no policy, under the L3/L4 policy rule1
+  (only org=empire may reach the deathstar on TCP/80) and under the L7 version of rule1
+  (only POST /v1/request-landing), watching the verdicts with Hubble:
+
+    kubectl exec tiefighter -- curl -s -XPOST deathstar.default.svc.cluster.local/v1/request-landing
+    kubectl apply -f https://raw.githubusercontent.com/cilium/cilium/1.17.6/examples/minikube/sw_l3_l4_policy.yaml
+    hubble observe -f --type drop
+    kubectl apply -f https://raw.githubusercontent.com/cilium/cilium/1.17.6/examples/minikube/sw_l3_l4_l7_policy.yaml
+    hubble observe -f --pod deathstar --protocol http
+
+  The suite applies its own copy of these manifests (fixtures/manifests/starwars/) into a
+  namespace of each scenario's own, so "default" becomes that namespace and the deathstar
+  is asked for as deathstar.<namespace>.svc.cluster.local. Each scenario deploys the demo,
+  waits until its pods are Ready, applies the policy it needs and waits until every Cilium
+  agent has realised that policy on every endpoint before sending any traffic; deleting
+  the namespace at the end deletes the demo and the policy.
+
+  Background:
+    Given the lab has Hubble enabled
+    And the Star Wars demo is deployed in the scenario's namespace
+
+  @identity
+  Scenario: The demo runs: two deathstar replicas behind a Service, and two ships
+    What `kubectl get pod --show-labels` and `kubectl get deploy,svc,ep deathstar` show
+    (seed 1546-1555): two deathstar pods behind the Service on port 80, and the ships.
+    Then the Deployment "deathstar" has 2 ready replicas
+    And the Service "deathstar" sends port 80 to the 2 deathstar pods
+    And the pods carry these labels:
+      | pod        | org      | class      |
+      | tiefighter | empire   | tiefighter |
+      | xwing      | alliance | xwing      |
+
+  @identity
+  Scenario: Pods with the same labels share one security identity
+    Cilium gives one identity to one set of security-relevant labels, not to one pod
+    (`kubectl get ciliumendpoints.cilium.io -A`, seed 1559-1565: both deathstar pods 15933,
+    tiefighter 9225, xwing 7207).
+    Then both deathstar pods have the same security identity
+    And tiefighter and xwing each have an identity of their own, different from the deathstar's
+
+  @no_policy
+  Scenario Outline: Without any policy, the <ship> is allowed to land
+    No policy selects the deathstar, so every ship may land (seed 1685-1692; the flows of
+    seed 1694-1813 show both exchanges forwarded):
+      kubectl exec <ship> -- curl -s -XPOST deathstar.default.svc.cluster.local/v1/request-landing
+    When the <ship> requests a landing
+    Then the deathstar answers "Ship landed"
+
+    Examples:
+      | ship       |
+      | tiefighter |
+      | xwing      |
+
+  @l3l4
+  Scenario: The L3/L4 rule1 is accepted and enforced on the deathstar endpoints only
+    `kubectl get cnp` shows rule1 VALID True (seed 1862-1915); in `cilium-dbg endpoint list`
+    on the workers the two deathstar endpoints show POLICY (ingress) ENFORCEMENT Enabled and
+    every other endpoint Disabled (seed 1955-2004).
+    Given the L3/L4 policy rule1 is in force
+    Then the policy "rule1" reports Valid
+    And the deathstar endpoints enforce ingress policy and no egress policy
+    And the tiefighter and xwing endpoints enforce no policy
+
+  @l3l4 @flows
+  Scenario: Under the L3/L4 rule1, the xwing's landing request is dropped
+    The xwing is not org=empire: its packets never reach the deathstar and curl gives up
+    (`command terminated with exit code 28`, seed 1923-1924); `hubble observe --type drop`
+    shows them dropped with "Policy denied".
+    Given the L3/L4 policy rule1 is in force
+    When the xwing requests a landing
+    Then the request times out
+    And Hubble shows that request DROPPED with drop reason POLICY_DENIED
+
+  @l3l4
+  Scenario: Under the L3/L4 rule1, the tiefighter still lands
+    The tiefighter is org=empire (seed 1926-1935).
+    Given the L3/L4 policy rule1 is in force
+    When the tiefighter requests a landing
+    Then the deathstar answers "Ship landed"
+
+  @l7
+  Scenario: Before any L7 rule, an empire ship can hit the exhaust port
+    At L3/L4 the tiefighter may send anything to port 80, even a maintenance call
+    (seed 2013-2030):
+      kubectl exec tiefighter -- curl -s -XPUT deathstar.default.svc.cluster.local/v1/exhaust-port
+    Given the L3/L4 policy rule1 is in force
+    When the tiefighter sends PUT /v1/exhaust-port
+    Then the deathstar answers "Panic: deathstar exploded"
+
+  @l7 @flows
+  Scenario: Under the L7 rule1, landing is still allowed and Hubble sees the HTTP exchange
+    rule1 is updated in place with an HTTP rule (seed 2046-2095); the landing still works
+    (seed 2161-2163) and `hubble observe --pod deathstar --protocol http` shows the request
+    and the 200 response (seed 2197-2208).
+    Given the L3/L4 policy rule1 is in force
+    And rule1 is updated to the L7 policy
+    When the tiefighter requests a landing
+    Then the deathstar answers "Ship landed" with HTTP 200
+    And Hubble shows that request as an http-request FORWARDED and an http-response FORWARDED
+
+  @l7 @flows
+  Scenario: Under the L7 rule1, the exhaust port is denied by the proxy
+    Only POST /v1/request-landing is allowed now; Envoy answers anything else itself with
+    403 "Access denied", and Hubble shows the request dropped.
+    Given the L3/L4 policy rule1 is in force
+    And rule1 is updated to the L7 policy
+    When the tiefighter sends PUT /v1/exhaust-port
+    Then the answer is HTTP 403 "Access denied"
+    And Hubble shows that request as an http-request DROPPED
+
+  @l7
+  Scenario: Under the L7 rule1, the xwing is still blocked
+    The L7 rule sits on top of the same L3/L4 selection: the xwing still cannot connect.
+    Given the L3/L4 policy rule1 is in force
+    And rule1 is updated to the L7 policy
+    When the xwing requests a landing
+    Then the request times out

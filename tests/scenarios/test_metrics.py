@@ -1,0 +1,4 @@
+"""Chapter "Prometheus and Grafana": every scenario of features/metrics.feature."""
+from pytest_bdd import scenarios
+
+scenarios("metrics.feature")

@@ -1,0 +1,224 @@
+"""Steps of features/cluster.feature: each binds a sentence to one probe and one check."""
+from __future__ import annotations
+
+import ipaddress
+
+from pytest_bdd import parsers, then
+
+from cilab.lab import Lab
+from cilab.parsers import kube
+from cilab.parsers.cluster import NodeFacts
+from cilab.parsers.iptables import BUILTIN_CHAINS, kube_proxy_entries
+from cilab.probes import cluster, k8s
+from cilab.versions import load_versions
+
+
+def _node(lab: Lab, node: str) -> NodeFacts:
+    found = cluster.nodes(lab)
+    assert node in found, f"node {node} is not in the cluster (saw {', '.join(sorted(found)) or 'no nodes'})"
+    return found[node]
+
+
+def _readiness(facts: NodeFacts) -> str:
+    return f"Ready={facts.ready}" + (f" ({facts.ready_reason})" if facts.ready_reason else "")
+
+
+# --- nodes -------------------------------------------------------------------------------
+
+
+@then(parsers.parse('node "{node}" is Ready'))
+def cluster_node_ready(lab: Lab, node: str) -> None:
+    def check() -> None:
+        facts = _node(lab, node)
+        assert facts.is_ready, f"node {node}: expected Ready=True, saw {_readiness(facts)}"
+    lab.eventually(check, what=f"node {node} Ready")
+
+
+@then(parsers.parse('node "{node}" has the InternalIP the lab assigns it ({address} by default)'))
+def cluster_node_internal_ip(lab: Lab, node: str, address: str) -> None:
+    want = load_versions().node_ips.get(node)
+    assert want is not None, (f"provisioning/versions.env assigns no address to {node} "
+                              f"(its nodes: {', '.join(load_versions().node_ips)})")
+    seen = _node(lab, node).internal_ip
+    source = "provisioning/versions.env" + ("" if want == address else f", overriding the default {address}")
+    assert seen == want, f"node {node}: expected InternalIP {want} ({source}), saw {seen or 'none'}"
+
+
+@then(parsers.parse('node "{node}" runs the kubelet of the lab\'s pinned Kubernetes version'))
+def cluster_node_kubelet(lab: Lab, node: str) -> None:
+    want = f"v{load_versions().kubernetes_version}"
+    seen = _node(lab, node).kubelet_version
+    assert seen == want, (f"node {node}: expected kubelet {want} (KUBERNETES_VERSION in "
+                          f"provisioning/versions.env), saw {seen or 'none'}")
+
+
+@then(parsers.parse('node "{node}" runs the lab\'s pinned containerd version'))
+def cluster_node_runtime(lab: Lab, node: str) -> None:
+    want = f"containerd://{load_versions().containerd_version}"
+    seen = _node(lab, node).container_runtime
+    assert seen == want, (f"node {node}: expected container runtime {want} (CONTAINERD_VERSION in "
+                          f"provisioning/versions.env), saw {seen or 'none'}")
+
+
+@then("the nodes of the cluster are exactly the lab's nodes")
+def cluster_nodes_exactly(lab: Lab) -> None:
+    want = set(load_versions().node_ips)
+    seen = set(cluster.nodes(lab))
+    assert seen == want, (f"nodes: expected {', '.join(sorted(want))} (provisioning/versions.env), "
+                          f"saw {', '.join(sorted(seen)) or 'none'} (missing: "
+                          f"{', '.join(sorted(want - seen)) or '-'}; unexpected: {', '.join(sorted(seen - want)) or '-'})")
+
+
+@then("every node of the cluster is Ready")
+def cluster_every_node_ready(lab: Lab) -> None:
+    def check() -> None:
+        found = cluster.nodes(lab)
+        assert found, "the cluster has no nodes"
+        bad = [f"node {n}: expected Ready=True, saw {_readiness(f)}"
+               for n, f in sorted(found.items()) if not f.is_ready]
+        assert not bad, "not every node is Ready: " + "; ".join(bad)
+    lab.eventually(check, what="every node Ready")
+
+
+# --- kube-proxy replacement ---------------------------------------------------------------
+
+
+@then(parsers.parse('there is no DaemonSet "{name}" in "{namespace}"'))
+def cluster_no_daemonset(lab: Lab, name: str, namespace: str) -> None:
+    obj = k8s.daemonset(lab, namespace, name)
+    if obj is not None:
+        ready, want = kube.daemonset_ready(obj)
+        raise AssertionError(f"expected no DaemonSet {namespace}/{name}, saw it ({ready}/{want} ready)")
+
+
+@then("no node has kube-proxy's KUBE-SERVICES or KUBE-SVC-* iptables chains")
+def cluster_no_kube_proxy_rules(lab: Lab) -> None:
+    def check() -> None:
+        found = {}
+        for node in sorted(k8s.nodes(lab)):
+            entries = kube_proxy_entries(cluster.iptables(lab, node))
+            if entries:
+                found[node] = entries
+        assert not found, "expected no kube-proxy iptables chains; saw " + "; ".join(
+            f"on {node}: {', '.join(e[:4])}{' ...' if len(e) > 4 else ''}" for node, e in found.items())
+    lab.eventually(check, what="no kube-proxy iptables chains on any node")
+
+
+@then(parsers.parse('the ConfigMap "{name}" in "{namespace}" has {key} "{value}"'))
+def cluster_configmap_key(lab: Lab, name: str, namespace: str, key: str, value: str) -> None:
+    data = k8s.configmap_data(lab, namespace, name)
+    assert data is not None, f"ConfigMap {namespace}/{name} does not exist"
+    seen = data.get(key)
+    assert seen == value, f"ConfigMap {namespace}/{name}: {key}: expected {value!r}, saw {seen if seen is None else repr(seen)}"
+
+
+# --- IPAM ----------------------------------------------------------------------------------
+
+
+def _networks(cidrs: tuple[str, ...]) -> list[ipaddress.IPv4Network]:
+    return [ipaddress.ip_network(c, strict=False) for c in cidrs]
+
+
+def _inside(ip: str, nets: list[ipaddress.IPv4Network]) -> bool:
+    addr = ipaddress.ip_address(ip)
+    return any(addr in net for net in nets)
+
+
+@then(parsers.parse("every node has a Cilium pod CIDR of its own, a /{bits:d} inside {pool}"))
+def cluster_cilium_cidrs(lab: Lab, bits: int, pool: str) -> None:
+    pool_net = ipaddress.ip_network(pool)
+
+    def check() -> None:
+        node_names = sorted(cluster.nodes(lab))
+        cidrs = cluster.cilium_node_cidrs(lab)
+        wrong = []
+        owners: dict[ipaddress.IPv4Network, str] = {}
+        for node in node_names:
+            if not cidrs.get(node):
+                wrong.append(f"{node}: no Cilium pod CIDR (CiliumNode "
+                             f"{'absent' if node not in cidrs else 'has no spec.ipam.podCIDRs'})")
+                continue
+            for net in _networks(cidrs[node]):
+                if net.prefixlen != bits or not net.subnet_of(pool_net):
+                    wrong.append(f"{node}: expected a /{bits} inside {pool}, saw {net}")
+                clash = next((o for n, o in owners.items() if o != node and n.overlaps(net)), None)
+                if clash:
+                    wrong.append(f"{node}: {net} is also {clash}'s")
+                owners[net] = node
+        assert not wrong, "Cilium pod CIDRs: " + "; ".join(wrong)
+    lab.eventually(check, what=f"every node has its own /{bits} of {pool}")
+
+
+@then("every pod that is not in the host network has an IP from its node's Cilium pod CIDR")
+def cluster_pod_ips_from_cilium(lab: Lab) -> None:
+    cidrs = {node: _networks(c) for node, c in cluster.cilium_node_cidrs(lab).items()}
+    pods = [p for p in cluster.all_pods(lab)
+            if not p.host_network and p.ip and p.node and p.phase in ("Running", "Pending")]
+    assert pods, "expected pods with pod-network IPs (CoreDNS at least), saw none"
+    wrong = [f"{p.ref} on {p.node}: {p.ip} not in {', '.join(map(str, cidrs.get(p.node, []))) or 'no Cilium CIDR'}"
+             for p in pods if not _inside(p.ip, cidrs.get(p.node, []))]
+    assert not wrong, "expected pod IPs from their node's Cilium pod CIDR; " + "; ".join(wrong)
+
+
+@then("no pod has an IP from its node's kubeadm podCIDR")
+def cluster_no_kubeadm_pod_ips(lab: Lab) -> None:
+    kubeadm = {name: _networks(f.pod_cidrs) for name, f in cluster.nodes(lab).items()}
+    wrong = [f"{p.ref} on {p.node}: {p.ip} in {', '.join(map(str, kubeadm[p.node]))}"
+             for p in cluster.all_pods(lab)
+             if not p.host_network and p.ip and p.node in kubeadm and _inside(p.ip, kubeadm[p.node])]
+    assert not wrong, "expected no pod IP from kubeadm's node podCIDR; " + "; ".join(wrong)
+
+
+# --- Cilium workloads ------------------------------------------------------------------------
+
+
+@then(parsers.parse('the DaemonSet "{name}" in "{namespace}" is scheduled and ready on every node of the cluster'))
+def cluster_daemonset_every_node(lab: Lab, name: str, namespace: str) -> None:
+    def check() -> None:
+        nodes = len(k8s.nodes(lab))
+        obj = k8s.daemonset(lab, namespace, name)
+        assert obj is not None, f"DaemonSet {namespace}/{name} does not exist"
+        ready, desired = kube.daemonset_ready(obj)
+        assert desired == nodes and ready == desired, (
+            f"DaemonSet {namespace}/{name}: expected desired {nodes} (one per node), {nodes}/{nodes} "
+            f"ready; saw desired {desired}, {ready}/{desired} ready")
+    lab.eventually(check, what=f"DaemonSet {name} ready on every node", budget="rollout")
+
+
+@then(parsers.parse('the Deployment "{name}" in "{namespace}" has {ready:d}/{want:d} replicas ready'))
+def cluster_deployment_replicas(lab: Lab, name: str, namespace: str, ready: int, want: int) -> None:
+    def check() -> None:
+        obj = k8s.deployment(lab, namespace, name)
+        assert obj is not None, f"Deployment {namespace}/{name} does not exist"
+        seen = kube.deployment_ready(obj)
+        assert seen == (ready, want), (f"Deployment {namespace}/{name}: expected {ready}/{want} "
+                                       f"replicas ready, saw {seen[0]}/{seen[1]}")
+    lab.eventually(check, what=f"Deployment {name} {ready}/{want} ready", budget="rollout")
+
+
+# --- iptables ----------------------------------------------------------------------------------
+
+
+@then(parsers.parse("on every node the {table} table has the chains {chains}, each fed from a built-in chain"))
+def cluster_cilium_chains(lab: Lab, table: str, chains: str) -> None:
+    wanted = [c.strip() for c in chains.split(",") if c.strip()]
+
+    def check() -> None:
+        wrong = []
+        for node in sorted(k8s.nodes(lab)):
+            tables = cluster.iptables(lab, node)
+            t = tables.get(table)
+            if t is None:
+                wrong.append(f"{node}: no {table} table in iptables-save")
+                continue
+            present = sorted(c for c in t.chains if c.startswith("CILIUM_"))
+            for chain in wanted:
+                if chain not in t.chains:
+                    wrong.append(f"{node} {table}: {chain} missing (CILIUM_* chains there: "
+                                 f"{', '.join(present) or 'none'})")
+                elif not t.fed_from_builtin(chain):
+                    wrong.append(f"{node} {table}: {chain} is not fed from a built-in chain "
+                                 f"(no rule in {'/'.join(sorted(BUILTIN_CHAINS & set(t.chains)))} "
+                                 f"jumps to it)")
+        assert not wrong, "; ".join(wrong)
+    lab.eventually(check, what=f"Cilium's {table} chains on every node")

@@ -1,0 +1,337 @@
+"""Steps of features/l7_visibility.feature (and the webpod steps redaction.feature reuses).
+
+Each step binds a sentence to one probe and one check.  Workloads are the project's own
+manifests (fixtures/manifests/webpod/) applied into the scenario's namespace; requests
+are sent from curl-pod with their own marker and pinned client port
+(cilab.probes.traffic), and flows are matched to exactly that request.
+"""
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from pytest_bdd import given, parsers, then, when
+
+from cilab import manifests
+from cilab.lab import Lab
+from cilab.parsers import kube
+from cilab.parsers.hubble import Flow
+from cilab.probes import flows, k8s, l7, traffic
+from tests.steps.common import table_rows
+
+WEBPOD = "webpod/webpod.yaml"
+CURL_POD = "webpod/curl-pod.yaml"
+POLICY = "webpod/l7_visibility_policy.yaml"
+POLICY_NAME = "l7-visibility"
+CLIENT = "curl-pod"
+#: requests sent at most while waiting for both replicas to answer (a fair balancer
+#: leaves both unseen after 12 requests with probability 2 * 2**-12)
+MAX_SPREAD_REQUESTS = 12
+
+
+@pytest.fixture
+def webpod_ns(request: pytest.FixtureRequest) -> str:
+    """The namespace the webpod steps work in: the scenario's own namespace, created under
+    the shared cluster lock; for a @cluster_change scenario, the one created under the
+    exclusive lock (tests/steps/redaction.py), since a shared lock held by the scenario
+    itself would keep the exclusive one out forever."""
+    if request.node.get_closest_marker("cluster_change") is not None:
+        return request.getfixturevalue("exclusive_ns")
+    return request.getfixturevalue("scenario_ns")
+
+
+def _pod_ready(pod: dict[str, Any] | None) -> tuple[bool, str]:
+    if pod is None:
+        return False, "absent"
+    status = pod.get("status") or {}
+    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
+    return status.get("phase") == "Running" and ready, f"{status.get('phase', '?')}, ready={ready}"
+
+
+def _webpod_pods(lab: Lab, namespace: str) -> dict[str, str | None]:
+    """Running webpod pods: name -> node."""
+    return {p["metadata"]["name"]: k8s.pod_node(p) for p in k8s.running_pods(lab, namespace, "app=webpod")}
+
+
+# --- workloads and policy -----------------------------------------------------------------
+
+
+@given("webpod and curl-pod are running in my namespace")
+def webpod_and_curl_pod(lab: Lab, webpod_ns: str, ctx: dict[str, Any]) -> None:
+    manifests.apply(lab, WEBPOD, webpod_ns)
+    manifests.apply(lab, CURL_POD, webpod_ns)
+
+    def check() -> dict[str, Any]:
+        dep = k8s.deployment(lab, webpod_ns, "webpod")
+        assert dep is not None, "Deployment webpod does not exist"
+        ready, want = kube.deployment_ready(dep)
+        assert want == 2 and ready == want, f"Deployment webpod: {ready}/{want} ready (want 2/2)"
+        endpoints = k8s.service_endpoints(lab, webpod_ns, "webpod")
+        assert len(endpoints) == 2, f"Service webpod: {len(endpoints)} ready endpoint(s), want 2"
+        pod = lab.get("v1", "Pod", CLIENT, webpod_ns)
+        ok, seen = _pod_ready(pod)
+        assert ok, f"Pod {CLIENT}: {seen}"
+        return pod
+    pod = lab.eventually(check, what=f"webpod 2/2 ready behind its Service and {CLIENT} running in {webpod_ns}",
+                         budget="rollout")
+    ctx["client_created"] = l7.pod_created(pod)
+
+
+@given("the l7-visibility policy is in place")
+def l7_policy(lab: Lab, webpod_ns: str) -> None:
+    from cilab.probes.policy import wait_policy_realised
+    manifests.apply(lab, POLICY, webpod_ns)
+    wait_policy_realised(lab, webpod_ns, POLICY_NAME)
+
+
+@when("every agent has realised the l7-visibility policy again")
+def l7_policy_again(lab: Lab, webpod_ns: str) -> None:
+    """After the agents restarted (a stage switch), before traffic relies on the policy."""
+    from cilab.probes.policy import wait_policy_realised
+    wait_policy_realised(lab, webpod_ns, POLICY_NAME)
+
+
+# --- requests -------------------------------------------------------------------------------
+
+
+def _answered(lab: Lab, namespace: str, url: str, marker_param: str = "cilab") -> traffic.Response:
+    """A request from curl-pod that got an HTTP answer; each attempt is a new request (new
+    marker), retried while the lab is not ready to answer yet (DNS, endpoints, agents)."""
+    def attempt() -> traffic.Response:
+        req = traffic.new_request(lab, namespace, CLIENT, "GET", url, marker_param=marker_param)
+        resp = traffic.send(lab, req)
+        assert resp.status is not None, (f"no HTTP answer to {req.url} (curl exit {resp.rc}: "
+                                         f"{resp.stderr.strip()[:200] or 'no message'})")
+        return resp
+    return lab.eventually(attempt, what=f"{CLIENT} gets an HTTP answer from {url}")
+
+
+@when(parsers.re(r'curl-pod requests "(?P<url>[^"]+)" until both webpod pods have answered'))
+def request_until_spread(lab: Lab, webpod_ns: str, ctx: dict[str, Any], url: str) -> None:
+    pods = _webpod_pods(lab, webpod_ns)
+    ctx["webpod_pods"] = pods
+    responses = []
+    for _ in range(MAX_SPREAD_REQUESTS):
+        resp = _answered(lab, webpod_ns, url)
+        responses.append(resp)
+        if set(pods) <= {l7.parse_whoami(r.body).hostname for r in responses}:
+            break
+    ctx["responses"] = responses
+
+
+@when(parsers.re(r'curl-pod requests "(?P<url>[^"]+)" with its marker as "(?P<param>[^"]+)"'))
+def request_with_marker_param(lab: Lab, webpod_ns: str, ctx: dict[str, Any], url: str, param: str) -> None:
+    resp = _answered(lab, webpod_ns, url, marker_param=param)
+    ctx["request"], ctx["response"] = resp.request, resp
+    ctx["responses"] = [resp]
+
+
+@when(parsers.re(r'curl-pod requests "(?P<url>[^"]+)"'))
+def request_once(lab: Lab, webpod_ns: str, ctx: dict[str, Any], url: str) -> None:
+    resp = _answered(lab, webpod_ns, url)
+    ctx["request"], ctx["response"] = resp.request, resp
+    ctx["responses"] = [resp]
+
+
+@when(parsers.re(r'curl-pod tries "(?P<url>[^"]+)"'))
+def request_try(lab: Lab, webpod_ns: str, ctx: dict[str, Any], url: str) -> None:
+    """One attempt, no retry: whether an answer comes back is the verdict."""
+    req = traffic.new_request(lab, webpod_ns, CLIENT, "GET", url)
+    extra = ("-k",) if urlsplit(url).scheme == "https" else ()
+    ctx["request"], ctx["response"] = req, traffic.send(lab, req, extra=extra)
+
+
+# --- what whoami answered -------------------------------------------------------------------
+
+
+@then("every answer came from a webpod pod and both pods answered")
+def both_replicas_answered(ctx: dict[str, Any]) -> None:
+    pods = ctx["webpod_pods"]
+    seen = [l7.parse_whoami(r.body).hostname for r in ctx["responses"]]
+    strangers = sorted({h or "<no Hostname line>" for h in seen} - set(pods))
+    assert not strangers, f"answers from {', '.join(strangers)}; expected only the webpod pods {sorted(pods)}"
+    missing = sorted(set(pods) - set(seen))
+    assert len(pods) == 2 and not missing, (
+        f"expected both webpod pods {sorted(pods)} to answer; in {len(seen)} request(s) "
+        f"{', '.join(missing) or 'none'} never answered (saw Hostname: {', '.join(str(h) for h in seen)})")
+
+
+@then("the webpod pods run on different nodes")
+def replicas_spread(ctx: dict[str, Any]) -> None:
+    pods = ctx["webpod_pods"]
+    nodes = sorted(str(n) for n in pods.values())
+    assert len(set(nodes)) == len(pods) == 2, (
+        f"expected the 2 webpod pods on 2 different nodes, saw "
+        f"{', '.join(f'{p} on {n}' for p, n in sorted(pods.items()))}")
+
+
+@then("whoami echoes none of the Envoy headers")
+def no_envoy_headers(ctx: dict[str, Any]) -> None:
+    for resp in ctx["responses"]:
+        echo = l7.parse_whoami(resp.body)
+        present = [f"{h}: {echo.header(h)}" for h in l7.ENVOY_HEADERS if echo.header(h) is not None]
+        assert not present, (f"without an L7 policy the request should reach webpod directly, but whoami "
+                             f"echoed Envoy headers: {', '.join(present)}")
+
+
+@then("the answer is HTTP 200 from a webpod pod")
+def answer_200(lab: Lab, webpod_ns: str, ctx: dict[str, Any]) -> None:
+    resp = ctx["response"]
+    host = l7.parse_whoami(resp.body).hostname
+    pods = _webpod_pods(lab, webpod_ns)
+    assert resp.status == 200 and host in pods, (
+        f"{resp.request.url}: expected HTTP 200 from one of {sorted(pods)}, saw HTTP {resp.status} "
+        f"from {host or 'no Hostname line'}")
+
+
+@then("whoami echoes these headers added by Envoy:")
+def envoy_headers(ctx: dict[str, Any], datatable: list[list[str]]) -> None:
+    echo = l7.parse_whoami(ctx["response"].body)
+    wrong = []
+    for row in table_rows(datatable):
+        name, want = row["header"], row["value"]
+        seen = echo.header(name)
+        if seen is None:
+            wrong.append(f"{name}: expected {want!r}, absent")
+        elif want == "(a UUID)":
+            if not l7.UUID_RE.match(seen):
+                wrong.append(f"{name}: expected a UUID, saw {seen!r}")
+        elif seen != want:
+            wrong.append(f"{name}: expected {want!r}, saw {seen!r}")
+    assert not wrong, ("the request should go through Envoy, which adds its headers; whoami echoed: "
+                       + "; ".join(wrong) + f" (headers received: {', '.join(k for k, _ in echo.headers) or 'none'})")
+
+
+@then("whoami echoes the request line with the query it was sent")
+def echoes_query(ctx: dict[str, Any]) -> None:
+    req = ctx["request"]
+    parts = urlsplit(req.url)
+    want = f"GET {parts.path or '/'}?{parts.query} HTTP/1.1"
+    seen = l7.parse_whoami(ctx["response"].body).request_line
+    assert seen == want, (f"webpod should receive the request unchanged: expected whoami to echo {want!r}, "
+                          f"saw {seen!r}")
+
+
+# --- Hubble: DNS ------------------------------------------------------------------------------
+
+
+def _dns_flows(lab: Lab, namespace: str, ctx: dict[str, Any], kind: str, qtype: str) -> list[Flow]:
+    """Wait until Hubble holds curl-pod's `kind` (REQUEST/RESPONSE) for webpod's `qtype` record."""
+    query = f"webpod.{namespace}.svc.cluster.local."
+    seen: list[Flow] = []
+
+    def check() -> list[Flow]:
+        nonlocal seen
+        seen = l7.dns_flows(flows.observe(lab, namespace, "--type", "l7"), namespace, CLIENT, query,
+                            ctx.get("client_created"))
+        found = [f for f in seen if f.l7_type == kind and qtype in f.dns_qtypes]
+        assert found, f"no dns-{kind.lower()} for {query} {qtype} of {CLIENT}; saw {l7.describe_l7(seen)}"
+        return found
+    return lab.eventually(check, what=f"Hubble shows the dns-{kind.lower()} of {CLIENT} for {query} {qtype}",
+                          budget="flows")
+
+
+def _verdict_and_source(found: list[Flow], what: str) -> None:
+    good = [f for f in found if f.verdict == "FORWARDED" and f.dns_observation_source == "proxy"]
+    assert good, (f"{what}: expected verdict FORWARDED observed by the proxy, saw "
+                  + "; ".join(f"{f.verdict} observed by {f.dns_observation_source or 'nobody'}" for f in found))
+
+
+@then("Hubble shows a dns-request from curl-pod for the A record of webpod, observed by the proxy, FORWARDED")
+def dns_request(lab: Lab, webpod_ns: str, ctx: dict[str, Any]) -> None:
+    found = _dns_flows(lab, webpod_ns, ctx, "REQUEST", "A")
+    wrong_side = [f for f in found if f.source.pod_name != CLIENT]
+    assert not wrong_side, f"dns-request: expected {CLIENT} as the source, saw {l7.describe_l7(wrong_side)}"
+    _verdict_and_source(found, "dns-request")
+
+
+@then("Hubble shows a dns-response to curl-pod with the ClusterIP of Service webpod, observed by the proxy, FORWARDED")
+def dns_response(lab: Lab, webpod_ns: str, ctx: dict[str, Any]) -> None:
+    svc = k8s.service(lab, webpod_ns, "webpod")
+    assert svc is not None, "Service webpod does not exist"
+    cluster_ip = (svc.get("spec") or {}).get("clusterIP")
+    found = _dns_flows(lab, webpod_ns, ctx, "RESPONSE", "A")
+    answering = [f for f in found if cluster_ip in f.dns_ips and f.dns_rcode == 0 and f.destination.pod_name == CLIENT]
+    assert answering, (f"dns-response: expected the answer {cluster_ip} (Service webpod) to {CLIENT}, saw "
+                       + "; ".join(f"ips {list(f.dns_ips)} rcode {f.dns_rcode} to {f.destination.pod_name}"
+                                   for f in found))
+    _verdict_and_source(answering, "dns-response")
+
+
+# --- Hubble: HTTP -----------------------------------------------------------------------------
+
+
+def request_flows(lab: Lab, req: traffic.Request) -> dict[str, list[Flow]]:
+    """Wait until Hubble holds both the http-request and the http-response of `req`."""
+    def check() -> dict[str, list[Flow]]:
+        mine = l7.http_flows_of(flows.observe(lab, req.namespace, "--type", "l7"), req)
+        by_kind = {"REQUEST": [f for f in mine if f.l7_type == "REQUEST"],
+                   "RESPONSE": [f for f in mine if f.l7_type == "RESPONSE"]}
+        missing = [f"http-{k.lower()}" for k, v in by_kind.items() if not v]
+        assert not missing, (f"no {' and no '.join(missing)} of {req.method} {req.url} "
+                             f"(client port {req.local_port}); saw {l7.describe_l7(mine)}")
+        return by_kind
+    return lab.eventually(check, what=f"Hubble shows the HTTP flows of {req.url}", budget="flows")
+
+
+@then("Hubble shows the http-request of the request, GET from curl-pod to a webpod pod, FORWARDED")
+def http_request(lab: Lab, webpod_ns: str, ctx: dict[str, Any]) -> None:
+    req = ctx["request"]
+    pods = _webpod_pods(lab, webpod_ns)
+    wrong = [f"{f.http_method} {f.http_url} {f.source.pod_name} -> {f.destination.pod_name} {f.verdict}"
+             for f in request_flows(lab, req)["REQUEST"]
+             if not (f.http_method == "GET" and f.http_url == req.url and f.source.pod_name == CLIENT
+                     and f.destination.pod_name in pods and f.verdict == "FORWARDED")]
+    assert not wrong, (f"http-request: expected GET {req.url} {CLIENT} -> one of {sorted(pods)} FORWARDED, "
+                       f"saw {'; '.join(wrong)}")
+
+
+@then("Hubble shows the http-response of the request with code 200, FORWARDED")
+def http_response(lab: Lab, ctx: dict[str, Any]) -> None:
+    req = ctx["request"]
+    wrong = [f"code {f.http_code} {f.verdict} ({f.summary})" for f in request_flows(lab, req)["RESPONSE"]
+             if not (f.http_code == 200 and f.verdict == "FORWARDED")]
+    assert not wrong, f"http-response of {req.url}: expected code 200 FORWARDED, saw {'; '.join(wrong)}"
+
+
+@then("Hubble shows the http-request of the request with the query in its URL")
+def http_request_with_query(lab: Lab, ctx: dict[str, Any]) -> None:
+    req = ctx["request"]
+    urls = [f.http_url for f in request_flows(lab, req)["REQUEST"]]
+    assert all(u == req.url for u in urls), (f"without redaction the flow should show the URL as sent, "
+                                             f"expected {req.url!r}, saw {urls}")
+
+
+@then(parsers.parse('Hubble shows the http-request and http-response of the request with the URL "{url}"'))
+def http_flows_url(lab: Lab, ctx: dict[str, Any], url: str) -> None:
+    req = ctx["request"]
+    by_kind = request_flows(lab, req)
+    wrong = [f"http-{kind.lower()} URL {f.http_url!r} ({f.summary})"
+             for kind, found in by_kind.items() for f in found if f.http_url != url]
+    assert not wrong, (f"request {req.url} (client port {req.local_port}): expected the flows to show the URL "
+                       f"{url!r}, saw {'; '.join(wrong)}")
+
+
+# --- egress default-deny ----------------------------------------------------------------------
+
+
+@then("the request times out without an answer")
+def timed_out(ctx: dict[str, Any]) -> None:
+    resp = ctx["response"]
+    assert resp.timed_out and resp.status is None, (
+        f"{resp.request.url}: expected no answer (curl exit {traffic.CURL_TIMEOUT_EXIT}, timed out: dropped), "
+        f"saw {'HTTP ' + str(resp.status) if resp.status else 'no HTTP answer'} with curl exit {resp.rc}"
+        + (f" ({resp.stderr.strip()[:160]})" if resp.stderr.strip() else ""))
+
+
+@then(parsers.parse('Hubble shows the request\'s packets from curl-pod DROPPED with reason "{reason}"'))
+def dropped(lab: Lab, ctx: dict[str, Any], reason: str) -> None:
+    req = ctx["request"]
+
+    def dropped_flow(seen: list[Flow]) -> bool:
+        return any(f.verdict == "DROPPED" and f.drop_reason_desc == reason and f.source.pod_name == CLIENT
+                   for f in seen)
+    flows.await_flows(lab, req, dropped_flow,
+                      f"expected a {reason} drop of {CLIENT}'s packets (client port {req.local_port})",
+                      "--type", "drop")

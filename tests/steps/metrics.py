@@ -1,0 +1,298 @@
+"""Steps of features/metrics.feature: each binds a sentence to one probe and one check.
+
+(`the Deployment ... is ready` and `the Service ... is a NodePort ...` are
+tests/steps/hubble.py's; the curl-pod -> webpod steps are tests/steps/export.py's.)
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pytest_bdd import given, parsers, then, when
+
+from cilab import manifests
+from cilab.lab import Lab
+from cilab.parsers.metrics import metric_sum, samples_named
+from cilab.probes import flows, grafana, k8s, prometheus, traffic, whoami
+from cilab.probes.policy import wait_policy_realised
+from tests.steps.common import table_rows
+
+# --- the monitoring stage ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def monitoring_stage(request: pytest.FixtureRequest, lab: Lab, lab_shared_dir: Path,
+                     hubble_stage: dict[str, Any]) -> dict[str, Any]:
+    """Cilium's monitoring example deployed and published on NodePorts, once per run."""
+    from cilab.monitoring import ensure_monitoring
+    from cilab.versions import load_versions
+    return ensure_monitoring(lab, lab_shared_dir, load_versions().cilium_version)
+
+
+@given(parsers.parse("Cilium's monitoring example is deployed in \"{namespace}\" and published on NodePorts"))
+def monitoring_deployed(monitoring_stage: dict[str, Any], cluster_shared_lock: None, namespace: str) -> None:
+    from cilab.monitoring import NAMESPACE
+    assert namespace == NAMESPACE, f"the monitoring example lives in {NAMESPACE}, not {namespace}"
+
+
+def _base(lab: Lab, node_port: int) -> str:
+    return prometheus.base_url(lab, node_port)
+
+
+# --- Prometheus and Grafana answer -------------------------------------------------------
+
+
+@then(parsers.parse('Prometheus on NodePort {node_port:d} answers {path} with "{text}"'))
+def prometheus_answers(lab: Lab, node_port: int, path: str, text: str) -> None:
+    url = _base(lab, node_port) + path
+
+    def check() -> None:
+        resp = lab.http_get(url, timeout=10)
+        assert resp.status == 200 and text in resp.body, \
+            f"GET {url}: expected 200 with {text!r}, saw {resp.status} {resp.body[:160]!r}"
+    lab.eventually(check, what=f"Prometheus answers {url}", budget="metrics")
+
+
+@then(parsers.parse('Grafana on NodePort {node_port:d} answers /api/health with database "{state}"'))
+def grafana_health(lab: Lab, node_port: int, state: str) -> None:
+    url = _base(lab, node_port) + "/api/health"
+
+    def check() -> None:
+        import json
+        resp = lab.http_get(url, timeout=10)
+        assert resp.status == 200, f"GET {url}: expected 200, saw {resp.status} {resp.body[:160]!r}"
+        try:
+            seen = json.loads(resp.body).get("database")
+        except (ValueError, AttributeError):
+            raise AssertionError(f"GET {url}: expected JSON, saw {resp.body[:160]!r}") from None
+        assert seen == state, f"GET {url}: expected database {state!r}, saw {seen!r}"
+    lab.eventually(check, what=f"Grafana answers {url}", budget="metrics")
+
+
+# --- scrape targets ------------------------------------------------------------------------
+
+
+@then(parsers.parse("Prometheus has an active target on port {port:d} of every node, and each is up"))
+def target_on_every_node(lab: Lab, port: int) -> None:
+    base = _base(lab, prometheus.PROMETHEUS_NODE_PORT)
+
+    def check() -> None:
+        cluster = k8s.nodes(lab)
+        found = [t for t in prometheus.targets(lab, base) if t.port == port]
+        wrong = []
+        for node in sorted(cluster):
+            mine = [t for t in found if t.host == cluster[node]]
+            if not mine:
+                wrong.append(f"no active target {cluster[node]}:{port} ({node})")
+            wrong += [f"target {t.describe()} on {node} is not up" for t in mine if t.health != "up"]
+        assert not wrong, ("; ".join(wrong) + f" (targets on {port}: "
+                           + (", ".join(t.describe() for t in found) or "none") + ")")
+    lab.eventually(check, what=f"Prometheus scrapes {port} on every node", budget="metrics")
+
+
+@then(parsers.parse("Prometheus has an active target on port {port:d} exactly once, on the operator's node, and up"))
+def target_on_operator_node(lab: Lab, port: int) -> None:
+    base = _base(lab, prometheus.PROMETHEUS_NODE_PORT)
+
+    def check() -> None:
+        cluster = k8s.nodes(lab)
+        op_nodes = sorted({k8s.pod_node(p) for p in
+                           k8s.running_pods(lab, "kube-system", "io.cilium/app=operator")})
+        assert len(op_nodes) == 1, f"expected one Running cilium-operator pod, found them on {op_nodes or 'no node'}"
+        want = cluster[op_nodes[0]]
+        found = [t for t in prometheus.targets(lab, base) if t.port == port]
+        assert [t.host for t in found] == [want], (
+            f"expected exactly one target on port {port}, {want}:{port} on {op_nodes[0]} where the "
+            f"operator runs; saw {len(found)}: {', '.join(t.describe() for t in found) or 'none'}")
+        assert found[0].health == "up", f"target {found[0].describe()} is not up"
+    lab.eventually(check, what=f"Prometheus scrapes {port} once, on the operator's node", budget="metrics")
+
+
+# --- series in Prometheus ------------------------------------------------------------------
+
+
+@then(parsers.parse('the Prometheus query "{promql}" returns a positive count from the Hubble metrics of a node'))
+def query_positive_from_hubble(lab: Lab, promql: str) -> None:
+    base = _base(lab, prometheus.PROMETHEUS_NODE_PORT)
+
+    def check() -> None:
+        hubble = {f"{ip}:{prometheus.HUBBLE_METRICS_PORT}" for ip in k8s.nodes(lab).values()}
+        series = prometheus.query(lab, base, promql)
+        seen = ", ".join(f"{s.labels.get('instance', '?')}={s.value:g}" for s in series) or "no series"
+        good = [s for s in series if s.labels.get("instance") in hubble and s.value > 0]
+        assert good, (f"query {promql!r}: expected a positive value from a node's Hubble metrics "
+                      f"({', '.join(sorted(hubble))}), saw {seen}")
+    lab.eventually(check, what=f"Prometheus answers {promql}", budget="metrics")
+
+
+# --- policies ------------------------------------------------------------------------------
+
+
+@given(parsers.parse('the policy "{relpath}" is applied and realised'))
+def policy_applied(lab: Lab, scenario_ns: str, relpath: str) -> None:
+    applied = manifests.apply(lab, relpath, scenario_ns)
+    for obj in manifests.load(relpath):
+        if obj["kind"] == "CiliumNetworkPolicy":
+            wait_policy_realised(lab, scenario_ns, obj["metadata"]["name"])
+    assert applied, f"{relpath} holds no object"
+
+
+# --- drops ------------------------------------------------------------------------------------
+
+DROP_METRIC = "hubble_drop_total"
+
+
+def _node_drops(lab: Lab, ip: str, reason: str) -> float:
+    return metric_sum(prometheus.scrape(lab, ip), DROP_METRIC, reason=reason)
+
+
+@given(parsers.parse('I note hubble_drop_total{{reason="{reason}"}} on every node'))
+def note_drops(lab: Lab, ctx: dict[str, Any], reason: str) -> None:
+    ctx["drops_before"] = {node: _node_drops(lab, ip, reason) for node, ip in sorted(k8s.nodes(lab).items())}
+
+
+@when("curl-pod sends a marked request to the webpod Service, which the policy denies")
+def denied_request(lab: Lab, scenario_ns: str, ctx: dict[str, Any]) -> None:
+    req = traffic.new_request(lab, scenario_ns, whoami.CURL_POD, "GET", whoami.url(scenario_ns))
+    ctx["request"], ctx["response"] = req, traffic.send(lab, req)
+
+
+@then("curl-pod's request times out")
+def request_times_out(ctx: dict[str, Any]) -> None:
+    resp: traffic.Response = ctx["response"]
+    assert resp.timed_out, (f"{resp.request.url}: expected curl to time out (exit {traffic.CURL_TIMEOUT_EXIT}), "
+                            f"saw exit {resp.rc}, HTTP {resp.status or 'none'} {resp.body[:80]!r}")
+
+
+@then(parsers.parse("Hubble shows the request's packets DROPPED with reason {reason}"))
+def hubble_shows_drops(lab: Lab, ctx: dict[str, Any], reason: str) -> None:
+    req: traffic.Request = ctx["request"]
+    seen = flows.await_flows(lab, req, lambda fl: any(f.verdict == "DROPPED" for f in fl),
+                             f"DROPPED flows of request {req.marker}", "--verdict", "DROPPED")
+    drops = [f for f in seen if f.verdict == "DROPPED"]
+    wrong = [f for f in drops if f.drop_reason_desc != reason]
+    assert not wrong, f"request {req.marker}: expected drop reason {reason}, saw {flows.describe(wrong)}"
+    per_node: dict[str, int] = {}
+    for f in drops:
+        per_node[f.node_name or "?"] = per_node.get(f.node_name or "?", 0) + 1
+    ctx["drops"] = per_node
+
+
+@then(parsers.parse('hubble_drop_total{{reason="{reason}"}} rose by at least those drops on the node that dropped them'))
+def drops_counted(lab: Lab, ctx: dict[str, Any], reason: str) -> None:
+    cluster = k8s.nodes(lab)
+    before, drops = ctx["drops_before"], ctx["drops"]
+    unknown = sorted(set(drops) - set(cluster))
+    assert not unknown, f"drops reported by unknown node(s) {unknown}; cluster nodes: {sorted(cluster)}"
+    after: dict[str, float] = {}
+    for node, count in sorted(drops.items()):
+        def check(node: str = node, count: int = count) -> None:
+            now = _node_drops(lab, cluster[node], reason)
+            after[node] = now
+            assert now - before[node] >= count, (
+                f'{DROP_METRIC}{{reason="{reason}"}} on {node}: expected a rise of at least {count} '
+                f"(the request's drops there), saw {before[node]:g} -> {now:g}")
+        lab.eventually(check, what=f"{DROP_METRIC} counts the drops on {node}", budget="metrics")
+    ctx["drops_after"] = after
+
+
+@then(parsers.parse('Prometheus reports at least that hubble_drop_total{{reason="{reason}"}} for that node'))
+def prometheus_has_drops(lab: Lab, ctx: dict[str, Any], reason: str) -> None:
+    base = _base(lab, prometheus.PROMETHEUS_NODE_PORT)
+    cluster = k8s.nodes(lab)
+    for node, value in sorted(ctx["drops_after"].items()):
+        instance = f"{cluster[node]}:{prometheus.HUBBLE_METRICS_PORT}"
+        promql = f'sum({DROP_METRIC}{{reason="{reason}",instance="{instance}"}})'
+
+        def check(promql: str = promql, node: str = node, value: float = value) -> None:
+            series = prometheus.query(lab, base, promql)
+            seen = series[0].value if series else None
+            assert seen is not None and seen >= value, (
+                f"Prometheus {promql}: expected at least {value:g} (scraped from {node}), "
+                f"saw {'no series' if seen is None else f'{seen:g}'}")
+        lab.eventually(check, what=f"Prometheus scraped the drops of {node}", budget="metrics")
+
+
+# --- httpV2 -------------------------------------------------------------------------------------
+
+HTTP_METRIC = "hubble_http_requests_total"
+
+
+def _expected_value(phrase: str, lab: Lab, namespace: str, ctx: dict[str, Any]) -> str:
+    if phrase == "curl-pod's IP":
+        return whoami.pod_ip(whoami.pod(lab, namespace, whoami.CURL_POD)) or "<curl-pod has no IP>"
+    if phrase == "the answering webpod's IP":
+        return whoami.pod_ip(whoami.pod(lab, namespace, ctx["server_pod"])) or "<webpod has no IP>"
+    if phrase == "the scenario's namespace":
+        return namespace
+    if phrase.startswith("empty"):
+        return ""
+    return phrase
+
+
+@then(parsers.parse("the Hubble metrics of the answering webpod's node count it in {metric} with:"))
+def http_series(lab: Lab, scenario_ns: str, ctx: dict[str, Any], metric: str,
+                datatable: list[list[str]]) -> None:
+    want = {r["label"]: _expected_value(r["value"], lab, scenario_ns, ctx) for r in table_rows(datatable)}
+    server = ctx["server_pod"]
+    node = k8s.pod_node(whoami.pod(lab, scenario_ns, server))
+    ip = k8s.nodes(lab)[node]
+
+    def check() -> None:
+        samples = samples_named(prometheus.scrape(lab, ip), metric)
+        ours = [s for s in samples if s.label("source_namespace") == scenario_ns
+                or s.label("destination_namespace") == scenario_ns]
+        match = [s for s in ours if all(s.label(k) == v for k, v in want.items()) and s.value >= 1]
+        if match:
+            return
+        wanted = ",".join(f'{k}="{v}"' for k, v in want.items())
+        seen = "; ".join("{" + ",".join(f'{k}="{v}"' for k, v in s.labels) + f"}} {s.value:g}" for s in ours)
+        raise AssertionError(f"{metric} on {node} ({ip}:{prometheus.HUBBLE_METRICS_PORT}): expected a series "
+                             f"{{{wanted}}} >= 1; saw {seen or f'no series of {scenario_ns} among {len(samples)}'}")
+    lab.eventually(check, what=f"{metric} counts the request on {node}", budget="metrics")
+
+
+# --- Grafana -------------------------------------------------------------------------------------
+
+
+@then(parsers.parse("Grafana on NodePort {node_port:d} lists these dashboards:"))
+def grafana_dashboards(lab: Lab, node_port: int, datatable: list[list[str]]) -> None:
+    base = _base(lab, node_port)
+    want = [r["title"] for r in table_rows(datatable)]
+
+    def check() -> None:
+        titles = grafana.dashboard_titles(lab, base)
+        missing = [t for t in want if t not in titles]
+        assert not missing, (f"Grafana dashboards: missing {', '.join(repr(t) for t in missing)}; "
+                             f"saw {', '.join(repr(t) for t in sorted(titles)) or 'none'}")
+    lab.eventually(check, what="Grafana lists the dashboards", budget="metrics")
+
+
+@then(parsers.parse('Grafana on NodePort {node_port:d} has the data source "{name}" of type "{kind}" at "{url}"'))
+def grafana_datasource(lab: Lab, ctx: dict[str, Any], node_port: int, name: str, kind: str, url: str) -> None:
+    base = _base(lab, node_port)
+    sources = grafana.datasources(lab, base)
+    mine = [d for d in sources if d.name == name]
+    assert mine, (f"Grafana data sources: expected {name!r}, saw "
+                  f"{', '.join(repr(d.name) for d in sources) or 'none'}")
+    ds = mine[0]
+    assert (ds.type, ds.url) == (kind, url), \
+        f"Grafana data source {name!r}: expected type {kind!r} at {url!r}, saw type {ds.type!r} at {ds.url!r}"
+    ctx["grafana"] = (base, ds)
+
+
+@then(parsers.parse('the Prometheus query "{promql}" through that data source returns series'))
+def grafana_proxied_query(lab: Lab, ctx: dict[str, Any], promql: str) -> None:
+    base, ds = ctx["grafana"]
+
+    def check() -> None:
+        status, doc = grafana.proxied_query(lab, base, ds.uid, promql)
+        where = f"Grafana data source {ds.name!r} (uid {ds.uid})"
+        assert status == 200, f"{where}: query {promql!r} answered HTTP {status}: {str(doc)[:200]}"
+        assert isinstance(doc, dict) and doc.get("status") == "success", \
+            f"{where}: query {promql!r}: expected status success, saw {str(doc)[:200]}"
+        result = (doc.get("data") or {}).get("result") or []
+        assert result, f"{where}: query {promql!r} returned no series"
+    lab.eventually(check, what=f"Grafana's data source answers {promql}", budget="metrics")
+

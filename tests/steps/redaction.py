@@ -1,0 +1,73 @@
+"""Steps of features/redaction.feature: a scenario that changes the cluster for everyone.
+
+Turning redaction on restarts every cilium agent, so the scenario runs alone: it takes
+the cluster lock exclusively (waiting for running scenarios to finish and keeping new
+ones out), never the shared one, and gets a namespace of its own under that lock.  The
+redaction stage is a fixture: it is switched on when a step asks for it and switched back
+to the Hubble stage at teardown, also when a step failed.  The webpod, policy, request
+and flow steps are the L7 visibility chapter's (tests/steps/l7_visibility.py).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pytest_bdd import given, when
+
+from cilab.lab import Lab
+from cilab.plugin import scenario_namespace
+from cilab.retry import Clock
+
+
+@pytest.fixture
+def exclusive_cluster_lock(request: pytest.FixtureRequest, lab_shared_dir: Path, lab: Lab) -> Iterator[None]:
+    """The cluster lock, held exclusively for the whole scenario."""
+    if "cluster_shared_lock" in request.fixturenames:
+        raise RuntimeError("suite error: this scenario already holds the shared cluster lock (a step "
+                           "requested cluster_shared_lock or scenario_ns); the exclusive lock would "
+                           "wait for itself")
+    from cilab.locks import cluster_lock
+    with cluster_lock(lab_shared_dir, exclusive=True, clock=Clock()):
+        yield
+
+
+@pytest.fixture
+def exclusive_ns(request: pytest.FixtureRequest, lab: Lab, hubble_stage: dict[str, Any],
+                 exclusive_cluster_lock: None) -> Iterator[str]:
+    """Like `scenario_ns` (a clean namespace of the scenario's own, deleted at teardown even
+    on failure), but created under the exclusive cluster lock instead of the shared one."""
+    name = scenario_namespace(request.node.name)
+    lab.delete("v1", "Namespace", name)
+
+    def gone() -> None:
+        ns = lab.get("v1", "Namespace", name)
+        assert ns is None, f"namespace {name} still {(ns.get('status') or {}).get('phase', 'present')}"
+    lab.eventually(gone, what=f"leftover namespace {name} deleted", budget="rollout")
+    lab.apply({"apiVersion": "v1", "kind": "Namespace",
+               "metadata": {"name": name,
+                            "labels": {"app.kubernetes.io/managed-by": "cilium-lab-conformance"}}})
+    try:
+        yield name
+    finally:
+        lab.delete("v1", "Namespace", name)
+
+
+@pytest.fixture
+def redaction_stage(lab: Lab, hubble_stage: dict[str, Any], exclusive_cluster_lock: None) -> Iterator[None]:
+    """The lab at stage "redaction" until teardown, then back at "hubble" (cilab.stages)."""
+    from cilab.stages import stage_switched
+    from cilab.versions import load_versions
+    with stage_switched(lab, "redaction", load_versions().cilium_version, back_to="hubble"):
+        yield
+
+
+@given("the lab has Hubble enabled and this scenario has the cluster to itself", target_fixture="stage_record")
+def hubble_and_exclusive(hubble_stage: dict[str, Any], exclusive_cluster_lock: None) -> dict[str, Any]:
+    return hubble_stage
+
+
+@when("Hubble redaction of URL queries is turned on")
+def redaction_on(request: pytest.FixtureRequest) -> None:
+    request.getfixturevalue("redaction_stage")

@@ -1,0 +1,248 @@
+"""Steps of features/starwars.feature: each binds a sentence to one probe and one check."""
+from __future__ import annotations
+
+from typing import Any
+
+from pytest_bdd import given, parsers, then, when
+
+from cilab.lab import Lab
+from cilab.parsers import kube
+from cilab.parsers.hubble import Flow
+from cilab.probes import flows, k8s, policy, starwars
+from tests.steps.common import table_rows
+
+MAX_TIME = 5  # curl --max-time for every request of this chapter (seed: --connect-timeout 2)
+
+# --- setup ------------------------------------------------------------------------------------
+
+
+@given("the Star Wars demo is deployed in the scenario's namespace")
+def demo_deployed(lab: Lab, scenario_ns: str, ctx: dict[str, Any]) -> None:
+    starwars.deploy(lab, scenario_ns)
+    ctx["starwars_pods"] = starwars.wait_ready(lab, scenario_ns)
+
+
+@given("the L3/L4 policy rule1 is in force")
+def l3_l4_in_force(lab: Lab, scenario_ns: str) -> None:
+    starwars.apply_policy(lab, scenario_ns, starwars.L3_L4_POLICY)
+    policy.wait_policy_realised(lab, scenario_ns, starwars.POLICY_NAME)
+
+
+@given("rule1 is updated to the L7 policy")
+def l7_in_force(lab: Lab, scenario_ns: str) -> None:
+    starwars.apply_policy(lab, scenario_ns, starwars.L7_POLICY)
+    policy.wait_policy_realised(lab, scenario_ns, starwars.POLICY_NAME)
+
+
+def _deathstar_pods(ctx: dict[str, Any]) -> list[str]:
+    return sorted(p["metadata"]["name"] for p in ctx["starwars_pods"] if starwars.is_deathstar(p))
+
+
+# --- the demo as deployed -----------------------------------------------------------------------
+
+
+@then(parsers.parse('the Deployment "{name}" has {replicas:d} ready replicas'))
+def deployment_replicas(lab: Lab, scenario_ns: str, name: str, replicas: int) -> None:
+    def check() -> None:
+        obj = k8s.deployment(lab, scenario_ns, name)
+        assert obj is not None, f"Deployment {scenario_ns}/{name} does not exist"
+        ready, want = kube.deployment_ready(obj)
+        assert (want, ready) == (replicas, replicas), (
+            f"Deployment {name}: expected {replicas} replicas, {replicas} ready; saw {want} wanted, {ready} ready")
+    lab.eventually(check, what=f"Deployment {name} with {replicas} ready replicas", budget="rollout")
+
+
+@then(parsers.parse('the Service "{name}" sends port {port:d} to the {count:d} deathstar pods'))
+def service_to_deathstars(lab: Lab, scenario_ns: str, ctx: dict[str, Any], name: str,
+                          port: int, count: int) -> None:
+    def check() -> None:
+        svc = k8s.service(lab, scenario_ns, name)
+        assert svc is not None, f"Service {scenario_ns}/{name} does not exist"
+        ports = [p.port for p in kube.service_ports(svc)]
+        assert port in ports, f"Service {name}: expected port {port}, saw {ports or 'no ports'}"
+        pod_ips = {(p.get("status") or {}).get("podIP") for p in ctx["starwars_pods"] if starwars.is_deathstar(p)}
+        want = {(ip, port) for ip in pod_ips if ip}
+        seen = k8s.service_endpoints(lab, scenario_ns, name)
+        fmt = lambda s: ", ".join(f"{ip}:{p}" for ip, p in sorted(s)) or "none"  # noqa: E731
+        assert len(want) == count and seen == want, (
+            f"Service {name} port {port}: expected the {count} deathstar pods {fmt(want)}, saw endpoints {fmt(seen)}")
+    lab.eventually(check, what=f"Service {name} in front of the deathstar pods")
+
+
+@then("the pods carry these labels:")
+def pods_labels(ctx: dict[str, Any], datatable: list[list[str]]) -> None:
+    by_name = {p["metadata"]["name"]: (p["metadata"].get("labels") or {}) for p in ctx["starwars_pods"]}
+    wrong = []
+    for row in table_rows(datatable):
+        labels = by_name.get(row["pod"])
+        if labels is None:
+            wrong.append(f"{row['pod']}: no such pod")
+            continue
+        for key in ("org", "class"):
+            if labels.get(key) != row[key]:
+                wrong.append(f"{row['pod']}: expected {key}={row[key]}, saw {labels.get(key, '<absent>')}")
+    assert not wrong, "pod labels: " + "; ".join(wrong)
+
+
+@then("both deathstar pods have the same security identity")
+def deathstars_share_identity(lab: Lab, scenario_ns: str, ctx: dict[str, Any]) -> None:
+    names = _deathstar_pods(ctx)
+
+    def check() -> None:
+        ids = starwars.endpoints_identities(lab, scenario_ns)
+        seen = {n: ids.get(n) for n in names}
+        assert all(v is not None for v in seen.values()), f"CiliumEndpoints without identity yet: {seen}"
+        assert len(set(seen.values())) == 1, (
+            "expected both deathstar pods to share one security identity, saw "
+            + ", ".join(f"{n}: {v}" for n, v in seen.items()))
+    lab.eventually(check, what="the deathstar pods share one identity")
+
+
+@then("tiefighter and xwing each have an identity of their own, different from the deathstar's")
+def ships_own_identities(lab: Lab, scenario_ns: str, ctx: dict[str, Any]) -> None:
+    deathstar = _deathstar_pods(ctx)[0]
+
+    def check() -> None:
+        ids = starwars.endpoints_identities(lab, scenario_ns)
+        seen = {n: ids.get(n) for n in (deathstar, *starwars.SHIPS)}
+        assert all(v is not None for v in seen.values()), f"CiliumEndpoints without identity yet: {seen}"
+        assert len(set(seen.values())) == 3, (
+            "expected tiefighter, xwing and the deathstar to have three different identities, saw "
+            + ", ".join(f"{n}: {v}" for n, v in seen.items()))
+    lab.eventually(check, what="the ships have identities of their own")
+
+
+# --- requests ------------------------------------------------------------------------------------
+
+
+@when(parsers.re(r"the (?P<ship>tiefighter|xwing) requests a landing"))
+def request_landing(lab: Lab, scenario_ns: str, ctx: dict[str, Any], ship: str) -> None:
+    ctx["response"] = starwars.send(lab, scenario_ns, ship, *starwars.LANDING, max_time=MAX_TIME)
+
+
+@when(parsers.re(r"the (?P<ship>tiefighter|xwing) sends (?P<method>[A-Z]+) (?P<path>/\S+)"))
+def send_request(lab: Lab, scenario_ns: str, ctx: dict[str, Any], ship: str, method: str, path: str) -> None:
+    ctx["response"] = starwars.send(lab, scenario_ns, ship, method, path, max_time=MAX_TIME)
+
+
+def _what(resp: Any) -> str:
+    req = resp.request
+    return f"{req.pod}: {req.method} {req.url} (from port {req.local_port})"
+
+
+@then(parsers.re(r'the deathstar answers "(?P<text>[^"]+)"'))
+def deathstar_answers(ctx: dict[str, Any], text: str) -> None:
+    resp = ctx["response"]
+    first = (resp.body.strip().splitlines() or [""])[0].strip()
+    assert resp.rc == 0 and first == text, (
+        f"{_what(resp)}: expected the answer {text!r}, saw {starwars.describe_response(resp)}")
+
+
+@then(parsers.re(r'the deathstar answers "(?P<text>[^"]+)" with HTTP (?P<status>\d+)'))
+def deathstar_answers_with(ctx: dict[str, Any], text: str, status: str) -> None:
+    resp = ctx["response"]
+    first = (resp.body.strip().splitlines() or [""])[0].strip()
+    assert resp.rc == 0 and resp.status == int(status) and first == text, (
+        f"{_what(resp)}: expected HTTP {status} {text!r}, saw {starwars.describe_response(resp)}")
+
+
+@then(parsers.re(r'the answer is HTTP (?P<status>\d+) "(?P<text>[^"]+)"'))
+def answer_is(ctx: dict[str, Any], status: str, text: str) -> None:
+    resp = ctx["response"]
+    assert resp.status == int(status) and resp.body.strip() == text, (
+        f"{_what(resp)}: expected HTTP {status} {text!r}, saw {starwars.describe_response(resp)}")
+
+
+@then("the request times out")
+def request_times_out(ctx: dict[str, Any]) -> None:
+    resp = ctx["response"]
+    assert resp.timed_out, (f"{_what(resp)}: expected no answer (curl exit 28 after {MAX_TIME}s), "
+                            f"saw {starwars.describe_response(resp)}")
+
+
+# --- the policy --------------------------------------------------------------------------------------
+
+
+@then(parsers.parse('the policy "{name}" reports Valid'))
+def policy_valid(lab: Lab, scenario_ns: str, name: str) -> None:
+    def check() -> None:
+        obj = policy.cnp(lab, scenario_ns, name)
+        assert obj is not None, f"CiliumNetworkPolicy {scenario_ns}/{name} does not exist"
+        status, message = policy.valid_condition(obj)
+        assert status == "True", (f"CiliumNetworkPolicy {name}: expected condition Valid True, saw "
+                                  f"{'no Valid condition' if status is None else status} ({message})")
+    lab.eventually(check, what=f"CiliumNetworkPolicy {name} Valid")
+
+
+def _endpoints_of(lab: Lab, scenario_ns: str, pods: list[str]) -> dict[str, tuple[str, Any]]:
+    found = policy.namespace_endpoints(lab, scenario_ns)
+    missing = [p for p in pods if p not in found]
+    assert not missing, f"no Cilium endpoint found on any agent for {', '.join(missing)}"
+    return {p: found[p] for p in pods}
+
+
+def _enforcement(node: str, ep: Any) -> str:
+    return f"{ep.pod} on {node} (endpoint {ep.id}) policy-enabled {ep.policy_enabled!r}"
+
+
+@then("the deathstar endpoints enforce ingress policy and no egress policy")
+def deathstars_enforce_ingress(lab: Lab, scenario_ns: str, ctx: dict[str, Any]) -> None:
+    def check() -> None:
+        eps = _endpoints_of(lab, scenario_ns, _deathstar_pods(ctx))
+        wrong = [_enforcement(node, ep) for node, ep in eps.values()
+                 if not (ep.ingress_enforced and not ep.egress_enforced)]
+        assert not wrong, ("expected POLICY (ingress) ENFORCEMENT Enabled and (egress) Disabled "
+                           "(policy-enabled 'ingress') on the deathstar endpoints, saw " + "; ".join(wrong))
+    lab.eventually(check, what="the deathstar endpoints enforce ingress policy")
+
+
+@then("the tiefighter and xwing endpoints enforce no policy")
+def ships_enforce_nothing(lab: Lab, scenario_ns: str) -> None:
+    def check() -> None:
+        eps = _endpoints_of(lab, scenario_ns, list(starwars.SHIPS))
+        wrong = [_enforcement(node, ep) for node, ep in eps.values()
+                 if ep.ingress_enforced or ep.egress_enforced]
+        assert not wrong, ("expected POLICY ENFORCEMENT Disabled both ways (policy-enabled 'none') "
+                           "on the ships' endpoints, saw " + "; ".join(wrong))
+    lab.eventually(check, what="the ship endpoints enforce no policy")
+
+
+# --- Hubble ---------------------------------------------------------------------------------------------
+
+
+@then(parsers.parse("Hubble shows that request DROPPED with drop reason {reason}"))
+def request_dropped(lab: Lab, ctx: dict[str, Any], reason: str) -> None:
+    req = ctx["response"].request
+
+    def want(found: list[Flow]) -> bool:
+        return any(f.verdict == "DROPPED" and f.drop_reason_desc == reason for f in found)
+    flows.await_flows(lab, req, want,
+                      f"a DROPPED flow with drop_reason_desc {reason} for {req.pod}'s request "
+                      f"from port {req.local_port}", "--type", "drop")
+
+
+def _http(found: list[Flow], kind: str, verdict: str, method: str) -> bool:
+    return any(f.kind == kind and f.verdict == verdict and f.http_method == method for f in found)
+
+
+@then("Hubble shows that request as an http-request FORWARDED and an http-response FORWARDED")
+def http_exchange_forwarded(lab: Lab, ctx: dict[str, Any]) -> None:
+    req = ctx["response"].request
+
+    def want(found: list[Flow]) -> bool:
+        return (_http(found, "http-request", "FORWARDED", req.method)
+                and _http(found, "http-response", "FORWARDED", req.method))
+    flows.await_flows(lab, req, want,
+                      f"http-request FORWARDED and http-response FORWARDED flows for {req.pod}'s "
+                      f"{req.method} from port {req.local_port}", "--protocol", "http")
+
+
+@then("Hubble shows that request as an http-request DROPPED")
+def http_request_dropped(lab: Lab, ctx: dict[str, Any]) -> None:
+    req = ctx["response"].request
+
+    def want(found: list[Flow]) -> bool:
+        return _http(found, "http-request", "DROPPED", req.method)
+    flows.await_flows(lab, req, want,
+                      f"an http-request DROPPED flow for {req.pod}'s {req.method} from port "
+                      f"{req.local_port}", "--protocol", "http")

@@ -1,0 +1,534 @@
+"""Chapter "Prometheus and Grafana" (seed lines 2534-2739): reference calls and mutants.
+
+Seed values: the monitoring Deployments and Services (seed 2562-2565, 2708-2711: 1/1 ready,
+ClusterIPs 10.96.210.3 / 10.96.103.7, NodePorts 30001 / 30002), the metrics ports
+(seed 2683-2695: 9962 and 9965 on every node, 9963 on k8s-ctr only).  What the Prometheus and Grafana APIs answer is not printed in the
+seed (it shows screenshots): those bodies are reconstructed from the example's scrape
+configuration and dashboards (cilium-1.17.6-facts.md §3) and the metric names of
+hubble-1.17-formats.md §5.  Scenario namespaces, curl-pod and webpod come from
+tools/reference/export.py.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import quote
+
+from cilab.monitoring import NAMESPACE as MON_NS
+from cilab.monitoring import apply_command, patch_command
+from cilab.probes import policy as policy_probe
+from cilab.probes import traffic, whoami
+from cilab.transcript import call_key
+from tools.reference.export import (
+    CURL_EP_ID,
+    CURL_POD_IP,
+    CURL_POD_NODE,
+    WEBPOD_EP_ID,
+    WEBPODS,
+    Scenario,
+    curl_pod_obj,
+    lines,
+    request,
+    send,
+    start_workloads,
+    tcp_flow,
+    webpod_obj,
+    whoami_body,
+)
+from tools.reference.lab import *  # noqa: F401,F403
+from tools.reference.lab import _replace  # noqa: F401
+
+SEED = "seed lines 2534-2739"
+
+CTR_IP = NODES["k8s-ctr"]["ip"]
+PROM = f"http://{CTR_IP}:30001"     # seed 2676, 2713: http://192.168.10.100:30001
+GRAFANA = f"http://{CTR_IP}:30002"  # seed 2677, 2719: http://192.168.10.100:30002
+MON_SVC = {"prometheus": ("10.96.210.3", 9090, 30001, "webui"), "grafana": ("10.96.103.7", 3000, 30002, None)}  # seed 2708-2711
+DATASOURCE_UID = "PBFA97CFB590B2093"  # reconstructed (the provisioned data source has no uid of its own)
+DASHBOARDS = [("Cilium Metrics", "vtuWtdumz"), ("Cilium Operator", "1GC0TT4Wz"), ("Hubble", "5HftnJAWz"),
+              ("Hubble L7 HTTP Metrics by Workload", "3g264CZVz")]  # cilium-1.17.6-facts.md §3
+
+TESTS = {
+    "prometheus": "test_prometheus_runs_and_is_published_on_nodeport_30001",
+    "grafana": "test_grafana_runs_and_is_published_on_nodeport_30002",
+    "targets": "test_prometheus_scrapes_component",
+    "flows": "test_prometheus_stores_the_flows_hubble_processed",
+    "drop": "test_a_request_denied_by_policy_is_counted_in_hubble_drop_total",
+    "http": "test_http_requests_are_counted_per_workload_by_httpv2_with_the_labels_context",
+    "dashboards": "test_grafana_lists_the_cilium_and_hubble_dashboards",
+    "datasource": "test_grafanas_prometheus_data_source_answers_queries",
+}
+TARGET_ROWS = {9962: "the Cilium agent metrics-9962-of every node, and each is up",
+               9965: "the Hubble metrics-9965-of every node, and each is up",
+               9963: "the Cilium operator metrics-9963-exactly once, on the operator's node, and up"}
+
+DROP_SERVER = "webpod-697b545f57-ntmqj"   # the webpod curl-pod's denied request went to (k8s-w1)
+HTTP_SERVER = "webpod-697b545f57-b2xst"   # the webpod that answered the httpV2 request (k8s-w2)
+DROPS_BEFORE = {"k8s-ctr": 2.0, "k8s-w1": 14.0, "k8s-w2": 5.0}  # reconstructed
+DROPS = 3  # curl's SYN and its two retransmissions within --max-time 5
+
+
+def http_json(doc: Any, status: int = 200) -> dict[str, Any]:
+    return {"status": status, "headers": {"Content-Type": "application/json"},
+            "body": json.dumps(doc, separators=(",", ":"))}
+
+
+def http_text(body: str, status: int = 200, ctype: str = "text/plain; version=0.0.4; charset=utf-8") -> dict[str, Any]:
+    return {"status": status, "headers": {"Content-Type": ctype}, "body": body}
+
+
+# --- the monitoring stage --------------------------------------------------------------------
+
+APPLY_OUT = """namespace/cilium-monitoring created
+serviceaccount/prometheus-k8s created
+configmap/grafana-config created
+configmap/grafana-cilium-dashboard created
+configmap/grafana-cilium-operator-dashboard created
+configmap/grafana-hubble-dashboard created
+configmap/grafana-hubble-l7-http-metrics-by-workload created
+configmap/prometheus created
+clusterrole.rbac.authorization.k8s.io/prometheus created
+clusterrolebinding.rbac.authorization.k8s.io/prometheus created
+service/grafana created
+service/prometheus created
+deployment.apps/grafana created
+deployment.apps/prometheus created
+"""
+
+
+def mon_deployment(app: str, ready: int) -> dict[str, Any]:
+    image = {"prometheus": "prom/prometheus:v2.42.0", "grafana": "docker.io/grafana/grafana:9.3.6"}[app]
+    obj = workload("Deployment", app, ready, 1, [{"name": "grafana-core" if app == "grafana" else app, "image": image}], 1)
+    obj["metadata"]["namespace"] = MON_NS
+    return obj
+
+
+def mon_service(app: str, node_port: bool = True) -> dict[str, Any]:
+    ip, port, np, name = MON_SVC[app]
+    p: dict[str, Any] = {"protocol": "TCP", "port": port, "targetPort": port}
+    if name:
+        p["name"] = name
+    if node_port:
+        p["nodePort"] = np
+    return {"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": app, "namespace": MON_NS, "labels": {"app": app}},
+            "spec": {"type": "NodePort" if node_port else "ClusterIP", "clusterIP": ip, "clusterIPs": [ip],
+                     "ports": [p], "selector": {"app": app}}}
+
+
+def stage_calls() -> list[dict[str, Any]]:
+    out = [
+        call("node_shell", "seed 2542, 2562-2577 (kubectl apply -f .../1.17.6/.../monitoring-example.yaml; "
+             "object list of the 1.17.6 file: cilium-1.17.6-facts.md §3)", [cmd(APPLY_OUT)], HUBBLE,
+             node="k8s-ctr", command=apply_command(CILIUM_VERSION)),
+        call("node_shell", "seed 2702-2703 (service/prometheus patched)", [cmd("service/prometheus patched\n")], HUBBLE,
+             node="k8s-ctr", command=patch_command("prometheus")),
+        call("node_shell", "seed 2705-2706 (service/grafana patched)", [cmd("service/grafana patched\n")], HUBBLE,
+             node="k8s-ctr", command=patch_command("grafana")),
+    ]
+    for app in ("prometheus", "grafana"):
+        out.append(call("k8s_get", "seed 2562-2565 (deployment.apps/grafana, prometheus 1/1; 0/1 first: "
+                        "reconstructed 'not yet' while the images are pulled)",
+                        [value(mon_deployment(app, 0)), value(mon_deployment(app, 1))], HUBBLE,
+                        api_version="apps/v1", kind="Deployment", name=app, namespace=MON_NS))
+    return out
+
+
+# --- Prometheus ------------------------------------------------------------------------------
+
+
+def _target(job: str, scheme: str, address: str, path: str, labels: dict[str, str], health: str = "up",
+            error: str = "") -> dict[str, Any]:
+    url = f"{scheme}://{address}{path}"
+    return {"discoveredLabels": {"__address__": address, "__metrics_path__": path, "__scheme__": scheme,
+                                 "job": job},
+            "labels": {"instance": address, "job": job, **labels}, "scrapePool": job, "scrapeUrl": url,
+            "globalUrl": url, "lastError": error, "lastScrape": "2025-07-26T02:40:11.512318302Z",
+            "lastScrapeDuration": 0.018, "health": health, "scrapeInterval": "10s", "scrapeTimeout": "10s"}
+
+
+def targets_doc(*, health: dict[str, str] | None = None, drop: tuple[str, ...] = (),
+                extra: list[dict[str, Any]] = ()) -> dict[str, Any]:
+    """`/api/v1/targets?state=active` of the example's scrape jobs (cilium-1.17.6-facts.md §3
+    "How each Cilium target is selected"): the agents (9962) and the operator (9963) through
+    their pod annotations, Hubble (9965) through the hubble-metrics Service, cAdvisor through
+    the API server.  `health` overrides by address; `drop` leaves addresses out."""
+    health = health or {}
+    out = []
+    for node, n in NODES.items():
+        ip = n["ip"]
+        out.append(_target("kubernetes-pods", "http", f"{ip}:9962", "/metrics", {
+            "app_kubernetes_io_name": "cilium-agent", "app_kubernetes_io_part_of": "cilium",
+            "controller_revision_hash": "6f95cb5f8c", "k8s_app": "cilium", "kubernetes_namespace": KS,
+            "kubernetes_pod_name": AGENT_PODS[node], "pod_template_generation": "2"}))
+    out.append(_target("kubernetes-pods", "http", f"{NODES[OPERATOR_NODE]['ip']}:9963", "/metrics", {
+        "app_kubernetes_io_name": "cilium-operator", "app_kubernetes_io_part_of": "cilium",
+        "io_cilium_app": "operator", "kubernetes_namespace": KS, "kubernetes_pod_name": OPERATOR_POD,
+        "name": "cilium-operator", "pod_template_hash": OPERATOR_POD.split("-")[2]}))
+    for n in NODES.values():
+        out.append(_target("kubernetes-endpoints", "http", f"{n['ip']}:9965", "/metrics", {
+            "app_kubernetes_io_name": "hubble", "app_kubernetes_io_part_of": "cilium", "k8s_app": "hubble",
+            "kubernetes_name": "hubble-metrics", "kubernetes_namespace": KS}))
+    for node in NODES:
+        out.append(_target("kubernetes-cadvisor", "https", "kubernetes.default.svc:443",
+                           f"/api/v1/nodes/{node}/proxy/metrics/cadvisor",
+                           {"kubernetes_io_hostname": node, "kubernetes_io_os": "linux"}))
+    out += list(extra)
+    out = [t for t in out if t["labels"]["instance"] not in drop or t["scrapePool"] == "kubernetes-cadvisor"]
+    for t in out:
+        addr = t["labels"]["instance"]
+        if addr in health:
+            t["health"] = health[addr]
+            if health[addr] == "down":
+                t["lastError"] = f'Get "{t["scrapeUrl"]}": dial tcp {addr}: connect: connection refused'
+            elif health[addr] == "unknown":
+                t["lastScrape"], t["lastScrapeDuration"] = "0001-01-01T00:00:00Z", 0
+    return {"status": "success", "data": {"activeTargets": out, "droppedTargets": []}}
+
+
+def query_url(promql: str) -> str:
+    return f"{PROM}/api/v1/query?query={quote(promql, safe='')}"
+
+
+def vector(series: list[tuple[dict[str, str], float]]) -> dict[str, Any]:
+    return {"status": "success", "data": {"resultType": "vector", "result": [
+        {"metric": m, "value": [1753497611.512, f"{v:g}"]} for m, v in series]}}
+
+
+FLOWS_QUERY = "sum by (instance) (hubble_flows_processed_total)"
+FLOWS_PROCESSED = {"k8s-ctr": 48213, "k8s-w1": 30977, "k8s-w2": 61540}  # reconstructed
+
+
+def drops_query(node: str) -> str:
+    return f'sum(hubble_drop_total{{reason="POLICY_DENIED",instance="{NODES[node]["ip"]}:9965"}})'
+
+
+# --- Hubble metrics (:9965) ---------------------------------------------------------------------
+
+HTTP_LABELS = ("destination_ip", "destination_namespace", "destination_workload", "method", "protocol",
+               "reporter", "source_ip", "source_namespace", "source_workload", "status", "traffic_direction")
+
+
+def hubble_metrics(node: str, *, drops: float | None = None, http: list[dict[str, str]] = ()) -> str:
+    """What `GET http://<node>:9965/metrics` answers (Prometheus text, labels sorted by
+    name; hubble-1.17-formats.md §5.1).  Values reconstructed."""
+    drops = DROPS_BEFORE[node] if drops is None else drops
+    out = ["# HELP hubble_drop_total Number of drops",
+           "# TYPE hubble_drop_total counter",
+           'hubble_drop_total{protocol="ICMPv4",reason="STALE_OR_UNROUTABLE_IP"} 2',
+           f'hubble_drop_total{{protocol="TCP",reason="POLICY_DENIED"}} {drops:g}',
+           "# HELP hubble_flows_processed_total Total number of flows processed",
+           "# TYPE hubble_flows_processed_total counter",
+           (f'hubble_flows_processed_total{{protocol="TCP",subtype="to-endpoint",type="Trace",verdict="FORWARDED"}} '
+            f"{FLOWS_PROCESSED[node] // 2}"),
+           (f'hubble_flows_processed_total{{protocol="TCP",subtype="to-network",type="Trace",verdict="FORWARDED"}} '
+            f"{FLOWS_PROCESSED[node] - FLOWS_PROCESSED[node] // 2 - 40}"),
+           'hubble_flows_processed_total{protocol="UDP",subtype="to-endpoint",type="Trace",verdict="FORWARDED"} 40']
+    if http:
+        out += ["# HELP hubble_http_requests_total Count of HTTP requests",
+                "# TYPE hubble_http_requests_total counter"]
+        for labels in http:
+            pairs = ",".join(f'{k}="{labels[k]}"' for k in sorted(labels))
+            out.append(f"hubble_http_requests_total{{{pairs}}} 1")
+    out += ["# HELP hubble_lost_events_total Number of lost events",
+            "# TYPE hubble_lost_events_total counter",
+            'hubble_lost_events_total{source="hubble_ring_buffer"} 0',
+            'hubble_lost_events_total{source="observer_events_queue"} 0',
+            'hubble_lost_events_total{source="perf_event_ring_buffer"} 0']
+    return "\n".join(out) + "\n"
+
+
+def http_labels(ns: str, *, context: bool = True) -> dict[str, str]:
+    """The httpV2 series of curl-pod's request to HTTP_SERVER, as Hubble labels it with the
+    lab's labelsContext (hubble-1.17-formats.md §5.1): the request's point of view, counted
+    on the response; curl-pod is a bare Pod, so it has no workload."""
+    base = {"method": "GET", "protocol": "HTTP/1.1", "reporter": "server", "status": "200"}
+    if not context:
+        return base
+    return {**base, "source_ip": CURL_POD_IP, "source_namespace": ns, "source_workload": "",
+            "destination_ip": WEBPODS[HTTP_SERVER][1], "destination_namespace": ns,
+            "destination_workload": "webpod", "traffic_direction": "ingress"}
+
+
+# --- policies ------------------------------------------------------------------------------------
+
+
+def _selector(ns: str, labels: dict[str, str]) -> dict[str, Any]:
+    return {"matchLabels": {**{f"any:{k}": v for k, v in labels.items()}, "k8s:io.kubernetes.pod.namespace": ns}}
+
+
+def policy_rules(ns: str, obj: dict[str, Any], uid: str) -> list[dict[str, Any]]:
+    """The repository rules an agent imports from a CNP (`cilium-dbg policy get -o json`):
+    selectors namespaced, labels naming the object; ports and L7 rules as in the spec."""
+    spec = obj["spec"]
+    rule: dict[str, Any] = {"endpointSelector": _selector(ns, spec["endpointSelector"].get("matchLabels") or {})}
+    ingress = []
+    for entry in spec.get("ingress") or []:
+        e: dict[str, Any] = {"fromEndpoints": [_selector(ns, s.get("matchLabels") or {})
+                                               for s in entry.get("fromEndpoints") or []]}
+        if entry.get("toPorts"):
+            e["toPorts"] = entry["toPorts"]
+        ingress.append(e)
+    rule["ingress"] = ingress
+    rule["enableDefaultDeny"] = {"ingress": True, "egress": False}
+    rule["labels"] = [{"key": "io.cilium.k8s.policy.derived-from", "value": "CiliumNetworkPolicy", "source": "k8s"},
+                      {"key": policy_probe.POLICY_LABEL_NAME, "value": obj["metadata"]["name"], "source": "k8s"},
+                      {"key": policy_probe.POLICY_LABEL_NAMESPACE, "value": ns, "source": "k8s"},
+                      {"key": policy_probe.POLICY_LABEL_UID, "value": uid, "source": "k8s"}]
+    return [rule]
+
+
+def endpoint_json(ns: str, ep_id: int, pod: str | None, ip: str | None, identity: int, enabled: str,
+                  revision: int, labels: list[str]) -> dict[str, Any]:
+    status: dict[str, Any] = {"state": "ready", "identity": {"id": identity, "labels": labels},
+                              "labels": {"security-relevant": labels},
+                              "policy": {"realized": {"policy-enabled": enabled, "policy-revision": revision}}}
+    if pod:
+        status["external-identifiers"] = {"k8s-namespace": ns, "k8s-pod-name": pod, "pod-name": f"{ns}/{pod}"}
+    if ip:
+        status["networking"] = {"addressing": [{"ipv4": ip}]}
+    return {"id": ep_id, "spec": {}, "status": status}
+
+
+def agent_endpoints(ns: str, node: str, revision: int) -> list[dict[str, Any]]:
+    host = endpoint_json(ns, {"k8s-ctr": 703, "k8s-w1": 808, "k8s-w2": 1906}[node], None, None, 1, "none", revision,
+                         ["reserved:host"])
+    out = [host]
+    if node == CURL_POD_NODE:
+        out.append(endpoint_json(ns, CURL_EP_ID, whoami.CURL_POD, CURL_POD_IP, 10292, "none", revision,
+                                 ["k8s:app=curl", f"k8s:io.kubernetes.pod.namespace={ns}"]))
+    for name, (n, ip) in WEBPODS.items():
+        if n == node:
+            out.append(endpoint_json(ns, WEBPOD_EP_ID[name], name, ip, 2460, "ingress", revision,
+                                     ["k8s:app=webpod", f"k8s:io.kubernetes.pod.namespace={ns}"]))
+    return out
+
+
+POLICY_REVISION = {"k8s-ctr": 12, "k8s-w1": 12, "k8s-w2": 12}  # reconstructed
+
+
+def apply_policy(sc: Scenario, relpath: str) -> None:
+    """`Given the policy "<relpath>" is applied and realised`: the apply, then what
+    cilab.probes.policy.wait_policy_realised asks of the API and of every agent."""
+    created = sc.apply(relpath, f"reconstructed (the chapter's own policy {relpath})")
+    for obj in created:
+        name, uid = obj["metadata"]["name"], obj["metadata"]["uid"]
+        with_status = {**obj, "status": {"conditions": [{"type": "Valid", "status": "True",
+                                                         "message": "Policy validation succeeded"}]}}
+        sc.add("k8s_get", "seed 2807-2812 (a CNP reports Valid: Policy validation succeeded; this policy reconstructed)",
+               [value(with_status)], api_version=policy_probe.CNP_API, kind="CiliumNetworkPolicy",
+               name=name, namespace=sc.ns)
+        for node, agent in AGENT_PODS.items():
+            rev = POLICY_REVISION[node]
+            doc = {"policy": json.dumps(policy_rules(sc.ns, obj, uid), indent=2), "revision": rev}
+            results = [cmd(json.dumps(doc, indent=2) + "\n")]
+            if node == "k8s-w1":  # one agent imports it a moment later
+                results.insert(0, cmd("", rc=1, stderr="Error: Cannot get policy: [GET /policy][404] "
+                                                        "getPolicyNotFound \n"))
+            sc.add("pod_exec", "reconstructed (cilium-dbg policy get: the agent's rules of the CNP, repository revision)",
+                   results, namespace=KS, pod=agent, container=policy_probe.AGENT_CONTAINER,
+                   command=policy_probe.policy_get_command(sc.ns, name, uid))
+            sc.add("pod_exec", "reconstructed (cilium-dbg endpoint list: every endpoint ready at the revision)",
+                   [cmd(json.dumps(agent_endpoints(sc.ns, node, rev), indent=2) + "\n")],
+                   namespace=KS, pod=agent, container=policy_probe.AGENT_CONTAINER, command=policy_probe.ENDPOINT_LIST)
+
+
+# --- the scenarios ------------------------------------------------------------------------------
+
+
+def scrape_url(node: str) -> str:
+    return f"http://{NODES[node]['ip']}:9965/metrics"
+
+
+def drop_scenario() -> tuple[Scenario, traffic.Request]:
+    sc = Scenario(TESTS["drop"], SEED)
+    start_workloads(sc)
+    apply_policy(sc, "metrics/webpod-deny-curl.yaml")
+    req = request(sc.ns)
+    send(sc, req, cmd("\n000", rc=28, stderr="curl: (28) Connection timed out after 5002 milliseconds\n"),
+         "reconstructed (the denied request times out: curl exit 28, as xwing's in seed 1923-1924)")
+    node = WEBPODS[DROP_SERVER][0]
+    drops = [tcp_flow(sc.ns, node, whoami.CURL_POD, DROP_SERVER, req.local_port, 80, ["SYN"], second=s,
+                      reply=False, verdict="DROPPED", n=i) for i, s in enumerate((21.004, 22.031, 24.079))]
+    sc.add("pod_exec", "reconstructed (POLICY_DENIED drops of curl-pod's SYNs at webpod; shape of hubble-1.17-formats.md §1.4)",
+           [cmd(lines(drops))], namespace=KS, pod=AGENT_PODS["k8s-ctr"], container="cilium-agent",
+           command=["hubble", "observe", "--server", f"{SVC_IPS['hubble-relay']}:80", "-o", "jsonpb", "--last",
+                    "1000", "--namespace", sc.ns, "--verdict", "DROPPED"])
+    return sc, req
+
+
+def http_scenario() -> tuple[Scenario, traffic.Request]:
+    sc = Scenario(TESTS["http"], SEED)
+    start_workloads(sc)
+    apply_policy(sc, "metrics/webpod-http-visibility.yaml")
+    req = request(sc.ns)
+    envoy = ["X-Envoy-Expected-Rq-Timeout-Ms: 3600000", "X-Envoy-Internal: true", "X-Forwarded-Proto: http",
+             "X-Request-Id: 3c5e1f2a-9b7d-4e61-8a0c-5f4d2b1e7a93"]  # seed 2842-2849 (headers Envoy adds)
+    send(sc, req, cmd(whoami_body(req, HTTP_SERVER, envoy) + "\n200"),
+         "seed 2841-2849 (curl-pod -> webpod through Envoy: HTTP 200 with Envoy's headers)")
+    sc.add("k8s_get", "seed 2502 (webpod-697b545f57-b2xst 172.20.2.207, a k8s-w2 pod IP)", [value(webpod_obj(sc.ns, HTTP_SERVER))],
+           api_version="v1", kind="Pod", name=HTTP_SERVER, namespace=sc.ns)
+    sc.add("k8s_get", "seed 2501 (curl-pod 172.20.0.241)", [value(curl_pod_obj(sc.ns))],
+           api_version="v1", kind="Pod", name=whoami.CURL_POD, namespace=sc.ns)
+    return sc, req
+
+
+def _own_calls() -> list[dict[str, Any]]:
+    drop_sc, _ = drop_scenario()
+    http_sc, _ = http_scenario()
+    drop_node = WEBPODS[DROP_SERVER][0]
+    http_node = WEBPODS[HTTP_SERVER][0]
+    scrapes = []
+    for node in NODES:
+        if node == drop_node:
+            results = [http_text(hubble_metrics(node)), http_text(hubble_metrics(node, drops=DROPS_BEFORE[node] + DROPS))]
+            seed = "seed 2683-2695 (9965 on every node); drops before and after the denied request: reconstructed"
+        elif node == http_node:
+            results = [http_text(hubble_metrics(node, http=[http_labels(http_sc.ns)]))]
+            seed = "seed 2683-2695 (9965); httpV2 series with the labelsContext of seed 2658: reconstructed"
+        else:
+            results = [http_text(hubble_metrics(node))]
+            seed = "seed 2683-2695 (9965 on every node); values reconstructed"
+        scrapes.append(call("http_get", seed, results, HUBBLE, url=scrape_url(node)))
+    after = DROPS_BEFORE[drop_node] + DROPS
+    ip_of = {n: NODES[n]["ip"] for n in NODES}
+    return [
+        *stage_calls(),
+        call("k8s_get", "seed 2708-2711 (service/prometheus NodePort 9090:30001/TCP)", [value(mon_service("prometheus"))],
+             HUBBLE, api_version="v1", kind="Service", name="prometheus", namespace=MON_NS),
+        call("k8s_get", "seed 2708-2711 (service/grafana NodePort 3000:30002/TCP)", [value(mon_service("grafana"))],
+             HUBBLE, api_version="v1", kind="Service", name="grafana", namespace=MON_NS),
+        call("http_get", "seed 2676, 2713 (Prometheus on :30001; /-/ready answer reconstructed)",
+             [http_text("Prometheus Server is Ready.\n")], HUBBLE, url=f"{PROM}/-/ready"),
+        call("http_get", "seed 2677, 2719 (Grafana on :30002; 9.3.6 from cilium-1.17.6-facts.md §3; /api/health answer reconstructed)",
+             [http_json({"commit": "3a91dba8d3", "database": "ok", "version": "9.3.6"})], HUBBLE,
+             url=f"{GRAFANA}/api/health"),
+        call("http_get", "seed 2715 (Prometheus > Targets; the example's jobs, cilium-1.17.6-facts.md §3; "
+             "first answer before the first scrape: reconstructed 'not yet')",
+             [http_json(targets_doc(health={f"{ip}:{p}": "unknown" for ip in ip_of.values() for p in (9962, 9965)})),
+              http_json(targets_doc())], HUBBLE, url=f"{PROM}/api/v1/targets?state=active"),
+        call("http_get", "reconstructed (hubble_flows_processed_total per node, scraped from 9965)",
+             [http_json(vector([({"instance": f"{NODES[n]['ip']}:9965"}, float(FLOWS_PROCESSED[n])) for n in NODES]))],
+             HUBBLE, url=query_url(FLOWS_QUERY)),
+        *scrapes,
+        call("http_get", "seed 2717 (Prometheus > query hubble_drop_total); before the next scrape, then after: "
+             "reconstructed", [http_json(vector([({}, DROPS_BEFORE[drop_node])])), http_json(vector([({}, after)]))],
+             HUBBLE, url=query_url(drops_query(drop_node))),
+        call("http_get", "seed 2721-2730 (Grafana: Cilium Metrics, Operator, Hubble, Hubble L7 HTTP Metrics by "
+             "Workload; titles and uids: cilium-1.17.6-facts.md §3)", [http_json(search_doc())], HUBBLE,
+             url=f"{GRAFANA}/api/search?type=dash-db"),
+        call("http_get", "reconstructed from the example's prometheus-datasource.yaml (cilium-1.17.6-facts.md §3)",
+             [http_json(datasources_doc())], HUBBLE, url=f"{GRAFANA}/api/datasources"),
+        call("http_get", "reconstructed (Prometheus' answer to `up` through Grafana's data source proxy)",
+             [http_json(vector([({"__name__": "up", "instance": f"{NODES[n]['ip']}:{p}", "job": j}, 1.0)
+                                for n in NODES for p, j in ((9962, "kubernetes-pods"), (9965, "kubernetes-endpoints"))]))],
+             HUBBLE, url=grafana_query_url("up")),
+        *drop_sc.teardown(),
+        *http_sc.teardown(),
+    ]
+
+
+def search_doc(drop: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    return [{"id": i, "uid": uid, "title": title, "uri": f"db/{title.lower().replace(' ', '-')}",
+             "url": f"/d/{uid}/{title.lower().replace(' ', '-')}", "slug": "", "type": "dash-db", "tags": [],
+             "isStarred": False, "sortMeta": 0}
+            for i, (title, uid) in enumerate(sorted(DASHBOARDS), start=1) if title not in drop]
+
+
+def datasources_doc() -> list[dict[str, Any]]:
+    return [{"id": 1, "uid": DATASOURCE_UID, "orgId": 1, "name": "prometheus", "type": "prometheus",
+             "typeName": "Prometheus", "typeLogoUrl": "public/app/plugins/datasource/prometheus/img/prometheus_logo.svg",
+             "access": "proxy", "url": "http://prometheus:9090", "user": "", "database": "", "basicAuth": False,
+             "isDefault": False, "jsonData": {}, "readOnly": False}]
+
+
+def grafana_query_url(promql: str) -> str:
+    return f"{GRAFANA}/api/datasources/proxy/uid/{DATASOURCE_UID}/api/v1/query?query={quote(promql, safe='')}"
+
+
+def shared_calls() -> list[dict[str, Any]]:
+    """The Hubble chapter's calls (nodes, agent and operator pods, hubble-relay in state [hubble])."""
+    from tools.reference import hubble
+    return hubble.calls()
+
+
+def calls() -> list[dict[str, Any]]:
+    shared = {call_key(c["op"], c["args"], c["state"]) for c in shared_calls()}
+    return [c for c in _own_calls() if call_key(c["op"], c["args"], c["state"]) not in shared]
+
+
+def mutants() -> dict[str, dict[str, Any]]:
+    ref = _own_calls() + shared_calls()
+    targets_url = {"url": f"{PROM}/api/v1/targets?state=active"}
+    http_ns = Scenario(TESTS["http"], SEED).ns
+    drop_node = WEBPODS[DROP_SERVER][0]
+
+    def targets(**kw: Any) -> list[dict[str, Any]]:
+        return [_replace(ref, "http_get", HUBBLE, [http_json(targets_doc(**kw))], **targets_url)]
+
+    ip = {n: NODES[n]["ip"] for n in NODES}
+    second_operator = targets_doc()["data"]["activeTargets"][3]
+    second_operator = json.loads(json.dumps(second_operator).replace(f"{ip['k8s-ctr']}:9963", f"{ip['k8s-w1']}:9963"))
+    return {
+        "metrics-prometheus-never-ready": {
+            "breaks": "the prometheus Deployment never gets a ready replica",
+            "expect": [TESTS["prometheus"]],
+            "message": "Deployment cilium-monitoring/prometheus: 0/1 ready",
+            "calls": [_replace(ref, "k8s_get", HUBBLE, [value(mon_deployment("prometheus", 0))], api_version="apps/v1",
+                               kind="Deployment", name="prometheus", namespace=MON_NS)]},
+        "metrics-grafana-not-published": {
+            "breaks": "the grafana Service stays a ClusterIP (the NodePort patch did not apply)",
+            "expect": [TESTS["grafana"]],
+            "message": "Service cilium-monitoring/grafana: expected type NodePort, saw ClusterIP",
+            "calls": [_replace(ref, "k8s_get", HUBBLE, [value(mon_service("grafana", node_port=False))],
+                               api_version="v1", kind="Service", name="grafana", namespace=MON_NS)]},
+        "metrics-agent-target-down-on-w2": {
+            "breaks": "Prometheus cannot scrape the agent metrics of k8s-w2",
+            "expect": [f"{TESTS['targets']}[{TARGET_ROWS[9962]}]"],
+            "message": f"target {ip['k8s-w2']}:9962 [kubernetes-pods] down",
+            "calls": targets(health={f"{ip['k8s-w2']}:9962": "down"})},
+        "metrics-hubble-target-missing-on-w1": {
+            "breaks": "Prometheus has no Hubble metrics target for k8s-w1",
+            "expect": [f"{TESTS['targets']}[{TARGET_ROWS[9965]}]"],
+            "message": f"no active target {ip['k8s-w1']}:9965 (k8s-w1)",
+            "calls": targets(drop=(f"{ip['k8s-w1']}:9965",))},
+        "metrics-operator-scraped-twice": {
+            "breaks": "Prometheus scrapes operator metrics on two nodes although one operator runs",
+            "expect": [f"{TESTS['targets']}[{TARGET_ROWS[9963]}]"],
+            "message": f"expected exactly one target on port 9963, {ip['k8s-ctr']}:9963 on k8s-ctr where the operator runs; saw 2",
+            "calls": targets(extra=[second_operator])},
+        "metrics-flows-processed-absent": {
+            "breaks": "Prometheus holds no hubble_flows_processed_total",
+            "expect": [TESTS["flows"]],
+            "message": "expected a positive value from a node's Hubble metrics",
+            "calls": [_replace(ref, "http_get", HUBBLE, [http_json(vector([]))], url=query_url(FLOWS_QUERY))]},
+        "metrics-drop-counter-not-rising": {
+            "breaks": "hubble_drop_total does not count the policy drops on k8s-w1",
+            "expect": [TESTS["drop"]],
+            "message": f'hubble_drop_total{{reason="POLICY_DENIED"}} on k8s-w1: expected a rise of at least {DROPS}',
+            "calls": [_replace(ref, "http_get", HUBBLE, [http_text(hubble_metrics(drop_node))], url=scrape_url(drop_node))]},
+        "metrics-prometheus-misses-the-drops": {
+            "breaks": "Prometheus never scrapes the new hubble_drop_total of k8s-w1",
+            "expect": [TESTS["drop"]],
+            "message": f"expected at least {DROPS_BEFORE[drop_node] + DROPS:g} (scraped from k8s-w1), saw {DROPS_BEFORE[drop_node]:g}",
+            "calls": [_replace(ref, "http_get", HUBBLE, [http_json(vector([({}, DROPS_BEFORE[drop_node])]))],
+                               url=query_url(drops_query(drop_node)))]},
+        "metrics-http-without-labels-context": {
+            "breaks": "hubble_http_requests_total carries none of the labelsContext labels",
+            "expect": [TESTS["http"]],
+            "message": f"hubble_http_requests_total on k8s-w2 ({ip['k8s-w2']}:9965): expected a series",
+            "calls": [_replace(ref, "http_get", HUBBLE, [http_text(hubble_metrics(
+                "k8s-w2", http=[http_labels(http_ns, context=False)]))], url=scrape_url("k8s-w2"))]},
+        "metrics-grafana-l7-dashboard-missing": {
+            "breaks": "Grafana lacks the Hubble L7 HTTP Metrics by Workload dashboard",
+            "expect": [TESTS["dashboards"]],
+            "message": "missing 'Hubble L7 HTTP Metrics by Workload'",
+            "calls": [_replace(ref, "http_get", HUBBLE, [http_json(search_doc(drop=("Hubble L7 HTTP Metrics by Workload",)))],
+                               url=f"{GRAFANA}/api/search?type=dash-db")]},
+        "metrics-grafana-datasource-bad-gateway": {
+            "breaks": "Grafana's Prometheus data source cannot reach Prometheus",
+            "expect": [TESTS["datasource"]],
+            "message": "query 'up' answered HTTP 502",
+            "calls": [_replace(ref, "http_get", HUBBLE, [http_json({"message": "Bad Gateway"}, 502)],
+                               url=grafana_query_url("up"))]},
+    }

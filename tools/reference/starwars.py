@@ -1,0 +1,697 @@
+"""Chapter "Star Wars demo" (seed lines 1507-2239): reference calls and mutants.
+
+Every scenario of features/starwars.feature runs in a namespace of its own
+(`cilab.plugin.scenario_namespace` of its test name), so each scenario's calls are built
+here by `Scenario`, which follows the lab state exactly as `Lab` does (the Namespace, then
+each manifest applied into it).  Within a namespace the lab answers with the seed's
+values: the pod names, IPs, nodes, endpoint ids and security identities of seed 1546-1599
+(deathstar-8c4c77fb7-m8q2b on k8s-w1 172.20.1.167, deathstar-8c4c77fb7-nnzkt on k8s-w2
+172.20.2.219, both identity 15933; tiefighter on k8s-w2 172.20.2.9, 9225; xwing on k8s-w1
+172.20.1.160, 7207), the answers of seed 1923-1935, 2013-2030 and 2161-2163, the policy
+revision 3 of the L7 rule1 (seed 2157) and the flows of seed 1725-1812 and 2197-2208.
+Values the seed does not show (uids, flow timestamps and uuids, the revision of the
+L3/L4 rule1, the 403 body from the facts) are reconstructed.
+
+The calls every scenario shares with the Hubble chapter in state [hubble] (the agent pod
+list, the Node list, the hubble-relay Service) are left to tools/reference/hubble.py.
+"""
+from __future__ import annotations
+
+import json
+import uuid
+from types import SimpleNamespace
+from typing import Any
+
+from cilab import manifests
+from cilab.plugin import scenario_namespace
+from cilab.probes import policy, starwars, traffic
+from tools.reference.lab import *  # noqa: F401,F403
+
+SEED = "seed lines 1507-2239"
+RELAY = f"{SVC_IPS['hubble-relay']}:80"
+MAX_TIME = 5   # tests/steps/starwars.py MAX_TIME
+
+# --- the documented demo (seed 1546-1599) -------------------------------------------------
+DEATHSTAR_HASH = "8c4c77fb7"
+PODS = {  # name: (node, ip, endpoint id, identity, labels)
+    "deathstar-8c4c77fb7-m8q2b": ("k8s-w1", "172.20.1.167", 3615, 15933,
+                                  {"app.kubernetes.io/name": "deathstar", "class": "deathstar", "org": "empire",
+                                   "pod-template-hash": DEATHSTAR_HASH}),
+    "deathstar-8c4c77fb7-nnzkt": ("k8s-w2", "172.20.2.219", 1041, 15933,
+                                  {"app.kubernetes.io/name": "deathstar", "class": "deathstar", "org": "empire",
+                                   "pod-template-hash": DEATHSTAR_HASH}),
+    "tiefighter": ("k8s-w2", "172.20.2.9", 2090, 9225,
+                   {"app.kubernetes.io/name": "tiefighter", "class": "tiefighter", "org": "empire"}),
+    "xwing": ("k8s-w1", "172.20.1.160", 2885, 7207,
+              {"app.kubernetes.io/name": "xwing", "class": "xwing", "org": "alliance"}),
+}
+DEATHSTAR_SVC_IP = "10.96.41.44"  # seed 1554
+SYSTEM_ENDPOINTS = {  # node: [(endpoint id, identity, namespace, pod, ip, labels)], seed 1580-1592, 1940-2004
+    "k8s-ctr": [(703, 1, None, None, None, ["reserved:host"]),
+                (1174, 5694, "kube-system", "coredns-674b8bbfcf-p8kth", "172.20.0.107", ["k8s:k8s-app=kube-dns"]),
+                (2609, 5694, "kube-system", "coredns-674b8bbfcf-2sbw2", "172.20.0.51", ["k8s:k8s-app=kube-dns"])],
+    "k8s-w1": [(808, 1, None, None, None, ["reserved:host"]),
+               (1782, 7661, "kube-system", UI_POD, UI_IP, ["k8s:k8s-app=hubble-ui"])],
+    "k8s-w2": [(93, 11581, "kube-system", RELAY_POD, RELAY_IP, ["k8s:k8s-app=hubble-relay"]),
+               (2374, 1, None, None, None, ["reserved:host"])],
+}
+REVISION = {None: 1, "l3l4": 2, "l7": 3}  # the L7 rule1 is revision 3 (seed 2157); 1 and 2 reconstructed
+VALID = {"lastTransitionTime": "2025-07-25T18:01:50Z", "message": "Policy validation succeeded",
+         "status": "True", "type": "Valid"}  # seed 1906-1913
+NOT_FOUND_404 = "Error: Cannot get policy: [GET /policy][404] getPolicyNotFound \n"  # reconstructed (policy_get.go Fatalf)
+PANIC_BODY = ("Panic: deathstar exploded\n\ngoroutine 1 [running]:\n"
+              "main.HandleGarbage(0x2080c3f50, 0x2, 0x4, 0x425c0, 0x5, 0xa)\n"
+              "        /code/src/github.com/empire/deathstar/\n        temp/main.go:9 +0x64\nmain.main()\n"
+              "        /code/src/github.com/empire/deathstar/\n        temp/main.go:5 +0x85\n")  # seed 2022-2030
+DENIED_BODY = "Access denied\r\n"  # facts §1 (cilium.l7policy local reply)
+SCENARIOS = {  # feature scenario -> its pytest test name
+    "demo": "test_the_demo_runs_two_deathstar_replicas_behind_a_service_and_two_ships",
+    "identity": "test_pods_with_the_same_labels_share_one_security_identity",
+    "land-tiefighter": "test_without_any_policy_the_ship_is_allowed_to_land[tiefighter]",
+    "land-xwing": "test_without_any_policy_the_ship_is_allowed_to_land[xwing]",
+    "l3l4-enforced": "test_the_l3l4_rule1_is_accepted_and_enforced_on_the_deathstar_endpoints_only",
+    "l3l4-xwing": "test_under_the_l3l4_rule1_the_xwings_landing_request_is_dropped",
+    "l3l4-tiefighter": "test_under_the_l3l4_rule1_the_tiefighter_still_lands",
+    "exhaust-before-l7": "test_before_any_l7_rule_an_empire_ship_can_hit_the_exhaust_port",
+    "l7-landing": "test_under_the_l7_rule1_landing_is_still_allowed_and_hubble_sees_the_http_exchange",
+    "l7-exhaust": "test_under_the_l7_rule1_the_exhaust_port_is_denied_by_the_proxy",
+    "l7-xwing": "test_under_the_l7_rule1_the_xwing_is_still_blocked",
+}
+SEED_DEMO = "seed 1546-1599 (the demo's pods, nodes, IPs, endpoints, identities) in the scenario's namespace"
+
+
+def _uid(*parts: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, "cilab-reference/" + "/".join(parts)))
+
+
+def _flow_uuid(*parts: Any) -> str:
+    return _uid("flow", *(str(p) for p in parts))
+
+
+# --- objects of one namespace ------------------------------------------------------------------
+
+
+def pod_obj(ns: str, name: str, ready: bool) -> dict[str, Any]:
+    node, ip, _, _, labels = PODS[name]
+    status: dict[str, Any] = {"phase": "Running" if ready else "Pending", "hostIP": NODES[node]["ip"],
+                              "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}
+    if ready:
+        status["podIP"] = ip
+    else:
+        status["containerStatuses"] = [{"name": "deathstar" if name.startswith("deathstar") else "spaceship",
+                                        "ready": False, "state": {"waiting": {"reason": "ContainerCreating"}}}]
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": ns, "labels": labels, "uid": _uid(ns, "pod", name)},
+            "spec": {"nodeName": node}, "status": status}
+
+
+def deployment_obj(ns: str, ready: int = 2) -> dict[str, Any]:
+    status: dict[str, Any] = {"observedGeneration": 1, "replicas": 2, "updatedReplicas": 2,
+                              "readyReplicas": ready, "availableReplicas": ready}
+    return {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "deathstar", "namespace": ns, "generation": 1,
+                         "labels": {"app.kubernetes.io/name": "deathstar"}},
+            "spec": {"replicas": 2, "selector": {"matchLabels": {"org": "empire", "class": "deathstar"}}},
+            "status": status}
+
+
+def service_obj_ns(ns: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "deathstar", "namespace": ns, "labels": {"app.kubernetes.io/name": "deathstar"}},
+            "spec": {"type": "ClusterIP", "clusterIP": DEATHSTAR_SVC_IP, "clusterIPs": [DEATHSTAR_SVC_IP],
+                     "ports": [{"port": 80, "protocol": "TCP", "targetPort": 80}],
+                     "selector": {"class": "deathstar", "org": "empire"}}}
+
+
+def endpointslice_obj(ns: str, pods: list[str]) -> dict[str, Any]:
+    return {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "metadata": {"name": "deathstar-x7k2p", "namespace": ns,
+                         "labels": {"kubernetes.io/service-name": "deathstar"}},
+            "addressType": "IPv4", "ports": [{"name": "", "port": 80, "protocol": "TCP"}],
+            "endpoints": [{"addresses": [PODS[p][1]], "nodeName": PODS[p][0], "conditions": {"ready": True},
+                           "targetRef": {"kind": "Pod", "name": p, "namespace": ns}} for p in pods]}
+
+
+def _sec_labels(ns: str, name: str) -> list[str]:
+    labels = PODS[name][4]
+    out = [f"k8s:app.kubernetes.io/name={labels['app.kubernetes.io/name']}", f"k8s:class={labels['class']}",
+           "k8s:io.cilium.k8s.namespace.labels.app.kubernetes.io/managed-by=cilium-lab-conformance",
+           f"k8s:io.cilium.k8s.namespace.labels.kubernetes.io/metadata.name={ns}",
+           "k8s:io.cilium.k8s.policy.cluster=default", "k8s:io.cilium.k8s.policy.serviceaccount=default",
+           f"k8s:io.kubernetes.pod.namespace={ns}", f"k8s:org={labels['org']}"]
+    return out
+
+
+def cep_obj(ns: str, name: str, identity: int | None = None) -> dict[str, Any]:
+    node, ip, ep_id, ident, _ = PODS[name]
+    return {"apiVersion": "cilium.io/v2", "kind": "CiliumEndpoint",
+            "metadata": {"name": name, "namespace": ns},
+            "status": {"id": ep_id, "identity": {"id": identity or ident, "labels": _sec_labels(ns, name)},
+                       "networking": {"addressing": [{"ipv4": ip}], "node": NODES[node]["ip"]},
+                       "state": "ready"}}
+
+
+def agent_endpoint(ep_id: int, identity: int, labels: list[str], *, ns: str | None = None,
+                   pod: str | None = None, ip: str | None = None, state: str = "ready",
+                   enabled: str = "none", revision: int = 1) -> dict[str, Any]:
+    realized = {"policy-enabled": enabled, "policy-revision": revision}
+    status: dict[str, Any] = {"state": state,
+                              "identity": {"id": identity, "labels": labels},
+                              "labels": {"security-relevant": labels},
+                              "policy": {"realized": realized, "spec": dict(realized)}}
+    if ip:
+        status["networking"] = {"addressing": [{"ipv4": ip}], "interface-name": f"lxc{ep_id:04x}"}
+    if pod:
+        status["external-identifiers"] = {"k8s-namespace": ns, "k8s-pod-name": pod, "pod-name": f"{ns}/{pod}"}
+    return {"id": ep_id, "status": status}
+
+
+def endpoint_list(ns: str, node: str, policy_kind: str | None, *, lag: dict[int, str] | None = None,
+                  enforce: dict[int, str] | None = None) -> str:
+    """`cilium-dbg endpoint list -o json` on `node` (seed 1580-1592 endpoints, seed 1940-2004
+    enforcement: the deathstar endpoints `ingress` under rule1, everything else `none`).
+    `lag` names endpoints still regenerating at the previous revision; `enforce` overrides
+    policy-enabled per endpoint id (mutants)."""
+    rev = REVISION[policy_kind]
+    lag = lag or {}
+    enforce = enforce or {}
+    items = []
+    for ep_id, ident, sys_ns, pod, ip, labels in SYSTEM_ENDPOINTS[node]:
+        items.append(agent_endpoint(ep_id, ident, labels, ns=sys_ns, pod=pod, ip=ip,
+                                    enabled=enforce.get(ep_id, "none"), revision=rev))
+    for name, (pod_node, ip, ep_id, ident, _) in PODS.items():
+        if pod_node != node:
+            continue
+        enabled = "ingress" if policy_kind and name.startswith("deathstar") else "none"
+        state, ep_rev = (lag[ep_id], rev - 1) if ep_id in lag else ("ready", rev)
+        items.append(agent_endpoint(ep_id, ident, _sec_labels(ns, name), ns=ns, pod=name, ip=ip,
+                                    state=state, enabled=enforce.get(ep_id, enabled), revision=ep_rev))
+    items.sort(key=lambda e: e["id"])
+    return json.dumps(items, indent=2) + "\n"
+
+
+def cnp_obj(ns: str, relpath: str, *, generation: int, valid: dict[str, Any] | None = VALID) -> dict[str, Any]:
+    doc = manifests.load(relpath)[0]
+    obj = {"apiVersion": "cilium.io/v2", "kind": "CiliumNetworkPolicy",
+           "metadata": {"name": "rule1", "namespace": ns, "uid": _uid(ns, "cnp", "rule1"),
+                        "generation": generation, "resourceVersion": str(40000 + generation)},
+           "spec": doc["spec"]}
+    if valid is not None:
+        obj["status"] = {"conditions": [valid]}
+    return obj
+
+
+def agent_rule(ns: str, relpath: str) -> dict[str, Any]:
+    """rule1 as the agent's repository holds it (seed 2129-2157: `any:` selector keys,
+    the namespace label, enableDefaultDeny; labels and description reconstructed)."""
+    spec = manifests.load(relpath)[0]["spec"]
+    ingress = []
+    for entry in spec["ingress"]:
+        ingress.append({"fromEndpoints": [{"matchLabels": {**{f"any:{k}": v for k, v in sel["matchLabels"].items()},
+                                                           "k8s:io.kubernetes.pod.namespace": ns}}
+                                          for sel in entry["fromEndpoints"]],
+                        "toPorts": entry["toPorts"]})
+    labels = [{"key": "io.cilium.k8s.policy.derived-from", "value": "CiliumNetworkPolicy", "source": "k8s"},
+              {"key": policy.POLICY_LABEL_NAME, "value": "rule1", "source": "k8s"},
+              {"key": policy.POLICY_LABEL_NAMESPACE, "value": ns, "source": "k8s"},
+              {"key": policy.POLICY_LABEL_UID, "value": _uid(ns, "cnp", "rule1"), "source": "k8s"}]
+    return {"endpointSelector": {"matchLabels": {**{f"any:{k}": v for k, v in spec["endpointSelector"]["matchLabels"].items()},
+                                                 "k8s:io.kubernetes.pod.namespace": ns}},
+            "ingress": ingress, "labels": labels,
+            "enableDefaultDeny": {"ingress": True, "egress": False},
+            "description": spec["description"]}
+
+
+def policy_get_output(ns: str, relpath: str, revision: int) -> str:
+    rules = json.dumps([agent_rule(ns, relpath)], indent=2)
+    return json.dumps({"policy": rules, "revision": revision}, indent=2) + "\n"
+
+
+# --- flows ---------------------------------------------------------------------------------------
+
+
+def _ep(ns: str, name: str, local_node: str) -> dict[str, Any]:
+    node, _, ep_id, ident, _labels = PODS[name]
+    out: dict[str, Any] = {}
+    if node == local_node:
+        out["ID"] = ep_id
+    out.update({"identity": ident, "namespace": ns, "labels": _sec_labels(ns, name), "pod_name": name})
+    if name.startswith("deathstar"):
+        out["workloads"] = [{"name": "deathstar", "kind": "Deployment"}]
+    return out
+
+
+def _line(flow: dict[str, Any]) -> str:
+    return json.dumps({"flow": flow, "node_name": flow["node_name"], "time": flow["time"]},
+                      separators=(",", ":"))
+
+
+def drop_flows(ns: str, port: int, *, reason: str = "POLICY_DENIED", sub_type: int = 133,
+               when: str = "2025-07-25T18:04:2") -> list[str]:
+    """The xwing's SYN and its two retransmissions dropped at the deathstar's node
+    (`hubble observe --type drop`; drop shape: hubble-1.17-formats.md §1.4; times reconstructed)."""
+    src, dst = "xwing", "deathstar-8c4c77fb7-nnzkt"
+    lines = []
+    for i, sec in enumerate(("0.112738921", "1.136492007", "3.184520311")):
+        t = f"{when}{sec}Z"
+        lines.append(_line({
+            "time": t, "uuid": _flow_uuid(ns, port, i), "verdict": "DROPPED", "drop_reason": sub_type,
+            "IP": {"source": PODS[src][1], "destination": PODS[dst][1], "ipVersion": "IPv4"},
+            "l4": {"TCP": {"source_port": port, "destination_port": 80, "flags": {"SYN": True}}},
+            "source": _ep(ns, src, "k8s-w2"), "destination": _ep(ns, dst, "k8s-w2"),
+            "Type": "L3_L4", "node_name": "k8s-w2", "event_type": {"type": 1, "sub_type": sub_type},
+            "traffic_direction": "INGRESS", "drop_reason_desc": reason, "Summary": "TCP Flags: SYN"}))
+    return lines
+
+
+def http_flows(ns: str, port: int, method: str, path: str, *, request_verdict: str = "FORWARDED",
+               code: int | None = 200, latency_ns: str = "1173021", when: str = "2025-07-25T18:23:15.8") -> list[str]:
+    """The L7 flows of one request at the deathstar's proxy (seed 2197-2208:
+    tiefighter:52296 -> deathstar-8c4c77fb7-nnzkt:80 http-request / http-response)."""
+    src, dst = "tiefighter", "deathstar-8c4c77fb7-nnzkt"
+    url = starwars.deathstar_url(ns, path)
+    headers = [{"key": ":scheme", "value": "http"}, {"key": "accept", "value": "*/*"},
+               {"key": "user-agent", "value": "curl/7.88.1"},
+               {"key": "x-envoy-internal", "value": "true"},
+               {"key": "x-request-id", "value": _flow_uuid(ns, port, "x-request-id")}]
+    req = {"time": f"{when}77123456Z", "uuid": _flow_uuid(ns, port, "request"), "verdict": request_verdict,
+           "IP": {"source": PODS[src][1], "destination": PODS[dst][1], "ipVersion": "IPv4"},
+           "l4": {"TCP": {"source_port": port, "destination_port": 80}},
+           "source": _ep(ns, src, "k8s-w2"), "destination": _ep(ns, dst, "k8s-w2"),
+           "Type": "L7", "node_name": "k8s-w2",
+           "l7": {"type": "REQUEST", "http": {"method": method, "url": url, "protocol": "HTTP/1.1",
+                                              "headers": headers}},
+           "event_type": {"type": 129}, "traffic_direction": "INGRESS", "is_reply": False,
+           "Summary": f"HTTP/1.1 {method} {url}"}
+    lines = [_line(req)]
+    if code is not None:
+        ms = int(latency_ns) // 1_000_000
+        resp = {"time": f"{when}78456789Z", "uuid": _flow_uuid(ns, port, "response"), "verdict": "FORWARDED",
+                "IP": {"source": PODS[dst][1], "destination": PODS[src][1], "ipVersion": "IPv4"},
+                "l4": {"TCP": {"source_port": 80, "destination_port": port}},
+                "source": _ep(ns, dst, "k8s-w2"), "destination": _ep(ns, src, "k8s-w2"),
+                "Type": "L7", "node_name": "k8s-w2",
+                "l7": {"type": "RESPONSE", "latency_ns": latency_ns,
+                       "http": {"code": code, "method": method, "url": url, "protocol": "HTTP/1.1",
+                                "headers": [{"key": "content-length", "value": "12"},
+                                            {"key": "content-type", "value": "text/plain"}]}},
+                "event_type": {"type": 129}, "traffic_direction": "INGRESS", "is_reply": True,
+                "Summary": f"HTTP/1.1 {code} {ms}ms ({method} {url})"}
+        lines.append(_line(resp))
+    return lines
+
+
+# --- one scenario's calls, in the order the steps make them ------------------------------------
+
+
+class Scenario:
+    """Builds the calls of one scenario, tracking its namespace's lab state like `Lab`."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.test = SCENARIOS[key]
+        self.ns = scenario_namespace(self.test)
+        self.labels: dict[str, str] = {}
+        self.policy_kind: str | None = None
+        self.calls: list[dict[str, Any]] = []
+        traffic.reset_counters()
+        self._lab = SimpleNamespace(info={"run_id": "reference"})
+
+    # state, as LabState.labels(ns)
+    @property
+    def state(self) -> list[str]:
+        return sorted(set(HUBBLE) | {f"{self.ns}:{label}" for label in self.labels.values()})
+
+    def add(self, op: str, seed: str, results: list[dict[str, Any]], **args: Any) -> None:
+        self.calls.append(call(op, seed, results, self.state, **args))
+
+    def apply(self, manifest: dict[str, Any], label: str, result: dict[str, Any], seed: str,
+              namespace: str | None = None) -> None:
+        args: dict[str, Any] = {"manifest": manifest}
+        if namespace is not None:
+            args["namespace"] = namespace
+        self.add("k8s_apply", seed, [value(result)], **args)
+        kind, name = manifest["kind"], manifest["metadata"]["name"]
+        self.labels[f"{kind}/{name}"] = label
+
+    # --- the scenario_ns fixture -------------------------------------------------------
+    def namespace_created(self) -> None:
+        seed = "reconstructed (the scenario's own namespace; no leftover from an earlier run)"
+        self.calls.append(call("k8s_delete", seed, [value(False)], HUBBLE,
+                               api_version="v1", kind="Namespace", name=self.ns))
+        self.calls.append(call("k8s_get", seed, [value(None)], HUBBLE,
+                               api_version="v1", kind="Namespace", name=self.ns))
+        manifest = {"apiVersion": "v1", "kind": "Namespace",
+                    "metadata": {"name": self.ns, "labels": {"app.kubernetes.io/managed-by": "cilium-lab-conformance"}}}
+        result = {**manifest, "metadata": {**manifest["metadata"], "uid": _uid(self.ns)},
+                  "status": {"phase": "Active"}}
+        self.calls.append(call("k8s_apply", seed, [value(result)], HUBBLE, manifest=manifest))
+        self.labels[f"Namespace/{self.ns}"] = f"Namespace/{self.ns}"
+
+    def namespace_deleted(self) -> None:
+        self.add("k8s_delete", "reconstructed (the namespace teardown deletes the demo and rule1)", [value(True)],
+                 api_version="v1", kind="Namespace", name=self.ns)
+
+    # --- Given the Star Wars demo is deployed ----------------------------------------------
+    def demo_deployed(self) -> None:
+        for doc in manifests.load(starwars.APP):
+            result = {**doc, "metadata": {**doc["metadata"], "namespace": self.ns,
+                                          "uid": _uid(self.ns, doc["kind"], doc["metadata"]["name"])}}
+            self.apply(doc, starwars.APP, result, "seed 1520-1521 (kubectl apply -f http-sw-app.yaml: "
+                       "service, deployment, pods created)", namespace=self.ns)
+        pending = [pod_obj(self.ns, n, ready=False) for n in PODS]
+        ready = [pod_obj(self.ns, n, ready=True) for n in PODS]
+        self.add("k8s_list", "seed 1546-1551 (4 pods Running 1/1 with their labels; ContainerCreating first: "
+                 "reconstructed 'not yet')", [value(pending), value(ready)],
+                 api_version="v1", kind="Pod", namespace=self.ns)
+
+    # --- policies --------------------------------------------------------------------------
+    def policy_applied(self, kind: str) -> None:
+        relpath = starwars.L3_L4_POLICY if kind == "l3l4" else starwars.L7_POLICY
+        doc = manifests.load(relpath)[0]
+        generation = 1 if kind == "l3l4" else 2
+        seed = ("seed 1860-1861 (ciliumnetworkpolicy.cilium.io/rule1 created)" if kind == "l3l4"
+                else "seed 2088-2089 (ciliumnetworkpolicy.cilium.io/rule1 configured)")
+        self.apply(doc, relpath, cnp_obj(self.ns, relpath, generation=generation, valid=None), seed,
+                   namespace=self.ns)
+        self.policy_kind = kind
+        self.policy_realised(kind)
+
+    def policy_realised(self, kind: str) -> None:
+        """The calls of policy.wait_policy_realised right after rule1 (`kind`) was applied."""
+        relpath = starwars.L3_L4_POLICY if kind == "l3l4" else starwars.L7_POLICY
+        gen = 1 if kind == "l3l4" else 2
+        cnp_results = ([value(cnp_obj(self.ns, relpath, generation=gen, valid=None)),
+                        value(cnp_obj(self.ns, relpath, generation=gen))] if kind == "l3l4"
+                       else [value(cnp_obj(self.ns, relpath, generation=gen))])
+        self.add("k8s_get", "seed 1862-1915 (kubectl get cnp: rule1 VALID True, 'Policy validation succeeded'; "
+                 "no status before the operator validated it: reconstructed 'not yet')" if kind == "l3l4" else
+                 "seed 2091-2093, 2116-2117 (rule1 updated in place, VALID True)",
+                 cnp_results, api_version="cilium.io/v2", kind="CiliumNetworkPolicy", name="rule1", namespace=self.ns)
+        uid = _uid(self.ns, "cnp", "rule1")
+        cmd_get = policy.policy_get_command(self.ns, "rule1", uid)
+        rev = REVISION[kind]
+        for node in NODES:
+            if kind == "l3l4":
+                results = [cmd(policy_get_output(self.ns, relpath, rev))]
+                seed = "reconstructed (the agent's rules of rule1 and its revision 2; policy get shape of seed 2129-2157)"
+                if node == "k8s-w2":
+                    results = [cmd("", 1, NOT_FOUND_404)] + results
+                    seed += "; k8s-w2 has not imported it on the first look (404: reconstructed 'not yet')"
+            else:
+                results = [cmd(policy_get_output(self.ns, relpath, rev))]
+                seed = "seed 2129-2157 (c0 policy get: rule1 with the http rule POST /v1/request-landing, Revision: 3)"
+                if node == "k8s-ctr":
+                    results = [cmd(policy_get_output(self.ns, starwars.L3_L4_POLICY, REVISION["l3l4"]))] + results
+                    seed += "; the L3/L4 version first (reconstructed 'not yet')"
+            self.add("pod_exec", seed, results, namespace=KS, pod=AGENT_PODS[node], container="cilium-agent",
+                     command=cmd_get)
+            ep_results = [cmd(endpoint_list(self.ns, node, kind))]
+            ep_seed = (f"seed 1940-2004 (endpoint list on {node}: deathstar endpoints ingress Enabled, "
+                       f"the rest Disabled) as JSON; revision {rev} reconstructed")
+            if kind == "l3l4" and node == "k8s-w1":
+                ep_results = [cmd(endpoint_list(self.ns, node, kind, lag={3615: "regenerating"}))] + ep_results
+                ep_seed += "; deathstar endpoint 3615 still regenerating on the first look (reconstructed 'not yet')"
+            self.add("pod_exec", ep_seed, ep_results, namespace=KS, pod=AGENT_PODS[node],
+                     container="cilium-agent", command=policy.ENDPOINT_LIST)
+
+    # --- requests ------------------------------------------------------------------------------
+    def request(self, ship: str, method: str, path: str, result: dict[str, Any], seed: str) -> traffic.Request:
+        req = traffic.new_request(self._lab, self.ns, ship, method, starwars.deathstar_url(self.ns, path),
+                                  marker_param=None)
+        argv = ["curl", "-sS", "--max-time", str(MAX_TIME), "--local-port", str(req.local_port),
+                "-X", req.method, "-w", "\n%{http_code}", req.url]
+        self.add("pod_exec", seed, [result], namespace=self.ns, pod=ship, container=starwars.SHIP_CONTAINER,
+                 command=argv)
+        return req
+
+    def observe(self, filters: list[str], results: list[dict[str, Any]], seed: str) -> None:
+        self.add("pod_exec", seed, results, namespace=KS, pod=AGENT_PODS["k8s-ctr"], container="cilium-agent",
+                 command=["hubble", "observe", "--server", RELAY, "-o", "jsonpb", "--last", "1000",
+                          "--namespace", self.ns, *filters])
+
+
+def answer(body: str, status: int) -> dict[str, Any]:
+    """curl -sS -w '\\n%{http_code}': the body, then the status on the last line."""
+    return cmd(f"{body}\n{status}")
+
+
+TIMED_OUT = cmd("\n000", 28, f"curl: (28) Connection timed out after {MAX_TIME}001 milliseconds\n")
+LANDED = answer("Ship landed\n", 200)
+EXPLODED = answer(PANIC_BODY, 503)
+DENIED = answer(DENIED_BODY, 403)
+
+
+# --- the scenarios ----------------------------------------------------------------------------------
+
+
+def build() -> dict[str, Scenario]:
+    out: dict[str, Scenario] = {}
+
+    def begin(key: str) -> Scenario:
+        s = Scenario(key)
+        s.namespace_created()
+        s.demo_deployed()
+        out[key] = s
+        return s
+
+    s = begin("demo")
+    s.add("k8s_get", "seed 1552-1553 (deployment.apps/deathstar 2/2)", [value(deployment_obj(s.ns))],
+          api_version="apps/v1", kind="Deployment", name="deathstar", namespace=s.ns)
+    s.add("k8s_get", "seed 1554 (service/deathstar ClusterIP 10.96.41.44 80/TCP)", [value(service_obj_ns(s.ns))],
+          api_version="v1", kind="Service", name="deathstar", namespace=s.ns)
+    s.add("k8s_list", "seed 1555 (endpoints/deathstar 172.20.1.167:80,172.20.2.219:80)",
+          [value([endpointslice_obj(s.ns, ["deathstar-8c4c77fb7-m8q2b", "deathstar-8c4c77fb7-nnzkt"])])],
+          api_version="discovery.k8s.io/v1", kind="EndpointSlice", namespace=s.ns,
+          label_selector="kubernetes.io/service-name=deathstar")
+    s.namespace_deleted()
+
+    s = begin("identity")
+    s.add("k8s_list", "seed 1559-1565 (CiliumEndpoints: deathstar x2 15933, tiefighter 9225, xwing 7207)",
+          [value([cep_obj(s.ns, n) for n in PODS])], api_version="cilium.io/v2", kind="CiliumEndpoint",
+          namespace=s.ns)
+    s.namespace_deleted()
+
+    for ship in ("tiefighter", "xwing"):
+        s = begin(f"land-{ship}")
+        s.request(ship, *starwars.LANDING, LANDED,
+                  f"seed 1685-1692 ({ship} requests a landing with no policy; the exchange is forwarded in "
+                  "seed 1725-1745, 1804-1812); body 'Ship landed' (facts §1)")
+        s.namespace_deleted()
+
+    s = begin("l3l4-enforced")
+    s.policy_applied("l3l4")
+    s.namespace_deleted()
+
+    s = begin("l3l4-xwing")
+    s.policy_applied("l3l4")
+    req = s.request("xwing", *starwars.LANDING, TIMED_OUT, "seed 1923-1924 (xwing: command terminated with exit code 28)")
+    s.observe(["--type", "drop"], [cmd(""), cmd("\n".join(drop_flows(s.ns, 40112, when="2025-07-25T18:03:5")[:1]
+                                                          + drop_flows(s.ns, req.local_port)) + "\n")],
+              "seed 1848 (hubble observe --type drop): the xwing's SYNs dropped POLICY_DENIED at the deathstar "
+              "(flow shape: facts, hubble-1.17-formats.md §1.4; a drop of an earlier request from port 40112 "
+              "and nothing on the first look: reconstructed)")
+    s.namespace_deleted()
+
+    s = begin("l3l4-tiefighter")
+    s.policy_applied("l3l4")
+    s.request("tiefighter", *starwars.LANDING, LANDED, "seed 1934-1935 (tiefighter: Ship landed)")
+    s.namespace_deleted()
+
+    s = begin("exhaust-before-l7")
+    s.policy_applied("l3l4")
+    s.request("tiefighter", *starwars.EXHAUST_PORT, EXPLODED,
+              "seed 2021-2030 (PUT /v1/exhaust-port: Panic: deathstar exploded; HTTP status not documented: "
+              "reconstructed)")
+    s.namespace_deleted()
+
+    s = begin("l7-landing")
+    s.policy_applied("l3l4")
+    s.policy_applied("l7")
+    req = s.request("tiefighter", *starwars.LANDING, LANDED, "seed 2161-2163 (Ship landed under the L7 rule1)")
+    s.observe(["--protocol", "http"], [cmd(""), cmd("\n".join(http_flows(s.ns, req.local_port, *starwars.LANDING)) + "\n")],
+              "seed 2197-2208 (http-request FORWARDED, http-response FORWARDED HTTP/1.1 200 1ms; "
+              "nothing on the first look: reconstructed)")
+    s.namespace_deleted()
+
+    s = begin("l7-exhaust")
+    s.policy_applied("l3l4")
+    s.policy_applied("l7")
+    req = s.request("tiefighter", *starwars.EXHAUST_PORT, DENIED,
+                    "facts §1 (the L7 rule denies PUT /v1/exhaust-port: Envoy's 403 'Access denied')")
+    s.observe(["--protocol", "http"],
+              [cmd("\n".join(http_flows(s.ns, req.local_port, *starwars.EXHAUST_PORT, request_verdict="DROPPED",
+                                        code=403, latency_ns="0", when="2025-07-25T18:24:02.3")) + "\n")],
+              "facts §1 (hubble-cli.rst: http-request DROPPED (HTTP/1.1 PUT .../v1/exhaust-port), then Envoy's "
+              "http-response FORWARDED 403)")
+    s.namespace_deleted()
+
+    s = begin("l7-xwing")
+    s.policy_applied("l3l4")
+    s.policy_applied("l7")
+    s.request("xwing", *starwars.LANDING, TIMED_OUT, "seed 1923-1924 (xwing still cannot connect: exit code 28)")
+    s.namespace_deleted()
+    return out
+
+
+def calls() -> list[dict[str, Any]]:
+    return [c for s in build().values() for c in s.calls]
+
+
+# --- mutants -------------------------------------------------------------------------------------------
+
+
+def _find(s: Scenario, op: str, pred: Any, state_has: str | None = None) -> dict[str, Any]:
+    for c in s.calls:
+        if c["op"] == op and pred(c["args"]) and (state_has is None or any(l.endswith(state_has) for l in c["state"])):
+            return c
+    raise SystemExit(f"mutant: scenario {s.key} has no such {op} call")
+
+
+def _over(c: dict[str, Any], results: list[dict[str, Any]]) -> dict[str, Any]:
+    return {**c, "seed": f"MUTATED ({c['seed']})", "results": results}
+
+
+def _curl(s: Scenario, ship: str) -> dict[str, Any]:
+    return _find(s, "pod_exec", lambda a: a["pod"] == ship and a["command"][0] == "curl")
+
+
+def _observe(s: Scenario) -> dict[str, Any]:
+    return _find(s, "pod_exec", lambda a: a["command"][0] == "hubble")
+
+
+def _agent_call(s: Scenario, node: str, what: str, state_has: str) -> dict[str, Any]:
+    return _find(s, "pod_exec", lambda a: a["pod"] == AGENT_PODS[node] and a["command"][1] == what, state_has)
+
+
+def mutants() -> dict[str, dict[str, Any]]:
+    sc = build()
+    t = SCENARIOS
+
+    def port_of(key: str, ship: str) -> int:
+        argv = _curl(sc[key], ship)["args"]["command"]
+        return int(argv[argv.index("--local-port") + 1])
+
+    demo, ident = sc["demo"], sc["identity"]
+    slices = _find(demo, "k8s_list", lambda a: a["kind"] == "EndpointSlice")
+    ceps = _find(ident, "k8s_list", lambda a: a["kind"] == "CiliumEndpoint")
+    enforced = sc["l3l4-enforced"]
+    cnp_get = _find(enforced, "k8s_get", lambda a: a["kind"] == "CiliumNetworkPolicy")
+    invalid = {**VALID, "status": "False", "message": "Invalid CiliumNetworkPolicy spec: rule1 has no endpointSelector"}
+    w1_eps = _agent_call(enforced, "k8s-w1", "endpoint", "l3_l4_policy.yaml")
+    xw_port = port_of("l3l4-xwing", "xwing")
+    l7_land_port = port_of("l7-landing", "tiefighter")
+    l7_ex_port = port_of("l7-exhaust", "tiefighter")
+    stale = _agent_call(sc["l7-xwing"], "k8s-w1", "policy", "l7_policy.yaml")
+    lagging = _agent_call(sc["l3l4-tiefighter"], "k8s-w2", "endpoint", "l3_l4_policy.yaml")
+    ns_t = sc["l3l4-tiefighter"].ns
+    return {
+        "starwars-deathstar-service-one-endpoint": {
+            "breaks": "the deathstar Service routes to one deathstar pod only",
+            "expect": [t["demo"]],
+            "message": "Service deathstar port 80: expected the 2 deathstar pods 172.20.1.167:80, 172.20.2.219:80, "
+                       "saw endpoints 172.20.2.219:80",
+            "calls": [_over(slices, [value([endpointslice_obj(demo.ns, ["deathstar-8c4c77fb7-nnzkt"])])])]},
+        "starwars-deathstar-two-identities": {
+            "breaks": "the two deathstar pods get different security identities",
+            "expect": [t["identity"]],
+            "message": "expected both deathstar pods to share one security identity, saw "
+                       "deathstar-8c4c77fb7-m8q2b: 15933, deathstar-8c4c77fb7-nnzkt: 15934",
+            "calls": [_over(ceps, [value([cep_obj(ident.ns, n, 15934 if n.endswith("nnzkt") else None)
+                                          for n in PODS])])]},
+        "starwars-no-policy-xwing-times-out": {
+            "breaks": "without any policy the xwing's landing request gets no answer",
+            "expect": [t["land-xwing"]],
+            "message": "expected the answer 'Ship landed', saw no answer within the time limit (curl exit 28)",
+            "calls": [_over(_curl(sc["land-xwing"], "xwing"), [TIMED_OUT])]},
+        "starwars-no-policy-tiefighter-refused": {
+            "breaks": "without any policy the tiefighter's landing request is refused",
+            "expect": [t["land-tiefighter"]],
+            "message": "expected the answer 'Ship landed', saw curl exit 7 without an HTTP answer",
+            "calls": [_over(_curl(sc["land-tiefighter"], "tiefighter"),
+                            [cmd("\n000", 7, "curl: (7) Failed to connect to deathstar port 80: Connection refused\n")])]},
+        "starwars-rule1-not-valid": {
+            "breaks": "the operator reports rule1 as not Valid",
+            "expect": [t["l3l4-enforced"]],
+            "message": "CiliumNetworkPolicy rule1: expected condition Valid True, saw False "
+                       "(Invalid CiliumNetworkPolicy spec",
+            "calls": [_over(cnp_get, [value(cnp_obj(enforced.ns, starwars.L3_L4_POLICY, generation=1, valid=invalid))])]},
+        "starwars-deathstar-ingress-not-enforced": {
+            "breaks": "under rule1 the deathstar endpoint on k8s-w1 does not enforce ingress policy",
+            "expect": [t["l3l4-enforced"]],
+            "message": "expected POLICY (ingress) ENFORCEMENT Enabled and (egress) Disabled (policy-enabled 'ingress') "
+                       "on the deathstar endpoints, saw deathstar-8c4c77fb7-m8q2b on k8s-w1 (endpoint 3615) "
+                       "policy-enabled 'none'",
+            "calls": [_over(w1_eps, [cmd(endpoint_list(enforced.ns, "k8s-w1", "l3l4", enforce={3615: "none"}))])]},
+        "starwars-xwing-lands-under-rule1": {
+            "breaks": "under the L3/L4 rule1 the xwing still lands",
+            "expect": [t["l3l4-xwing"]],
+            "message": "expected no answer (curl exit 28 after 5s), saw HTTP 200 'Ship landed'",
+            "calls": [_over(_curl(sc["l3l4-xwing"], "xwing"), [LANDED])]},
+        "starwars-xwing-drop-other-reason": {
+            "breaks": "the xwing's packets are dropped for another reason than the policy",
+            "expect": [t["l3l4-xwing"]],
+            "message": "L3_L4 DROPPED CT_MAP_INSERTION_FAILED (TCP Flags: SYN)",
+            "calls": [_over(_observe(sc["l3l4-xwing"]), [cmd("\n".join(drop_flows(
+                sc["l3l4-xwing"].ns, xw_port, reason="CT_MAP_INSERTION_FAILED", sub_type=155)) + "\n")])]},
+        "starwars-xwing-drop-flow-missing": {
+            "breaks": "Hubble shows no drop for the xwing's request (only an earlier request's)",
+            "expect": [t["l3l4-xwing"]],
+            "message": f"a DROPPED flow with drop_reason_desc POLICY_DENIED for xwing's request from port {xw_port}: "
+                       "saw no flows",
+            "calls": [_over(_observe(sc["l3l4-xwing"]), [cmd("\n".join(drop_flows(
+                sc["l3l4-xwing"].ns, 40112, when="2025-07-25T18:03:5")) + "\n")])]},
+        "starwars-tiefighter-blocked-under-rule1": {
+            "breaks": "under the L3/L4 rule1 the tiefighter cannot land either",
+            "expect": [t["l3l4-tiefighter"]],
+            "message": "expected the answer 'Ship landed', saw no answer within the time limit (curl exit 28)",
+            "calls": [_over(_curl(sc["l3l4-tiefighter"], "tiefighter"), [TIMED_OUT])]},
+        "starwars-rule1-endpoint-never-realised": {
+            "breaks": "the deathstar endpoint on k8s-w2 never reaches the revision holding rule1",
+            "expect": [t["l3l4-tiefighter"]],
+            "message": f"CiliumNetworkPolicy {ns_t}/rule1 realised on every agent: not true within 120s",
+            "calls": [_over(lagging, [cmd(endpoint_list(ns_t, "k8s-w2", "l3l4", lag={1041: "regenerating"}))])]},
+        "starwars-exhaust-port-already-denied": {
+            "breaks": "before any L7 rule the exhaust port is already refused",
+            "expect": [t["exhaust-before-l7"]],
+            "message": "expected the answer 'Panic: deathstar exploded', saw HTTP 403 'Access denied'",
+            "calls": [_over(_curl(sc["exhaust-before-l7"], "tiefighter"), [DENIED])]},
+        "starwars-l7-landing-denied": {
+            "breaks": "under the L7 rule1 the allowed landing request is denied by the proxy",
+            "expect": [t["l7-landing"]],
+            "message": "expected HTTP 200 'Ship landed', saw HTTP 403 'Access denied'",
+            "calls": [_over(_curl(sc["l7-landing"], "tiefighter"), [DENIED])]},
+        "starwars-l7-response-flow-missing": {
+            "breaks": "Hubble shows the landing's http-request but no http-response",
+            "expect": [t["l7-landing"]],
+            "message": "http-request FORWARDED and http-response FORWARDED flows for tiefighter's POST from port "
+                       f"{l7_land_port}: saw tiefighter -> deathstar-8c4c77fb7-nnzkt http-request FORWARDED",
+            "calls": [_over(_observe(sc["l7-landing"]), [cmd(http_flows(sc["l7-landing"].ns, l7_land_port,
+                                                                        *starwars.LANDING, code=None)[0] + "\n")])]},
+        "starwars-l7-exhaust-port-not-denied": {
+            "breaks": "under the L7 rule1 the exhaust port still explodes",
+            "expect": [t["l7-exhaust"]],
+            "message": "expected HTTP 403 'Access denied', saw HTTP 503 'Panic: deathstar exploded'",
+            "calls": [_over(_curl(sc["l7-exhaust"], "tiefighter"), [EXPLODED])]},
+        "starwars-l7-exhaust-request-forwarded": {
+            "breaks": "Hubble shows the denied PUT as forwarded",
+            "expect": [t["l7-exhaust"]],
+            "message": f"an http-request DROPPED flow for tiefighter's PUT from port {l7_ex_port}: saw "
+                       "tiefighter -> deathstar-8c4c77fb7-nnzkt http-request FORWARDED",
+            "calls": [_over(_observe(sc["l7-exhaust"]), [cmd("\n".join(http_flows(
+                sc["l7-exhaust"].ns, l7_ex_port, *starwars.EXHAUST_PORT, code=403, latency_ns="0",
+                when="2025-07-25T18:24:02.3")) + "\n")])]},
+        "starwars-l7-xwing-reaches-proxy": {
+            "breaks": "under the L7 rule1 the xwing gets through L3/L4 and is answered by the proxy",
+            "expect": [t["l7-xwing"]],
+            "message": "expected no answer (curl exit 28 after 5s), saw HTTP 403 'Access denied'",
+            "calls": [_over(_curl(sc["l7-xwing"], "xwing"), [DENIED])]},
+        "starwars-l7-update-never-imported-on-w1": {
+            "breaks": "k8s-w1's agent keeps the L3/L4 version of rule1 after the update",
+            "expect": [t["l7-xwing"]],
+            "message": "k8s-w1 (cilium-mm7xq): holds rule1 as 'L3-L4 policy to restrict deathstar access to empire "
+                       "ships only': ingress 80/TCP, expected 'L7 policy to restrict access to specific HTTP call': "
+                       "ingress 80/TCP http POST /v1/request-landing",
+            "calls": [_over(stale, [cmd(policy_get_output(sc["l7-xwing"].ns, starwars.L3_L4_POLICY, REVISION["l3l4"]))])]},
+    }
+
