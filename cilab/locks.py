@@ -1,9 +1,12 @@
 """Cross-process locks for one test run (shared by every xdist worker).
 
-`cluster_lock` is a readers-writer lock on one file (fcntl.flock LOCK_SH / LOCK_EX):
-ordinary scenarios hold it shared for their whole run, a scenario that changes the
-cluster for everyone (a helm upgrade) holds it exclusive, so it waits for running
-scenarios to finish and keeps new ones out until it has restored the cluster.
+`cluster_lock` is a readers-writer lock on files in the run's shared folder
+(`fcntl.flock`): ordinary scenarios hold `cluster.lock` shared for their whole run, a
+scenario that changes the cluster for everyone (a helm upgrade) holds it exclusive, so it
+waits for running scenarios to finish and keeps new ones out until it has restored the
+cluster.  flock alone would let a steady stream of readers starve a writer, so a second
+file, `cluster.turnstile`, gives the writer preference: a writer holds the turnstile while
+it waits, and every new reader must pass the turnstile before it takes its shared lock.
 Waiting is bounded and polled with backoff; on timeout the error says who waited for what.
 """
 from __future__ import annotations
@@ -20,30 +23,39 @@ from cilab.retry import Clock, eventually
 LOCK_BUDGET = 1800.0
 
 
-@contextmanager
-def cluster_lock(shared_dir: Path, *, exclusive: bool, budget: float = LOCK_BUDGET,
-                 clock: Clock | None = None) -> Iterator[None]:
-    path = Path(shared_dir) / "cluster.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
-    kind = "exclusive" if exclusive else "shared"
-
-    def take() -> None:
+def _take(fd: int, mode: int, what: str, budget: float, clock: Clock) -> None:
+    def attempt() -> None:
         try:
             fcntl.flock(fd, mode | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise AssertionError(f"{path} is held {'by readers or a writer' if exclusive else 'exclusively'}") from None
-
+            raise AssertionError("held by another scenario") from None
     try:
+        eventually(attempt, what=what, budget=budget, clock=clock, initial=0.05, maximum=2.0)
+    except AssertionError as exc:
+        raise LabUnavailable(str(exc)) from None
+
+
+@contextmanager
+def cluster_lock(shared_dir: Path, *, exclusive: bool, budget: float = LOCK_BUDGET,
+                 clock: Clock | None = None) -> Iterator[None]:
+    clock = clock or Clock()
+    shared_dir = Path(shared_dir)
+    shared_dir.mkdir(parents=True, exist_ok=True)
+    kind = "exclusive" if exclusive else "shared"
+    gate = os.open(shared_dir / "cluster.turnstile", os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(shared_dir / "cluster.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        # readers pass the turnstile (and release it at once); a writer keeps it while it waits
+        _take(gate, fcntl.LOCK_EX, f"pass the cluster lock's turnstile ({kind})", budget, clock)
         try:
-            eventually(take, what=f"take the {kind} cluster lock", budget=budget,
-                       clock=clock or Clock(), initial=0.05, maximum=2.0)
-        except AssertionError as exc:
-            raise LabUnavailable(str(exc)) from None
-        yield
-    finally:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_UN)
+            _take(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH,
+                  f"take the {kind} cluster lock", budget, clock)
         finally:
-            os.close(fd)
+            fcntl.flock(gate, fcntl.LOCK_UN)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+        os.close(gate)

@@ -50,6 +50,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--ssh-config", metavar="PATH", default=None,
                 help="OpenSSH config with one Host per node name for node probes (--lab kubeconfig); "
                      "without it node probes use a privileged host-network debug pod")
+    g.addoption("--allow-helm-changes", action="store_true", default=False,
+                help="--lab kubeconfig: let the suite upgrade the cluster's Cilium release to its stages "
+                     "(Hubble, redaction) with provisioning/helm/*.yaml; without it such steps fail "
+                     "with a reason")
     g.addoption("--provider", choices=("virtualbox", "libvirt"), default=None,
                 help="Vagrant provider for --lab vagrant (default: Vagrant's own choice)")
     g.addoption("--destroy-lab", action="store_true", default=False,
@@ -75,8 +79,9 @@ def _validate(config: pytest.Config) -> None:
         raise _usage(f"--transcript only goes with --lab replay (got --lab {lab})")
     if opt.record and lab == "replay":
         raise _usage("--record records a real lab; it cannot be combined with --lab replay")
-    if (opt.kubeconfig or opt.context or opt.ssh_config) and lab != "kubeconfig":
-        raise _usage(f"--kubeconfig/--context/--ssh-config only go with --lab kubeconfig (got --lab {lab})")
+    if (opt.kubeconfig or opt.context or opt.ssh_config or opt.allow_helm_changes) and lab != "kubeconfig":
+        raise _usage("--kubeconfig/--context/--ssh-config/--allow-helm-changes only go with --lab kubeconfig "
+                     f"(got --lab {lab})")
     if (opt.provider or opt.destroy_lab) and lab != "vagrant":
         raise _usage(f"--provider/--destroy-lab only go with --lab vagrant (got --lab {lab})")
     try:
@@ -223,7 +228,8 @@ def _build_lab(config: pytest.Config, shared: Path) -> Lab:
         backend: Any = VagrantBackend(info_path)
     else:
         from cilab.backends.kube import KubeconfigBackend
-        backend = KubeconfigBackend(opt.kubeconfig, opt.context, opt.ssh_config)
+        backend = KubeconfigBackend(opt.kubeconfig, opt.context, opt.ssh_config,
+                                    allow_helm_changes=opt.allow_helm_changes)
     run_id = _run_id(shared)
     if opt.record:
         from cilab.transcript import Recorder

@@ -312,8 +312,10 @@ class KubeconfigBackend:
     kind = "kubeconfig"
 
     def __init__(self, kubeconfig: str | Path, context: str | None = None,
-                 ssh_config: str | Path | None = None, helm: str | None = None) -> None:
+                 ssh_config: str | Path | None = None, helm: str | None = None,
+                 allow_helm_changes: bool = False) -> None:
         self.api = KubeAPI(kubeconfig, context)
+        self.allow_helm_changes = allow_helm_changes
         self.kubeconfig = str(Path(kubeconfig).expanduser())
         self.context = context
         self.helm = helm or shutil.which("helm")
@@ -366,6 +368,10 @@ class KubeconfigBackend:
 
     def helm_upgrade(self, release: str, chart: str, version: str, namespace: str,
                      values: list[str], timeout: float, repo: str | None = None) -> CommandResult:
+        if not self.allow_helm_changes:
+            raise ConfigError(f"this step would upgrade the Helm release {release!r} of a cluster the suite "
+                              "did not build, replacing its values with provisioning/helm/*.yaml: pass "
+                              "--allow-helm-changes to let it, or apply that stage yourself")
         if not self.helm:
             raise ConfigError("helm not found on PATH: the kubeconfig lab changes stages with a "
                               "local helm 3 binary")
