@@ -22,6 +22,7 @@ try {
   for (let i = 0; i < await arrows.count(); i++) await arrows.nth(i).click();
   await page.waitForSelector("[data-testid='tree-leaf-title']", { state: "attached", timeout: 10000 });
   const leaves = await page.locator("[data-testid='tree-leaf-title']").allInnerTexts();
+  await page.locator("[data-testid='report-header'], [data-testid='report-title']").first().scrollIntoViewIfNeeded();
   await page.screenshot({ path: shotPath });
   await page.locator("[data-testid='tree-leaf-title']", { hasText: openName }).first().click();
   await page.waitForSelector("[data-testid='test-result-step-title']", { state: "attached", timeout: 10000 });
