@@ -7,8 +7,10 @@ through a privileged host-network debug pod per node (`NodeDebugPods`).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import re
 import os
 import shlex
 import shutil
@@ -33,6 +35,9 @@ def _short_reason(exc: BaseException) -> str:
     """'[Errno 111] Connection refused' rather than urllib3's nested retry story."""
     reason = getattr(exc, "reason", None) or exc
     text = " ".join(str(reason).split())
+    timed_out = re.search(r"Read timed out\.? \(read timeout=([^)]*)\)", text)
+    if timed_out:
+        return f"read timed out (read timeout={timed_out.group(1)}s)"
     for marker in ("Failed to establish a new connection: ", "Caused by ", "Read timed out"):
         if marker in text:
             text = (marker.strip() + " " if marker.startswith("Read") else "") + text.split(marker)[-1]
@@ -66,10 +71,41 @@ class KubeAPI:
             raise ConfigError(f"kubeconfig {path}: not usable ({first})") from None
         self.server = self.api_client.configuration.host
         self.timeout = request_timeout
+        self._bound_every_request()
         worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-        cache = Path(cache_dir or tempfile.gettempdir()) / f"cilab-discovery-{worker}.json"
+        server_id = hashlib.sha1(self.server.encode()).hexdigest()[:10]
+        cache = Path(cache_dir or tempfile.gettempdir()) / f"cilab-discovery-{server_id}-{worker}.json"
         self._cache_file = str(cache)
         self._dyn: Any = None
+
+    def _bound_every_request(self) -> None:
+        """Every request gets a timeout, and a read timeout is not retried.
+
+        DynamicClient's discovery requests pass no timeout (urllib3 reads its explicit None as
+        "wait forever"), and urllib3's default retries would resend a GET whose read timed out
+        three more times; both would turn a hung API server into a hung run.
+        """
+        import urllib3
+        rest = self.api_client.rest_client
+        send = rest.request
+        timeout = self.timeout
+
+        def request(method: str, url: str, headers: Any = None, body: Any = None,
+                    post_params: Any = None, _request_timeout: Any = None) -> Any:
+            return send(method, url, headers=headers, body=body, post_params=post_params,
+                        _request_timeout=_request_timeout or timeout)
+        rest.request = request
+
+        class _NoReadTimeoutRetry(urllib3.Retry):
+            def increment(self, method: Any = None, url: Any = None, response: Any = None,
+                          error: Any = None, _pool: Any = None, _stacktrace: Any = None) -> Any:
+                if isinstance(error, urllib3.exceptions.ReadTimeoutError):
+                    raise urllib3.exceptions.MaxRetryError(_pool, url, error) from error
+                return super().increment(method, url, response, error, _pool, _stacktrace)
+
+        pool = rest.pool_manager
+        pool.connection_pool_kw["retries"] = _NoReadTimeoutRetry(total=3, redirect=3)
+        pool.clear()
 
     # -- plumbing -----------------------------------------------------------------------
     def _wrap(self, what: str, fn: Any) -> Any:

@@ -23,27 +23,13 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from cilab.parsers import _json
+
 #: endpoint states of an endpoint that is going away (it realises no policy any more)
 LEAVING_STATES = ("disconnecting", "disconnected")
 
 
-def _obj(value: Any, what: str) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise ValueError(f"{what} is not a JSON object: {str(value)[:120]!r}")
-    return value
-
-
-def _int(value: Any, what: str) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        raise ValueError(f"{what} is not an integer: {value!r}")
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{what} is not an integer: {value!r}") from None
+_obj, _int = _json.obj, _json.integer
 
 
 @dataclass(frozen=True)

@@ -8,33 +8,12 @@ json | grep podCIDRs`` (Cilium's 172.20.x.0/24) and `kubectl get pod -A -owide`.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
-_HUMP = re.compile(r"(?<=[a-z0-9])([A-Z])")
+from cilab.parsers import _json
 
-
-def _get(obj: Any, key: str) -> Any:
-    if not isinstance(obj, dict):
-        return None
-    for name in (key, _HUMP.sub(r"_\1", key).lower()):
-        if obj.get(name) is not None:
-            return obj[name]
-    return None
-
-
-def _path(obj: Any, *keys: str) -> Any:
-    for key in keys:
-        obj = _get(obj, key)
-    return obj
-
-
-def _items(objs: Any) -> list[dict[str, Any]]:
-    if isinstance(objs, dict):
-        items = objs.get("items")
-        return list(items) if isinstance(items, list) else [objs]
-    return list(objs or [])
+_get, _path, _items = _json.get, _json.path, _json.items
 
 
 @dataclass(frozen=True)

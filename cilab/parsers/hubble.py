@@ -21,36 +21,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from cilab.parsers import _json
+
 # ---------------------------------------------------------------------------- helpers
 
 
-def _obj(value: Any, what: str) -> dict[str, Any]:
-    """A JSON object, {} for an absent one; ValueError for any other JSON type."""
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise ValueError(f"{what} is not a JSON object: {value!r}")
-    return value
-
-
-def _list(value: Any, what: str) -> list[Any]:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise ValueError(f"{what} is not a JSON array: {value!r}")
-    return value
-
-
-def _int(value: Any, what: str) -> int | None:
-    """A protojson integer: a number, or a string for 64-bit values (§1.2)."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        raise ValueError(f"{what} is not an integer: {value!r}")
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{what} is not an integer: {value!r}") from None
+_obj, _list, _int = _json.obj, _json.array, _json.integer
 
 
 def _str(value: Any) -> str | None:

@@ -17,35 +17,9 @@ from typing import Any
 
 import yaml
 
-_CAMEL_HUMP = re.compile(r"(?<=[a-z0-9])([A-Z])")
+from cilab.parsers import _json
 
-
-def _snake(key: str) -> str:
-    return _CAMEL_HUMP.sub(r"_\1", key).lower()
-
-
-def _get(obj: Any, key: str, default: Any = None) -> Any:
-    """obj[key] by its camelCase name or its snake_case twin; `default` when absent/null."""
-    if not isinstance(obj, dict):
-        return default
-    for name in (key, _snake(key)):
-        if obj.get(name) is not None:
-            return obj[name]
-    return default
-
-
-def _path(obj: Any, *keys: str) -> Any:
-    for key in keys:
-        obj = _get(obj, key)
-    return obj
-
-
-def _items(objs: Any) -> list[dict[str, Any]]:
-    """A list of objects from a list, a single object, or a …List object."""
-    if isinstance(objs, dict):
-        items = objs.get("items")
-        return list(items) if isinstance(items, list) else [objs]
-    return list(objs or [])
+_get, _path, _items = _json.get, _json.path, _json.items
 
 
 def _name(obj: dict[str, Any]) -> str:

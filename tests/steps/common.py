@@ -1,6 +1,7 @@
 """Steps shared by every chapter: lab stages and the per-scenario context."""
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import Any, Iterator
 
 import pytest
@@ -21,15 +22,12 @@ def lab_has_hubble(hubble_stage: dict[str, Any], cluster_shared_lock: None, lab:
     return hubble_stage
 
 
-@pytest.fixture
-def scenario_ns(request: pytest.FixtureRequest, lab: Lab, hubble_stage: dict[str, Any],
-                cluster_shared_lock: None) -> Iterator[str]:
-    """A namespace of the scenario's own, with a stable name derived from the test id.
+@contextmanager
+def fresh_namespace(lab: Lab, name: str) -> Iterator[str]:
+    """A namespace created clean and deleted on exit, even when a step failed.
 
-    Leftovers of an interrupted run are deleted (and awaited) first, so a rerun starts
-    clean; the namespace is deleted at teardown even when a step failed.
+    Leftovers of an interrupted run are deleted (and awaited) first, so a rerun starts clean.
     """
-    name = scenario_namespace(request.node.name)
     lab.delete("v1", "Namespace", name)
 
     def gone() -> None:
@@ -43,6 +41,15 @@ def scenario_ns(request: pytest.FixtureRequest, lab: Lab, hubble_stage: dict[str
         yield name
     finally:
         lab.delete("v1", "Namespace", name)
+
+
+@pytest.fixture
+def scenario_ns(request: pytest.FixtureRequest, lab: Lab, hubble_stage: dict[str, Any],
+                cluster_shared_lock: None) -> Iterator[str]:
+    """A namespace of the scenario's own, with a stable name derived from the test id,
+    taken while the scenario holds the shared cluster lock."""
+    with fresh_namespace(lab, scenario_namespace(request.node.name)) as name:
+        yield name
 
 
 def table_rows(datatable: list[list[str]]) -> list[dict[str, str]]:

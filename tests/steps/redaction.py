@@ -19,6 +19,7 @@ from pytest_bdd import given, when
 from cilab.lab import Lab
 from cilab.plugin import scenario_namespace
 from cilab.retry import Clock
+from tests.steps.common import fresh_namespace
 
 
 @pytest.fixture
@@ -38,20 +39,8 @@ def exclusive_ns(request: pytest.FixtureRequest, lab: Lab, hubble_stage: dict[st
                  exclusive_cluster_lock: None) -> Iterator[str]:
     """Like `scenario_ns` (a clean namespace of the scenario's own, deleted at teardown even
     on failure), but created under the exclusive cluster lock instead of the shared one."""
-    name = scenario_namespace(request.node.name)
-    lab.delete("v1", "Namespace", name)
-
-    def gone() -> None:
-        ns = lab.get("v1", "Namespace", name)
-        assert ns is None, f"namespace {name} still {(ns.get('status') or {}).get('phase', 'present')}"
-    lab.eventually(gone, what=f"leftover namespace {name} deleted", budget="rollout")
-    lab.apply({"apiVersion": "v1", "kind": "Namespace",
-               "metadata": {"name": name,
-                            "labels": {"app.kubernetes.io/managed-by": "cilium-lab-conformance"}}})
-    try:
+    with fresh_namespace(lab, scenario_namespace(request.node.name)) as name:
         yield name
-    finally:
-        lab.delete("v1", "Namespace", name)
 
 
 @pytest.fixture

@@ -430,7 +430,7 @@ def ruby_versions(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="module")
 def secrets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     if shutil.which("ruby") is None:
-        pytest.skip("ruby is not installed")
+        pytest.fail("ruby is not installed: apt-get install ruby (scripts/test does as root)", pytrace=False)
     directory = tmp_path_factory.mktemp("secrets") / "cilab"
     result = subprocess.run(
         ["ruby", str(RUBY_LIB), "secrets", str(directory)],
@@ -687,7 +687,7 @@ class Machine:
 @pytest.fixture(scope="module")
 def vagrant_log(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[dict], Path]:
     if shutil.which("ruby") is None:
-        pytest.skip("ruby is not installed")
+        pytest.fail("ruby is not installed: apt-get install ruby (scripts/test does as root)", pytrace=False)
     tmp = tmp_path_factory.mktemp("vagrant")
     result = evaluate_vagrantfile(tmp)
     assert result.returncode == 0, result.stderr

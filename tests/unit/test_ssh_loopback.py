@@ -17,15 +17,6 @@ from cilab.ssh import SSHHost, SSHPool
 from tests.unit.sshd_server import NODE, Server, free_port, loopback_sshd, write_key  # noqa: F401
 
 
-@pytest.fixture(scope="module")
-def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    try:
-        with loopback_sshd(tmp_path_factory.mktemp("sshd")) as server:
-            yield server
-    except RuntimeError as exc:
-        pytest.fail(str(exc), pytrace=False)
-
-
 @pytest.fixture
 def pool(sshd: Server) -> Iterator[SSHPool]:
     with SSHPool({NODE: sshd.host()}, connect_timeout=5) as p:

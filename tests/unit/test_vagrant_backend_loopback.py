@@ -7,9 +7,7 @@ from __future__ import annotations
 import socket
 import stat
 from pathlib import Path
-from typing import Iterator
 
-import pytest
 import yaml
 
 from cilab.backends.replay import ReplayBackend
@@ -19,7 +17,7 @@ from cilab.probes import nodes
 from cilab.retry import VirtualClock
 from cilab.transcript import Recorder, load_transcript
 from cilab.vagrant_cli import VagrantCLI
-from tests.unit.sshd_server import Server, loopback_sshd
+from tests.unit.sshd_server import Server
 
 NODES = ("k8s-ctr", "k8s-w1", "k8s-w2")
 KUBECONFIG = """apiVersion: v1
@@ -29,15 +27,6 @@ users: [{name: kubernetes-admin, user: {client-certificate-data: Q0VSVA==, clien
 contexts: [{name: kubernetes-admin@kubernetes, context: {cluster: kubernetes, user: kubernetes-admin}}]
 current-context: kubernetes-admin@kubernetes
 """
-
-
-@pytest.fixture(scope="module")
-def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    try:
-        with loopback_sshd(tmp_path_factory.mktemp("sshd")) as server:
-            yield server
-    except RuntimeError as exc:
-        pytest.fail(str(exc), pytrace=False)
 
 
 def standin_vagrant(tmp: Path, server: Server) -> Path:
