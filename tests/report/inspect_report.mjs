@@ -4,6 +4,7 @@
 // one opened scenario its Gherkin steps and the names of its attachments. Screenshots of
 // the overview and of the opened scenario are written next to <screenshot.png>.
 //   node tests/report/inspect_report.mjs <report.html> <screenshot.png> <scenario to open>
+//   node tests/report/inspect_report.mjs <report.html> <screenshot.png> --categories-only
 import { chromium } from "playwright-core";
 
 const [, , reportPath, shotPath, openName] = process.argv;
@@ -17,6 +18,18 @@ try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   await page.goto("file://" + reportPath);
   await page.waitForSelector("[data-testid='tree-section']", { state: "attached", timeout: 30000 });
+  // the Categories tab exists only when some result failed or broke
+  let categories = "";
+  if (await page.locator("[data-testid='nav-tab-categories']").count() > 0) {
+    await page.locator("[data-testid='nav-tab-categories']").click();
+    await page.waitForTimeout(500);
+    categories = await page.locator("body").innerText();
+    await page.screenshot({ path: shotPath.replace(/\.png$/, "-categories.png") });
+  }
+  if (openName === "--categories-only") {
+    console.log(JSON.stringify({ categories }));
+    process.exit(0);
+  }
   const groups = await page.locator("[data-testid='tree-section-title']").allInnerTexts();
   const arrows = page.locator("[data-testid='tree-arrow']");
   for (let i = 0; i < await arrows.count(); i++) await arrows.nth(i).click();
@@ -33,7 +46,8 @@ try {
   const attachmentIds = (await ids(page)).filter((id) => id.includes("attachment"));
   const attachments = await page.locator("[data-testid*='attachment'] [data-testid*='name'], [data-testid='test-result-attachment-header']").allInnerTexts();
   const bodyText = await page.locator("body").innerText();
-  console.log(JSON.stringify({ groups, leaves, steps, attachments, attachmentIds, bodyText: bodyText.slice(0, 4000) }));
+  console.log(JSON.stringify({ groups, leaves, steps, attachments, attachmentIds, categories,
+                               bodyText: bodyText.slice(0, 4000) }));
 } finally {
   await browser.close();
 }

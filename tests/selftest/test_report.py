@@ -19,10 +19,18 @@ OPEN = "Hubble UI is published on NodePort 31234"
 
 
 def build_report(results: Path, out: Path) -> Path:
+    """As scripts/suite builds it (from the repo root, so allurerc.json's categories apply)."""
     subprocess.run([str(ALLURE), "awesome", str(results), "--single-file", "--group-by", "feature",
                     "--name", "Cilium lab conformance", "-o", str(out)],
-                   check=True, capture_output=True, text=True, timeout=300)
+                   check=True, capture_output=True, text=True, timeout=300, cwd=ROOT)
     return out / "index.html"
+
+
+def inspect(html: Path, shot: Path, open_name: str = OPEN) -> dict:
+    proc = subprocess.run(["node", str(ROOT / "tests/report/inspect_report.mjs"), str(html), str(shot), open_name],
+                          capture_output=True, text=True, timeout=180, env={"CHROMIUM": CHROMIUM, "PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(proc.stdout)
 
 
 @pytest.fixture(scope="module")
@@ -41,10 +49,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def test_report_shows_every_feature_scenario_and_attachments(report: tuple[Path, Path], tmp_path: Path) -> None:
     html, results = report
     shot = tmp_path / "report.png"
-    proc = subprocess.run(["node", str(ROOT / "tests/report/inspect_report.mjs"), str(html), str(shot), OPEN],
-                          capture_output=True, text=True, timeout=180, env={"CHROMIUM": CHROMIUM, "PATH": "/usr/bin:/bin"})
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    seen = json.loads(proc.stdout)
+    seen = inspect(html, shot)
     features = {m.group(1).strip() for f in (ROOT / "features").glob("*.feature")
                 for m in [re.search(r"^Feature:(.*)$", f.read_text(), re.M)] if m}
     scenarios = {json.loads(p.read_text())["name"] for p in results.glob("*-result.json")}
@@ -53,3 +58,20 @@ def test_report_shows_every_feature_scenario_and_attachments(report: tuple[Path,
     assert seen["steps"][0] == "Given the lab has Hubble enabled"
     assert any("hubble-ui" in a for a in seen["attachments"]), seen["attachments"]
     assert shot.exists() and shot.stat().st_size > 10_000
+
+
+def test_report_tells_a_broken_lab_from_non_conformant_behaviour(tmp_path: Path) -> None:
+    """A run on a node that is down (broken: the suite could not look) and a run on a mutant
+    (failed: the lab did not behave as documented) land in their own categories."""
+    mutants = ROOT / "fixtures" / "transcripts" / "mutants"
+    faults = ROOT / "fixtures" / "transcripts" / "faults"
+    broken_results, failed_results = tmp_path / "broken", tmp_path / "failed"
+    run_suite(tmp_path / "b", "--transcript", str(faults / "node-down.yaml"), f"--alluredir={broken_results}")
+    run_suite(tmp_path / "f", "--transcript", str(mutants / "hubble-ui-page-not-served.yaml"),
+              f"--alluredir={failed_results}")
+    broken = inspect(build_report(broken_results, tmp_path / "broken-html"), tmp_path / "b.png",
+                     "--categories-only")["categories"]
+    failed = inspect(build_report(failed_results, tmp_path / "failed-html"), tmp_path / "f.png",
+                     "--categories-only")["categories"]
+    assert "Lab unreachable or broken" in broken and "Behaviour not conformant" not in broken, broken[:1500]
+    assert "Behaviour not conformant" in failed and "Lab unreachable or broken" not in failed, failed[:1500]
