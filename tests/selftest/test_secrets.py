@@ -45,3 +45,22 @@ def test_no_secret_in_reports_or_logs(tmp_path: Path) -> None:
 def test_the_scan_finds_planted_secrets(tmp_path: Path) -> None:
     """The scanner itself can fail: the overlay file it protects against is full of them."""
     assert len(scan([OVERLAY])) >= len(PLANTED)
+
+
+def test_no_secret_in_a_recorded_transcript(tmp_path: Path) -> None:
+    """The recorder scrubs at write time: record what a lab full of secrets answers, then scan."""
+    from cilab.backends.replay import ReplayBackend
+    from cilab.lab import Lab
+    from cilab.probes import k8s, nodes
+    from cilab.transcript import Recorder, load_transcript
+
+    recorder = Recorder(tmp_path / "transcript" / "main.yaml", name="secrets", description="test")
+    lab = Lab(ReplayBackend(load_transcript(OVERLAY)), recorder=recorder)
+    lab.set_stages({"hubble"})
+    assert "hubble-server-certs" in k8s.secret_types(lab, "kube-system")
+    assert any(l.port == 4244 for l in nodes.listeners(lab, "k8s-w1"))
+    lab.get("v1", "ConfigMap", "cilium-config", "kube-system")
+    saved = recorder.save()
+    assert len(saved.read_text()) > 1000
+    leaks = scan([saved])
+    assert not leaks, "secrets reached the recorded transcript:\n" + "\n".join(leaks)
