@@ -342,7 +342,38 @@ class NodeDebugPods:
             self._pods.clear()
 
 
-class KubeconfigBackend:
+class APIPrimitives:
+    """The primitives a real backend answers from the API server (`self.api`) or the runner."""
+
+    api: KubeAPI
+
+    def pod_exec(self, namespace: str, pod: str, container: str | None,
+                 command: list[str], timeout: float) -> CommandResult:
+        return self.api.pod_exec(namespace, pod, container, command, timeout)
+
+    def k8s_get(self, api_version: str, kind: str, name: str,
+                namespace: str | None = None) -> dict[str, Any] | None:
+        return self.api.k8s_get(api_version, kind, name, namespace)
+
+    def k8s_list(self, api_version: str, kind: str, namespace: str | None = None,
+                 label_selector: str | None = None,
+                 field_selector: str | None = None) -> list[dict[str, Any]]:
+        return self.api.k8s_list(api_version, kind, namespace, label_selector, field_selector)
+
+    def k8s_apply(self, manifest: dict[str, Any], namespace: str | None = None) -> dict[str, Any]:
+        return self.api.k8s_apply(manifest, namespace)
+
+    def k8s_delete(self, api_version: str, kind: str, name: str,
+                   namespace: str | None = None) -> bool:
+        return self.api.k8s_delete(api_version, kind, name, namespace)
+
+    def http_get(self, url: str, timeout: float,
+                 headers: dict[str, str] | None = None) -> HttpResult:
+        return http_get(url, timeout, headers)
+
+
+
+class KubeconfigBackend(APIPrimitives):
     """An existing Cilium cluster reached through a kubeconfig."""
 
     kind = "kubeconfig"
@@ -377,30 +408,6 @@ class KubeconfigBackend:
             return self._ssh.run(node, f"sudo -n sh -c {shlex.quote(command)}", timeout)
         assert self._debug is not None
         return self._debug.run(node, command, timeout)
-
-    def pod_exec(self, namespace: str, pod: str, container: str | None,
-                 command: list[str], timeout: float) -> CommandResult:
-        return self.api.pod_exec(namespace, pod, container, command, timeout)
-
-    def k8s_get(self, api_version: str, kind: str, name: str,
-                namespace: str | None = None) -> dict[str, Any] | None:
-        return self.api.k8s_get(api_version, kind, name, namespace)
-
-    def k8s_list(self, api_version: str, kind: str, namespace: str | None = None,
-                 label_selector: str | None = None,
-                 field_selector: str | None = None) -> list[dict[str, Any]]:
-        return self.api.k8s_list(api_version, kind, namespace, label_selector, field_selector)
-
-    def k8s_apply(self, manifest: dict[str, Any], namespace: str | None = None) -> dict[str, Any]:
-        return self.api.k8s_apply(manifest, namespace)
-
-    def k8s_delete(self, api_version: str, kind: str, name: str,
-                   namespace: str | None = None) -> bool:
-        return self.api.k8s_delete(api_version, kind, name, namespace)
-
-    def http_get(self, url: str, timeout: float,
-                 headers: dict[str, str] | None = None) -> HttpResult:
-        return http_get(url, timeout, headers)
 
     def helm_upgrade(self, release: str, chart: str, version: str, namespace: str,
                      values: list[str], timeout: float, repo: str | None = None) -> CommandResult:

@@ -15,14 +15,13 @@ import os
 import shlex
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 import yaml
 from filelock import FileLock, Timeout
 
-from cilab.backends.kube import KubeAPI, http_get
+from cilab.backends.kube import APIPrimitives, KubeAPI
 from cilab.errors import ConfigError, LabUnavailable
-from cilab.model import CommandResult, HttpResult
+from cilab.model import CommandResult
 from cilab.ssh import SSHHost, SSHPool
 from cilab.vagrant_cli import VagrantCLI
 
@@ -82,7 +81,7 @@ def destroy(vagrant_root: Path = PROVISIONING_DIR, timeout: float = 900.0) -> No
     VagrantCLI(vagrant_root).destroy(timeout=timeout)
 
 
-class VagrantBackend:
+class VagrantBackend(APIPrimitives):
     kind = "vagrant"
 
     def __init__(self, info_path: Path) -> None:
@@ -98,30 +97,6 @@ class VagrantBackend:
 
     def node_shell(self, node: str, command: str, timeout: float) -> CommandResult:
         return self.ssh.run(node, f"sudo -n sh -c {shlex.quote(command)}", timeout)
-
-    def pod_exec(self, namespace: str, pod: str, container: str | None,
-                 command: list[str], timeout: float) -> CommandResult:
-        return self.api.pod_exec(namespace, pod, container, command, timeout)
-
-    def k8s_get(self, api_version: str, kind: str, name: str,
-                namespace: str | None = None) -> dict[str, Any] | None:
-        return self.api.k8s_get(api_version, kind, name, namespace)
-
-    def k8s_list(self, api_version: str, kind: str, namespace: str | None = None,
-                 label_selector: str | None = None,
-                 field_selector: str | None = None) -> list[dict[str, Any]]:
-        return self.api.k8s_list(api_version, kind, namespace, label_selector, field_selector)
-
-    def k8s_apply(self, manifest: dict[str, Any], namespace: str | None = None) -> dict[str, Any]:
-        return self.api.k8s_apply(manifest, namespace)
-
-    def k8s_delete(self, api_version: str, kind: str, name: str,
-                   namespace: str | None = None) -> bool:
-        return self.api.k8s_delete(api_version, kind, name, namespace)
-
-    def http_get(self, url: str, timeout: float,
-                 headers: dict[str, str] | None = None) -> HttpResult:
-        return http_get(url, timeout, headers)
 
     def helm_upgrade(self, release: str, chart: str, version: str, namespace: str,
                      values: list[str], timeout: float, repo: str | None = None) -> CommandResult:
