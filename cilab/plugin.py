@@ -171,14 +171,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 # --- reporting extras --------------------------------------------------------------------
 
-CATEGORIES = [
-    {"name": "Lab unreachable or broken (not a verdict on Cilium)",
-     "matchedStatuses": ["broken"],
-     "messageRegex": r".*(LabUnavailable|ReplayMiss|TranscriptError|CallFailed|ConfigError|unreachable|timed out).*"},
-    {"name": "Behaviour not conformant to the documented lab",
-     "matchedStatuses": ["failed"]},
-    {"name": "Suite error (a defect of the suite itself)", "matchedStatuses": ["broken"]},
-]
+def _categories() -> list[dict[str, Any]]:
+    """The report categories, one set of rules for both report generators: Allure 3 reads
+    allurerc.json itself; Allure 2 reads categories.json from the results."""
+    return json.loads((REPO_ROOT / "allurerc.json").read_text(encoding="utf-8"))["categories"]
 
 
 def _write_allure_extras(config: pytest.Config) -> None:
@@ -194,7 +190,7 @@ def _write_allure_extras(config: pytest.Config) -> None:
     props.update(load_versions().as_properties())
     (out / "environment.properties").write_text(
         "".join(f"{k}={v}\n" for k, v in props.items()), encoding="utf-8")
-    (out / "categories.json").write_text(json.dumps(CATEGORIES, indent=2), encoding="utf-8")
+    (out / "categories.json").write_text(json.dumps(_categories(), indent=2), encoding="utf-8")
 
 
 def _allure_attach(name: str, body: str) -> None:

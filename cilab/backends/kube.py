@@ -8,7 +8,6 @@ through a privileged host-network debug pod per node (`NodeDebugPods`).
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import re
 import os
@@ -443,6 +442,3 @@ class KubeconfigBackend(APIPrimitives):
             self._ssh.close()
         self.api.close()
 
-
-def dump(obj: Any) -> str:
-    return json.dumps(obj, indent=2, sort_keys=True, default=str)

@@ -134,11 +134,3 @@ def parse_policy_get(text: str) -> PolicySnapshot:
             raise ValueError(f"policy rules are not a JSON array: {policy_text[:120]!r}")
         rules = [_obj(r, "rule") for r in parsed]
     return PolicySnapshot(revision=revision, rules=tuple(rules))
-
-
-def rule_label(rule: dict[str, Any], key: str) -> str | None:
-    """The value of label `key` of a repository rule (labels are {key, value, source})."""
-    for label in rule.get("labels") or []:
-        if isinstance(label, dict) and label.get("key") == key:
-            return label.get("value")
-    return None

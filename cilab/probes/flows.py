@@ -21,33 +21,28 @@ def observe(lab: Lab, namespace: str, *filters: str) -> list[Flow]:
 
 
 def of_request(flows: list[Flow], req: Request) -> list[Flow]:
-    """Flows of exactly this request: its marker in the URL, or its pinned client port."""
-    mine = []
-    for f in flows:
-        if f.http_url and req.marker in f.http_url:
-            mine.append(f)
-        elif f.type == "L3_L4" and req.local_port in (f.source.port, f.destination.port) and \
-                req.pod in (f.source.pod_name, f.destination.pod_name):
-            mine.append(f)
-        elif f.type == "L7" and req.marker not in req.url and \
-                req.local_port in (f.source.port, f.destination.port) and \
-                req.pod in (f.source.pod_name, f.destination.pod_name):
-            # a request sent without its marker in the URL (an L7 `path` rule is matched
-            # against the whole :path, query included): its L7 flows by the pinned port
-            mine.append(f)
-    return mine
+    """Flows of exactly this request: its marker in the HTTP URL, or its client endpoint,
+    the request's pod in its namespace on the pinned source port (L3/L4 flows, and the L7
+    flows of a request sent without its marker: an L7 `path` rule is matched against the
+    whole :path, query included, so such requests carry none)."""
+    def client_side(f: Flow) -> bool:
+        return any(ep.pod_name == req.pod and ep.namespace == req.namespace and ep.port == req.local_port
+                   for ep in (f.source, f.destination))
+    return [f for f in flows if (f.http_url is not None and req.marker in f.http_url) or client_side(f)]
 
 
 def describe(flows: list[Flow]) -> str:
+    """One line per flow, close to `hubble observe -o compact`."""
     if not flows:
         return "no flows"
     out = []
     for f in flows[:12]:
-        what = f.kind or f.type or "?"
-        detail = f.summary or ""
+        kind = f.kind or f.type or "?"
+        if f.dns_observation_source:
+            kind += f" {f.dns_observation_source}"
         reason = f" {f.drop_reason_desc}" if f.drop_reason_desc else ""
         out.append(f"{f.source.pod_name or f.source.ip} -> {f.destination.pod_name or f.destination.ip} "
-                   f"{what} {f.verdict}{reason} ({detail})")
+                   f"{kind} {f.verdict}{reason} ({f.summary or ''})")
     more = f" (+{len(flows) - 12} more)" if len(flows) > 12 else ""
     return "; ".join(out) + more
 

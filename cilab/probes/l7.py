@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from cilab.parsers.hubble import Flow
+from cilab.probes.flows import of_request
 from cilab.probes.traffic import Request
 
 #: the headers the seed's response shows once the request went through Envoy (seed 2849-2853)
@@ -86,16 +87,9 @@ def parse_whoami(body: str) -> WhoamiEcho:
 # --- flows ------------------------------------------------------------------------------
 
 
-def _client_side(f: Flow, req: Request) -> bool:
-    """The flow has the request's client pod on one side, with the request's pinned port."""
-    return any(ep.pod_name == req.pod and ep.namespace == req.namespace and ep.port == req.local_port
-               for ep in (f.source, f.destination))
-
-
 def http_flows_of(flows: list[Flow], req: Request) -> list[Flow]:
     """The HTTP flows of exactly this request (requests and responses)."""
-    return [f for f in flows if f.l7_protocol == "http"
-            and ((f.http_url is not None and req.marker in f.http_url) or _client_side(f, req))]
+    return [f for f in of_request(flows, req) if f.l7_protocol == "http"]
 
 
 def parse_time(text: str | None) -> datetime | None:
@@ -125,22 +119,6 @@ def dns_flows(flows: list[Flow], namespace: str, pod: str, query: str,
             continue
         out.append(f)
     return out
-
-
-def describe_l7(flows: list[Flow]) -> str:
-    """One line per L7 flow, close to `hubble observe -o compact`."""
-    if not flows:
-        return "no L7 flows"
-    out = []
-    for f in flows[:12]:
-        src = f.source.pod_name or f.source.ip
-        dst = f.destination.pod_name or f.destination.ip
-        kind = f.kind or f.type or "?"
-        if f.dns_observation_source:
-            kind += f" {f.dns_observation_source}"
-        out.append(f"{src} -> {dst} {kind} {f.verdict} ({f.summary or ''})")
-    more = f" (+{len(flows) - 12} more)" if len(flows) > 12 else ""
-    return "; ".join(out) + more
 
 
 def pod_created(pod: dict[str, Any] | None) -> datetime | None:

@@ -226,7 +226,7 @@ def _dns_flows(lab: Lab, namespace: str, ctx: dict[str, Any], kind: str, qtype: 
         seen = l7.dns_flows(flows.observe(lab, namespace, "--type", "l7"), namespace, CLIENT, query,
                             ctx.get("client_created"))
         found = [f for f in seen if f.l7_type == kind and qtype in f.dns_qtypes]
-        assert found, f"no dns-{kind.lower()} for {query} {qtype} of {CLIENT}; saw {l7.describe_l7(seen)}"
+        assert found, f"no dns-{kind.lower()} for {query} {qtype} of {CLIENT}; saw {flows.describe(seen)}"
         return found
     return lab.eventually(check, what=f"Hubble shows the dns-{kind.lower()} of {CLIENT} for {query} {qtype}",
                           budget="flows")
@@ -242,7 +242,7 @@ def _verdict_and_source(found: list[Flow], what: str) -> None:
 def dns_request(lab: Lab, webpod_ns: str, ctx: dict[str, Any]) -> None:
     found = _dns_flows(lab, webpod_ns, ctx, "REQUEST", "A")
     wrong_side = [f for f in found if f.source.pod_name != CLIENT]
-    assert not wrong_side, f"dns-request: expected {CLIENT} as the source, saw {l7.describe_l7(wrong_side)}"
+    assert not wrong_side, f"dns-request: expected {CLIENT} as the source, saw {flows.describe(wrong_side)}"
     _verdict_and_source(found, "dns-request")
 
 
@@ -270,7 +270,7 @@ def request_flows(lab: Lab, req: traffic.Request) -> dict[str, list[Flow]]:
                    "RESPONSE": [f for f in mine if f.l7_type == "RESPONSE"]}
         missing = [f"http-{k.lower()}" for k, v in by_kind.items() if not v]
         assert not missing, (f"no {' and no '.join(missing)} of {req.method} {req.url} "
-                             f"(client port {req.local_port}); saw {l7.describe_l7(mine)}")
+                             f"(client port {req.local_port}); saw {flows.describe(mine)}")
         return by_kind
     return lab.eventually(check, what=f"Hubble shows the HTTP flows of {req.url}", budget="flows")
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from cilab.parsers.cilium_dbg import parse_endpoint_list, parse_policy_get, rule_label
+from cilab.parsers.cilium_dbg import parse_endpoint_list, parse_policy_get
 from cilab.probes.policy import rule_shape, spec_shapes, valid_condition
 
 DEATHSTAR_3615 = {
@@ -66,7 +66,8 @@ def test_endpoint_list_rejects_other_output() -> None:
 def test_policy_get() -> None:
     snap = parse_policy_get(json.dumps({"policy": json.dumps([AGENT_RULE], indent=2), "revision": 3}, indent=2))
     assert snap.revision == 3 and len(snap.rules) == 1
-    assert rule_label(snap.rules[0], "io.cilium.k8s.policy.name") == "rule1"
+    assert {"key": "io.cilium.k8s.policy.name", "value": "rule1"}.items() <= next(
+        label for label in snap.rules[0]["labels"] if label["key"] == "io.cilium.k8s.policy.name").items()
     assert parse_policy_get("{}").rules == ()
 
 

@@ -4,14 +4,13 @@ Several calls of this chapter are also made by the Hubble chapter in the same la
 (the Node list, cilium-config, the cilium / cilium-envoy DaemonSets and the operator
 Deployment, all in state [hubble]).  The reference folder is merged in file-name order, so
 hubble.yaml would win over an identical key here: those calls are left to the Hubble
-chapter's module (see `shared_calls`) and this module only adds the calls it alone makes.
+chapter's module (see `beyond_hubble` in tools/reference/lab.py) and this module only adds the calls it alone makes.
 Mutants may overlay either kind.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from cilab.transcript import call_key
 from tools.reference.lab import *  # noqa: F401,F403
 from tools.reference.lab import _cm_with, _replace
 
@@ -141,15 +140,8 @@ def _own_calls() -> list[dict[str, Any]]:
     ]
 
 
-def shared_calls() -> list[dict[str, Any]]:
-    """The Hubble chapter's calls (the same lab state answers both chapters)."""
-    from tools.reference import hubble
-    return hubble.calls()
-
-
 def calls() -> list[dict[str, Any]]:
-    shared = {call_key(c["op"], c["args"], c["state"]) for c in shared_calls()}
-    return [c for c in _own_calls() if call_key(c["op"], c["args"], c["state"]) not in shared]
+    return beyond_hubble(_own_calls())
 
 
 def _nodes_with(name: str, **changes: Any) -> list[dict[str, Any]]:
@@ -170,7 +162,7 @@ def _nodes_with(name: str, **changes: Any) -> list[dict[str, Any]]:
 
 
 def mutants() -> dict[str, dict[str, Any]]:
-    ref = _own_calls() + shared_calls()
+    ref = _own_calls() + hubble_calls()
 
     def nodes_mutant(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [_replace(ref, "k8s_list", HUBBLE, results, api_version="v1", kind="Node")]

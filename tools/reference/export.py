@@ -11,7 +11,7 @@ each scenario namespace reuses them (a real run gives other IPs and identities p
 namespace: reconstructed).
 
 Calls this chapter shares with the Hubble chapter (cilium-config, the Node list, the agent
-pods, all in state [hubble]) are left to tools/reference/hubble.py (see `shared_calls`).
+pods, all in state [hubble]) are left to tools/reference/hubble.py (see `beyond_hubble` in tools/reference/lab.py).
 """
 from __future__ import annotations
 
@@ -23,7 +23,6 @@ from cilab import manifests
 from cilab.plugin import scenario_namespace
 from cilab.probes import export as export_probe
 from cilab.probes import traffic, whoami
-from cilab.transcript import call_key
 from tools.reference.lab import *  # noqa: F401,F403
 from tools.reference.lab import _cm_with, _replace  # noqa: F401
 
@@ -346,19 +345,12 @@ def _own_calls() -> list[dict[str, Any]]:
     return out
 
 
-def shared_calls() -> list[dict[str, Any]]:
-    """The Hubble chapter's calls (cilium-config, nodes, agent pods in state [hubble])."""
-    from tools.reference import hubble
-    return hubble.calls()
-
-
 def calls() -> list[dict[str, Any]]:
-    shared = {call_key(c["op"], c["args"], c["state"]) for c in shared_calls()}
-    return [c for c in _own_calls() if call_key(c["op"], c["args"], c["state"]) not in shared]
+    return beyond_hubble(_own_calls())
 
 
 def mutants() -> dict[str, dict[str, Any]]:
-    ref = _own_calls() + shared_calls()
+    ref = _own_calls() + hubble_calls()
     config = {"api_version": "v1", "kind": "ConfigMap", "name": "cilium-config", "namespace": KS}
 
     def file_mutant(side: str, **kw: Any) -> list[dict[str, Any]]:

@@ -290,3 +290,17 @@ def _cm_with(data: dict[str, str], **changes: str) -> dict[str, Any]:
     return configmap("cilium-config", {**data, **{k.replace("_", "-"): v for k, v in changes.items()}})
 
 
+
+
+def hubble_calls() -> list[dict[str, Any]]:
+    """The Hubble chapter's reference calls: the reads (nodes, cilium-config, agent and
+    operator pods, workloads in state [hubble]) that later chapters make too."""
+    from tools.reference import hubble
+    return hubble.calls()
+
+
+def beyond_hubble(own: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A chapter's own calls less those the Hubble chapter already answers (one entry per call)."""
+    from cilab.transcript import call_key
+    shared = {call_key(c["op"], c["args"], c["state"]) for c in hubble_calls()}
+    return [c for c in own if call_key(c["op"], c["args"], c["state"]) not in shared]

@@ -18,7 +18,6 @@ from cilab.monitoring import NAMESPACE as MON_NS
 from cilab.monitoring import apply_command, patch_command
 from cilab.probes import policy as policy_probe
 from cilab.probes import traffic, whoami
-from cilab.transcript import call_key
 from tools.reference.export import (
     CURL_EP_ID,
     CURL_POD_IP,
@@ -446,19 +445,12 @@ def grafana_query_url(promql: str) -> str:
     return f"{GRAFANA}/api/datasources/proxy/uid/{DATASOURCE_UID}/api/v1/query?query={quote(promql, safe='')}"
 
 
-def shared_calls() -> list[dict[str, Any]]:
-    """The Hubble chapter's calls (nodes, agent and operator pods, hubble-relay in state [hubble])."""
-    from tools.reference import hubble
-    return hubble.calls()
-
-
 def calls() -> list[dict[str, Any]]:
-    shared = {call_key(c["op"], c["args"], c["state"]) for c in shared_calls()}
-    return [c for c in _own_calls() if call_key(c["op"], c["args"], c["state"]) not in shared]
+    return beyond_hubble(_own_calls())
 
 
 def mutants() -> dict[str, dict[str, Any]]:
-    ref = _own_calls() + shared_calls()
+    ref = _own_calls() + hubble_calls()
     targets_url = {"url": f"{PROM}/api/v1/targets?state=active"}
     http_ns = Scenario(TESTS["http"], SEED).ns
     drop_node = WEBPODS[DROP_SERVER][0]
