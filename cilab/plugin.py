@@ -6,7 +6,7 @@ Loaded by the top-level conftest.py.  Options (see `pytest --help`, group "ciliu
   --transcript PATH                  replay source (default: the shipped reference lab)
   --record DIR                       write every probe result of a real lab as a transcript
   --kubeconfig / --context / --ssh-config   the existing-cluster lab
-  --provider / --destroy-lab         the Vagrant lab
+  --vagrant-dir / --provider / --destroy-lab / --provisioning-logs   the Vagrant lab
 """
 from __future__ import annotations
 
@@ -54,6 +54,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="--lab kubeconfig: let the suite upgrade the cluster's Cilium release to its stages "
                      "(Hubble, redaction) with provisioning/helm/*.yaml; without it such steps fail "
                      "with a reason")
+    g.addoption("--vagrant-dir", metavar="DIR", default=None,
+                help="--lab vagrant: the folder holding the lab's Vagrantfile (default: provisioning/, "
+                     "which the suite builds and provisions).  A folder of your own, e.g. the one where "
+                     "you ran the write-up's Vagrantfile, is used read-only: nothing is started, "
+                     "provisioned or destroyed there")
+    g.addoption("--provisioning-logs", metavar="DIR", default=None,
+                help="--lab vagrant: where the Vagrant and node provisioning logs go "
+                     "(default: reports/provisioning)")
     g.addoption("--provider", choices=("virtualbox", "libvirt"), default=None,
                 help="Vagrant provider for --lab vagrant (default: Vagrant's own choice)")
     g.addoption("--destroy-lab", action="store_true", default=False,
@@ -82,8 +90,9 @@ def _validate(config: pytest.Config) -> None:
     if (opt.kubeconfig or opt.context or opt.ssh_config or opt.allow_helm_changes) and lab != "kubeconfig":
         raise _usage("--kubeconfig/--context/--ssh-config/--allow-helm-changes only go with --lab kubeconfig "
                      f"(got --lab {lab})")
-    if (opt.provider or opt.destroy_lab) and lab != "vagrant":
-        raise _usage(f"--provider/--destroy-lab only go with --lab vagrant (got --lab {lab})")
+    if (opt.provider or opt.destroy_lab or opt.vagrant_dir or opt.provisioning_logs) and lab != "vagrant":
+        raise _usage("--vagrant-dir/--provider/--destroy-lab/--provisioning-logs only go with --lab vagrant "
+                     f"(got --lab {lab})")
     try:
         from cilab.versions import load_versions
         load_versions()
@@ -104,13 +113,31 @@ def _validate(config: pytest.Config) -> None:
         if not exe:
             raise _usage("vagrant not found on PATH: install Vagrant to build the lab, or run "
                          "offline with --lab replay (or --lab kubeconfig for an existing cluster)")
-        from cilab.backends.vagrant import PROVISIONING_DIR
+        from cilab.backends.vagrant import check_folder, check_machines, is_suite_lab
         from cilab.vagrant_cli import VagrantCLI
-        try:  # proves the binary runs, the Vagrantfile loads and a provider is usable
-            VagrantCLI(PROVISIONING_DIR, executable=exe).status(timeout=120)
+        root = vagrant_dir(config)
+        cli = VagrantCLI(root, executable=exe)
+        try:
+            cli.check_version()  # first: an old Vagrant fails later with a message naming no version
+            check_folder(root)
+        except ConfigError as exc:
+            raise _usage(str(exc)) from None
         except LabError as exc:
-            raise _usage(f"vagrant cannot drive the lab in {PROVISIONING_DIR}: "
+            raise _usage(f"vagrant --version failed: {str(exc).strip().splitlines()[-1]}") from None
+        if opt.destroy_lab and not is_suite_lab(root):
+            raise _usage(f"--destroy-lab refused: {root} is a lab the suite did not provision (no "
+                         "versions.env of the suite there); destroy it yourself with `vagrant destroy`")
+        try:  # proves the binary runs, the Vagrantfile loads and a provider is usable
+            states = cli.status(timeout=120)
+        except LabError as exc:
+            raise _usage(f"vagrant cannot drive the lab in {root}: "
                          f"{str(exc).strip().splitlines()[-1]}") from None
+        try:
+            check_machines(root, states, opt.provider)
+        except ConfigError as exc:
+            raise _usage(str(exc)) from None
+        if opt.provisioning_logs:
+            _check_writable(Path(opt.provisioning_logs), what="--provisioning-logs")
     elif lab == "kubeconfig":
         path = Path(opt.kubeconfig or os.environ.get("KUBECONFIG", "~/.kube/config").split(os.pathsep)[0]).expanduser()
         try:
@@ -123,6 +150,16 @@ def _validate(config: pytest.Config) -> None:
         _check_api(path, opt.context)
         if opt.ssh_config and not Path(opt.ssh_config).expanduser().is_file():
             raise _usage(f"--ssh-config {opt.ssh_config}: no such file")
+
+
+def vagrant_dir(config: pytest.Config) -> Path:
+    from cilab.backends.vagrant import PROVISIONING_DIR
+    return Path(config.option.vagrant_dir).expanduser().resolve() if config.option.vagrant_dir \
+        else PROVISIONING_DIR
+
+
+def provisioning_logs(config: pytest.Config) -> Path:
+    return Path(config.option.provisioning_logs or Path(config.rootpath) / "reports" / "provisioning")
 
 
 def _check_writable(target: Path, what: str = "--record") -> None:
@@ -220,7 +257,16 @@ def _build_lab(config: pytest.Config, shared: Path) -> Lab:
     versions = load_versions()
     if opt.lab == "vagrant":
         from cilab.backends.vagrant import VagrantBackend, provision_once
-        info_path = provision_once(shared, provider=opt.provider, ctr_ip=versions.ctr_ip)
+        from cilab.progress import ProgressFile
+        log_dir = provisioning_logs(config)
+        try:
+            info_path = provision_once(shared, provider=opt.provider, ctr_ip=versions.ctr_ip,
+                                       vagrant_root=vagrant_dir(config), log_dir=log_dir,
+                                       progress=ProgressFile(shared))
+        except LabError:
+            _attach_logs(sorted(log_dir.glob("*.log")) if log_dir.is_dir() else [])
+            raise
+        _attach_logs([Path(p) for p in json.loads(info_path.read_text()).get("logs", [])])
         backend: Any = VagrantBackend(info_path)
     else:
         from cilab.backends.kube import KubeconfigBackend
@@ -235,6 +281,18 @@ def _build_lab(config: pytest.Config, shared: Path) -> Lab:
         recorder.header["run_id"] = run_id
     return Lab(backend, recorder=recorder, clock=Clock(), attach=_allure_attach,
                info={"run_id": run_id})
+
+
+def _attach_logs(paths: list[Path]) -> None:
+    """Provisioning logs (Vagrant's output, each node's kubeadm logs) into the report, by
+    the worker that ran the provisioning; they stay under reports/ for CI to upload."""
+    from cilab.transcript import scrub
+    for path in paths:
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        _allure_attach(f"provisioning log {path.name}", scrub(text[-400_000:]))
 
 
 def _run_id(shared: Path) -> str:
@@ -285,13 +343,34 @@ LAB_KEY = pytest.StashKey[Lab]()
 @pytest.fixture(scope="session")
 def hubble_stage(request: pytest.FixtureRequest, lab: Lab, lab_shared_dir: Path) -> dict[str, Any]:
     """The lab with Hubble enabled (seed lines 1009-1025), applied once per run."""
+    from cilab.progress import ProgressFile
     from cilab.stages import ensure_hubble
     from cilab.versions import load_versions
     try:
-        return ensure_hubble(lab, lab_shared_dir, load_versions().cilium_version)
+        record = ensure_hubble(lab, lab_shared_dir, load_versions().cilium_version,
+                               progress=ProgressFile(lab_shared_dir))
     except LabError as exc:
         request.session.shouldstop = f"lab unavailable: {exc}"
         raise
+    _add_environment(request.config, lab_shared_dir, {
+        "stage.found": record.get("found", "unknown"),
+        "stage.found.evidence": "; ".join(record.get("found_evidence", [])),
+        "stage.switches": ", ".join(record.get("switches", [])) or "none"})
+    return record
+
+
+def _add_environment(config: pytest.Config, shared: Path, props: dict[str, str]) -> None:
+    """Add entries to the report's environment.properties (any worker, once per key)."""
+    alluredir = getattr(config.option, "allure_report_dir", None)
+    if not alluredir:
+        return
+    from filelock import FileLock
+    path = Path(alluredir) / "environment.properties"
+    with FileLock(str(shared / "environment.lock"), timeout=60):
+        lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+        have = {line.split("=", 1)[0] for line in lines if "=" in line}
+        lines += [f"{k}={v}" for k, v in props.items() if k not in have]
+        path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
 
 
 @pytest.fixture
@@ -320,13 +399,38 @@ def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature: Any, sce
         the_lab.begin_scenario(f"{feature.name}: {scenario.name}")
 
 
+PROGRESS_KEY = pytest.StashKey[Any]()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """The process that owns the terminal (the xdist controller, or the only process)
+    prints the progress lines whichever process writes them (cilab.progress)."""
+    config = session.config
+    if _is_worker(config):
+        return
+    tr = config.pluginmanager.get_plugin("terminalreporter")
+    factory = getattr(config, "_tmp_path_factory", None)
+    if tr is None or factory is None:
+        return
+    from cilab.progress import PROGRESS_FILE, Tail
+
+    def write(line: str) -> None:
+        if getattr(tr._tw, "width_of_current_line", 0):
+            tr._tw.line()  # after a row of progress dots: start a line of our own
+        tr.write_line(line)
+    config.stash[PROGRESS_KEY] = Tail(factory.getbasetemp() / PROGRESS_FILE, write).start()
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
+    tail = config.stash.get(PROGRESS_KEY, None)
+    if tail is not None:
+        tail.stop()
     if _is_worker(config) or config.option.lab != "vagrant" or not config.option.destroy_lab:
         return
     from cilab.backends.vagrant import destroy
     try:
-        destroy()
+        destroy(vagrant_dir(config))
     except LabError as exc:
         tr = config.pluginmanager.get_plugin("terminalreporter")
         if tr:
@@ -337,4 +441,6 @@ def pytest_report_header(config: pytest.Config) -> str:
     opt = config.option
     if opt.lab == "replay":
         return f"cilium lab: replay of {opt.transcript or REFERENCE_TRANSCRIPT.relative_to(REPO_ROOT)}"
+    if opt.lab == "vagrant":
+        return f"cilium lab: vagrant in {vagrant_dir(config)}" + (f" (recording to {opt.record})" if opt.record else "")
     return f"cilium lab: {opt.lab}" + (f" (recording to {opt.record})" if opt.record else "")

@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from filelock import FileLock, Timeout
 
-from cilab.errors import CallFailed, LabUnavailable
+from cilab.errors import CallFailed, ConfigError, LabUnavailable
 from cilab.lab import Lab
 from cilab.parsers import kube
 from cilab.probes import hubble, k8s, nodes
@@ -73,12 +73,16 @@ def workload_ready(obj: dict[str, Any] | None) -> tuple[bool, str]:
     return ok, f"{ready}/{want} ready, {updated} updated"
 
 
-def wait_rollout(lab: Lab, components: list[tuple[str, str, str]] = HUBBLE_COMPONENTS) -> None:
+def wait_rollout(lab: Lab, components: list[tuple[str, str, str]] = HUBBLE_COMPONENTS,
+                 progress: Callable[[str], None] | None = None) -> None:
     for api_version, kind, name in components:
-        def check(api_version: str = api_version, kind: str = kind, name: str = name) -> None:
+        def check(api_version: str = api_version, kind: str = kind, name: str = name) -> str:
             ok, seen = workload_ready(lab.get(api_version, kind, name, "kube-system"))
             assert ok, f"{kind} kube-system/{name}: {seen}"
-        lab.eventually(check, what=f"{kind} {name} rolled out", budget="rollout")
+            return seen
+        seen = lab.eventually(check, what=f"{kind} {name} rolled out", budget="rollout")
+        if progress is not None:
+            progress(f"stage: {kind} {name} rolled out ({seen})")
 
 
 def wait_relay_connected(lab: Lab) -> None:
@@ -111,31 +115,144 @@ def pre_hubble_snapshot(lab: Lab) -> dict[str, Any]:
             "secrets": secrets, "listeners": listening, "unavailable": unavailable}
 
 
+#: agent flags that turn redaction on when passed through the chart's `extraArgs`, as the
+#: write-up does (seed 2922-2923: --set extraArgs="{--hubble-redact-enabled,...}")
+REDACTION_FLAGS = ("--hubble-redact-enabled", "--hubble-redact-http-urlquery")
+
+
+def _flag_on(args: list[str], flag: str) -> bool:
+    """`--flag`, `--flag=true` (or any value but false) among the agent's arguments."""
+    for arg in args:
+        if arg == flag:
+            return True
+        if arg.startswith(flag + "="):
+            return arg.split("=", 1)[1].strip().lower() not in ("false", "0", "")
+    return False
+
+
+def agent_args(ds: dict[str, Any] | None) -> list[str]:
+    """The cilium-agent container's command and args of the DaemonSet's pod template."""
+    if ds is None:
+        return []
+    containers = (((ds.get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers") or []
+    for c in containers:
+        if c.get("name") == "cilium-agent":
+            return [str(a) for a in (c.get("command") or []) + (c.get("args") or [])]
+    return []
+
+
+def detect_stage(lab: Lab) -> dict[str, Any]:
+    """The stage the live cluster is in, from cilium-config AND the agent's arguments.
+
+    Hubble is on when cilium-config says `enable-hubble: "true"` or the agent runs with
+    `--enable-hubble`; redaction is on when cilium-config holds `hubble-redact-enabled:
+    "true"` (the chart's hubble.redact.* values, this suite's redaction layer) or the agent
+    DaemonSet passes `--hubble-redact-enabled` (the write-up's extraArgs).  Returns
+    {"stage": base|hubble|redaction, "evidence": [...]} with what was seen."""
+    cfg = k8s.configmap_data(lab, "kube-system", "cilium-config")
+    if cfg is None:
+        raise LabUnavailable("ConfigMap kube-system/cilium-config not found: "
+                             "is Cilium installed on this lab?")
+    args = agent_args(k8s.daemonset(lab, "kube-system", "cilium"))
+    evidence = [f"cilium-config enable-hubble={cfg.get('enable-hubble', '<absent>')}"]
+    hubble_on = cfg.get("enable-hubble") == "true" or _flag_on(args, "--enable-hubble")
+    redact_cfg = cfg.get("hubble-redact-enabled") == "true"
+    redact_args = [f for f in REDACTION_FLAGS if _flag_on(args, f)]
+    if redact_cfg:
+        evidence.append("cilium-config hubble-redact-enabled=true")
+    if redact_args:
+        evidence.append("agent DaemonSet args " + " ".join(redact_args))
+    stage = "redaction" if hubble_on and (redact_cfg or "--hubble-redact-enabled" in redact_args) \
+        else "hubble" if hubble_on else "base"
+    return {"stage": stage, "evidence": evidence}
+
+
+def _can_change(lab: Lab) -> bool:
+    """False for a cluster the suite may not upgrade (--lab kubeconfig without
+    --allow-helm-changes)."""
+    return bool(getattr(lab.backend, "allow_helm_changes", True))
+
+
+def back_to_base(lab: Lab, cilium_version: str, found: str, note: Callable[[str], None]) -> None:
+    """Take a lab found at `found` (hubble or redaction) back to the base stage: the
+    helm upgrade with base.yaml only, then cilium-config without Hubble, every agent
+    restarted (the Hubble ports leave the pod template) and Relay/UI gone."""
+    since = agent_generation(lab)
+    note(f"stage: switching {found} -> base (helm upgrade, base.yaml)")
+    apply_stage(lab, "base", cilium_version)
+
+    def config_is_base() -> None:
+        cfg = k8s.configmap_data(lab, "kube-system", "cilium-config") or {}
+        left = {k: v for k, v in cfg.items() if k.startswith("hubble-redact") or
+                (k == "enable-hubble" and v == "true")}
+        assert not left, f"cilium-config still holds {left}"
+    lab.eventually(config_is_base, what="cilium-config back at the base stage", budget="rollout")
+    wait_agents_restarted(lab, since, progress=note)
+
+    def hubble_gone() -> None:
+        left = [name for _, kind, name in HUBBLE_COMPONENTS[3:]
+                if lab.get("apps/v1", kind, name, "kube-system") is not None]
+        assert not left, "still present: " + ", ".join(left)
+    lab.eventually(hubble_gone, what="Hubble Relay and UI removed", budget="rollout")
+    note("stage: base reached (enable-hubble false, agents restarted)")
+
+
 def ensure_hubble(lab: Lab, shared_dir: Path, cilium_version: str,
-                  lock_timeout: float = 1800.0) -> dict[str, Any]:
-    """Bring the lab to the Hubble stage once per run; returns the stage record."""
+                  lock_timeout: float = 1800.0,
+                  progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Bring the lab to the Hubble stage once per run; returns the stage record.
+
+    The stage is read from the live cluster (`detect_stage`), never assumed.  A lab found
+    with Hubble on (left there by an earlier run, or by the student following the
+    write-up), and a lab left in the redaction stage by a run that was killed before its
+    `finally` ran, is first taken back to the base stage under the exclusive cluster lock,
+    so the before-Hubble snapshot shows the base stage; then Hubble is enabled.  The record
+    says which stage was found and lists every switch (`found`, `switches`)."""
     record_path = Path(shared_dir) / "stage-hubble.json"
+    switches: list[str] = []
+
+    def note(line: str) -> None:
+        log.info("%s", line)
+        if progress is not None:
+            progress(line)
     try:
         with FileLock(str(record_path) + ".lock", timeout=lock_timeout):
             if record_path.exists():
                 record = json.loads(record_path.read_text())
                 lab.set_stages(stage_labels("hubble"))
                 return record
-            cfg = k8s.configmap_data(lab, "kube-system", "cilium-config")
-            if cfg is None:
-                raise LabUnavailable("ConfigMap kube-system/cilium-config not found: "
-                                     "is Cilium installed on this lab?")
-            if cfg.get("enable-hubble") == "true":
-                record = {"applied_by_this_run": False, "snapshot": None,
-                          "note": "Hubble was already enabled when this run started, so no "
-                                  "pre-Hubble snapshot exists"}
+            found = detect_stage(lab)
+            note(f"stage found: {found['stage']} ({'; '.join(found['evidence'])})")
+            record: dict[str, Any] = {"found": found["stage"], "found_evidence": found["evidence"]}
+            if found["stage"] != "base" and not _can_change(lab):
+                if found["stage"] == "redaction":
+                    raise ConfigError(
+                        "the cluster is in the redaction stage (" + "; ".join(found["evidence"]) +
+                        "), which the scenarios cannot use: pass --allow-helm-changes to let the suite "
+                        "switch it back, or apply the Hubble stage yourself")
                 lab.set_stages(stage_labels("hubble"))
+                record.update(applied_by_this_run=False, snapshot=None,
+                              note="Hubble was already enabled and the suite may not change this "
+                                   "cluster (no --allow-helm-changes), so no pre-Hubble snapshot exists")
             else:
+                if found["stage"] != "base":
+                    from cilab.locks import cluster_lock
+                    lab.set_stages(stage_labels(found["stage"]))
+                    with cluster_lock(shared_dir, exclusive=True, budget=lock_timeout):
+                        back_to_base(lab, cilium_version, found["stage"], note)
+                    lab.set_stages(stage_labels("base"))
+                    switches.append(f"{found['stage']} -> base")
                 snapshot = pre_hubble_snapshot(lab)
+                note("stage: switching base -> hubble (helm upgrade, base.yaml + hubble.yaml)")
                 apply_stage(lab, "hubble", cilium_version)
-                wait_rollout(lab)
-                record = {"applied_by_this_run": True, "snapshot": snapshot,
-                          "note": "pre-Hubble snapshot taken before the helm upgrade"}
+                wait_rollout(lab, progress=note)
+                switches.append("base -> hubble")
+                note("stage: hubble reached")
+                record.update(applied_by_this_run=True, snapshot=snapshot,
+                              note="pre-Hubble snapshot taken before the helm upgrade" + (
+                                  f" (the lab was found at stage {found['stage']} and taken back "
+                                  "to base first)" if found["stage"] != "base" else ""))
+            record["switches"] = switches
             try:
                 wait_relay_connected(lab)
                 record["relay"] = "every node connected"
@@ -182,8 +299,12 @@ def wait_stage_config(lab: Lab, stage: str) -> None:
     lab.eventually(check, what=f"cilium-config holds the entries of stage {stage!r}", budget="rollout")
 
 
-def wait_agents_restarted(lab: Lab, since_generation: int) -> None:
-    """Every agent runs a pod of a DaemonSet generation other than `since_generation`."""
+def wait_agents_restarted(lab: Lab, since_generation: int,
+                          progress: Callable[[str], None] | None = None) -> None:
+    """Every agent runs a pod of a DaemonSet generation other than `since_generation`.
+    With `progress`, each new count of ready agents is reported ("agents ready 2/3")."""
+    shown: list[str] = []
+
     def check() -> None:
         ds = k8s.daemonset(lab, "kube-system", "cilium")
         assert ds is not None, "DaemonSet kube-system/cilium does not exist"
@@ -192,20 +313,30 @@ def wait_agents_restarted(lab: Lab, since_generation: int) -> None:
             f"DaemonSet kube-system/cilium still at generation {gen}: its pod template did not change, "
             "so the agents were not restarted and still run the previous configuration")
         ok, seen = workload_ready(ds)
+        ready, want = kube.daemonset_ready(ds)
+        line = f"stage: agents ready {ready}/{want} (generation {gen})"
+        if progress is not None and (not shown or shown[-1] != line):
+            shown.append(line)
+            progress(line)
         assert ok, f"DaemonSet kube-system/cilium generation {gen}: {seen}"
     lab.eventually(check, what="every cilium agent restarted with the new configuration", budget="rollout")
 
 
-def switch_stage(lab: Lab, stage: str, cilium_version: str, *, restart: bool = True) -> None:
+def switch_stage(lab: Lab, stage: str, cilium_version: str, *, restart: bool = True,
+                 progress: Callable[[str], None] | None = None) -> None:
     """Apply `stage` and wait until the agents run with it (`restart=False`: the agents'
     pod template is not expected to change, only to be rolled out)."""
     since = agent_generation(lab)
+    if progress is not None:
+        progress(f"stage: switching to {stage} (helm upgrade, {' + '.join(STAGE_LAYERS[stage])})")
     apply_stage(lab, stage, cilium_version)
     wait_stage_config(lab, stage)
     if restart:
-        wait_agents_restarted(lab, since)
+        wait_agents_restarted(lab, since, progress=progress)
     else:
-        wait_rollout(lab, [("apps/v1", "DaemonSet", "cilium")])
+        wait_rollout(lab, [("apps/v1", "DaemonSet", "cilium")], progress=progress)
+    if progress is not None:
+        progress(f"stage: {stage} reached")
     try:
         wait_relay_connected(lab)
     except AssertionError as exc:
@@ -215,13 +346,17 @@ def switch_stage(lab: Lab, stage: str, cilium_version: str, *, restart: bool = T
 
 
 @contextmanager
-def stage_switched(lab: Lab, stage: str, cilium_version: str, *, back_to: str = "hubble") -> Iterator[None]:
+def stage_switched(lab: Lab, stage: str, cilium_version: str, *, back_to: str = "hubble",
+                   progress: Callable[[str], None] | None = None) -> Iterator[None]:
     """The lab at `stage` for the block, then at `back_to` again, also when the switch or
-    the block failed.  The caller holds the exclusive cluster lock around it."""
+    the block failed.  The caller holds the exclusive cluster lock around it.  A run
+    killed inside the block (SIGKILL: no `finally`) leaves the lab at `stage`; the next
+    run finds it there (`detect_stage`) and switches it back before any scenario."""
     start = agent_generation(lab)
     try:
-        switch_stage(lab, stage, cilium_version)
+        switch_stage(lab, stage, cilium_version, progress=progress)
         yield
     finally:
         # a switch that failed before changing the agents' pod template leaves nothing to restart
-        switch_stage(lab, back_to, cilium_version, restart=agent_generation(lab) != start)
+        switch_stage(lab, back_to, cilium_version, restart=agent_generation(lab) != start,
+                     progress=progress)

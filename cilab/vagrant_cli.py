@@ -23,9 +23,10 @@ import re
 import shutil
 import signal
 import subprocess
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Mapping
+from typing import IO, Callable, Mapping
 
 import paramiko
 
@@ -34,6 +35,12 @@ from cilab.ssh import SSHHost
 
 MISSING_VAGRANT = ("vagrant not found on PATH: install Vagrant or run with --lab replay "
                    "(offline) or --lab kubeconfig (existing cluster)")
+
+#: The oldest Vagrant the lab runs with: VirtualBox 7.1 needs Vagrant >= 2.4.2 and 7.2
+#: needs >= 2.4.9 (Vagrant's CHANGELOG).  provisioning/Vagrantfile requires the same
+#: (tests/unit/test_provisioning.py checks they agree).
+MIN_VAGRANT = "2.4.9"
+VAGRANT_DOWNLOAD = "https://developer.hashicorp.com/vagrant/install"
 
 #: provider-specific state ids mapped onto VirtualBox's names, as python-vagrant does
 #: for libvirt (`paused` is left alone: VirtualBox has a `paused` state of its own)
@@ -132,7 +139,21 @@ class VagrantCLI:
     def version(self, timeout: float = 20) -> str:
         """The installed version, e.g. `2.4.9` (from `vagrant --version`; no network)."""
         out = self._run(["--version"], timeout)
-        return out.strip().removeprefix("Vagrant").strip()
+        return out.strip().splitlines()[-1].removeprefix("Vagrant").strip() if out.strip() else ""
+
+    def check_version(self, minimum: str = MIN_VAGRANT, timeout: float = 20) -> str:
+        """The installed version; `ConfigError` with one line when it is older than `minimum`
+        (checked before anything else: an old Vagrant fails later with a message about the
+        Vagrantfile's requirement that names neither version)."""
+        found = self.version(timeout)
+        if version_tuple(found) < version_tuple(minimum):
+            raise ConfigError(f"Vagrant {found or '(unknown version)'} found at {self.check()}; the lab needs "
+                              f"Vagrant {minimum} or newer (VirtualBox 7.2 needs it): get it from "
+                              f"{VAGRANT_DOWNLOAD}")
+        return found
+
+    def validate(self, timeout: float = 120) -> str:
+        return self._run(["validate"], timeout)
 
     def status(self, timeout: float = 60) -> list[MachineStatus]:
         return parse_status(self._run(["status", "--machine-readable"], timeout))
@@ -140,10 +161,19 @@ class VagrantCLI:
     def ssh_config(self, timeout: float = 60) -> dict[str, SSHHost]:
         return parse_ssh_config(self._run(["ssh-config"], timeout))
 
-    def up(self, provider: str | None, timeout: float, log: Path | None = None) -> None:
-        """`vagrant up`; with `log`, stdout and stderr are appended to it as they come."""
-        args = ["up"] + ([f"--provider={provider}"] if provider else [])
-        self._run(args, timeout, log)
+    def up(self, provider: str | None, timeout: float, log: Path | None = None,
+           machines: list[str] | None = None, provision: bool = False,
+           on_line: Callable[[str], None] | None = None) -> None:
+        """`vagrant up [--provision] [MACHINE...]`; with `log`, stdout and stderr are appended
+        to it as they come, and each line is handed to `on_line`."""
+        args = ["up"] + ([f"--provider={provider}"] if provider else []) \
+            + (["--provision"] if provision else []) + list(machines or [])
+        self._run(args, timeout, log, on_line)
+
+    def provision(self, machine: str, timeout: float, log: Path | None = None,
+                  on_line: Callable[[str], None] | None = None) -> None:
+        """`vagrant provision MACHINE`: run its provisioners again on the running machine."""
+        self._run(["provision", machine], timeout, log, on_line)
 
     def destroy(self, timeout: float) -> None:
         self._run(["destroy", "--force"], timeout)
@@ -156,7 +186,8 @@ class VagrantCLI:
         env.setdefault("VAGRANT_CHECKPOINT_DISABLE", "1")
         return env
 
-    def _run(self, args: list[str], timeout: float, log: Path | None = None) -> str:
+    def _run(self, args: list[str], timeout: float, log: Path | None = None,
+             on_line: Callable[[str], None] | None = None) -> str:
         command = [self.check(), *args]
         shown = "vagrant " + " ".join(args)
         if not self.root.is_dir():
@@ -167,17 +198,29 @@ class VagrantCLI:
             log_file = open(log, "ab")
             log_file.write(f"$ {shown}\n".encode())
             log_file.flush()
+        streamed = log_file is not None and on_line is not None
         try:
             try:
                 proc = subprocess.Popen(
                     command, cwd=self.root, env=self._environ(), stdin=subprocess.DEVNULL,
-                    stdout=log_file or subprocess.PIPE,
+                    stdout=subprocess.PIPE if streamed or log_file is None else log_file,
                     stderr=subprocess.STDOUT if log_file else subprocess.PIPE,
                     start_new_session=True)  # its own process group, so we can kill it all
             except OSError as exc:
                 raise ConfigError(f"cannot run {command[0]}: {exc.strerror or exc}") from exc
+            pump = None
+            if streamed:
+                assert log_file is not None and on_line is not None and proc.stdout is not None
+                pump = threading.Thread(target=_pump, args=(proc.stdout, log_file, on_line),
+                                        name="vagrant-output", daemon=True)
+                pump.start()
             try:
-                out, err = proc.communicate(timeout=timeout)
+                if pump is not None:
+                    proc.wait(timeout=timeout)
+                    pump.join(timeout=5)
+                    out, err = b"", b""
+                else:
+                    out, err = proc.communicate(timeout=timeout)
             except subprocess.TimeoutExpired:
                 _kill_group(proc)
                 raise LabUnavailable(f"`{shown}` did not finish within {timeout:g}s "
@@ -192,6 +235,26 @@ class VagrantCLI:
             where = f" (full output in {log})" if log else ""
             raise CallFailed(f"`{shown}` exited with {proc.returncode}{where}:\n{tail}")
         return (out or b"").decode("utf-8", "replace")
+
+
+def version_tuple(text: str) -> tuple[int, ...]:
+    """`2.4.9` -> (2, 4, 9); a suffix such as `.dev` or `+dfsg` is ignored, junk is (0,)."""
+    m = re.match(r"\s*v?(\d+(?:\.\d+)*)", text or "")
+    return tuple(int(x) for x in m.group(1).split(".")) if m else (0,)
+
+
+def _pump(stream: IO[bytes], log_file: IO[bytes], on_line: Callable[[str], None]) -> None:
+    """Copy a child's output to its log line by line, handing each line to `on_line`."""
+    try:
+        for raw in iter(stream.readline, b""):
+            log_file.write(raw)
+            log_file.flush()
+            try:
+                on_line(raw.decode("utf-8", "replace").rstrip("\n"))
+            except Exception:  # progress display must never break provisioning
+                pass
+    except (OSError, ValueError):
+        pass  # the process was killed on timeout and its pipe or our log closed under us
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:

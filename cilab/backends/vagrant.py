@@ -1,35 +1,64 @@
-"""The Vagrant backend: the seed's three VMs, built by `vagrant up` from provisioning/.
+"""The Vagrant backend: the seed's three VMs, built by `vagrant up` from provisioning/, or
+a lab the student already built from the write-up's own Vagrantfile (`--vagrant-dir`).
 
 Provisioning happens once per run across xdist workers (`provision_once`, under a file
-lock in the run's shared folder): a running lab is reused, otherwise `vagrant up` runs
-with a bound.  The first worker writes `lab.json` (SSH endpoints from `vagrant
-ssh-config`, no key material) and a kubeconfig fetched over SFTP from the control plane
-with its server pointed at the control plane's private IP; the kubeconfig is written
-0600 and never printed or attached.  Node shells are SSH (one connection per node per
-worker); API calls go through `KubeAPI`; helm runs on the control plane.
+lock in the run's shared folder).  In order:
+
+1. Vagrant's version is checked (`MIN_VAGRANT`, one line naming the version found);
+2. `vagrant status`: the folder must define a `k8s-ctr` machine, and `--provider` must
+   match the provider of machines already created;
+3. a folder the suite provisions (`provisioning/`, or a copy: it holds `versions.env` and
+   `lib/cilab_lab.rb`) gets `vagrant up` when a machine is not running; a foreign folder
+   (the write-up's Vagrantfile) is never changed: no `up`, `provision` or `destroy`, and
+   a machine that is not running stops the run with one line saying how to start it;
+4. on the suite's own lab, every node's completion markers (`/var/lib/cilab/<script>.done`,
+   written by the provisioning scripts when, and only when, they finished) are read over
+   SSH, and a node with a marker missing is provisioned again (`vagrant provision NODE`),
+   so a run killed in the middle of `vagrant up` is resumed, not half-used;
+5. the kubeconfig is read from /etc/kubernetes/admin.conf with `sudo` on the control plane
+   (both labs have it; the write-up's has no /home/vagrant/.kube/config) and written 0600
+   with its server pointed at the control plane's private IP; it is never printed or
+   attached.
+
+Every Vagrant run is logged to a file under the log folder (reports/provisioning by
+default) and reported as progress lines per machine (cilab.progress).  The first worker
+writes `lab.json` (SSH endpoints from `vagrant ssh-config`, no key material); the others
+read it.  A failure is written to `lab.failed` so the other workers stop with the same
+message instead of trying again.
 """
 from __future__ import annotations
 
 import json
 import os
 import shlex
+import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import yaml
 from filelock import FileLock, Timeout
 
 from cilab.backends.kube import APIPrimitives, KubeAPI
-from cilab.errors import ConfigError, LabUnavailable
+from cilab.errors import ConfigError, LabError, LabUnavailable
 from cilab.model import CommandResult
+from cilab.progress import MachineProgress, log_tail
 from cilab.ssh import SSHHost, SSHPool
-from cilab.vagrant_cli import VagrantCLI
+from cilab.vagrant_cli import MIN_VAGRANT, MachineStatus, VagrantCLI
 
 PROVISIONING_DIR = Path(__file__).resolve().parents[2] / "provisioning"
 UP_TIMEOUT = 35 * 60.0
+PROVISION_TIMEOUT = 25 * 60.0
 CONTROL_PLANE = "k8s-ctr"
-REMOTE_KUBECONFIG = "/home/vagrant/.kube/config"
 ADMIN_KUBECONFIG = "/etc/kubernetes/admin.conf"
+MARKER_DIR = "/var/lib/cilab"
+NODE_LOGS = "/var/log/cilab"
+#: the provisioning scripts each node runs, in order; each writes MARKER_DIR/<script>.done
+CONTROL_PLANE_SCRIPTS = ("init_cfg.sh", "k8s-ctr.sh")
+WORKER_SCRIPTS = ("init_cfg.sh", "k8s-w.sh")
+
+Progress = Callable[[str], None]
 
 
 def _point_kubeconfig_at(text: str, server: str) -> str:
@@ -41,43 +70,206 @@ def _point_kubeconfig_at(text: str, server: str) -> str:
     return yaml.safe_dump(doc, sort_keys=False)
 
 
+def is_suite_lab(root: Path) -> bool:
+    """True for a folder the suite provisions (provisioning/ or a copy of it); False for
+    a folder of the student's own, such as the write-up's Vagrantfile."""
+    root = Path(root)
+    return (root / "versions.env").is_file() and (root / "lib" / "cilab_lab.rb").is_file()
+
+
+def scripts_for(node: str) -> tuple[str, ...]:
+    return CONTROL_PLANE_SCRIPTS if node == CONTROL_PLANE else WORKER_SCRIPTS
+
+
+def check_folder(root: Path) -> None:
+    """--vagrant-dir must hold a Vagrantfile (checked without running Vagrant)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise ConfigError(f"--vagrant-dir {root}: no such folder")
+    if not (root / "Vagrantfile").is_file():
+        raise ConfigError(f"--vagrant-dir {root}: no Vagrantfile there (point it at the folder "
+                          "where you ran `vagrant up`)")
+
+
+def check_machines(root: Path, states: list[MachineStatus], provider: str | None) -> None:
+    """The folder defines k8s-ctr, and `provider` matches the machines already created."""
+    names = [s.name for s in states]
+    if CONTROL_PLANE not in names:
+        raise ConfigError(f"--vagrant-dir {root}: its Vagrantfile defines no {CONTROL_PLANE} machine "
+                          f"(machines: {', '.join(names) or 'none'}); the lab needs k8s-ctr, k8s-w1, k8s-w2")
+    if provider:
+        created = [s for s in states if s.state != "not_created" and s.provider and s.provider != provider]
+        if created:
+            listed = ", ".join(f"{s.name} ({s.provider})" for s in created)
+            raise ConfigError(f"--provider {provider} does not match the machines already created in "
+                              f"{root}: {listed}; drop --provider or use --provider {created[0].provider}")
+
+
+def read_markers(pool: SSHPool, node: str, marker_dir: str = MARKER_DIR) -> dict[str, dict[str, str] | None]:
+    """script -> the KEY=VALUE lines of its completion marker, or None when it is missing."""
+    parts = []
+    for script in scripts_for(node):
+        f = shlex.quote(f"{marker_dir}/{script}.done")
+        parts.append(f"if [ -f {f} ]; then echo '== {script}'; cat {f}; else echo '-- {script}'; fi")
+    result = pool.run(node, "; ".join(parts), 30)
+    if not result.ok:
+        raise LabUnavailable(f"reading the provisioning markers on {node} failed (exit {result.rc}): "
+                             f"{result.stderr.strip()[:200]}")
+    markers: dict[str, dict[str, str] | None] = {}
+    current: dict[str, str] | None = None
+    for line in result.stdout.splitlines():
+        if line.startswith("== "):
+            current = {}
+            markers[line[3:].strip()] = current
+        elif line.startswith("-- "):
+            markers[line[3:].strip()] = None
+            current = None
+        elif current is not None and "=" in line:
+            key, _, val = line.partition("=")
+            current[key.strip()] = val.strip()
+    return markers
+
+
+def incomplete(markers: dict[str, dict[str, dict[str, str] | None]]) -> dict[str, list[str]]:
+    """node -> the scripts whose marker is missing (nodes complete are left out)."""
+    return {node: [s for s in scripts_for(node) if found.get(s) is None]
+            for node, found in markers.items() if any(found.get(s) is None for s in scripts_for(node))}
+
+
+def _node_logs(pool: SSHPool, nodes: list[str], log_dir: Path, source: str) -> list[Path]:
+    """Copy each node's provisioning logs (kubeadm init/join/reset) next to the Vagrant log."""
+    saved = []
+    for node in nodes:
+        try:
+            result = pool.run(node, "sudo -n sh -c " + shlex.quote(
+                f"for f in {source}/*.log; do [ -f \"$f\" ] && echo \"==> $f <==\" && tail -n 500 \"$f\"; done; true"), 30)
+        except LabError:
+            continue
+        if result.stdout.strip():
+            path = log_dir / f"{node}-cilab.log"
+            path.write_text(result.stdout, encoding="utf-8")
+            saved.append(path)
+    return saved
+
+
 def provision_once(shared_dir: Path, *, provider: str | None, ctr_ip: str,
                    vagrant_root: Path = PROVISIONING_DIR, lock_timeout: float = UP_TIMEOUT + 600,
-                   cli: VagrantCLI | None = None, remote_kubeconfig: str = REMOTE_KUBECONFIG) -> Path:
-    """Make sure the lab runs; return the path of lab.json (written by the first worker)."""
+                   cli: VagrantCLI | None = None, remote_kubeconfig: str = ADMIN_KUBECONFIG,
+                   log_dir: Path | None = None, progress: Progress | None = None,
+                   marker_dir: str = MARKER_DIR, node_logs: str = NODE_LOGS,
+                   min_vagrant: str = MIN_VAGRANT) -> Path:
+    """Make sure the lab runs and is provisioned; return the path of lab.json (written by
+    the first worker)."""
     shared_dir = Path(shared_dir)
     info_path = shared_dir / "lab.json"
+    failed_path = shared_dir / "lab.failed"
     try:
         with FileLock(str(shared_dir / "lab.json.lock"), timeout=lock_timeout):
             if info_path.exists():
                 return info_path
-            cli = cli or VagrantCLI(vagrant_root)
-            states = cli.status()
-            if not states:
-                raise ConfigError(f"vagrant status lists no machines in {vagrant_root}")
-            if any(s.state != "running" for s in states):
-                cli.up(provider=provider, timeout=UP_TIMEOUT, log=shared_dir / "vagrant-up.log")
-            hosts = cli.ssh_config()
-            if CONTROL_PLANE not in hosts:
-                raise ConfigError(f"vagrant ssh-config has no {CONTROL_PLANE} machine")
-            with SSHPool(hosts) as pool:
-                raw = pool.read_file(CONTROL_PLANE, remote_kubeconfig).decode("utf-8")
-            kubeconfig = shared_dir / "kubeconfig"
-            fd = os.open(kubeconfig, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                out.write(_point_kubeconfig_at(raw, f"https://{ctr_ip}:6443"))
-            info = {"kind": "vagrant", "root": str(vagrant_root), "provider": provider,
-                    "kubeconfig": str(kubeconfig),
-                    "hosts": {name: asdict(h) for name, h in hosts.items()}}
-            tmp = info_path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(info, indent=2))
-            tmp.replace(info_path)
-            return info_path
+            if failed_path.exists():
+                raise LabUnavailable(failed_path.read_text(encoding="utf-8").strip())
+            try:
+                return _provision(shared_dir, info_path, provider=provider, ctr_ip=ctr_ip,
+                                  root=Path(vagrant_root), cli=cli or VagrantCLI(vagrant_root),
+                                  remote_kubeconfig=remote_kubeconfig,
+                                  log_dir=Path(log_dir) if log_dir else shared_dir,
+                                  say=progress or (lambda line: None), marker_dir=marker_dir,
+                                  node_logs=node_logs, min_vagrant=min_vagrant)
+            except LabError as exc:
+                failed_path.write_text(str(exc), encoding="utf-8")
+                raise
     except Timeout:
         raise LabUnavailable(f"waited {lock_timeout:g}s for another worker to bring the lab up") from None
 
 
+def _provision(shared_dir: Path, info_path: Path, *, provider: str | None, ctr_ip: str, root: Path,
+               cli: VagrantCLI, remote_kubeconfig: str, log_dir: Path, say: Progress,
+               marker_dir: str, node_logs: str, min_vagrant: str) -> Path:
+    own = is_suite_lab(root)
+    found_version = cli.check_version(min_vagrant)
+    say(f"Vagrant {found_version} in {root} ({'the suite provisions this lab' if own else 'a lab of your own: read-only, nothing is started or provisioned'})")
+    states = cli.status()
+    check_machines(root, states, provider)
+    stopped = [s for s in states if s.state != "running"]
+    provisioned: list[str] = []
+    logs: list[Path] = []
+    log_dir.mkdir(parents=True, exist_ok=True)
+    if stopped and not own:
+        listed = ", ".join(f"{s.name} ({s.state})" for s in stopped)
+        raise ConfigError(f"machines not running in {root}: {listed}; bring them up there with "
+                          f"`cd {root} && vagrant up` (the suite starts nothing in a folder it did not provision)")
+    if stopped:
+        up_log = log_dir / "vagrant-up.log"
+        logs.append(up_log)
+        say(f"vagrant up: {', '.join(s.name for s in stopped)} not running; log {up_log}")
+        _vagrant(lambda on_line: cli.up(provider=provider, timeout=UP_TIMEOUT, log=up_log, on_line=on_line),
+                 [s.name for s in states], up_log, say)
+        provisioned = [s.name for s in stopped]
+    hosts = cli.ssh_config()
+    if CONTROL_PLANE not in hosts:
+        raise ConfigError(f"vagrant ssh-config in {root} has no {CONTROL_PLANE} machine")
+    markers: dict[str, Any] = {}
+    with SSHPool(hosts) as pool:
+        if own:
+            markers = {node: read_markers(pool, node, marker_dir) for node in sorted(hosts)}
+            todo = incomplete(markers)
+            for node in sorted(todo, key=lambda n: (n != CONTROL_PLANE, n)):
+                node_log = log_dir / f"vagrant-provision-{node}.log"
+                logs.append(node_log)
+                say(f"{node}: provisioning incomplete (no marker for {', '.join(todo[node])}); "
+                    f"vagrant provision {node}, log {node_log}")
+                _vagrant(lambda on_line, node=node, node_log=node_log: cli.provision(
+                    node, timeout=PROVISION_TIMEOUT, log=node_log, on_line=on_line), [node], node_log, say)
+                provisioned.append(node)
+            if todo:
+                markers = {node: read_markers(pool, node, marker_dir) for node in sorted(hosts)}
+                still = incomplete(markers)
+                if still:
+                    raise LabUnavailable("provisioning finished but markers are still missing: " + "; ".join(
+                        f"{n}: {', '.join(s)}" for n, s in sorted(still.items())) + f" (logs in {log_dir})")
+            say("every node provisioned (" + ", ".join(
+                f"{n}: {', '.join(scripts_for(n))} done" for n in sorted(markers)) + ")")
+        if provisioned:
+            logs += _node_logs(pool, sorted(hosts), log_dir, node_logs)
+        result = pool.run(CONTROL_PLANE, "sudo -n cat " + shlex.quote(remote_kubeconfig), 30)
+        if not result.ok:
+            raise LabUnavailable(f"cannot read {remote_kubeconfig} on {CONTROL_PLANE} with sudo "
+                                 f"(exit {result.rc}): {result.stderr.strip()[:200]}")
+    kubeconfig = shared_dir / "kubeconfig"
+    fd = os.open(kubeconfig, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(_point_kubeconfig_at(result.stdout, f"https://{ctr_ip}:6443"))
+    info = {"kind": "vagrant", "root": str(root), "own": own, "provider": provider,
+            "vagrant": found_version, "kubeconfig": str(kubeconfig),
+            "provisioned": provisioned, "logs": [str(p) for p in logs], "markers": markers,
+            "hosts": {name: asdict(h) for name, h in hosts.items()}}
+    tmp = info_path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(info, indent=2))
+    tmp.replace(info_path)
+    return info_path
+
+
+def _vagrant(run: Callable[[Callable[[str], None]], None], machines: list[str], log: Path,
+             say: Progress) -> None:
+    """Run one Vagrant command with a progress line per machine; on failure the log's
+    tail and path go to the progress lines and the error."""
+    started = time.monotonic()
+    with MachineProgress(machines, log, say) as tracker:
+        try:
+            run(tracker.feed)
+        except LabError as exc:
+            tail = log_tail(log, 20)
+            say(f"FAILED after {int(time.monotonic() - started)}s; last lines of {log}:")
+            for line in tail.splitlines():
+                say("  " + line)
+            raise type(exc)(f"{str(exc).splitlines()[0]} (log: {log})") from None
+    say(f"done in {int(time.monotonic() - started)}s; log {log}")
+
+
 def destroy(vagrant_root: Path = PROVISIONING_DIR, timeout: float = 900.0) -> None:
+    if not is_suite_lab(vagrant_root):
+        raise ConfigError(f"--destroy-lab refused: {vagrant_root} is not a lab the suite provisioned")
     VagrantCLI(vagrant_root).destroy(timeout=timeout)
 
 

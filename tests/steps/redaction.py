@@ -44,11 +44,15 @@ def exclusive_ns(request: pytest.FixtureRequest, lab: Lab, hubble_stage: dict[st
 
 
 @pytest.fixture
-def redaction_stage(lab: Lab, hubble_stage: dict[str, Any], exclusive_cluster_lock: None) -> Iterator[None]:
-    """The lab at stage "redaction" until teardown, then back at "hubble" (cilab.stages)."""
+def redaction_stage(lab: Lab, lab_shared_dir: Path, hubble_stage: dict[str, Any],
+                    exclusive_cluster_lock: None) -> Iterator[None]:
+    """The lab at stage "redaction" until teardown, then back at "hubble" (cilab.stages);
+    each switch is shown on the terminal (cilab.progress)."""
+    from cilab.progress import ProgressFile
     from cilab.stages import stage_switched
     from cilab.versions import load_versions
-    with stage_switched(lab, "redaction", load_versions().cilium_version, back_to="hubble"):
+    with stage_switched(lab, "redaction", load_versions().cilium_version, back_to="hubble",
+                        progress=ProgressFile(lab_shared_dir)):
         yield
 
 

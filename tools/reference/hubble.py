@@ -27,6 +27,12 @@ def calls() -> list[dict[str, Any]]:
         # --- the stage: before Hubble (state []) -------------------------------------------
         call("k8s_get", "seed 777-790, 960-967 (enable-hubble false)", [value(configmap("cilium-config", BASE_CONFIG))],
              api_version="v1", kind="ConfigMap", name="cilium-config", namespace=KS),
+        # the stage is read from the live cluster: cilium-config above and the agent's arguments
+        call("k8s_get", "reconstructed (cilium 1.17.6 chart: the agent runs `cilium-agent "
+             "--config-dir=/tmp/cilium/config-map`, no extraArgs in the base install of seed 293-298; "
+             "no containerPorts with hubble and prometheus off, seed 985-996)",
+             [value(workload("DaemonSet", "cilium", 3, 3, BASE_AGENT_CONTAINERS, 1))],
+             api_version="apps/v1", kind="DaemonSet", name="cilium", namespace=KS),
         call("k8s_list", "seed 968-971 (no cilium-ca/hubble secrets)", [value(BASE_SECRETS)],
              api_version="v1", kind="Secret", namespace=KS),
         call("k8s_list", "seed 603-606 (nodes, InternalIPs)", [value(nodes_list)], api_version="v1", kind="Node"),

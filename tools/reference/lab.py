@@ -250,6 +250,8 @@ AGENT_CONTAINERS = [{"name": "cilium-agent", "image": IMAGES["cilium"],
                      "ports": [{"name": "peer-service", "containerPort": 4244, "hostPort": 4244},
                                {"name": "prometheus", "containerPort": 9962, "hostPort": 9962},
                                {"name": "hubble-metrics", "containerPort": 9965, "hostPort": 9965}]}]
+BASE_AGENT_CONTAINERS = [{"name": "cilium-agent", "image": IMAGES["cilium"], "command": ["cilium-agent"],
+                          "args": ["--config-dir=/tmp/cilium/config-map"]}]
 RELAY_CONTAINERS = [{"name": "hubble-relay", "image": IMAGES["relay"],
                      "ports": [{"name": "grpc", "containerPort": 4245}]}]
 UI_CONTAINERS = [  # seed 1169-1180 (kubectl describe pod -l k8s-app=hubble-ui)
