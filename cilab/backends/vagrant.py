@@ -106,10 +106,12 @@ def check_machines(root: Path, states: list[MachineStatus], provider: str | None
 
 
 def read_markers(pool: SSHPool, node: str, marker_dir: str = MARKER_DIR) -> dict[str, dict[str, str] | None]:
-    """script -> the KEY=VALUE lines of its completion marker, or None when it is missing."""
+    """script -> the KEY=VALUE lines of its completion marker, or None when it is missing.
+    `{node}` in `marker_dir` is replaced by the node's name (for labs whose nodes share a
+    file system, as the loopback tests' do)."""
     parts = []
     for script in scripts_for(node):
-        f = shlex.quote(f"{marker_dir}/{script}.done")
+        f = shlex.quote(f"{marker_dir.format(node=node)}/{script}.done")
         parts.append(f"if [ -f {f} ]; then echo '== {script}'; cat {f}; else echo '-- {script}'; fi")
     result = pool.run(node, "; ".join(parts), 30)
     if not result.ok:

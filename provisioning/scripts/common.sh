@@ -7,7 +7,7 @@ set -euo pipefail
 CILAB_UPLOAD=/tmp/cilab        # where the Vagrantfile's file provisioners put things
 CILAB_HOME=/opt/cilab          # lab files kept on the node (helm layers, kubeadm templates)
 CILAB_ETC=/etc/cilab           # rendered kubeadm configs (hold the bootstrap token: 0600)
-CILAB_STATE=/var/lib/cilab     # markers of installed tools
+CILAB_STATE=/var/lib/cilab     # markers of installed tools and of finished scripts
 CILAB_LOG=/var/log/cilab       # full output of kubeadm init/join
 CRI_SOCKET=unix:///run/containerd/containerd.sock
 export DEBIAN_FRONTEND=noninteractive
@@ -68,4 +68,29 @@ wait_until() {
     sleep 5
   done
   log "ready: $what"
+}
+
+# Completion markers: $CILAB_STATE/<script>.done is written when, and only when, a script
+# has finished, with the versions it installed (KEY=VALUE lines).  The suite reads them over
+# SSH on reuse and provisions a node again when one is missing (cilab/backends/vagrant.py),
+# so a `vagrant up` killed half way is resumed instead of half-used.
+# mark_started SCRIPT : forget SCRIPT's marker before doing anything.
+mark_started() {
+  install -d -m 0755 "$CILAB_STATE"
+  rm -f "$CILAB_STATE/$1.done"
+}
+
+# mark_done SCRIPT NAME... : write SCRIPT's marker with the values of the variables NAME.
+mark_done() {
+  local script=$1 name
+  shift
+  {
+    for name in "$@"; do
+      printf '%s=%s\n' "$name" "${!name:-}"
+    done
+    printf 'FINISHED_AT=%s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  } >"$CILAB_STATE/$script.done.tmp"
+  chmod 0644 "$CILAB_STATE/$script.done.tmp"
+  mv -f "$CILAB_STATE/$script.done.tmp" "$CILAB_STATE/$script.done"
+  log "$script finished (marker $CILAB_STATE/$script.done)"
 }

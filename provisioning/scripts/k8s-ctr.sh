@@ -11,6 +11,7 @@ require_env NODE_NAME NODE_IP CTR_IP KUBERNETES_VERSION POD_CIDR SERVICE_CIDR CI
   CILIUM_VERSION CILIUM_CLI_VERSION HUBBLE_CLI_VERSION HELM_VERSION \
   BOOTSTRAP_TOKEN BOOTSTRAP_TOKEN_TTL CA_CERT_HASH
 
+mark_started k8s-ctr.sh
 export HOME=/root
 export KUBECONFIG=/etc/kubernetes/admin.conf
 ARCH=$(dpkg --print-architecture) # amd64 or arm64, as in the release file names
@@ -50,17 +51,24 @@ install_lab_ca() {
   install -m 0600 "$CILAB_UPLOAD/pki/ca.key" "$PKI/ca.key"
 }
 
-if [[ -f /etc/kubernetes/admin.conf ]]; then
-  log "kubeadm init already done; waiting for the API server"
+# kubeadm init counts as done only when it completed: admin.conf is written in its
+# kubeconfig phase, before wait-control-plane, upload-config, bootstrap-token and addon, so
+# an init interrupted there leaves admin.conf behind and a cluster no worker can join.  The
+# marker kubeadm-init.done is written after init returned successfully; without it, any
+# leftover of an earlier init is reset and init runs again.
+INIT_MARKER="$CILAB_STATE/kubeadm-init.done"
+if [[ -f "$INIT_MARKER" && -f /etc/kubernetes/admin.conf ]]; then
+  log "kubeadm init already done ($INIT_MARKER); waiting for the API server"
   actual=$(ca_cert_hash "$PKI/ca.crt")
   [[ "$actual" == "$CA_CERT_HASH" ]] ||
     die "$PKI/ca.crt has hash $actual but this lab's CA is $CA_CERT_HASH (the host's .vagrant/cilab changed): destroy the lab and bring it up again"
   wait_until 300 "API server /readyz" api_ready
 else
-  if [[ -f /etc/kubernetes/manifests/kube-apiserver.yaml ]]; then
-    # A previous init stopped half way; kubeadm's preflight would refuse to start again.
-    log "cleaning up an unfinished kubeadm init"
+  if [[ -e /etc/kubernetes/admin.conf || -e /etc/kubernetes/manifests/kube-apiserver.yaml ]]; then
+    # A previous init did not finish; kubeadm's preflight would refuse to start again.
+    log "no $INIT_MARKER: resetting an unfinished kubeadm init"
     kubeadm reset -f --cri-socket "$CRI_SOCKET" >>"$CILAB_LOG/kubeadm-reset.log" 2>&1
+    rm -f /root/.kube/config /home/vagrant/.kube/config
   fi
   install_lab_ca
   render_template "$CILAB_HOME/kubeadm/init-config.yaml.tmpl" "$CILAB_ETC/kubeadm-init.yaml" \
@@ -70,6 +78,7 @@ else
     tail -n 40 "$CILAB_LOG/kubeadm-init.log" >&2
     die "kubeadm init failed"
   fi
+  mark_done kubeadm-init KUBERNETES_VERSION CA_CERT_HASH
   wait_until 300 "API server /readyz" api_ready
 fi
 # The CA key now lives only in $PKI (and on the host); drop the uploaded copy.
@@ -172,3 +181,5 @@ node_ready() {
 }
 wait_until 600 "node $NODE_NAME Ready" node_ready
 log "control plane ready: Kubernetes v${KUBERNETES_VERSION}, Cilium ${CILIUM_VERSION}"
+mark_done k8s-ctr.sh NODE_NAME KUBERNETES_VERSION CILIUM_VERSION CILIUM_CLI_VERSION HUBBLE_CLI_VERSION \
+  HELM_VERSION CA_CERT_HASH

@@ -8,16 +8,33 @@ source /tmp/cilab/scripts/common.sh
 
 require_env NODE_NAME NODE_IP CTR_IP BOOTSTRAP_TOKEN CA_CERT_HASH
 
+mark_started k8s-w.sh
 API="https://${CTR_IP}:6443"
 CA_FILE="$CILAB_UPLOAD/pki/ca.crt" # the lab CA's certificate (public), uploaded by Vagrant
 KUBELET_KUBECONFIG=/etc/kubernetes/kubelet.conf
 
-install -d -m 0755 "$CILAB_HOME" "$CILAB_LOG"
+install -d -m 0755 "$CILAB_HOME" "$CILAB_LOG" "$CILAB_STATE"
 rm -rf "$CILAB_HOME/kubeadm"
 cp -R "$CILAB_UPLOAD/kubeadm" "$CILAB_HOME/"
 
-if [[ -f "$KUBELET_KUBECONFIG" ]]; then
-  log "already joined ($KUBELET_KUBECONFIG exists); skipping kubeadm join"
+# A worker that joined a control plane which was since destroyed and rebuilt holds the old
+# cluster CA: it can never talk to the new API server.  Its CA no longer matches the lab's
+# CA hash, so it is reset and joins again.
+JOIN_MARKER="$CILAB_STATE/kubeadm-join.done"
+if [[ -f "$KUBELET_KUBECONFIG" && -f /etc/kubernetes/pki/ca.crt ]]; then
+  joined_ca=$(ca_cert_hash /etc/kubernetes/pki/ca.crt)
+  if [[ "$joined_ca" != "$CA_CERT_HASH" ]]; then
+    log "joined with CA $joined_ca but the lab's CA is $CA_CERT_HASH (the control plane was rebuilt): resetting to join again"
+    kubeadm reset -f --cri-socket "$CRI_SOCKET" >>"$CILAB_LOG/kubeadm-reset.log" 2>&1
+    rm -f "$JOIN_MARKER"
+  elif [[ ! -f "$JOIN_MARKER" ]]; then
+    log "no $JOIN_MARKER: resetting an unfinished kubeadm join"
+    kubeadm reset -f --cri-socket "$CRI_SOCKET" >>"$CILAB_LOG/kubeadm-reset.log" 2>&1
+  fi
+fi
+
+if [[ -f "$KUBELET_KUBECONFIG" && -f "$JOIN_MARKER" ]]; then
+  log "already joined ($JOIN_MARKER); skipping kubeadm join"
 else
   [[ -f "$CA_FILE" ]] || die "the lab CA certificate was not uploaded to $CA_FILE"
   actual=$(ca_cert_hash "$CA_FILE")
@@ -48,6 +65,7 @@ else
     tail -n 40 "$CILAB_LOG/kubeadm-join.log" >&2
     die "kubeadm join failed; if the bootstrap token expired (BOOTSTRAP_TOKEN_TTL), run 'vagrant provision k8s-ctr' to create it again, then provision this node again"
   fi
+  mark_done kubeadm-join CA_CERT_HASH
 fi
 
 node_ready() {
@@ -56,3 +74,4 @@ node_ready() {
 }
 wait_until 900 "node $NODE_NAME Ready" node_ready
 log "worker $NODE_NAME joined and Ready"
+mark_done k8s-w.sh NODE_NAME CA_CERT_HASH
