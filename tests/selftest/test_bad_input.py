@@ -51,9 +51,11 @@ current-context: x
 """
 
 STANDIN_NO_PROVIDER = """#!/bin/sh
+if [ "$1" = --version ]; then echo "Vagrant 2.4.9"; exit 0; fi
 echo "No usable default provider could be found for your system." >&2
 exit 1
 """
+DEBIAN_VAGRANT = "/usr/bin/vagrant"  # Debian's package, 2.3.4 (scripts/test installs it)
 
 
 def _cases(tmp: Path) -> list[tuple[str, list[str], dict[str, str], bool, str]]:
@@ -64,6 +66,14 @@ def _cases(tmp: Path) -> list[tuple[str, list[str], dict[str, str], bool, str]]:
     nowhere_kc = _write(tmp / "nowhere-kubeconfig", KUBECONFIG_NOWHERE)
     standin = _write(tmp / "vagrant", STANDIN_NO_PROVIDER)
     standin.chmod(0o755)
+    from tests.standin_vagrant import standin as write_standin
+    good = write_standin(tmp / "good")  # three running VirtualBox machines
+    only_default = write_standin(tmp / "other", machines={"default": ("running", "virtualbox")})
+    empty_dir = tmp / "empty"
+    empty_dir.mkdir()
+    writeup = tmp / "writeup"
+    writeup.mkdir()
+    _write(writeup / "Vagrantfile", "# the write-up's Vagrantfile\n")
     return [
         ("unknown --lab", ["--lab", "moon"], {}, False, "invalid choice: 'moon'"),
         ("missing transcript", ["--lab", "replay", f"--transcript={tmp}/absent.yaml"], {}, False, "no such file or folder"),
@@ -91,6 +101,17 @@ def _cases(tmp: Path) -> list[tuple[str, list[str], dict[str, str], bool, str]]:
          "cannot be combined with --lab replay"),
         ("--destroy-lab without vagrant", ["--lab", "replay", "--destroy-lab"], {}, False,
          "only go with --lab vagrant"),
+        ("--vagrant-dir without a Vagrantfile", ["--lab", "vagrant", f"--vagrant-dir={empty_dir}"],
+         {"VAGRANT_EXE": str(good)}, False, f"--vagrant-dir {empty_dir}: no Vagrantfile there"),
+        ("--vagrant-dir without k8s-ctr", ["--lab", "vagrant", f"--vagrant-dir={writeup}"],
+         {"VAGRANT_EXE": str(only_default)}, False, "its Vagrantfile defines no k8s-ctr machine (machines: default)"),
+        ("Vagrant too old", ["--lab", "vagrant"], {"VAGRANT_EXE": DEBIAN_VAGRANT, "VAGRANT_HOME": str(tmp / "vagrant.d")}, False,
+         f"Vagrant 2.3.4 found at {DEBIAN_VAGRANT}; the lab needs Vagrant 2.4.9 or newer (VirtualBox 7.2 "
+         "needs it): get it from https://developer.hashicorp.com/vagrant/install"),
+        ("--destroy-lab on a foreign folder", ["--lab", "vagrant", f"--vagrant-dir={writeup}", "--destroy-lab"],
+         {"VAGRANT_EXE": str(good)}, False, f"--destroy-lab refused: {writeup} is a lab the suite did not provision"),
+        ("provider not matching the machines", ["--lab", "vagrant", f"--vagrant-dir={writeup}", "--provider=libvirt"],
+         {"VAGRANT_EXE": str(good)}, False, "--provider libvirt does not match the machines already created"),
     ]
 
 
@@ -99,7 +120,9 @@ CASE_NAMES = [
     "transcript entry without results", "--record to an unwritable path", "missing vagrant binary",
     "no usable provider", "unreadable kubeconfig", "empty kubeconfig", "kubeconfig that points nowhere",
     "malformed version override", "unknown Cilium version override", "--transcript without replay",
-    "--record with replay", "--destroy-lab without vagrant"]
+    "--record with replay", "--destroy-lab without vagrant", "--vagrant-dir without a Vagrantfile",
+    "--vagrant-dir without k8s-ctr", "Vagrant too old", "--destroy-lab on a foreign folder",
+    "provider not matching the machines"]
 
 
 @pytest.mark.parametrize("case", CASE_NAMES)
@@ -108,6 +131,9 @@ def test_bad_input_is_one_line_and_nonzero(case: str, tmp_path: Path) -> None:
     inputs.mkdir()
     spec = {c[0]: c for c in _cases(inputs)}[case]
     _, args, env, no_vagrant, expected = spec
+    if env.get("VAGRANT_EXE") == DEBIAN_VAGRANT and not Path(DEBIAN_VAGRANT).exists():
+        pytest.fail(f"{DEBIAN_VAGRANT} is missing: apt-get install vagrant vagrant-libvirt (scripts/test does)",
+                    pytrace=False)
     before = sorted(p.name for p in tmp_path.iterdir())
     rc, out, took = _pytest(tmp_path, *args, env=env, path_without_vagrant=no_vagrant)
     line = _one_line(out)
@@ -116,4 +142,7 @@ def test_bad_input_is_one_line_and_nonzero(case: str, tmp_path: Path) -> None:
     assert took < 30, f"{case}: took {took:.1f}s"
     created = sorted(set(p.name for p in tmp_path.iterdir()) - set(before) - {"bt"})
     assert not created, f"{case}: left {created} behind"
+    changing = [line for log in inputs.rglob("calls.log") for line in log.read_text().splitlines()
+                if line.split()[0] in ("up", "provision", "destroy")]
+    assert not changing, f"{case}: ran vagrant {changing}"
     assert not (inputs / "rec").exists()

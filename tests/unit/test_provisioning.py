@@ -1011,3 +1011,53 @@ def test_nightly_workflow() -> None:
     ]
     assert {s["with"]["path"] for s in uploads} == {"reports/html", "reports/transcript"}
     assert all(s.get("if") == "always()" for s in uploads)
+
+
+def test_vagrantfile_floor_is_the_suites_minimum() -> None:
+    """The Vagrantfile and the backend require the same Vagrant (cilab.vagrant_cli.MIN_VAGRANT);
+    only the documented test knob lowers the Vagrantfile's."""
+    from cilab.vagrant_cli import MIN_VAGRANT
+    text = (PROV / "Vagrantfile").read_text()
+    assert f'ENV["CILAB_VAGRANT_FLOOR"].to_s.empty? ? "{MIN_VAGRANT}" : ENV["CILAB_VAGRANT_FLOOR"]' in text
+    assert 'Vagrant.require_version ">= #{vagrant_floor}"' in text
+
+
+@pytest.mark.parametrize("script,markers", [
+    ("init_cfg.sh", ["init_cfg.sh"]),
+    ("k8s-ctr.sh", ["k8s-ctr.sh", "kubeadm-init"]),
+    ("k8s-w.sh", ["k8s-w.sh", "kubeadm-join"]),
+])
+def test_scripts_mark_completion_last(script: str, markers: list[str]) -> None:
+    """Each script forgets its marker first and writes it as its very last step; kubeadm's
+    own marker follows a successful init/join, and only that marker counts as "done"."""
+    lines = [l.strip() for l in (PROV / "scripts" / script).read_text().splitlines()]
+    code = [l for l in lines if l and not l.startswith("#")]
+    assert f"mark_started {script}" in code[:8]
+    # the last command (a mark_done may continue on the next line)
+    assert any(l.startswith(f"mark_done {script} ") for l in code[-2:]), code[-3:]
+    for marker in markers[1:]:
+        done = next(i for i, l in enumerate(code) if l.startswith(f"mark_done {marker} "))
+        run = next(i for i, l in enumerate(code) if l.startswith(f"if ! kubeadm {marker.split('-')[1]} "))
+        assert run < done
+    if script == "k8s-ctr.sh":
+        assert 'if [[ -f "$INIT_MARKER" && -f /etc/kubernetes/admin.conf ]]; then' in code
+    if script == "k8s-w.sh":
+        assert 'if [[ "$joined_ca" != "$CA_CERT_HASH" ]]; then' in code
+
+
+def test_mark_done_writes_the_versions_atomically(tmp_path: Path) -> None:
+    script = f"""
+set -euo pipefail
+source {PROV / 'scripts' / 'common.sh'}
+CILAB_STATE={tmp_path}/state
+hostname() {{ echo k8s-w1; }}
+KUBERNETES_VERSION=1.33.2 CA_CERT_HASH=sha256:ab
+mark_started k8s-w.sh
+mark_done k8s-w.sh KUBERNETES_VERSION CA_CERT_HASH
+"""
+    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    marker = (tmp_path / "state" / "k8s-w.sh.done").read_text().splitlines()
+    assert marker[:2] == ["KUBERNETES_VERSION=1.33.2", "CA_CERT_HASH=sha256:ab"]
+    assert marker[2].startswith("FINISHED_AT=")
+    assert not list((tmp_path / "state").glob("*.tmp"))
