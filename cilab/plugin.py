@@ -256,18 +256,19 @@ def _build_lab(config: pytest.Config, shared: Path) -> Lab:
     from cilab.versions import load_versions
     versions = load_versions()
     if opt.lab == "vagrant":
-        from cilab.backends.vagrant import VagrantBackend, provision_once
+        from cilab.backends import vagrant
         from cilab.progress import ProgressFile
         log_dir = provisioning_logs(config)
-        try:
-            info_path = provision_once(shared, provider=opt.provider, ctr_ip=versions.ctr_ip,
-                                       vagrant_root=vagrant_dir(config), log_dir=log_dir,
-                                       progress=ProgressFile(shared))
+        try:  # the node paths are read from the module when called (the loopback self-test moves them)
+            info_path = vagrant.provision_once(
+                shared, provider=opt.provider, ctr_ip=versions.ctr_ip, vagrant_root=vagrant_dir(config),
+                log_dir=log_dir, progress=ProgressFile(shared), marker_dir=vagrant.MARKER_DIR,
+                remote_kubeconfig=vagrant.ADMIN_KUBECONFIG, node_logs=vagrant.NODE_LOGS)
         except LabError:
             _attach_logs(sorted(log_dir.glob("*.log")) if log_dir.is_dir() else [])
             raise
         _attach_logs([Path(p) for p in json.loads(info_path.read_text()).get("logs", [])])
-        backend: Any = VagrantBackend(info_path)
+        backend: Any = vagrant.VagrantBackend(info_path)
     else:
         from cilab.backends.kube import KubeconfigBackend
         backend = KubeconfigBackend(opt.kubeconfig, opt.context, opt.ssh_config,
