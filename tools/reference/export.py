@@ -119,7 +119,7 @@ def curl_pod_obj(ns: str, ready: bool = True) -> dict[str, Any]:
         status["podIP"] = CURL_POD_IP
     return {"apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": whoami.CURL_POD, "namespace": ns, "labels": {"app": "curl"}},
-            "spec": {"nodeName": CURL_POD_NODE, "containers": [{"name": "curl", "image": "nicolaka/netshoot"}]},
+            "spec": {"nodeName": CURL_POD_NODE, "containers": [{"name": "curl", "image": "nicolaka/netshoot:v0.13"}]},
             "status": status}
 
 
@@ -130,13 +130,13 @@ def webpod_obj(ns: str, name: str) -> dict[str, Any]:
                          "labels": {"app": "webpod", "pod-template-hash": WEBPOD_RS.rsplit("-", 1)[1]},
                          "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": WEBPOD_RS,
                                               "controller": True}]},
-            "spec": {"nodeName": node, "containers": [{"name": "webpod", "image": "traefik/whoami"}]},
+            "spec": {"nodeName": node, "containers": [{"name": "webpod", "image": "traefik/whoami:v1.11.0"}]},
             "status": {"phase": "Running", "podIP": ip, "hostIP": NODES[node]["ip"],
                        "conditions": [{"type": "Ready", "status": "True"}]}}
 
 
 def webpod_deployment(ns: str, ready: int) -> dict[str, Any]:
-    obj = workload("Deployment", "webpod", ready, 2, [{"name": "webpod", "image": "traefik/whoami"}], 1)
+    obj = workload("Deployment", "webpod", ready, 2, [{"name": "webpod", "image": "traefik/whoami:v1.11.0"}], 1)
     obj["metadata"]["namespace"] = ns
     return obj
 
