@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -141,6 +142,19 @@ def agent_args(ds: dict[str, Any] | None) -> list[str]:
     return []
 
 
+_IMAGE_VERSION = re.compile(r":v(\d+\.\d+\.\d+(?:-(?:pre|rc)\.\d+)?)(?:@|$)")
+
+
+def agent_version(ds: dict[str, Any] | None) -> str | None:
+    """The Cilium version of the agent image (`quay.io/cilium/cilium:v1.17.6@sha256:...`)."""
+    containers = ((((ds or {}).get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers") or []
+    for c in containers:
+        if c.get("name") == "cilium-agent":
+            m = _IMAGE_VERSION.search(str(c.get("image") or ""))
+            return m.group(1) if m else None
+    return None
+
+
 def detect_stage(lab: Lab) -> dict[str, Any]:
     """The stage the live cluster is in, from cilium-config AND the agent's arguments.
 
@@ -153,7 +167,8 @@ def detect_stage(lab: Lab) -> dict[str, Any]:
     if cfg is None:
         raise LabUnavailable("ConfigMap kube-system/cilium-config not found: "
                              "is Cilium installed on this lab?")
-    args = agent_args(k8s.daemonset(lab, "kube-system", "cilium"))
+    ds = k8s.daemonset(lab, "kube-system", "cilium")
+    args = agent_args(ds)
     evidence = [f"cilium-config enable-hubble={cfg.get('enable-hubble', '<absent>')}"]
     hubble_on = cfg.get("enable-hubble") == "true" or _flag_on(args, "--enable-hubble")
     redact_cfg = cfg.get("hubble-redact-enabled") == "true"
@@ -164,7 +179,7 @@ def detect_stage(lab: Lab) -> dict[str, Any]:
         evidence.append("agent DaemonSet args " + " ".join(redact_args))
     stage = "redaction" if hubble_on and (redact_cfg or "--hubble-redact-enabled" in redact_args) \
         else "hubble" if hubble_on else "base"
-    return {"stage": stage, "evidence": evidence}
+    return {"stage": stage, "evidence": evidence, "version": agent_version(ds)}
 
 
 def _can_change(lab: Lab) -> bool:
@@ -224,6 +239,13 @@ def ensure_hubble(lab: Lab, shared_dir: Path, cilium_version: str,
             found = detect_stage(lab)
             note(f"stage found: {found['stage']} ({'; '.join(found['evidence'])})")
             record: dict[str, Any] = {"found": found["stage"], "found_evidence": found["evidence"]}
+            if found.get("version") and found["version"] != cilium_version and _can_change(lab):
+                # every stage switch is a helm upgrade at the pinned chart: on a lab built at
+                # another version it would silently upgrade or downgrade Cilium
+                raise ConfigError(
+                    f"the lab runs Cilium {found['version']} (agent image) but the suite switches stages "
+                    f"with chart {cilium_version}: run with CILIUM_VERSION={found['version']} so the "
+                    "stages keep the lab's own version")
             if found["stage"] != "base" and not _can_change(lab):
                 if found["stage"] == "redaction":
                     raise ConfigError(

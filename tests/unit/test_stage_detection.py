@@ -37,6 +37,7 @@ class FakeCluster:
         self.helm: list[str] = []
         self.exclusive_during_helm: list[bool] = []
         self.allow_helm_changes = allow_helm_changes
+        self.version = "1.17.6"
 
     # -- what the cluster shows in its current stage -----------------------------------
     def _config(self) -> dict[str, str]:
@@ -52,7 +53,8 @@ class FakeCluster:
         return {"apiVersion": "apps/v1", "kind": "DaemonSet",
                 "metadata": {"name": "cilium", "namespace": "kube-system", "generation": self.generation},
                 "spec": {"template": {"spec": {"containers": [
-                    {"name": "cilium-agent", "command": ["cilium-agent"], "args": args}]}}},
+                    {"name": "cilium-agent", "image": f"quay.io/cilium/cilium:v{self.version}@sha256:{'0' * 64}",
+                     "command": ["cilium-agent"], "args": args}]}}},
                 "status": {"observedGeneration": self.generation, "desiredNumberScheduled": 3,
                            "numberReady": 3, "updatedNumberScheduled": 3}}
 
@@ -195,3 +197,11 @@ def test_stage_switch_reports_progress(tmp_path: Path) -> None:
         "stage: switching to redaction (helm upgrade, base + hubble + redaction)",
         "stage: switching to hubble (helm upgrade, base + hubble)"]
     assert "stage: agents ready 3/3 (generation 6)" in lines
+
+
+def test_a_lab_at_another_cilium_version_is_not_switched(tmp_path: Path) -> None:
+    cluster = FakeCluster("base", tmp_path)
+    cluster.version = "1.17.5"
+    with pytest.raises(ConfigError, match=r"runs Cilium 1\.17\.5 .* chart 1\.17\.6: run with CILIUM_VERSION=1\.17\.5"):
+        run(cluster, tmp_path)
+    assert cluster.helm == []
