@@ -985,32 +985,55 @@ def test_nightly_workflow() -> None:
     doc = load_yaml(WORKFLOW)
     triggers = doc.get("on", doc.get(True))  # PyYAML reads a bare `on` key as True
     assert "schedule" in triggers and "workflow_dispatch" in triggers
-    (job,) = doc["jobs"].values()
+    assert set(triggers["workflow_dispatch"]["inputs"]) == {"box", "box_version"}  # the fallback box
+    render, job = doc["jobs"]["chart-render"], doc["jobs"]["real-lab"]
+    # the cheap render job gates the VM job
+    assert job["needs"] == "chart-render" and render["timeout-minutes"] <= 15
+    render_text = yaml.safe_dump(render)
+    assert 'python tools/check_stage_render.py --version "${{ matrix.cilium }}"' in render_text
+    assert "sha256sum -c" in render_text and "HELM_SHA256_AMD64" in render_text
     assert job["runs-on"] == "ubuntu-24.04"
     assert job["timeout-minutes"] == 75
     matrix = job["strategy"]["matrix"]["cilium"]
-    assert matrix[0] == "1.17.6" and len(matrix) == 2
+    assert matrix[0] == "1.17.6" and len(matrix) == 2 and render["strategy"]["matrix"]["cilium"] == matrix
     for version in matrix:
         load_versions({"CILIUM_VERSION": version})
     assert job["env"]["CILIUM_VERSION"] == "${{ matrix.cilium }}"
+    assert job["env"]["BOX_LIBVIRT"] == "${{ inputs.box }}"
+    # pinned Vagrant (at the lab's floor) and plugin
+    from cilab.vagrant_cli import MIN_VAGRANT
+    assert doc["env"]["VAGRANT_PKG_VERSION"] == f"{MIN_VAGRANT}-1"
+    assert re.fullmatch(r"\d+\.\d+\.\d+", doc["env"]["VAGRANT_LIBVIRT_VERSION"])
     text = WORKFLOW.read_text("utf-8")
+    assert '"vagrant=${VAGRANT_PKG_VERSION}"' in text and "apt-mark hold vagrant" in text
+    assert 'vagrant plugin install vagrant-libvirt --plugin-version "${VAGRANT_LIBVIRT_VERSION}"' in text
     assert 'KERNEL=="kvm", GROUP="kvm", MODE="0666", OPTIONS+="static_node=kvm"' in text
     assert "udevadm control --reload-rules" in text and "udevadm trigger" in text
-    assert "apt.releases.hashicorp.com" in text and "vagrant plugin install vagrant-libvirt" in text
+    assert "apt.releases.hashicorp.com" in text
     for pkg in ("qemu-kvm", "libvirt-daemon-system", "libvirt-dev", "ebtables", "dnsmasq-base"):
         assert pkg in text
     assert "~/.vagrant.d/boxes" in text
-    assert (
-        "VAGRANT_DEFAULT_PROVIDER=libvirt python -m pytest -n auto --lab vagrant --destroy-lab "
-        "--record reports/transcript --alluredir reports/allure-results"
-    ) in text
+    names = [s.get("name", s.get("uses", "")) for s in job["steps"]]
+
+    def at(prefix: str) -> int:
+        return next(i for i, n in enumerate(names) if n.startswith(prefix))
+    # disk guard first; the box boots alone before the lab; logs go up before the lab goes
+    assert at("Disk guard") < at("Install Vagrant") < at("Boot the box alone first") < at("Run the suite")
+    assert "virsh pool-define-as default dir --target" in text and "df -h" in text
+    assert "cloud-image/ubuntu-24.04" in job["steps"][at("Boot the box alone first")]["run"]
+    run = job["steps"][at("Run the suite")]["run"]
+    assert "--lab vagrant --provider libvirt --provisioning-logs reports/provisioning" in run
+    assert "--record reports/transcript --alluredir reports/allure-results" in run
+    assert "--destroy-lab" not in run
     assert "npx allure awesome reports/allure-results --single-file -o reports/html" in text
     assert "npm ci" in text and "pip install -e ." in text
-    uploads = [
-        s for s in job["steps"] if str(s.get("uses", "")).startswith("actions/upload-artifact")
-    ]
-    assert {s["with"]["path"] for s in uploads} == {"reports/html", "reports/transcript"}
-    assert all(s.get("if") == "always()" for s in uploads)
+    uploads = [i for i, s in enumerate(job["steps"]) if str(s.get("uses", "")).startswith("actions/upload-artifact")]
+    paths = {str(job["steps"][i]["with"]["path"]).strip() for i in uploads}
+    assert paths == {"reports/html", "reports/transcript", "reports/provisioning\nreports/nodes"}
+    assert all(job["steps"][i].get("if") == "always()" for i in uploads)
+    destroy = at("Destroy the lab")
+    assert destroy == len(names) - 1 and all(i < destroy for i in uploads)
+    assert at("Lab state and node logs on failure") < min(uploads)
 
 
 def test_vagrantfile_floor_is_the_suites_minimum() -> None:
