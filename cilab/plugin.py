@@ -14,6 +14,7 @@ import json
 import os
 import re
 import shutil
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -113,7 +114,8 @@ def _validate(config: pytest.Config) -> None:
         if not exe:
             raise _usage("vagrant not found on PATH: install Vagrant to build the lab, or run "
                          "offline with --lab replay (or --lab kubeconfig for an existing cluster)")
-        from cilab.backends.vagrant import check_folder, check_machines, is_suite_lab
+        from cilab.backends.vagrant import (check_folder, check_foreign_running, check_machines,
+                                            is_suite_lab)
         from cilab.vagrant_cli import VagrantCLI
         root = vagrant_dir(config)
         cli = VagrantCLI(root, executable=exe)
@@ -134,6 +136,7 @@ def _validate(config: pytest.Config) -> None:
                          f"{str(exc).strip().splitlines()[-1]}") from None
         try:
             check_machines(root, states, opt.provider)
+            check_foreign_running(root, states)
         except ConfigError as exc:
             raise _usage(str(exc)) from None
         if opt.provisioning_logs:
@@ -259,13 +262,15 @@ def _build_lab(config: pytest.Config, shared: Path) -> Lab:
         from cilab.backends import vagrant
         from cilab.progress import ProgressFile
         log_dir = provisioning_logs(config)
+        started = time.time()
         try:  # the node paths are read from the module when called (the loopback self-test moves them)
             info_path = vagrant.provision_once(
                 shared, provider=opt.provider, ctr_ip=versions.ctr_ip, vagrant_root=vagrant_dir(config),
                 log_dir=log_dir, progress=ProgressFile(shared), marker_dir=vagrant.MARKER_DIR,
                 remote_kubeconfig=vagrant.ADMIN_KUBECONFIG, node_logs=vagrant.NODE_LOGS)
-        except LabError:
-            _attach_logs(sorted(log_dir.glob("*.log")) if log_dir.is_dir() else [])
+        except LabError:  # the logs this run wrote before it failed
+            _attach_logs(sorted(p for p in log_dir.glob("*.log") if p.stat().st_mtime >= started - 1)
+                         if log_dir.is_dir() else [])
             raise
         _attach_logs([Path(p) for p in json.loads(info_path.read_text()).get("logs", [])])
         backend: Any = vagrant.VagrantBackend(info_path)

@@ -105,6 +105,15 @@ def check_machines(root: Path, states: list[MachineStatus], provider: str | None
                               f"{root}: {listed}; drop --provider or use --provider {created[0].provider}")
 
 
+def check_foreign_running(root: Path, states: list[MachineStatus]) -> None:
+    """A folder the suite did not provision must already run every machine."""
+    stopped = [s for s in states if s.state != "running"]
+    if stopped and not is_suite_lab(root):
+        listed = ", ".join(f"{s.name} ({s.state})" for s in stopped)
+        raise ConfigError(f"machines not running in {root}: {listed}; bring them up there with "
+                          f"`cd {root} && vagrant up` (the suite starts nothing in a folder it did not provision)")
+
+
 def read_markers(pool: SSHPool, node: str, marker_dir: str = MARKER_DIR) -> dict[str, dict[str, str] | None]:
     """script -> the KEY=VALUE lines of its completion marker, or None when it is missing.
     `{node}` in `marker_dir` is replaced by the node's name (for labs whose nodes share a
@@ -197,12 +206,10 @@ def _provision(shared_dir: Path, info_path: Path, *, provider: str | None, ctr_i
     provisioned: list[str] = []
     logs: list[Path] = []
     log_dir.mkdir(parents=True, exist_ok=True)
-    if stopped and not own:
-        listed = ", ".join(f"{s.name} ({s.state})" for s in stopped)
-        raise ConfigError(f"machines not running in {root}: {listed}; bring them up there with "
-                          f"`cd {root} && vagrant up` (the suite starts nothing in a folder it did not provision)")
+    check_foreign_running(root, states)
     if stopped:
         up_log = log_dir / "vagrant-up.log"
+        up_log.unlink(missing_ok=True)  # this run's output only
         logs.append(up_log)
         say(f"vagrant up: {', '.join(s.name for s in stopped)} not running; log {up_log}")
         _vagrant(lambda on_line: cli.up(provider=provider, timeout=UP_TIMEOUT, log=up_log, on_line=on_line),
@@ -218,6 +225,7 @@ def _provision(shared_dir: Path, info_path: Path, *, provider: str | None, ctr_i
             todo = incomplete(markers)
             for node in sorted(todo, key=lambda n: (n != CONTROL_PLANE, n)):
                 node_log = log_dir / f"vagrant-provision-{node}.log"
+                node_log.unlink(missing_ok=True)
                 logs.append(node_log)
                 say(f"{node}: provisioning incomplete (no marker for {', '.join(todo[node])}); "
                     f"vagrant provision {node}, log {node_log}")

@@ -69,6 +69,9 @@ def _cases(tmp: Path) -> list[tuple[str, list[str], dict[str, str], bool, str]]:
     from tests.standin_vagrant import standin as write_standin
     good = write_standin(tmp / "good")  # three running VirtualBox machines
     only_default = write_standin(tmp / "other", machines={"default": ("running", "virtualbox")})
+    one_down = write_standin(tmp / "down", machines={"k8s-ctr": ("running", "virtualbox"),
+                                                     "k8s-w1": ("running", "virtualbox"),
+                                                     "k8s-w2": ("poweroff", "virtualbox")})
     empty_dir = tmp / "empty"
     empty_dir.mkdir()
     writeup = tmp / "writeup"
@@ -110,6 +113,9 @@ def _cases(tmp: Path) -> list[tuple[str, list[str], dict[str, str], bool, str]]:
          "needs it): get it from https://developer.hashicorp.com/vagrant/install"),
         ("--destroy-lab on a foreign folder", ["--lab", "vagrant", f"--vagrant-dir={writeup}", "--destroy-lab"],
          {"VAGRANT_EXE": str(good)}, False, f"--destroy-lab refused: {writeup} is a lab the suite did not provision"),
+        ("foreign folder with a machine down", ["--lab", "vagrant", f"--vagrant-dir={writeup}"],
+         {"VAGRANT_EXE": str(one_down)}, False,
+         f"machines not running in {writeup}: k8s-w2 (poweroff); bring them up there with `cd {writeup} && vagrant up`"),
         ("provider not matching the machines", ["--lab", "vagrant", f"--vagrant-dir={writeup}", "--provider=libvirt"],
          {"VAGRANT_EXE": str(good)}, False, "--provider libvirt does not match the machines already created"),
     ]
@@ -122,6 +128,7 @@ CASE_NAMES = [
     "malformed version override", "unknown Cilium version override", "--transcript without replay",
     "--record with replay", "--destroy-lab without vagrant", "--vagrant-dir without a Vagrantfile",
     "--vagrant-dir without k8s-ctr", "Vagrant too old", "--destroy-lab on a foreign folder",
+    "foreign folder with a machine down",
     "provider not matching the machines"]
 
 
