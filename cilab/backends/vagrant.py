@@ -212,8 +212,12 @@ def _provision(shared_dir: Path, info_path: Path, *, provider: str | None, ctr_i
         up_log.unlink(missing_ok=True)  # this run's output only
         logs.append(up_log)
         say(f"vagrant up: {', '.join(s.name for s in stopped)} not running; log {up_log}")
-        _vagrant(lambda on_line: cli.up(provider=provider, timeout=UP_TIMEOUT, log=up_log, on_line=on_line),
-                 [s.name for s in states], up_log, say)
+        try:
+            _vagrant(lambda on_line: cli.up(provider=provider, timeout=UP_TIMEOUT, log=up_log, on_line=on_line),
+                     [s.name for s in states], up_log, say)
+        except LabError:
+            _node_logs_after_failure(cli, log_dir, node_logs, say)
+            raise
         provisioned = [s.name for s in stopped]
     hosts = cli.ssh_config()
     if CONTROL_PLANE not in hosts:
@@ -229,8 +233,14 @@ def _provision(shared_dir: Path, info_path: Path, *, provider: str | None, ctr_i
                 logs.append(node_log)
                 say(f"{node}: provisioning incomplete (no marker for {', '.join(todo[node])}); "
                     f"vagrant provision {node}, log {node_log}")
-                _vagrant(lambda on_line, node=node, node_log=node_log: cli.provision(
-                    node, timeout=PROVISION_TIMEOUT, log=node_log, on_line=on_line), [node], node_log, say)
+                try:
+                    _vagrant(lambda on_line, node=node, node_log=node_log: cli.provision(
+                        node, timeout=PROVISION_TIMEOUT, log=node_log, on_line=on_line), [node], node_log, say)
+                except LabError:
+                    logs_saved = _node_logs(pool, [node], log_dir, node_logs)
+                    if logs_saved:
+                        say(f"{node}: its provisioning logs are in {', '.join(map(str, logs_saved))}")
+                    raise
                 provisioned.append(node)
             if todo:
                 markers = {node: read_markers(pool, node, marker_dir) for node in sorted(hosts)}
@@ -258,6 +268,19 @@ def _provision(shared_dir: Path, info_path: Path, *, provider: str | None, ctr_i
     tmp.write_text(json.dumps(info, indent=2))
     tmp.replace(info_path)
     return info_path
+
+
+def _node_logs_after_failure(cli: VagrantCLI, log_dir: Path, source: str, say: Progress) -> None:
+    """After a failed `vagrant up`: copy the logs of the nodes that can be reached (best
+    effort, bounded; a node that never booted has none)."""
+    try:
+        hosts = cli.ssh_config(timeout=60)
+    except LabError:
+        return
+    with SSHPool(hosts, connect_timeout=5) as pool:
+        saved = _node_logs(pool, sorted(hosts), log_dir, source)
+    if saved:
+        say("node provisioning logs: " + ", ".join(map(str, saved)))
 
 
 def _vagrant(run: Callable[[Callable[[str], None]], None], machines: list[str], log: Path,

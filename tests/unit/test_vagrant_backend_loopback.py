@@ -172,10 +172,14 @@ def test_failed_provisioning_shows_the_log_tail_and_is_not_retried_by_other_work
     root = own_lab(tmp_path)
     exe = standin_vagrant(tmp_path / "vagrant", sshd, fail=("up",), machines={
         n: ("not_created", "libvirt") for n in NODES})
+    (tmp_path / "nodelogs").mkdir()
+    (tmp_path / "nodelogs" / "kubeadm-init.log").write_text("[preflight] Running pre-flight checks\n")
     lines: list[str] = []
     with pytest.raises(CallFailed) as err:
         provision(tmp_path, root, exe, lines)
     log = tmp_path / "logs" / "vagrant-up.log"
+    # the nodes' own provisioning logs are copied next to Vagrant's
+    assert "[preflight] Running pre-flight checks" in (tmp_path / "logs" / "k8s-ctr-cilab.log").read_text()
     assert f"(log: {log})" in str(err.value)
     assert any(l.startswith("FAILED after") and str(log) in l for l in lines)
     assert "k8s-ctr: [cilab k8s-ctr] ERROR: kubeadm init failed" in [l.strip() for l in lines]
