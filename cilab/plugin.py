@@ -312,7 +312,16 @@ def scenario_namespace(name: str) -> str:
 
 # --- scenario hooks ----------------------------------------------------------------------
 
+@pytest.hookimpl(trylast=True)
 def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature: Any, scenario: Any) -> None:
+    """Runs after allure-pytest-bdd has opened the scenario's result (hence trylast), and
+    gives it the feature's and the scenario's descriptions as Markdown, so the report
+    shows the commands a student types as code blocks, one per line (cilab.report_text)."""
+    if request.config.pluginmanager.hasplugin("allure_pytest_bdd"):
+        import allure
+
+        from cilab.report_text import description_markdown
+        allure.dynamic.description(description_markdown(feature.description, scenario.description))
     from cilab.probes.traffic import reset_counters
     reset_counters()
     the_lab = request.config.stash.get(LAB_KEY, None)
