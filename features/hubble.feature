@@ -23,13 +23,20 @@ Feature: Hubble is enabled
 
   @before
   Scenario: Before the upgrade, Hubble was off
-    The seed's "before" check, taken just before the suite ran the Helm upgrade:
+    The seed's "before" check (seed 950-1008), taken just before the suite ran the Helm
+    upgrade: `cilium status` shows "Hubble Relay: disabled" (seed 958), and neither Hubble's
+    port 4244 nor Relay's 4245 is open (seed 997):
+      cilium status
       cilium config view | grep -i hubble
       kubectl get secret -n kube-system | grep -iE 'cilium-ca|hubble'
       ss -tnlp | grep -iE 'cilium|hubble'
+    The suite reads Relay's state where `cilium status` reads it, the hubble-relay
+    Deployment in kube-system.
     Then the pre-Hubble snapshot shows enable-hubble "false"
+    And the pre-Hubble snapshot shows Hubble Relay disabled
     And the pre-Hubble snapshot shows no Hubble secrets
     And the pre-Hubble snapshot shows no node listening on port 4244
+    And the pre-Hubble snapshot shows no node listening on port 4245
 
   @config
   Scenario: The agent configuration turns Hubble on
