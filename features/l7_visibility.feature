@@ -20,9 +20,9 @@ Feature: L7 visibility through Envoy
     kubectl exec -it curl-pod -- curl -s webpod
     hubble observe -f -t l7 -o compact
 
-  The suite applies its own copies of these manifests (fixtures/manifests/webpod/) into
-  a namespace of each scenario's own, so the policy selects the pods of that namespace
-  where the seed's selected those of `default`.
+  The suite applies its own copies of these manifests into a namespace of each
+  scenario's own, so the policy selects the pods of that namespace where the seed's
+  selected those of `default`.
 
   Background:
     Given the lab has Hubble enabled
@@ -83,6 +83,9 @@ Feature: L7 visibility through Envoy
     is dropped and curl gives up (exit 28):
       kubectl exec curl-pod -- curl -sk https://kubernetes.default.svc.cluster.local/version
       hubble observe --type drop
+    The seed states the rule but prints no such drop: the dropped request is upstream's
+    behaviour (Cilium docs, security/policy "Policy Enforcement Modes": a pod selected by
+    an egress rule denies all other egress).
     Given the l7-visibility policy is in place
     When curl-pod tries "https://kubernetes.default.svc.cluster.local/version"
     Then the request times out without an answer

@@ -21,9 +21,9 @@ Feature: The Star Wars demo: identities, an L3/L4 policy and an L7 policy
     kubectl apply -f https://raw.githubusercontent.com/cilium/cilium/1.17.6/examples/minikube/sw_l3_l4_l7_policy.yaml
     hubble observe -f --pod deathstar --protocol http
 
-  The suite applies its own copy of these manifests (fixtures/manifests/starwars/) into a
-  namespace of each scenario's own, so "default" becomes that namespace and the deathstar
-  is asked for as deathstar.<namespace>.svc.cluster.local. Each scenario deploys the demo,
+  The suite applies its own copy of these manifests into a namespace of each scenario's
+  own, so "default" becomes that namespace and the deathstar is asked for as
+  deathstar.<namespace>.svc.cluster.local. Each scenario deploys the demo,
   waits until its pods are Ready, applies the policy it needs and waits until every Cilium
   agent has realised that policy on every endpoint before sending any traffic; deleting
   the namespace at the end deletes the demo and the policy.
