@@ -40,10 +40,13 @@ Feature: L7 visibility through Envoy
 
   @envoy
   Scenario: With the l7-visibility policy, requests go through Envoy
-    Envoy proxies the HTTP the policy selects and adds its own headers to the request,
-    which whoami echoes back (seed 2842-2849):
+    The policy is accepted: its status says Valid, "Policy validation succeeded" (seed
+    2806-2814). Envoy proxies the HTTP the policy selects and adds its own headers to the
+    request, which whoami echoes back (seed 2842-2849):
+      kubectl get cnp l7-visibility -o yaml
       kubectl exec -it curl-pod -- curl -s webpod
     Given the l7-visibility policy is in place
+    Then the policy "l7-visibility" reports Valid
     When curl-pod requests "http://webpod/"
     Then the answer is HTTP 200 from a webpod pod
     And whoami echoes these headers added by Envoy:

@@ -30,6 +30,8 @@ Feature: URL query redaction in Hubble flows
 
   @cluster_change @flows
   Scenario: Hubble stops showing URL queries once redaction is on
+    The query shows in the flows, redaction goes on, the query is gone from the flows but
+    still reaches whoami (seed 2913-2930).
     Given the lab has Hubble enabled and this scenario has the cluster to itself
     And webpod and curl-pod are running in my namespace
     And the l7-visibility policy is in place
