@@ -397,7 +397,16 @@ def scenario_namespace(name: str) -> str:
 
 # --- scenario hooks ----------------------------------------------------------------------
 
+@pytest.hookimpl(trylast=True)
 def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature: Any, scenario: Any) -> None:
+    """Runs after allure-pytest-bdd has opened the scenario's result (hence trylast), and
+    gives it the feature's and the scenario's descriptions as Markdown, so the report
+    shows the commands a student types as code blocks, one per line (cilab.report_text)."""
+    if request.config.pluginmanager.hasplugin("allure_pytest_bdd"):
+        import allure
+
+        from cilab.report_text import description_markdown
+        allure.dynamic.description(description_markdown(feature.description, scenario.description))
     from cilab.probes.traffic import reset_counters
     reset_counters()
     the_lab = request.config.stash.get(LAB_KEY, None)
@@ -425,6 +434,40 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             tr._tw.line()  # after a row of progress dots: start a line of our own
         tr.write_line(line)
     config.stash[PROGRESS_KEY] = Tail(factory.getbasetemp() / PROGRESS_FILE, write).start()
+
+
+# --- failures as the student reads them ---------------------------------------------------
+
+FAILED_STEP_KEY = pytest.StashKey[tuple[str, str]]()
+
+
+def pytest_bdd_step_error(request: pytest.FixtureRequest, feature: Any, scenario: Any, step: Any,
+                          step_func: Any, step_func_args: Any, exception: BaseException) -> None:
+    """Remember which Gherkin step failed, for the short failure report."""
+    request.node.stash[FAILED_STEP_KEY] = (scenario.name, f"{step.keyword} {step.name}".strip())
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A scenario whose step found the lab not as documented fails with three things: the
+    scenario, the step, and the step's message (what was expected, what was seen), not
+    with the frames of the retry helper, the probes and pytest-bdd.  `--tb=long` (or
+    `--full-trace`) keeps pytest's full traceback; `--tb=line`/`no`/`native` are left
+    alone too.  Errors that are not a failed expectation (a broken lab) keep theirs."""
+    outcome = yield
+    report = outcome.get_result()
+    failed = item.stash.get(FAILED_STEP_KEY, None)
+    if (call.when != "call" or not report.failed or failed is None or call.excinfo is None
+            or not call.excinfo.errisinstance(AssertionError)
+            or item.config.getoption("tbstyle", "auto") not in ("auto", "short")
+            or item.config.getoption("fulltrace", False)):
+        return
+    message = str(call.excinfo.value).split("\nassert ")[0].strip() or "assertion failed"
+    title, step = failed
+    report.longrepr = (f"Scenario: {title}\n"
+                       f"Step failed: {step}\n"
+                       f"{message}\n"
+                       f"(the full traceback: --tb=long)")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

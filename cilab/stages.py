@@ -111,8 +111,12 @@ def pre_hubble_snapshot(lab: Lab) -> dict[str, Any]:
         except (LabUnavailable, AssertionError) as exc:  # one node down must not stop the stage
             listening[node] = None
             unavailable[node] = str(exc)
+    # `cilium status` prints "Hubble Relay: disabled" when there is no hubble-relay
+    # Deployment (seed 958, 962-963)
+    relay = lab.get("apps/v1", "Deployment", "hubble-relay", "kube-system")
     return {"enable-hubble": cfg.get("enable-hubble"),
             "hubble_keys": {k: v for k, v in cfg.items() if "hubble" in k},
+            "relay_deployment": relay is not None,
             "secrets": secrets, "listeners": listening, "unavailable": unavailable}
 
 

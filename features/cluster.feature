@@ -25,8 +25,8 @@ Feature: The cluster as built
   Scenario Outline: <node> is Ready at <address> with the pinned kubelet and containerd
     `kubectl get node -owide` shows STATUS Ready, VERSION v1.33.2, the INTERNAL-IP kubelet
     was started with (--node-ip in /var/lib/kubelet/kubeadm-flags.env) and
-    CONTAINER-RUNTIME containerd://1.7.27. Addresses and versions are the ones pinned in
-    provisioning/versions.env (the defaults are the documented lab's).
+    CONTAINER-RUNTIME containerd://1.7.27. Addresses and versions are the ones the lab
+    pins (by default the documented lab's; docs/real-lab.md says how to change them).
     Then node "<node>" is Ready
     And node "<node>" has the InternalIP the lab assigns it (<address> by default)
     And node "<node>" runs the kubelet of the lab's pinned Kubernetes version
@@ -92,6 +92,19 @@ Feature: The cluster as built
     Then every node has a Cilium pod CIDR of its own, a /24 inside 172.20.0.0/16
     And every pod that is not in the host network has an IP from its node's Cilium pod CIDR
     And no pod has an IP from its node's kubeadm podCIDR
+
+  @l7_proxy
+  Scenario: Cilium's L7 proxy is on, and runs as a separate Envoy
+    `cilium config view` shows enable-l7-proxy true and external-envoy-proxy true
+    (seed 771-773): L7 policies work out of the box, and the Envoy that enforces them runs
+    in the cilium-envoy DaemonSet rather than inside the agent (its metrics port 9964 is
+    open on every node before Hubble already, seed 992).
+      cilium config view | grep -E 'l7-proxy|envoy'
+    When I read the ConfigMap "cilium-config" in "kube-system"
+    Then it has these entries:
+      | key                  | value |
+      | enable-l7-proxy      | true  |
+      | external-envoy-proxy | true  |
 
   @workloads
   Scenario Outline: The <daemonset> DaemonSet has a ready pod on every node

@@ -14,22 +14,29 @@ Feature: Hubble is enabled
       --set prometheus.enabled=true --set operator.prometheus.enabled=true \
       --set hubble.metrics.enableOpenMetrics=true --set hubble.metrics.enabled="{dns,drop,...}"
 
-  (the suite applies the same values from provisioning/helm/hubble.yaml) and checks what
-  changed: the agent configuration, the TLS secrets, the ports every node now listens on,
-  Hubble Relay and the hubble-peer Service it reads from, the UI, and `hubble status`.
+  (the suite applies the same values as a Helm values file, once per run) and checks what
+  changed: the agent configuration, the TLS secrets, the ports Hubble opened, Hubble
+  Relay and the hubble-peer Service it reads from, the UI, and `hubble status`.
 
   Background:
     Given the lab has Hubble enabled
 
   @before
   Scenario: Before the upgrade, Hubble was off
-    The seed's "before" check, taken just before the suite ran the Helm upgrade:
+    The seed's "before" check (seed 950-1008), taken just before the suite ran the Helm
+    upgrade: `cilium status` shows "Hubble Relay: disabled" (seed 958), and neither Hubble's
+    port 4244 nor Relay's 4245 is open (seed 997):
+      cilium status
       cilium config view | grep -i hubble
       kubectl get secret -n kube-system | grep -iE 'cilium-ca|hubble'
       ss -tnlp | grep -iE 'cilium|hubble'
+    The suite reads Relay's state where `cilium status` reads it, the hubble-relay
+    Deployment in kube-system.
     Then the pre-Hubble snapshot shows enable-hubble "false"
+    And the pre-Hubble snapshot shows Hubble Relay disabled
     And the pre-Hubble snapshot shows no Hubble secrets
     And the pre-Hubble snapshot shows no node listening on port 4244
+    And the pre-Hubble snapshot shows no node listening on port 4245
 
   @config
   Scenario: The agent configuration turns Hubble on
@@ -59,6 +66,9 @@ Feature: Hubble is enabled
   Scenario Outline: <component> listens on port <port>
     Compare the listening sockets on each node (seed: ss -tnlp | grep -iE 'cilium|hubble',
     and on the workers: sshpass -p vagrant ssh vagrant@k8s-w1 sudo ss -tnlp | grep 4244).
+    4244 and 9965 came with Hubble, 9962 with prometheus.enabled in the same upgrade; 9963,
+    the operator's metrics, was open before Hubble already (seed 995) and only on the node
+    that runs the single operator replica.
     Then port <port> is listened on by "<process>" on <where>
 
     Examples:
@@ -97,9 +107,13 @@ Feature: Hubble is enabled
 
   @status
   Scenario: hubble status through Relay sees every node
-    The seed runs `cilium hubble port-forward &` and then `hubble status`:
+    The seed runs `cilium hubble port-forward &` and then `hubble status` (seed 1288-1298):
       Healthcheck (via localhost:4245): Ok
       Connected Nodes: 3/3
+    This scenario asks Relay through its Service instead, from the hubble CLI inside an
+    agent pod (`kubectl exec -n kube-system <cilium pod> -c cilium-agent -- hubble status
+    --server <hubble-relay ClusterIP>:80`), so it needs no port-forward; the Hubble CLI
+    chapter runs the seed's own port-forward and `hubble status` on k8s-ctr.
     When I run hubble status through Hubble Relay
     Then the health check is Ok
     And every node of the cluster is connected

@@ -20,9 +20,9 @@ Feature: L7 visibility through Envoy
     kubectl exec -it curl-pod -- curl -s webpod
     hubble observe -f -t l7 -o compact
 
-  The suite applies its own copies of these manifests (fixtures/manifests/webpod/) into
-  a namespace of each scenario's own, so the policy selects the pods of that namespace
-  where the seed's selected those of `default`.
+  The suite applies its own copies of these manifests into a namespace of each
+  scenario's own, so the policy selects the pods of that namespace where the seed's
+  selected those of `default`.
 
   Background:
     Given the lab has Hubble enabled
@@ -40,10 +40,13 @@ Feature: L7 visibility through Envoy
 
   @envoy
   Scenario: With the l7-visibility policy, requests go through Envoy
-    Envoy proxies the HTTP the policy selects and adds its own headers to the request,
-    which whoami echoes back (seed 2842-2849):
+    The policy is accepted: its status says Valid, "Policy validation succeeded" (seed
+    2806-2814). Envoy proxies the HTTP the policy selects and adds its own headers to the
+    request, which whoami echoes back (seed 2842-2849):
+      kubectl get cnp l7-visibility -o yaml
       kubectl exec -it curl-pod -- curl -s webpod
     Given the l7-visibility policy is in place
+    Then the policy "l7-visibility" reports Valid
     When curl-pod requests "http://webpod/"
     Then the answer is HTTP 200 from a webpod pod
     And whoami echoes these headers added by Envoy:
@@ -83,6 +86,9 @@ Feature: L7 visibility through Envoy
     is dropped and curl gives up (exit 28):
       kubectl exec curl-pod -- curl -sk https://kubernetes.default.svc.cluster.local/version
       hubble observe --type drop
+    The seed states the rule but prints no such drop: the dropped request is upstream's
+    behaviour (Cilium docs, security/policy "Policy Enforcement Modes": a pod selected by
+    an egress rule denies all other egress).
     Given the l7-visibility policy is in place
     When curl-pod tries "https://kubernetes.default.svc.cluster.local/version"
     Then the request times out without an answer

@@ -2,12 +2,14 @@
 Feature: Prometheus and Grafana collect Cilium and Hubble metrics
   Lab chapter "Prometheus & Grafana" (seed lines 2534-2739).
 
-  The agent (9962), the operator (9963) and Hubble (9965) serve Prometheus metrics since
-  the Hubble upgrade (prometheus.enabled, operator.prometheus.enabled,
-  hubble.metrics.enabled="{dns,drop,tcp,flow,port-distribution,icmp,httpV2:exemplars=true;
-  labelsContext=source_ip,source_namespace,source_workload,destination_ip,
-  destination_namespace,destination_workload,traffic_direction}"). The student then
-  deploys Cilium's example monitoring stack and publishes it on NodePorts:
+  Four metrics servers matter here. The operator's (9963, on the one node running the
+  single operator replica) and Envoy's (9964, on every node) were already open before
+  Hubble was enabled (seed 992, 995); the Hubble upgrade added the agent's (9962,
+  prometheus.enabled) and Hubble's (9965, hubble.metrics.enabled="{dns,drop,tcp,flow,
+  port-distribution,icmp,httpV2:exemplars=true;labelsContext=source_ip,source_namespace,
+  source_workload,destination_ip,destination_namespace,destination_workload,
+  traffic_direction}", seed 1024). The student then deploys Cilium's example monitoring
+  stack and publishes it on NodePorts:
 
     kubectl apply -f https://raw.githubusercontent.com/cilium/cilium/1.17.6/examples/kubernetes/addons/prometheus/monitoring-example.yaml
     kubectl get deploy,pod,svc,ep -n cilium-monitoring
@@ -53,12 +55,60 @@ Feature: Prometheus and Grafana collect Cilium and Hubble metrics
   Scenario: Prometheus stores the flows Hubble processed
     Then the Prometheus query "sum by (instance) (hubble_flows_processed_total)" returns a positive count from the Hubble metrics of a node
 
+  @hubble_metrics
+  Scenario Outline: The <component> metrics on port <port> are named <prefix>...
+    "Cilium metrics are exported under the cilium_ Prometheus namespace. Envoy metrics are
+    exported under the envoy_ Prometheus namespace" (seed 2736-2737). Envoy's port 9964 was
+    open before Hubble already (seed 992):
+      curl -s http://192.168.10.100:<port>/metrics
+    Besides its own metrics, the agent also serves the Go runtime's (go_...) and those of
+    the Kubernetes client libraries it uses; the suite checks that the agent's and Envoy's
+    own families carry the prefix and that no Hubble (hubble_) metric is served there.
+    Then port <port> of every node serves metrics named <prefix>..., among them <example>, and none named hubble_...
+
+    Examples:
+      | component    | port | prefix  | example               |
+      | Cilium agent | 9962 | cilium_ | cilium_endpoint_state |
+      | Envoy        | 9964 | envoy_  | envoy_server_live     |
+
+  @hubble_metrics @flows
+  Scenario: curl-pod's own traffic moves every Hubble metric family the lab enables
+    The Hubble upgrade enabled seven metric families (seed 1024): dns, drop, tcp, flow,
+    port-distribution, icmp and httpV2. Under the l7-visibility policy of the L7 chapter
+    (seed 2758-2786) curl-pod's lookup of webpod goes through the DNS proxy, its request
+    through Envoy, and a ping to webpod, which the policy does not allow, is dropped: the
+    agent of curl-pod's node (k8s-ctr) counts each of them on 9965.
+      kubectl exec curl-pod -- curl -s webpod
+      kubectl exec curl-pod -- ping -c 1 -W 2 <the webpod's IP>
+      curl -s http://192.168.10.100:9965/metrics | grep -E '^hubble_'
+    The seed prints no metric line: names and label values are upstream's (Cilium's
+    metric handlers, cilium/cilium pkg/hubble/metrics/<family>/handler.go, and
+    Documentation/observability/metrics.rst).
+    Given curl-pod and webpod are running in the scenario's namespace
+    And the policy "l7-visibility" is applied and realised
+    And I note the Hubble metrics of curl-pod's node
+    When curl-pod sends a marked request to the webpod Service
+    Then a webpod answers it with HTTP 200
+    When curl-pod pings the webpod that answered
+    Then the ping gets no reply
+    And on curl-pod's node these Hubble metrics rose:
+      | family            | metric                         | labels                                                   |
+      | dns               | hubble_dns_queries_total       | rcode="", qtypes="A"                                     |
+      | dns               | hubble_dns_responses_total     | rcode="No Error", qtypes="A"                             |
+      | drop              | hubble_drop_total              | protocol="ICMPv4", reason="POLICY_DENIED"                |
+      | tcp               | hubble_tcp_flags_total         | family="IPv4", flag="SYN"                                |
+      | flow              | hubble_flows_processed_total   | type="L7", subtype="HTTP"                                |
+      | port-distribution | hubble_port_distribution_total | protocol="TCP", port="80"                                |
+      | icmp              | hubble_icmp_total              | family="IPv4", type="EchoRequest"                        |
+      | httpV2            | hubble_http_requests_total     | method="GET", reporter="client", source_namespace=(ours) |
+    And those are all the families cilium-config enables in hubble-metrics
+
   @prometheus @flows
   Scenario: A request denied by policy is counted in hubble_drop_total
     The seed's example query in Prometheus is hubble_drop_total. Here a policy lets only
     labelled clients reach webpod, so curl-pod's request is dropped with POLICY_DENIED.
     Given curl-pod and webpod are running in the scenario's namespace
-    And the policy "metrics/webpod-deny-curl.yaml" is applied and realised
+    And the policy "webpod-deny-curl" is applied and realised
     And I note hubble_drop_total{reason="POLICY_DENIED"} on every node
     When curl-pod sends a marked request to the webpod Service, which the policy denies
     Then curl-pod's request times out
@@ -70,8 +120,10 @@ Feature: Prometheus and Grafana collect Cilium and Hubble metrics
   Scenario: HTTP requests are counted per workload by httpV2 with the labels context
     The Hubble L7 HTTP Metrics by Workload dashboard reads hubble_http_requests_total,
     which Hubble counts for HTTP it sees through an L7 policy (here: webpod's ingress).
+    The seed shows this only as a Grafana screenshot: the label values are upstream's
+    (cilium/cilium pkg/hubble/metrics/http/handler.go and the labelsContext options).
     Given curl-pod and webpod are running in the scenario's namespace
-    And the policy "metrics/webpod-http-visibility.yaml" is applied and realised
+    And the policy "webpod-http-visibility" is applied and realised
     When curl-pod sends a marked request to the webpod Service
     Then a webpod answers it with HTTP 200
     And the Hubble metrics of the answering webpod's node count it in hubble_http_requests_total with:

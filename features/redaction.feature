@@ -8,33 +8,30 @@ Feature: URL query redaction in Hubble flows
   the URLs it reports; the application still receives the request unchanged.
 
   The student watches the L7 flows while sending a request with a "sensitive" query:
+
     hubble observe -f -t l7
     kubectl exec -it curl-pod -- sh -c 'curl -s webpod/?user_id=1234'
-  sees http://webpod/?user_id=1234 in the flows, turns redaction on:
+
+  sees http://webpod/?user_id=1234 in the flows, turns redaction on (seed 2922-2923):
+
     helm upgrade cilium cilium/cilium --namespace kube-system --reuse-values \
       --set extraArgs="{--hubble-redact-enabled,--hubble-redact-http-urlquery}"
+
   sends the same request again, and now sees http://webpod/ in the flows while whoami
   still echoes GET /?user_id=1234.
 
-  The suite turns redaction on with the chart's own values (provisioning/helm/redaction.yaml):
-    hubble.redact.enabled=true, hubble.redact.http.urlQuery=true
-  rather than extraArgs. The chart renders them into the cilium-config ConfigMap as
-  hubble-redact-enabled and hubble-redact-http-urlquery, keys the student (and the suite)
-  can read with `cilium config view | grep redact`; extraArgs would only show up on the
-  agents' command line, and a later layer setting extraArgs would silently replace the
-  flags (Helm replaces lists). The layer also sets rollOutCiliumPods=true: the agents
-  read their configuration when they start, and only a changed pod template makes the
-  DaemonSet restart them.
-
-  Redaction is a cluster-wide change: this scenario waits until no other scenario runs,
-  keeps the others out while redaction is on, and puts the Hubble stage back afterwards
-  (also when a step fails), waiting again until every agent runs without redaction. The
-  restarted agents import the l7-visibility policy again before the second request.
-  The query carries the request's own marker as user_id, so the flows found are this
-  request's and no other's.
+  Note: the suite gives the agents the same two settings through the chart's own values
+  (hubble.redact.enabled, hubble.redact.http.urlQuery), which land in cilium-config as
+  hubble-redact-enabled and hubble-redact-http-urlquery, keys anyone can read with
+  `cilium config view | grep redact`; the flags of extraArgs would only show on the
+  agents' command line. Turning redaction on restarts every agent, so the scenario has
+  the cluster to itself and puts the lab back without redaction afterwards, also when a
+  step fails (docs/architecture.md, "Stages and locks").
 
   @cluster_change @flows
   Scenario: Hubble stops showing URL queries once redaction is on
+    The query shows in the flows, redaction goes on, the query is gone from the flows but
+    still reaches whoami (seed 2913-2930).
     Given the lab has Hubble enabled and this scenario has the cluster to itself
     And webpod and curl-pod are running in my namespace
     And the l7-visibility policy is in place

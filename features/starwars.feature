@@ -21,9 +21,9 @@ Feature: The Star Wars demo: identities, an L3/L4 policy and an L7 policy
     kubectl apply -f https://raw.githubusercontent.com/cilium/cilium/1.17.6/examples/minikube/sw_l3_l4_l7_policy.yaml
     hubble observe -f --pod deathstar --protocol http
 
-  The suite applies its own copy of these manifests (fixtures/manifests/starwars/) into a
-  namespace of each scenario's own, so "default" becomes that namespace and the deathstar
-  is asked for as deathstar.<namespace>.svc.cluster.local. Each scenario deploys the demo,
+  The suite applies its own copy of these manifests into a namespace of each scenario's
+  own, so "default" becomes that namespace and the deathstar is asked for as
+  deathstar.<namespace>.svc.cluster.local. Each scenario deploys the demo,
   waits until its pods are Ready, applies the policy it needs and waits until every Cilium
   agent has realised that policy on every endpoint before sending any traffic; deleting
   the namespace at the end deletes the demo and the policy.
@@ -50,6 +50,15 @@ Feature: The Star Wars demo: identities, an L3/L4 policy and an L7 policy
     tiefighter 9225, xwing 7207).
     Then both deathstar pods have the same security identity
     And tiefighter and xwing each have an identity of their own, different from the deathstar's
+
+  @no_policy @policy_status
+  Scenario: Without any policy, no endpoint of the demo enforces one
+    Before any policy, `cilium-dbg endpoint list` in the agents shows POLICY (ingress)
+    ENFORCEMENT and POLICY (egress) ENFORCEMENT Disabled for every endpoint (seed 1614-1618).
+    The suite reads the same list in every agent and checks the demo's own four endpoints:
+    other scenarios may have a policy in force in their namespaces while this one runs.
+      kubectl exec -n kube-system ds/cilium -c cilium-agent -- cilium-dbg endpoint list
+    Then no endpoint of the demo enforces policy, ingress or egress
 
   @no_policy
   Scenario Outline: Without any policy, the <ship> is allowed to land
@@ -79,6 +88,8 @@ Feature: The Star Wars demo: identities, an L3/L4 policy and an L7 policy
     The xwing is not org=empire: its packets never reach the deathstar and curl gives up
     (`command terminated with exit code 28`, seed 1923-1924); `hubble observe --type drop`
     shows them dropped with "Policy denied".
+    The seed prints no drop flow: the DROPPED flow with reason POLICY_DENIED is upstream's
+    (Cilium docs, observability/hubble/hubble-cli.rst, "Policy denied DROPPED").
     Given the L3/L4 policy rule1 is in force
     When the xwing requests a landing
     Then the request times out
@@ -101,6 +112,55 @@ Feature: The Star Wars demo: identities, an L3/L4 policy and an L7 policy
     Then the deathstar answers "Panic: deathstar exploded"
 
   @l7 @flows
+  Scenario: Hubble sees the exhaust-port PUT at L3/L4 only, until rule1 gains its HTTP rule
+    Under the L3/L4 rule1 Hubble has nothing above TCP to show: the PUT that blows up the
+    deathstar appears only as TCP flows between the tiefighter and a deathstar pod
+    (seed 2016-2041, `hubble observe -f --protocol tcp --from-identity $DEATHSTARID`),
+    and no flow names its method or URL ("L3/L4: only IP:80 connections", seed 2897-2903).
+    Once rule1 has its HTTP rule the same request goes through Envoy and Hubble shows it as
+    an http-request with its method, its URL and the proxy's verdict:
+      kubectl exec tiefighter -- curl -s -XPUT deathstar.default.svc.cluster.local/v1/exhaust-port
+      hubble observe --protocol tcp
+      kubectl apply -f https://raw.githubusercontent.com/cilium/cilium/1.17.6/examples/minikube/sw_l3_l4_l7_policy.yaml
+      hubble observe --protocol http
+    The suite asks for `--protocol tcp` with the scenario's namespace instead of the
+    deathstar's identity; that filter also lets L7 flows through (Hubble matches a flow's
+    L4 layer, which HTTP flows carry), so an http-request would show if there were one.
+    Given the L3/L4 policy rule1 is in force
+    When the tiefighter sends PUT /v1/exhaust-port
+    Then the deathstar answers "Panic: deathstar exploded"
+    And Hubble shows that request only as L3/L4 TCP flows, none of them an http-request
+    When rule1 is updated to the L7 policy
+    And the tiefighter sends PUT /v1/exhaust-port
+    Then Hubble shows that request as an http-request PUT of its URL, DROPPED
+
+  @l7 @policy_status
+  Scenario: The L7 rule1 is accepted, and every agent holds it with ingress default-deny only
+    After the update `kubectl get cnp` shows rule1 VALID True again (seed 2088-2093), and
+    the agent's own view of the rule (seed 2129-2157, `c0 policy get`, i.e.
+    `kubectl exec -n kube-system ds/cilium -c cilium-agent -- cilium-dbg policy get`) holds
+    the HTTP rule and "enableDefaultDeny": {"ingress": true, "egress": false}: the deathstar
+    denies whatever ingress is not allowed, and its egress stays open. The suite asks every
+    agent, with the policy's labels as selector, so it reads rule1 of its own namespace.
+    Given the L3/L4 policy rule1 is in force
+    And rule1 is updated to the L7 policy
+    Then the policy "rule1" reports Valid
+    And every agent holds rule1 with the HTTP rule POST /v1/request-landing, ingress default-deny on and egress default-deny off
+
+  @l7 @policy_status
+  Scenario: Deleting rule1 leaves no policy behind
+    The cleanup (seed 2185-2192): after `kubectl delete cnp rule1`, `kubectl get cnp`
+    answers "No resources found in default namespace." The suite also asks every agent for
+    rule1, which none may still hold.
+      kubectl delete cnp rule1
+      kubectl get cnp
+    Given the L3/L4 policy rule1 is in force
+    And rule1 is updated to the L7 policy
+    When rule1 is deleted
+    Then `kubectl get cnp` lists no CiliumNetworkPolicy in the scenario's namespace
+    And no agent holds rule1 any more
+
+  @l7 @flows
   Scenario: Under the L7 rule1, landing is still allowed and Hubble sees the HTTP exchange
     rule1 is updated in place with an HTTP rule (seed 2046-2095); the landing still works
     (seed 2161-2163) and `hubble observe --pod deathstar --protocol http` shows the request
@@ -115,6 +175,8 @@ Feature: The Star Wars demo: identities, an L3/L4 policy and an L7 policy
   Scenario: Under the L7 rule1, the exhaust port is denied by the proxy
     Only POST /v1/request-landing is allowed now; Envoy answers anything else itself with
     403 "Access denied", and Hubble shows the request dropped.
+    The seed does not print this answer: 403 "Access denied" is upstream's (Cilium docs,
+    gettingstarted/demo.rst, and Envoy's cilium.l7policy filter).
     Given the L3/L4 policy rule1 is in force
     And rule1 is updated to the L7 policy
     When the tiefighter sends PUT /v1/exhaust-port

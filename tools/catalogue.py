@@ -68,6 +68,7 @@ class Entry:
     line: int
     tags: list[str]       # feature + rule + scenario tags
     test_name: str
+    seed: list[tuple[int, int]] = field(default_factory=list)   # seed lines its description cites
     rows: list[Row] = field(default_factory=list)
     test: Test | None = None   # a plain Scenario's test
 
@@ -91,6 +92,21 @@ class Chapter:
 
 
 # --- parsing ------------------------------------------------------------------------------
+
+
+#: "seed 1614-1618", "(seed 958, 962-963)", "seed lines 2806-2814 and 2842-2849"
+_CITED = re.compile(r"\bseed(?:\s+lines?)?\s+(\d+(?:\s*[-–]\s*\d+)?(?:\s*(?:,|and)\s*\d+(?:\s*[-–]\s*\d+)?)*)",
+                    re.IGNORECASE)
+_CITED_ONE = re.compile(r"(\d+)(?:\s*[-–]\s*(\d+))?")
+
+
+def cited_lines(description: str) -> list[tuple[int, int]]:
+    """Every seed line or range a scenario description cites ("seed 958, 962-963")."""
+    out = []
+    for m in _CITED.finditer(" ".join(description.split())):
+        for a, b in _CITED_ONE.findall(m.group(1)):
+            out.append((int(a), int(b or a)))
+    return out
 
 
 def seed_ranges(description: str) -> list[tuple[int, int]]:
@@ -158,7 +174,8 @@ def parse_feature(path: Path, root: Path, modules: dict[str, str]) -> Chapter:
         test_name = next(n for n in get_python_name_generator(name) if n not in taken)
         taken.add(test_name)
         tags = _unique(feature_tags + rule_tags + _tags(scenario))
-        entry = Entry(name=name, keyword=scenario["keyword"], line=line, tags=tags, test_name=test_name)
+        entry = Entry(name=name, keyword=scenario["keyword"], line=line, tags=tags, test_name=test_name,
+                      seed=cited_lines(scenario.get("description") or ""))
         ids: list[str] = []
         rows: list[tuple[list[tuple[str, str]], list[str]]] = []
         for examples in scenario.get("examples") or []:
@@ -323,6 +340,49 @@ def render(chapters: list[Chapter]) -> str:
     return "\n".join(lines) + "\n"
 
 
+SECTIONS = Path("docs") / "seed-sections.yaml"
+
+
+def _lines(value: Any, where: str) -> tuple[int, int]:
+    m = _RANGE.fullmatch(str(value).strip())
+    if not m or int(m.group(1)) > int(m.group(2)):
+        raise CatalogueError(f"{SECTIONS}: {where}: lines {value!r} is not N-M")
+    return int(m.group(1)), int(m.group(2))
+
+
+def _span(a: int, b: int) -> str:
+    return str(a) if a == b else f"{a}–{b}"
+
+
+def render_sections(chapters: list[Chapter], root: Path) -> list[str]:
+    """The seed sections of docs/seed-sections.yaml, each with the scenarios citing lines in
+    it, and what is deliberately not checked; nothing when the file does not exist."""
+    path = root / SECTIONS
+    if not path.exists():
+        return []
+    import yaml
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise CatalogueError(f"{SECTIONS}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    lines = ["", "## Seed sections and the scenarios that check them", "",
+             f"From `{SECTIONS}`: each section of the write-up a student checks, and every scenario",
+             "whose description cites seed lines inside it.", "",
+             "| Seed lines | What the student checks | Scenarios |", "|---|---|---|"]
+    for i, sec in enumerate(doc.get("sections") or [], start=1):
+        a, b = _lines(sec.get("lines"), f"section {i}")
+        hits = [f"{_text(e.name)} (`{c.path}`)" for c in chapters for e in c.entries
+                if any(x <= b and y >= a for x, y in e.seed)]
+        if not hits:
+            raise CatalogueError(f"{SECTIONS}: seed lines {a}-{b} ({sec.get('what')}) are cited by no scenario")
+        lines.append(f"| {_span(a, b)} | {_text(str(sec.get('what', '')))} | {'<br>'.join(hits)} |")
+    lines += ["", "## Deliberately not checked", "", "| Seed lines | What | Why |", "|---|---|---|"]
+    for i, item in enumerate(doc.get("not_checked") or [], start=1):
+        a, b = _lines(item.get("lines"), f"not_checked {i}")
+        lines.append(f"| {_span(a, b)} | {_text(str(item.get('what', '')))} | {_text(str(item.get('why', '')))} |")
+    return lines
+
+
 def load(root: Path) -> list[Chapter]:
     """Every feature under root/features, parsed, in file-name order."""
     features = sorted((root / FEATURES).glob("*.feature"))
@@ -333,7 +393,10 @@ def load(root: Path) -> list[Chapter]:
 
 
 def build(root: Path) -> str:
-    return render(load(root))
+    chapters = load(root)
+    text = render(chapters)
+    extra = render_sections(chapters, root)
+    return text + ("\n".join(extra) + "\n" if extra else "")
 
 
 def main(argv: list[str] | None = None) -> int:

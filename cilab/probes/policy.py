@@ -35,6 +35,7 @@ for the scenarios that check it.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from cilab.lab import Lab
@@ -64,6 +65,48 @@ def valid_condition(obj: dict[str, Any]) -> tuple[str | None, str]:
         if isinstance(cond, dict) and cond.get("type") == "Valid":
             return str(cond.get("status")), str(cond.get("message") or "")
     return None, ""
+
+
+def cnps(lab: Lab, namespace: str) -> list[dict[str, Any]]:
+    """`kubectl get cnp -n <ns> -o json`: the CiliumNetworkPolicies of the namespace."""
+    return lab.list(CNP_API, "CiliumNetworkPolicy", namespace)
+
+
+def delete_cnp(lab: Lab, namespace: str, name: str) -> bool:
+    """`kubectl delete cnp <name> -n <ns>` (False when there was none)."""
+    return lab.delete(CNP_API, "CiliumNetworkPolicy", name, namespace)
+
+
+@dataclass(frozen=True)
+class RuleSummary:
+    """What a student reads in one rule of `cilium-dbg policy get`: its ingress HTTP rules
+    (method, path) and its `enableDefaultDeny` (ingress, egress; None when not stated)."""
+
+    description: str
+    http: tuple[tuple[str, str], ...]
+    default_deny: tuple[bool | None, bool | None]
+
+    def describe(self) -> str:
+        http = ", ".join(f"{m or '*'} {p or '*'}" for m, p in self.http) or "no HTTP rule"
+        ing, eg = self.default_deny
+        return (f"{self.description!r}: ingress http {http}; "
+                f"enableDefaultDeny ingress {_flag(ing)}, egress {_flag(eg)}")
+
+
+def _flag(value: bool | None) -> str:
+    return "unset" if value is None else str(value).lower()
+
+
+def rule_summary(rule: dict[str, Any]) -> RuleSummary:
+    """A rule as the agent holds it (seed 2129-2157) -> RuleSummary."""
+    http = []
+    for entry in rule.get("ingress") or []:
+        for pr in entry.get("toPorts") or []:
+            for h in (pr.get("rules") or {}).get("http") or []:
+                http.append((str(h.get("method", "")), str(h.get("path", ""))))
+    deny = rule.get("enableDefaultDeny") or {}
+    flags = tuple(deny.get(d) if isinstance(deny.get(d), bool) else None for d in ("ingress", "egress"))
+    return RuleSummary(str(rule.get("description") or ""), tuple(sorted(http)), flags)  # type: ignore[arg-type]
 
 
 def _ports_shape(port_rules: Any) -> tuple[Any, ...]:

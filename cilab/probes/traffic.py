@@ -9,6 +9,7 @@ and ports are deterministic for a given run id, which is what lets a recorded ru
 from __future__ import annotations
 
 import hashlib
+import re
 import itertools
 import threading
 from dataclasses import dataclass
@@ -76,3 +77,24 @@ def send(lab: Lab, req: Request, *, container: str | None = None, max_time: int 
     body, _, code = result.stdout.rpartition("\n")
     status = int(code) if code.strip().isdigit() and code.strip() != "000" else None
     return Response(req, result.rc, status, body, result.stderr)
+
+
+@dataclass(frozen=True)
+class PingResult:
+    target: str
+    rc: int
+    sent: int
+    received: int
+
+
+_PING_STATS = re.compile(r"(\d+) packets transmitted, (\d+) (?:packets )?received")
+
+
+def ping(lab: Lab, namespace: str, pod: str, target: str, count: int = 1, wait: int = 2) -> PingResult:
+    """`kubectl exec <pod> -- ping -c <count> -W <wait> <target>` (iputils or busybox ping:
+    both print "N packets transmitted, M (packets )received"); bounded by -W per packet."""
+    result = lab.exec(namespace, pod, None, ["ping", "-c", str(count), "-W", str(wait), target],
+                      timeout=count * wait + 15)
+    m = _PING_STATS.search(result.stdout)
+    sent, received = (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+    return PingResult(target, result.rc, sent, received)

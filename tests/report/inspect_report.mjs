@@ -1,7 +1,8 @@
 // Opens the single-file Allure report in headless Chromium (Debian's /usr/bin/chromium,
 // driven by playwright-core; no browser download) and prints, as JSON, what a person sees:
 // the groups (one per feature), the scenario names once every group is expanded, and for
-// one opened scenario its Gherkin steps and the names of its attachments. Screenshots of
+// one opened scenario its Gherkin steps, its description (paragraphs and code blocks, as
+// rendered) and the names of its attachments. Screenshots of
 // the overview and of the opened scenario are written next to <screenshot.png>.
 //   node tests/report/inspect_report.mjs <report.html> <screenshot.png> <scenario to open>
 //   node tests/report/inspect_report.mjs <report.html> <screenshot.png> --categories-only
@@ -40,13 +41,19 @@ try {
   await page.locator("[data-testid='tree-leaf-title']", { hasText: openName }).first().click();
   await page.waitForSelector("[data-testid='test-result-step-title']", { state: "attached", timeout: 10000 });
   const steps = await page.locator("[data-testid='test-result-step-title']").allInnerTexts();
+  // the description is rendered into its own frame: its paragraphs and its code blocks
+  const description = page.frameLocator("[data-testid='test-result-description-frame']");
+  await description.locator("p").first().waitFor({ state: "attached", timeout: 10000 });
+  const descriptionParagraphs = await description.locator("p").allInnerTexts();
+  const descriptionBlocks = await description.locator("pre").allInnerTexts();
   await page.screenshot({ path: shotPath.replace(/\.png$/, "-scenario.png") });
   await page.locator("[data-testid='test-result-tab-attachments']").click();
   await page.waitForTimeout(300);
   const attachmentIds = (await ids(page)).filter((id) => id.includes("attachment"));
   const attachments = await page.locator("[data-testid*='attachment'] [data-testid*='name'], [data-testid='test-result-attachment-header']").allInnerTexts();
   const bodyText = await page.locator("body").innerText();
-  console.log(JSON.stringify({ groups, leaves, steps, attachments, attachmentIds, categories,
+  console.log(JSON.stringify({ groups, leaves, steps, descriptionParagraphs, descriptionBlocks,
+                               attachments, attachmentIds, categories,
                                bodyText: bodyText.slice(0, 4000) }));
 } finally {
   await browser.close();

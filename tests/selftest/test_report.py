@@ -57,6 +57,15 @@ def test_report_shows_every_feature_scenario_and_attachments(report: tuple[Path,
     assert set(seen["leaves"]) == scenarios, f"missing from the page: {sorted(scenarios - set(seen['leaves']))}"
     assert seen["steps"][0] == "Given the lab has Hubble enabled"
     assert any("hubble-ui" in a for a in seen["attachments"]), seen["attachments"]
+    # the description reads like the write-up: prose in paragraphs, every command the
+    # student types on a line of its own in a code block (not run into the prose)
+    blocks = [[line.strip() for line in b.splitlines() if line.strip()] for b in seen["descriptionBlocks"]]
+    assert ["kubectl get svc,ep -n kube-system hubble-ui",
+            "kubectl describe pod -n kube-system -l k8s-app=hubble-ui",
+            "open http://192.168.10.100:31234 in a browser"] in blocks, seen["descriptionBlocks"]
+    helm = next((b for b in blocks if b and b[0].startswith("helm upgrade cilium")), None)
+    assert helm is not None and len(helm) > 3 and all(line.startswith("--set") for line in helm[1:]), blocks
+    assert not any("kubectl get svc,ep" in p for p in seen["descriptionParagraphs"]), seen["descriptionParagraphs"]
     assert shot.exists() and shot.stat().st_size > 10_000
 
 

@@ -34,6 +34,13 @@ def snapshot_no_secrets(stage_record: dict[str, Any]) -> None:
     assert not seen, f"before Hubble: expected no cilium-ca/hubble secrets, saw {', '.join(seen)}"
 
 
+@then("the pre-Hubble snapshot shows Hubble Relay disabled")
+def snapshot_relay_disabled(stage_record: dict[str, Any]) -> None:
+    seen = _snapshot(stage_record).get("relay_deployment")
+    assert seen is False, ("before Hubble: expected Hubble Relay disabled (no Deployment hubble-relay in "
+                           f"kube-system), saw {'Deployment hubble-relay' if seen else 'no record of it'}")
+
+
 @then(parsers.parse("the pre-Hubble snapshot shows no node listening on port {port:d}"))
 def snapshot_no_port(stage_record: dict[str, Any], port: int) -> None:
     snap = _snapshot(stage_record)

@@ -129,8 +129,16 @@ def query_positive_from_hubble(lab: Lab, promql: str) -> None:
 # --- policies ------------------------------------------------------------------------------
 
 
-@given(parsers.parse('the policy "{relpath}" is applied and realised'))
-def policy_applied(lab: Lab, scenario_ns: str, relpath: str) -> None:
+#: the policies a metrics scenario applies, by the CiliumNetworkPolicy's name: the project's
+#: manifests (fixtures/manifests/...) stay out of the feature text
+POLICIES = {"webpod-deny-curl": "metrics/webpod-deny-curl.yaml",
+            "webpod-http-visibility": "metrics/webpod-http-visibility.yaml",
+            "l7-visibility": "webpod/l7_visibility_policy.yaml"}
+
+
+@given(parsers.parse('the policy "{name}" is applied and realised'))
+def policy_applied(lab: Lab, scenario_ns: str, name: str) -> None:
+    relpath = POLICIES[name]
     applied = manifests.apply(lab, relpath, scenario_ns)
     for obj in manifests.load(relpath):
         if obj["kind"] == "CiliumNetworkPolicy":
@@ -251,6 +259,100 @@ def http_series(lab: Lab, scenario_ns: str, ctx: dict[str, Any], metric: str,
         raise AssertionError(f"{metric} on {node} ({ip}:{prometheus.HUBBLE_METRICS_PORT}): expected a series "
                              f"{{{wanted}}} >= 1; saw {seen or f'no series of {scenario_ns} among {len(samples)}'}")
     lab.eventually(check, what=f"{metric} counts the request on {node}", budget="metrics")
+
+
+# --- every Hubble metric family, and the prefixes of the agent's and Envoy's metrics -------------
+
+#: what a metrics server serves besides its own families: the Go runtime's collector and the
+#: Kubernetes client libraries the agent links (cilium/cilium pkg/metrics/registry.go serves
+#: controller-runtime's registry next to its own)
+FOREIGN_PREFIXES = ("go_", "process_", "promhttp_", "workqueue_", "rest_client_", "controller_runtime_",
+                    "certwatcher_", "leader_election_")
+
+
+@then(parsers.parse("port {port:d} of every node serves metrics named {prefix}..., among them {example}, "
+                    "and none named hubble_..."))
+def metrics_prefix(lab: Lab, port: int, prefix: str, example: str) -> None:
+    for node, ip in sorted(k8s.nodes(lab).items()):
+        def check(node: str = node, ip: str = ip) -> None:
+            names = sorted({s.name for s in prometheus.scrape(lab, ip, port)})
+            own = [n for n in names if not n.startswith(FOREIGN_PREFIXES)]
+            wrong = [n for n in own if not n.startswith(prefix)]
+            hubble = [n for n in names if n.startswith("hubble_")]
+            assert own and not wrong and not hubble and any(n.startswith(example) for n in own), (
+                f"{node} ({ip}:{port}): expected metrics named {prefix}... (among them {example}) and no hubble_..., "
+                f"saw {len(own)} own metric name(s)" + (f", not {prefix}...: {', '.join(wrong[:5])}" if wrong else "")
+                + (f", hubble_...: {', '.join(hubble[:3])}" if hubble else "")
+                + ("" if any(n.startswith(example) for n in own) else f", no {example}"))
+        lab.eventually(check, what=f"{prefix} metrics on {node}:{port}", budget="metrics")
+
+
+def _client_node(lab: Lab, namespace: str) -> tuple[str, str]:
+    node = k8s.pod_node(whoami.pod(lab, namespace, whoami.CURL_POD)) or "?"
+    return node, k8s.nodes(lab).get(node, "?")
+
+
+@given("I note the Hubble metrics of curl-pod's node")
+def note_client_metrics(lab: Lab, scenario_ns: str, ctx: dict[str, Any]) -> None:
+    node, ip = _client_node(lab, scenario_ns)
+    ctx["metrics_node"] = (node, ip)
+    ctx["metrics_before"] = prometheus.scrape(lab, ip)
+
+
+@when("curl-pod pings the webpod that answered")
+def ping_webpod(lab: Lab, scenario_ns: str, ctx: dict[str, Any]) -> None:
+    ip = whoami.pod_ip(whoami.pod(lab, scenario_ns, ctx["server_pod"]))
+    assert ip, f"{ctx['server_pod']} has no pod IP"
+    ctx["ping"] = traffic.ping(lab, scenario_ns, whoami.CURL_POD, ip)
+
+
+@then("the ping gets no reply")
+def ping_unanswered(ctx: dict[str, Any]) -> None:
+    ping: traffic.PingResult = ctx["ping"]
+    assert ping.sent >= 1 and ping.received == 0, (
+        f"ping {ping.target} from curl-pod: expected no reply (the policy allows no ICMP), saw "
+        f"{ping.sent} sent, {ping.received} received (exit {ping.rc})")
+
+
+def _label_filters(text: str, namespace: str) -> dict[str, str]:
+    """`a="x", b=(ours)` -> {"a": "x", "b": <the scenario's namespace>}."""
+    out = {}
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        key, _, value = part.partition("=")
+        value = value.strip()
+        out[key.strip()] = namespace if value == "(ours)" else value.strip('"')
+    return out
+
+
+@then("on curl-pod's node these Hubble metrics rose:")
+def families_rose(lab: Lab, scenario_ns: str, ctx: dict[str, Any], datatable: list[list[str]]) -> None:
+    node, ip = ctx["metrics_node"]
+    before = ctx["metrics_before"]
+    rows = [(r["family"], r["metric"], _label_filters(r["labels"], scenario_ns)) for r in table_rows(datatable)]
+    ctx["families"] = {family for family, _, _ in rows}
+
+    def series(metric: str, labels: dict[str, str]) -> str:
+        return metric + "{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
+
+    def check() -> None:
+        after = prometheus.scrape(lab, ip)
+        flat = []
+        for family, metric, labels in rows:
+            was, now = metric_sum(before, metric, **labels), metric_sum(after, metric, **labels)
+            if now <= was:
+                flat.append(f"{family}: {series(metric, labels)} {was:g} -> {now:g}")
+        assert not flat, (f"on {node} ({ip}:{prometheus.HUBBLE_METRICS_PORT}) expected every family to count "
+                          "curl-pod's traffic; did not rise: " + "; ".join(flat))
+    lab.eventually(check, what=f"the Hubble metric families count curl-pod's traffic on {node}", budget="metrics")
+
+
+@then("those are all the families cilium-config enables in hubble-metrics")
+def families_are_the_enabled_ones(lab: Lab, ctx: dict[str, Any]) -> None:
+    cfg = k8s.configmap_data(lab, "kube-system", "cilium-config") or {}
+    enabled = {item.split(":", 1)[0] for item in (cfg.get("hubble-metrics") or "").split()}
+    checked = ctx["families"]
+    assert enabled == checked, (f"cilium-config hubble-metrics enables {', '.join(sorted(enabled)) or 'nothing'}; "
+                                f"the scenario checks {', '.join(sorted(checked))}")
 
 
 # --- Grafana -------------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ def l3_l4_in_force(lab: Lab, scenario_ns: str) -> None:
 
 
 @given("rule1 is updated to the L7 policy")
+@when("rule1 is updated to the L7 policy")
 def l7_in_force(lab: Lab, scenario_ns: str) -> None:
     starwars.apply_policy(lab, scenario_ns, starwars.L7_POLICY)
     policy.wait_policy_realised(lab, scenario_ns, starwars.POLICY_NAME)
@@ -196,6 +197,69 @@ def deathstars_enforce_ingress(lab: Lab, scenario_ns: str, ctx: dict[str, Any]) 
     lab.eventually(check, what="the deathstar endpoints enforce ingress policy")
 
 
+@then("no endpoint of the demo enforces policy, ingress or egress")
+def demo_enforces_nothing(lab: Lab, scenario_ns: str, ctx: dict[str, Any]) -> None:
+    pods = [*_deathstar_pods(ctx), *starwars.SHIPS]
+
+    def check() -> None:
+        eps = _endpoints_of(lab, scenario_ns, pods)
+        wrong = [_enforcement(node, ep) for node, ep in eps.values()
+                 if ep.ingress_enforced or ep.egress_enforced]
+        assert not wrong, ("expected POLICY (ingress) and (egress) ENFORCEMENT Disabled (policy-enabled 'none') "
+                           "on every endpoint of the demo before any policy, saw " + "; ".join(wrong))
+    lab.eventually(check, what="no endpoint of the demo enforces policy")
+
+
+@then(parsers.parse("every agent holds rule1 with the HTTP rule {method} {path}, "
+                    "ingress default-deny on and egress default-deny off"))
+def agents_hold_l7_rule(lab: Lab, scenario_ns: str, method: str, path: str) -> None:
+    def check() -> None:
+        obj = policy.cnp(lab, scenario_ns, starwars.POLICY_NAME)
+        assert obj is not None, f"CiliumNetworkPolicy {scenario_ns}/{starwars.POLICY_NAME} does not exist"
+        uid = (obj.get("metadata") or {}).get("uid")
+        agents = policy.agent_pods(lab)
+        assert agents, "no Running cilium agent pod (label k8s-app=cilium) in kube-system"
+        wrong = []
+        for node, agent in sorted(agents.items()):
+            snap = policy.agent_policy(lab, agent, scenario_ns, starwars.POLICY_NAME, uid)
+            if isinstance(snap, str):
+                wrong.append(f"{node}: rule1 {snap}")
+                continue
+            rules = [policy.rule_summary(r) for r in snap.rules]
+            if not any(r.http == ((method, path),) and r.default_deny == (True, False) for r in rules):
+                wrong.append(f"{node}: " + ("; ".join(r.describe() for r in rules) or "no rule"))
+        assert not wrong, (f"expected every agent's rule1 to allow only {method} {path} with enableDefaultDeny "
+                           "ingress true, egress false; saw " + " | ".join(wrong))
+    lab.eventually(check, what="every agent holds the L7 rule1", budget="policy")
+
+
+@when("rule1 is deleted")
+def rule1_deleted(lab: Lab, scenario_ns: str) -> None:
+    policy.delete_cnp(lab, scenario_ns, starwars.POLICY_NAME)
+
+
+@then("`kubectl get cnp` lists no CiliumNetworkPolicy in the scenario's namespace")
+def no_cnp_left(lab: Lab, scenario_ns: str) -> None:
+    def check() -> None:
+        left = [o["metadata"]["name"] for o in policy.cnps(lab, scenario_ns)]
+        assert not left, (f"expected `kubectl get cnp -n {scenario_ns}` to find no resources, "
+                          f"saw {', '.join(sorted(left))}")
+    lab.eventually(check, what=f"no CiliumNetworkPolicy left in {scenario_ns}")
+
+
+@then("no agent holds rule1 any more")
+def no_agent_holds_rule1(lab: Lab, scenario_ns: str) -> None:
+    def check() -> None:
+        held = []
+        for node, agent in sorted(policy.agent_pods(lab).items()):
+            snap = policy.agent_policy(lab, agent, scenario_ns, starwars.POLICY_NAME)
+            if not isinstance(snap, str) and snap.rules:
+                held.append(f"{node} ({agent}) still holds " + "; ".join(
+                    policy.rule_summary(r).describe() for r in snap.rules))
+        assert not held, "expected no agent to hold rule1 after its deletion; " + " | ".join(held)
+    lab.eventually(check, what="rule1 gone from every agent", budget="policy")
+
+
 @then("the tiefighter and xwing endpoints enforce no policy")
 def ships_enforce_nothing(lab: Lab, scenario_ns: str) -> None:
     def check() -> None:
@@ -235,6 +299,36 @@ def http_exchange_forwarded(lab: Lab, ctx: dict[str, Any]) -> None:
     flows.await_flows(lab, req, want,
                       f"http-request FORWARDED and http-response FORWARDED flows for {req.pod}'s "
                       f"{req.method} from port {req.local_port}", "--protocol", "http")
+
+
+@then("Hubble shows that request only as L3/L4 TCP flows, none of them an http-request")
+def only_l3l4_flows(lab: Lab, ctx: dict[str, Any]) -> None:
+    """`--protocol tcp` lets through every flow with a TCP layer, L7 flows of Envoy included
+    (cilium/cilium pkg/hubble/filters/protocol.go), so an http-request of this request would
+    be among the flows read; the check waits for the request's TCP flows and then finds
+    no L7 flow among them."""
+    req = ctx["response"].request
+
+    def want(found: list[Flow]) -> bool:
+        return any(f.type == "L3_L4" for f in found)
+    seen = flows.await_flows(lab, req, want,
+                             f"L3/L4 TCP flows of {req.pod}'s {req.method} from port {req.local_port}",
+                             "--protocol", "tcp")
+    l7 = [f for f in seen if f.type == "L7" or f.kind in ("http-request", "http-response")]
+    assert not l7, (f"{req.pod}'s {req.method} from port {req.local_port}: expected only L3/L4 TCP flows before "
+                    f"rule1 has an HTTP rule, saw {flows.describe(l7)}")
+
+
+@then(parsers.parse("Hubble shows that request as an http-request {method} of its URL, {verdict}"))
+def http_request_with_url(lab: Lab, ctx: dict[str, Any], method: str, verdict: str) -> None:
+    req = ctx["response"].request
+
+    def want(found: list[Flow]) -> bool:
+        return any(f.kind == "http-request" and f.http_method == method and f.http_url == req.url
+                   and f.verdict == verdict for f in found)
+    flows.await_flows(lab, req, want,
+                      f"an http-request {method} {req.url} {verdict} for {req.pod}'s request from port "
+                      f"{req.local_port}", "--protocol", "http")
 
 
 @then("Hubble shows that request as an http-request DROPPED")

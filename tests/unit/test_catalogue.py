@@ -30,6 +30,7 @@ def _copy_repo(tmp_path: Path) -> Path:
         shutil.copy(module, root / "tests" / "scenarios" / module.name)
     (root / "docs").mkdir()
     shutil.copy(ROOT / "docs" / "catalogue.md", root / "docs" / "catalogue.md")
+    shutil.copy(ROOT / "docs" / "seed-sections.yaml", root / "docs" / "seed-sections.yaml")
     return root
 
 
@@ -69,6 +70,30 @@ def test_seed_lines_from_descriptions() -> None:
     assert catalogue.seed_ranges("(seed lines 2398–2533, 2740-2904)") == [(2398, 2533), (2740, 2904)]
     assert catalogue.seed_ranges("Seed line 10 - 20 and 30-40") == [(10, 20), (30, 40)]
     assert catalogue.seed_ranges("no seed reference") == []
+
+
+def test_cited_seed_lines_of_a_scenario() -> None:
+    assert catalogue.cited_lines("as `cilium status` shows (seed 958, 962-963), and\n  seed 1614-1618") == [
+        (958, 958), (962, 963), (1614, 1618)]
+    assert catalogue.cited_lines("(seed lines 2806-2814 and 2842-2849)") == [(2806, 2814), (2842, 2849)]
+    assert catalogue.cited_lines("seed: ss -tnlp | grep 4244") == []
+
+
+def test_every_seed_section_maps_to_a_scenario_and_lists_what_is_not_checked() -> None:
+    text = (ROOT / "docs" / "catalogue.md").read_text()
+    assert "## Seed sections and the scenarios that check them" in text and "## Deliberately not checked" in text
+    row = next(line for line in text.splitlines() if line.startswith("| 2129–2157 |"))
+    assert "every agent holds it with ingress default-deny only" in row
+
+
+def test_a_seed_section_no_scenario_cites_is_one_line(tmp_path: Path) -> None:
+    root = _copy_repo(tmp_path)
+    sections = root / "docs" / "seed-sections.yaml"
+    sections.write_text(sections.read_text().replace(
+        "\nnot_checked:", "\n  - lines: 3040-3045\n    what: pwru\nnot_checked:", 1))
+    proc = _run("--check", "--root", str(root))
+    assert proc.returncode == 1 and len(proc.stdout.splitlines()) == 1, proc.stdout
+    assert "seed lines 3040-3045 (pwru) are cited by no scenario" in proc.stdout
 
 
 def test_outline_rows_and_names(tmp_path: Path) -> None:

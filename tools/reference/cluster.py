@@ -221,6 +221,11 @@ def mutants() -> dict[str, dict[str, Any]]:
             "expect": ["test_pod_traffic_is_routed_natively_between_the_nodes_and_masqueraded_in_ebpf"],
             "message": "routing-mode: expected 'native', saw 'tunnel'",
             "calls": cm(**{"routing-mode": "tunnel"})},
+        "cluster-envoy-inside-the-agent": {
+            "breaks": "cilium-config has external-envoy-proxy false (Envoy embedded in the agent)",
+            "expect": ["test_ciliums_l7_proxy_is_on_and_runs_as_a_separate_envoy"],
+            "message": "external-envoy-proxy: expected 'true', saw 'false'",
+            "calls": cm(**{"external-envoy-proxy": "false"})},
         "cluster-bpf-masquerade-off": {
             "breaks": "cilium-config has enable-bpf-masquerade false (iptables masquerading)",
             "expect": ["test_pod_traffic_is_routed_natively_between_the_nodes_and_masqueraded_in_ebpf"],

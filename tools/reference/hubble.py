@@ -35,6 +35,8 @@ def calls() -> list[dict[str, Any]]:
              api_version="apps/v1", kind="DaemonSet", name="cilium", namespace=KS),
         call("k8s_list", "seed 968-971 (no cilium-ca/hubble secrets)", [value(BASE_SECRETS)],
              api_version="v1", kind="Secret", namespace=KS),
+        call("k8s_get", "seed 958, 962-963 (cilium status: Hubble Relay disabled; no hubble-relay container)",
+             [value(None)], api_version="apps/v1", kind="Deployment", name="hubble-relay", namespace=KS),
         call("k8s_list", "seed 603-606 (nodes, InternalIPs)", [value(nodes_list)], api_version="v1", kind="Node"),
         *[call("node_shell", "seed 985-996 (ports before Hubble; pids reconstructed)", [cmd(ss_before(n))],
                node=n, command="ss -tlnpH") for n in NODES],
@@ -110,6 +112,20 @@ def mutants() -> dict[str, dict[str, Any]]:
             "message": "before Hubble: expected nothing on 4244",
             "calls": [_replace(ref, "node_shell", [], [cmd(ss_before("k8s-ctr") + ss_line("*:4244", "cilium-agent", 5120, 50) + "\n")],
                                node="k8s-ctr", command="ss -tlnpH")]},
+        "hubble-before-relay-deployed": {
+            "breaks": "before the upgrade a hubble-relay Deployment already existed",
+            "expect": ["test_before_the_upgrade_hubble_was_off"],
+            "message": "before Hubble: expected Hubble Relay disabled (no Deployment hubble-relay in kube-system), "
+                       "saw Deployment hubble-relay",
+            "calls": [_replace(ref, "k8s_get", [], [value({"apiVersion": "apps/v1", "kind": "Deployment",
+                                                           "metadata": {"name": "hubble-relay", "namespace": KS}})],
+                               api_version="apps/v1", kind="Deployment", name="hubble-relay", namespace=KS)]},
+        "hubble-before-4245-already-open": {
+            "breaks": "before the upgrade k8s-w2 already listened on 4245",
+            "expect": ["test_before_the_upgrade_hubble_was_off"],
+            "message": "before Hubble: expected nothing on 4245",
+            "calls": [_replace(ref, "node_shell", [], [cmd(ss_before("k8s-w2") + ss_line("127.0.0.1:4245", "hubble-relay", 6210, 9) + "\n")],
+                               node="k8s-w2", command="ss -tlnpH")]},
         "hubble-config-open-metrics-off": {
             "breaks": "cilium-config has enable-hubble-open-metrics false",
             "expect": ["test_the_agent_configuration_turns_hubble_on"],

@@ -468,7 +468,7 @@ class Scene:
 
     def policy_realised(self, agents: dict[str, str]) -> None:
         ns = self.ns
-        self.add("k8s_get", "seed 2806-2811 (Valid: Policy validation succeeded; uid reconstructed)",
+        self.add("k8s_get", "seed 2806-2814 (Valid: Policy validation succeeded; uid reconstructed)",
                  [value(cnp_obj(ns))], api_version="cilium.io/v2", kind="CiliumNetworkPolicy",
                  name="l7-visibility", namespace=ns)
         uid = _uid(ns, "CiliumNetworkPolicy", "l7-visibility")
@@ -630,6 +630,14 @@ def mutants() -> dict[str, dict[str, Any]]:
             "calls": [_replace(ref, "k8s_list", spread.state(), [value([
                 webpod_pod(spread.ns, n, "k8s-w1") for n in sorted(WEBPODS)])],
                 api_version="v1", kind="Pod", namespace=spread.ns, label_selector="app=webpod")]},
+        "l7-policy-not-valid": {
+            "breaks": "the operator reports l7-visibility as not Valid",
+            "expect": [T_ENVOY],
+            "message": "CiliumNetworkPolicy l7-visibility: expected condition Valid True, saw False",
+            "calls": [_replace(ref, "k8s_get", envoy.state(), [value({**cnp_obj(envoy.ns), "status": {"conditions": [
+                {"type": "Valid", "status": "False", "lastTransitionTime": "2025-07-25T19:47:41Z",
+                 "message": "Invalid CiliumNetworkPolicy spec: unsupported L7 rule"}]}})],
+                api_version="cilium.io/v2", kind="CiliumNetworkPolicy", name="l7-visibility", namespace=envoy.ns)]},
         "l7-envoy-headers-absent": {
             "breaks": "with the l7-visibility policy the request does not go through Envoy (no X-Envoy-* headers)",
             "expect": [T_ENVOY],

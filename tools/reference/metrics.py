@@ -56,7 +56,10 @@ TESTS = {
     "http": "test_http_requests_are_counted_per_workload_by_httpv2_with_the_labels_context",
     "dashboards": "test_grafana_lists_the_cilium_and_hubble_dashboards",
     "datasource": "test_grafanas_prometheus_data_source_answers_queries",
+    "families": "test_curlpods_own_traffic_moves_every_hubble_metric_family_the_lab_enables",
+    "prefix": "test_the_component_metrics_on_port_port_are_named_prefix",
 }
+PREFIX_ROWS = {9962: "Cilium agent-9962-cilium_-cilium_endpoint_state", 9964: "Envoy-9964-envoy_-envoy_server_live"}
 TARGET_ROWS = {9962: "the Cilium agent metrics-9962-of every node, and each is up",
                9965: "the Hubble metrics-9965-of every node, and each is up",
                9963: "the Cilium operator metrics-9963-exactly once, on the operator's node, and up"}
@@ -208,13 +211,46 @@ HTTP_LABELS = ("destination_ip", "destination_namespace", "destination_workload"
                "reporter", "source_ip", "source_namespace", "source_workload", "status", "traffic_direction")
 
 
-def hubble_metrics(node: str, *, drops: float | None = None, http: list[dict[str, str]] = ()) -> str:
+#: the families of seed 1024 beyond drop/flow/httpV2, as every agent serves them after a while of
+#: lab traffic (names and labels: hubble-1.17-formats.md §5.1; counts reconstructed): (HELP, TYPE
+#: name, [(labels, value)])
+FAMILY_SERIES = {
+    "hubble_dns_queries_total": ("Number of DNS queries observed",
+                                 [({"ips_returned": "0", "qtypes": "A", "rcode": ""}, 6),
+                                  ({"ips_returned": "0", "qtypes": "AAAA", "rcode": ""}, 6)]),
+    "hubble_dns_responses_total": ("Number of DNS queries observed",
+                                   [({"ips_returned": "1", "qtypes": "A", "rcode": "No Error"}, 6),
+                                    ({"ips_returned": "0", "qtypes": "AAAA", "rcode": "No Error"}, 6)]),
+    "hubble_dns_response_types_total": ("Number of DNS queries observed", [({"qtypes": "A", "type": "A"}, 6)]),
+    "hubble_icmp_total": ("Number of ICMP messages", [({"family": "IPv4", "type": "DestinationUnreachable(Port)"}, 1)]),
+    "hubble_port_distribution_total": ("Numbers of packets distributed by destination port",
+                                       [({"port": "53", "protocol": "UDP"}, 212), ({"port": "80", "protocol": "TCP"}, 57),
+                                        ({"port": "4244", "protocol": "TCP"}, 390), ({"port": "6443", "protocol": "TCP"}, 1104)]),
+    "hubble_tcp_flags_total": ("TCP flag occurrences",
+                               [({"family": "IPv4", "flag": "FIN"}, 1480), ({"family": "IPv4", "flag": "SYN"}, 1502),
+                                ({"family": "IPv4", "flag": "SYN-ACK"}, 1497)]),
+}
+
+
+def _series(name: str, labels: dict[str, str], value: float) -> str:
+    pairs = ",".join(f'{k}="{labels[k]}"' for k in sorted(labels))
+    return f"{name}{{{pairs}}} {value:g}"
+
+
+def hubble_metrics(node: str, *, drops: float | None = None, http: list[dict[str, str]] = (),
+                   rose: dict[tuple[str, tuple[tuple[str, str], ...]], float] | None = None) -> str:
     """What `GET http://<node>:9965/metrics` answers (Prometheus text, labels sorted by
-    name; hubble-1.17-formats.md §5.1).  Values reconstructed."""
+    name; hubble-1.17-formats.md §5.1).  Values reconstructed.  `rose` adds to (or
+    creates) series: (metric, sorted label pairs) -> increment."""
     drops = DROPS_BEFORE[node] if drops is None else drops
+    rose = dict(rose or {})
+
+    def emit(name: str, labels: dict[str, str], value: float) -> str:
+        return _series(name, labels, value + rose.pop((name, tuple(sorted(labels.items()))), 0))
+
     out = ["# HELP hubble_drop_total Number of drops",
            "# TYPE hubble_drop_total counter",
-           'hubble_drop_total{protocol="ICMPv4",reason="STALE_OR_UNROUTABLE_IP"} 2',
+           emit("hubble_drop_total", {"protocol": "ICMPv4", "reason": "STALE_OR_UNROUTABLE_IP"}, 2),
            f'hubble_drop_total{{protocol="TCP",reason="POLICY_DENIED"}} {drops:g}',
            "# HELP hubble_flows_processed_total Total number of flows processed",
            "# TYPE hubble_flows_processed_total counter",
@@ -222,7 +258,19 @@ def hubble_metrics(node: str, *, drops: float | None = None, http: list[dict[str
             f"{FLOWS_PROCESSED[node] // 2}"),
            (f'hubble_flows_processed_total{{protocol="TCP",subtype="to-network",type="Trace",verdict="FORWARDED"}} '
             f"{FLOWS_PROCESSED[node] - FLOWS_PROCESSED[node] // 2 - 40}"),
-           'hubble_flows_processed_total{protocol="UDP",subtype="to-endpoint",type="Trace",verdict="FORWARDED"} 40']
+           'hubble_flows_processed_total{protocol="UDP",subtype="to-endpoint",type="Trace",verdict="FORWARDED"} 40',
+           emit("hubble_flows_processed_total", {"protocol": "HTTP", "subtype": "HTTP", "type": "L7",
+                                                 "verdict": "FORWARDED"}, 24)]
+    for name, (help_text, series) in sorted(FAMILY_SERIES.items()):
+        out += [f"# HELP {name} {help_text}", f"# TYPE {name} counter"]
+        out += [emit(name, labels, value) for labels, value in series]
+    # series that did not exist before: appended to their family's block
+    for (name, pairs), value in sorted(rose.items()):
+        if name == "hubble_http_requests_total":
+            continue
+        block = max(i for i, line in enumerate(out) if line.startswith(name + "{") or line == f"# TYPE {name} counter")
+        out.insert(block + 1, _series(name, dict(pairs), value))
+    http = list(http) + [dict(pairs) for (name, pairs), _ in rose.items() if name == "hubble_http_requests_total"]
     if http:
         out += ["# HELP hubble_http_requests_total Count of HTTP requests",
                 "# TYPE hubble_http_requests_total counter"]
@@ -268,8 +316,18 @@ def policy_rules(ns: str, obj: dict[str, Any], uid: str) -> list[dict[str, Any]]
         if entry.get("toPorts"):
             e["toPorts"] = entry["toPorts"]
         ingress.append(e)
-    rule["ingress"] = ingress
-    rule["enableDefaultDeny"] = {"ingress": True, "egress": False}
+    if ingress or not spec.get("egress"):
+        rule["ingress"] = ingress
+    egress = []
+    for entry in spec.get("egress") or []:
+        e = {"toEndpoints": [_selector(ns, s.get("matchLabels") or {}) for s in entry["toEndpoints"]]} \
+            if "toEndpoints" in entry else {}
+        if entry.get("toPorts"):
+            e["toPorts"] = entry["toPorts"]
+        egress.append(e)
+    if egress:
+        rule["egress"] = egress
+    rule["enableDefaultDeny"] = {"ingress": bool(ingress), "egress": bool(egress)}
     rule["labels"] = [{"key": "io.cilium.k8s.policy.derived-from", "value": "CiliumNetworkPolicy", "source": "k8s"},
                       {"key": policy_probe.POLICY_LABEL_NAME, "value": obj["metadata"]["name"], "source": "k8s"},
                       {"key": policy_probe.POLICY_LABEL_NAMESPACE, "value": ns, "source": "k8s"},
@@ -332,6 +390,62 @@ def apply_policy(sc: Scenario, relpath: str) -> None:
                    namespace=KS, pod=agent, container=policy_probe.AGENT_CONTAINER, command=policy_probe.ENDPOINT_LIST)
 
 
+# --- the agent's (:9962) and Envoy's (:9964) metrics ---------------------------------------------
+
+
+def agent_metrics(node: str, prefix: str = "cilium_") -> str:
+    """`GET http://<node>:9962/metrics`: the agent's registry (cilium_..., the process collector
+    under cilium_ too) next to the Go collector and controller-runtime's workqueue metrics
+    (cilium/cilium pkg/metrics/registry.go; names hubble-1.17-formats.md §5.2; values
+    reconstructed).  `prefix` renames the agent's own families (mutants)."""
+    eps = {"k8s-ctr": 3, "k8s-w1": 2, "k8s-w2": 2}[node]
+    own = [("endpoint_state", "gauge", "Count of all endpoints, tagged by different endpoint states",
+            [({"endpoint_state": "ready"}, eps)]),
+           ("drop_count_total", "counter", "Total dropped packets, tagged by drop reason and ingress/egress direction",
+            [({"direction": "INGRESS", "reason": "Policy denied"}, 31), ({"direction": "EGRESS", "reason": "Policy denied"}, 4)]),
+           ("forward_count_total", "counter", "Total forwarded packets, tagged by ingress/egress direction",
+            [({"direction": "EGRESS"}, 184220), ({"direction": "INGRESS"}, 171904)]),
+           ("policy", "gauge", "Number of policies currently loaded", [({}, 3)]),
+           ("process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.", [({}, 412.7)])]
+    out = []
+    for name, kind, help_text, series in own:
+        full = prefix + name
+        out += [f"# HELP {full} {help_text}", f"# TYPE {full} {kind}"]
+        out += [_series(full, labels, value) if labels else f"{full} {value:g}" for labels, value in series]
+    out += ["# HELP go_goroutines Number of goroutines that currently exist.", "# TYPE go_goroutines gauge",
+            "go_goroutines 1874",
+            "# HELP workqueue_adds_total Total number of adds handled by workqueue",
+            "# TYPE workqueue_adds_total counter", 'workqueue_adds_total{name="ciliumendpoint"} 87']
+    return "\n".join(out) + "\n"
+
+
+def envoy_metrics(node: str, prefix: str = "envoy_") -> str:
+    """`GET http://<node>:9964/metrics`: Envoy's Prometheus stats (server.live, listener and
+    cluster statistics) under envoy_ (seed 2737; values reconstructed)."""
+    out = [f"# TYPE {prefix}server_live gauge", f"{prefix}server_live{{}} 1",
+           f"# TYPE {prefix}server_uptime gauge", f"{prefix}server_uptime{{}} 86112",
+           f"# TYPE {prefix}listener_manager_total_listeners_active gauge",
+           f"{prefix}listener_manager_total_listeners_active{{}} 3",
+           f"# TYPE {prefix}cluster_upstream_cx_total counter",
+           f'{prefix}cluster_upstream_cx_total{{envoy_cluster_name="egress-cluster"}} '
+           f'{ {"k8s-ctr": 41, "k8s-w1": 0, "k8s-w2": 0}[node]}',
+           f'{prefix}cluster_upstream_cx_total{{envoy_cluster_name="ingress-cluster"}} '
+           f'{ {"k8s-ctr": 0, "k8s-w1": 17, "k8s-w2": 23}[node]}']
+    return "\n".join(out) + "\n"
+
+
+def prefix_calls() -> list[dict[str, Any]]:
+    out = []
+    for node in NODES:
+        ip = NODES[node]["ip"]
+        out.append(call("http_get", "seed 2736 (Cilium metrics under cilium_) and 2683-2695 (9962 on every node); "
+                        "body reconstructed (hubble-1.17-formats.md §5.2)", [http_text(agent_metrics(node))], HUBBLE,
+                        url=f"http://{ip}:9962/metrics"))
+        out.append(call("http_get", "seed 2737 (Envoy metrics under envoy_) and 992 (0.0.0.0:9964 cilium-envoy); "
+                        "body reconstructed", [http_text(envoy_metrics(node))], HUBBLE, url=f"http://{ip}:9964/metrics"))
+    return out
+
+
 # --- the scenarios ------------------------------------------------------------------------------
 
 
@@ -372,9 +486,61 @@ def http_scenario() -> tuple[Scenario, traffic.Request]:
     return sc, req
 
 
+PING_TARGET = HTTP_SERVER
+
+
+def families_rose(ns: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """What curl-pod's lookup, request and ping add on its node (k8s-ctr): A and AAAA queries
+    and answers through the DNS proxy, the request's TCP handshake and L7 flows, the ping's
+    drop (hubble-1.17-formats.md §5.1; counts reconstructed)."""
+    def k(name: str, **labels: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+        return name, tuple(sorted(labels.items()))
+    return {
+        k("hubble_dns_queries_total", ips_returned="0", qtypes="A", rcode=""): 1,
+        k("hubble_dns_queries_total", ips_returned="0", qtypes="AAAA", rcode=""): 1,
+        k("hubble_dns_responses_total", ips_returned="1", qtypes="A", rcode="No Error"): 1,
+        k("hubble_dns_responses_total", ips_returned="0", qtypes="AAAA", rcode="No Error"): 1,
+        k("hubble_dns_response_types_total", qtypes="A", type="A"): 1,
+        k("hubble_drop_total", protocol="ICMPv4", reason="POLICY_DENIED"): 1,
+        k("hubble_tcp_flags_total", family="IPv4", flag="SYN"): 1,
+        k("hubble_tcp_flags_total", family="IPv4", flag="SYN-ACK"): 1,
+        k("hubble_tcp_flags_total", family="IPv4", flag="FIN"): 2,
+        k("hubble_flows_processed_total", protocol="HTTP", subtype="HTTP", type="L7", verdict="FORWARDED"): 2,
+        k("hubble_port_distribution_total", port="53", protocol="UDP"): 2,
+        k("hubble_port_distribution_total", port="80", protocol="TCP"): 2,
+        k("hubble_icmp_total", family="IPv4", type="EchoRequest"): 1,
+        k("hubble_http_requests_total", destination_ip=WEBPODS[HTTP_SERVER][1], destination_namespace=ns,
+          destination_workload="webpod", method="GET", protocol="HTTP/1.1", reporter="client",
+          source_ip=CURL_POD_IP, source_namespace=ns, source_workload="", status="200",
+          traffic_direction="egress"): 1,
+    }
+
+
+def families_scenario() -> tuple[Scenario, traffic.Request]:
+    sc = Scenario(TESTS["families"], SEED)
+    start_workloads(sc)
+    apply_policy(sc, "webpod/l7_visibility_policy.yaml")
+    sc.add("k8s_get", "seed 2463, 2501 (curl-pod 172.20.0.241 on k8s-ctr)", [value(curl_pod_obj(sc.ns))],
+           api_version="v1", kind="Pod", name=whoami.CURL_POD, namespace=sc.ns)
+    req = request(sc.ns)
+    envoy = ["X-Envoy-Expected-Rq-Timeout-Ms: 3600000", "X-Envoy-Internal: true", "X-Forwarded-Proto: http",
+             "X-Request-Id: 9e1b7c44-2f0a-4d3e-b5a6-81c0d7e2f915"]  # seed 2842-2849 (headers Envoy adds)
+    send(sc, req, cmd(whoami_body(req, HTTP_SERVER, envoy) + "\n200"),
+         "seed 2841-2849 (curl-pod -> webpod under l7-visibility, through Envoy: HTTP 200)")
+    sc.add("k8s_get", "seed 2502 (webpod-697b545f57-b2xst 172.20.2.207)", [value(webpod_obj(sc.ns, PING_TARGET))],
+           api_version="v1", kind="Pod", name=PING_TARGET, namespace=sc.ns)
+    ip = WEBPODS[PING_TARGET][1]
+    sc.add("pod_exec", "reconstructed (netshoot's ping: the policy allows no ICMP, so no reply; seed 2757, 2891 "
+           "'Zero Trust')", [cmd(f"PING {ip} ({ip}) 56(84) bytes of data.\n\n--- {ip} ping statistics ---\n"
+                                 "1 packets transmitted, 0 received, 100% packet loss, time 0ms\n\n", rc=1)],
+           namespace=sc.ns, pod=whoami.CURL_POD, command=["ping", "-c", "1", "-W", "2", ip])
+    return sc, req
+
+
 def _own_calls() -> list[dict[str, Any]]:
     drop_sc, _ = drop_scenario()
     http_sc, _ = http_scenario()
+    families_sc, _ = families_scenario()
     drop_node = WEBPODS[DROP_SERVER][0]
     http_node = WEBPODS[HTTP_SERVER][0]
     scrapes = []
@@ -385,6 +551,10 @@ def _own_calls() -> list[dict[str, Any]]:
         elif node == http_node:
             results = [http_text(hubble_metrics(node, http=[http_labels(http_sc.ns)]))]
             seed = "seed 2683-2695 (9965); httpV2 series with the labelsContext of seed 2658: reconstructed"
+        elif node == CURL_POD_NODE:
+            results = [http_text(hubble_metrics(node)), http_text(hubble_metrics(node, rose=families_rose(families_sc.ns)))]
+            seed = ("seed 2683-2695 (9965 on every node) and 1024 (the families enabled); before and after curl-pod's "
+                    "lookup, request and ping: reconstructed")
         else:
             results = [http_text(hubble_metrics(node))]
             seed = "seed 2683-2695 (9965 on every node); values reconstructed"
@@ -424,6 +594,8 @@ def _own_calls() -> list[dict[str, Any]]:
              HUBBLE, url=grafana_query_url("up")),
         *drop_sc.teardown(),
         *http_sc.teardown(),
+        *families_sc.teardown(),
+        *prefix_calls(),
     ]
 
 
@@ -453,6 +625,7 @@ def mutants() -> dict[str, dict[str, Any]]:
     ref = _own_calls() + hubble_calls()
     targets_url = {"url": f"{PROM}/api/v1/targets?state=active"}
     http_ns = Scenario(TESTS["http"], SEED).ns
+    families_ns = Scenario(TESTS["families"], SEED).ns
     drop_node = WEBPODS[DROP_SERVER][0]
 
     def targets(**kw: Any) -> list[dict[str, Any]]:
@@ -511,6 +684,26 @@ def mutants() -> dict[str, dict[str, Any]]:
             "message": f"hubble_http_requests_total on k8s-w2 ({ip['k8s-w2']}:9965): expected a series",
             "calls": [_replace(ref, "http_get", HUBBLE, [http_text(hubble_metrics(
                 "k8s-w2", http=[http_labels(http_ns, context=False)]))], url=scrape_url("k8s-w2"))]},
+        "metrics-icmp-family-not-counting": {
+            "breaks": "hubble_icmp_total does not count curl-pod's ping on k8s-ctr",
+            "expect": [TESTS["families"]],
+            "message": 'did not rise: icmp: hubble_icmp_total{family="IPv4",type="EchoRequest"} 0 -> 0',
+            "calls": [_replace(ref, "http_get", HUBBLE, [http_text(hubble_metrics(CURL_POD_NODE)), http_text(
+                hubble_metrics(CURL_POD_NODE, rose={k: v for k, v in families_rose(families_ns).items()
+                                                    if k[0] != "hubble_icmp_total"}))], url=scrape_url(CURL_POD_NODE))]},
+        "metrics-agent-metrics-without-cilium-prefix": {
+            "breaks": "k8s-w1's agent serves its metrics without the cilium_ prefix",
+            "expect": [f"{TESTS['prefix']}[{PREFIX_ROWS[9962]}]"],
+            "message": "k8s-w1 (192.168.10.101:9962): expected metrics named cilium_... (among them "
+                       "cilium_endpoint_state) and no hubble_..., saw 4 own metric name(s), not cilium_...: drop_count_total",
+            "calls": [_replace(ref, "http_get", HUBBLE, [http_text(agent_metrics("k8s-w1", prefix=""))],
+                               url=f"http://{ip['k8s-w1']}:9962/metrics")]},
+        "metrics-envoy-metrics-renamed": {
+            "breaks": "k8s-w2's Envoy serves its statistics under cilium_envoy_ instead of envoy_",
+            "expect": [f"{TESTS['prefix']}[{PREFIX_ROWS[9964]}]"],
+            "message": "k8s-w2 (192.168.10.102:9964): expected metrics named envoy_... (among them envoy_server_live)",
+            "calls": [_replace(ref, "http_get", HUBBLE, [http_text(envoy_metrics("k8s-w2", prefix="cilium_envoy_"))],
+                               url=f"http://{ip['k8s-w2']}:9964/metrics")]},
         "metrics-grafana-l7-dashboard-missing": {
             "breaks": "Grafana lacks the Hubble L7 HTTP Metrics by Workload dashboard",
             "expect": [TESTS["dashboards"]],

@@ -76,6 +76,10 @@ SCENARIOS = {  # feature scenario -> its pytest test name
     "l7-landing": "test_under_the_l7_rule1_landing_is_still_allowed_and_hubble_sees_the_http_exchange",
     "l7-exhaust": "test_under_the_l7_rule1_the_exhaust_port_is_denied_by_the_proxy",
     "l7-xwing": "test_under_the_l7_rule1_the_xwing_is_still_blocked",
+    "no-policy-endpoints": "test_without_any_policy_no_endpoint_of_the_demo_enforces_one",
+    "visibility": "test_hubble_sees_the_exhaustport_put_at_l3l4_only_until_rule1_gains_its_http_rule",
+    "l7-status": "test_the_l7_rule1_is_accepted_and_every_agent_holds_it_with_ingress_defaultdeny_only",
+    "cleanup": "test_deleting_rule1_leaves_no_policy_behind",
 }
 SEED_DEMO = "seed 1546-1599 (the demo's pods, nodes, IPs, endpoints, identities) in the scenario's namespace"
 
@@ -201,7 +205,7 @@ def cnp_obj(ns: str, relpath: str, *, generation: int, valid: dict[str, Any] | N
     return obj
 
 
-def agent_rule(ns: str, relpath: str) -> dict[str, Any]:
+def agent_rule(ns: str, relpath: str, default_deny: tuple[bool, bool] = (True, False)) -> dict[str, Any]:
     """rule1 as the agent's repository holds it (seed 2129-2157: `any:` selector keys,
     the namespace label, enableDefaultDeny; labels and description reconstructed)."""
     spec = manifests.load(relpath)[0]["spec"]
@@ -218,12 +222,12 @@ def agent_rule(ns: str, relpath: str) -> dict[str, Any]:
     return {"endpointSelector": {"matchLabels": {**{f"any:{k}": v for k, v in spec["endpointSelector"]["matchLabels"].items()},
                                                  "k8s:io.kubernetes.pod.namespace": ns}},
             "ingress": ingress, "labels": labels,
-            "enableDefaultDeny": {"ingress": True, "egress": False},
+            "enableDefaultDeny": {"ingress": default_deny[0], "egress": default_deny[1]},
             "description": spec["description"]}
 
 
-def policy_get_output(ns: str, relpath: str, revision: int) -> str:
-    rules = json.dumps([agent_rule(ns, relpath)], indent=2)
+def policy_get_output(ns: str, relpath: str, revision: int, default_deny: tuple[bool, bool] = (True, False)) -> str:
+    rules = json.dumps([agent_rule(ns, relpath, default_deny)], indent=2)
     return json.dumps({"policy": rules, "revision": revision}, indent=2) + "\n"
 
 
@@ -262,6 +266,66 @@ def drop_flows(ns: str, port: int, *, reason: str = "POLICY_DENIED", sub_type: i
             "Type": "L3_L4", "node_name": "k8s-w2", "event_type": {"type": 1, "sub_type": sub_type},
             "traffic_direction": "INGRESS", "drop_reason_desc": reason, "Summary": "TCP Flags: SYN"}))
     return lines
+
+
+#: seed 2033-2041 (`hubble observe -f --protocol tcp --from-identity $DEATHSTARID` while the
+#: tiefighter PUTs /v1/exhaust-port under the L3/L4 rule1): (observation point, node, flags);
+#: the deathstar-8c4c77fb7-m8q2b on k8s-w1 answers the tiefighter on k8s-w2, each segment
+#: seen leaving k8s-w1 (to-network) and arriving at the tiefighter (to-endpoint)
+SEED_TCP_REPLIES = [("TO_NETWORK", "k8s-w1", ["SYN", "ACK"]), ("TO_ENDPOINT", "k8s-w2", ["SYN", "ACK"]),
+                    ("TO_NETWORK", "k8s-w1", ["ACK", "PSH"]), ("TO_ENDPOINT", "k8s-w2", ["ACK", "PSH"]),
+                    ("TO_NETWORK", "k8s-w1", ["ACK", "FIN"]), ("TO_ENDPOINT", "k8s-w2", ["ACK", "FIN"])]
+_POINT_SUB = {"TO_ENDPOINT": 0, "TO_NETWORK": 11}
+
+
+def tcp_flows(ns: str, port: int, *, when: str = "2025-07-25T18:15:44.18") -> list[str]:
+    """The L3/L4 flows of one tiefighter request to deathstar-8c4c77fb7-m8q2b under the L3/L4
+    rule1, as `hubble observe --protocol tcp -o jsonpb` answers: the deathstar's replies of
+    seed 2033-2041 (with the request's own client port for the seed's 58932) and the two
+    sock-LB `pre-xlate-rev TRACED` events (no port) between them; the tiefighter's own
+    segments (SYN, ACK, FIN: the `--from-identity` filter of the seed hid them) are
+    reconstructed the same way, from k8s-w2 (to-network) and k8s-w1 (to-endpoint)."""
+    src, dst = "tiefighter", "deathstar-8c4c77fb7-m8q2b"
+    out = []
+
+    def trace(i: int, point: str, node: str, frm: str, to: str, flags: list[str], reply: bool) -> None:
+        sport, dport = (80, port) if reply else (port, 80)
+        t = f"{when}{4000 + i:04d}00Z"
+        out.append(_line({
+            "time": t, "uuid": _flow_uuid(ns, port, "tcp", i), "verdict": "FORWARDED",
+            "IP": {"source": PODS[frm][1], "destination": PODS[to][1], "ipVersion": "IPv4"},
+            "l4": {"TCP": {"source_port": sport, "destination_port": dport, "flags": {f: True for f in flags}}},
+            "source": _ep(ns, frm, node), "destination": _ep(ns, to, node),
+            "Type": "L3_L4", "node_name": node, "event_type": {"type": 4, "sub_type": _POINT_SUB[point]},
+            "traffic_direction": "INGRESS" if reply == (node == "k8s-w2") else "EGRESS",
+            "trace_observation_point": point, "is_reply": reply,
+            "Summary": "TCP Flags: " + ", ".join(flags)}))
+
+    i = 0
+    for point, node, flags in [("TO_NETWORK", "k8s-w2", ["SYN"]), ("TO_ENDPOINT", "k8s-w1", ["SYN"])]:
+        trace(i, point, node, src, dst, flags, False)
+        i += 1
+    for point, node, flags in SEED_TCP_REPLIES[:2]:
+        trace(i, point, node, dst, src, flags, True)
+        i += 1
+    for _ in range(2):  # seed 2036-2037: deathstar <> tiefighter pre-xlate-rev TRACED (TCP)
+        t = f"{when}{5000 + i:04d}00Z"
+        out.append(_line({
+            "time": t, "uuid": _flow_uuid(ns, port, "sock", i), "verdict": "TRACED",
+            "IP": {"source": PODS[dst][1], "destination": PODS[src][1], "ipVersion": "IPv4"},
+            "l4": {"TCP": {"destination_port": 80}},
+            "source": _ep(ns, dst, "k8s-w2"), "destination": _ep(ns, src, "k8s-w2"),
+            "Type": "SOCK", "node_name": "k8s-w2", "event_type": {"type": 130},
+            "sock_xlate_point": "SOCK_XLATE_POINT_PRE_DIRECTION_REV", "socket_cookie": "4098",
+            "Summary": "TCP"}))
+        i += 1
+    for point, node, flags in [("TO_NETWORK", "k8s-w2", ["ACK", "PSH"]), ("TO_ENDPOINT", "k8s-w1", ["ACK", "PSH"])]:
+        trace(i, point, node, src, dst, flags, False)
+        i += 1
+    for point, node, flags in SEED_TCP_REPLIES[2:]:
+        trace(i, point, node, dst, src, flags, True)
+        i += 1
+    return out
 
 
 def http_flows(ns: str, port: int, method: str, path: str, *, request_verdict: str = "FORWARDED",
@@ -526,6 +590,51 @@ def build() -> dict[str, Scenario]:
               "http-response FORWARDED 403)")
     s.namespace_deleted()
 
+    s = begin("no-policy-endpoints")
+    for node in NODES:
+        s.add("pod_exec", f"seed 1614-1618 (before any policy every endpoint shows POLICY (ingress) and (egress) "
+              f"ENFORCEMENT Disabled): endpoint list on {node} as JSON, policy-enabled none, revision 1 "
+              "reconstructed", [cmd(endpoint_list(s.ns, node, None))], namespace=KS, pod=AGENT_PODS[node],
+              container="cilium-agent", command=policy.ENDPOINT_LIST)
+    s.namespace_deleted()
+
+    s = begin("visibility")
+    s.policy_applied("l3l4")
+    req = s.request("tiefighter", *starwars.EXHAUST_PORT, EXPLODED,
+                    "seed 2021-2030 (PUT /v1/exhaust-port under the L3/L4 rule1: Panic: deathstar exploded)")
+    s.observe(["--protocol", "tcp"], [cmd(""), cmd("\n".join(tcp_flows(s.ns, req.local_port)) + "\n")],
+              "seed 2032-2041 (hubble observe --protocol tcp: the exchange as TCP flows only, SYN/ACK, ACK/PSH, "
+              "ACK/FIN, pre-xlate-rev TRACED; no HTTP); the tiefighter's own segments and nothing on the first "
+              "look: reconstructed")
+    s.policy_applied("l7")
+    req = s.request("tiefighter", *starwars.EXHAUST_PORT, DENIED,
+                    "facts §1 (under the L7 rule1 the PUT is denied: Envoy's 403 'Access denied')")
+    s.observe(["--protocol", "http"],
+              [cmd("\n".join(http_flows(s.ns, req.local_port, *starwars.EXHAUST_PORT, request_verdict="DROPPED",
+                                        code=403, latency_ns="0", when="2025-07-25T18:24:02.3")) + "\n")],
+              "seed 2897-2903 (L7 visibility: method and URL) and facts §1 (hubble-cli.rst: http-request DROPPED "
+              "(HTTP/1.1 PUT .../v1/exhaust-port), then Envoy's http-response FORWARDED 403)")
+    s.namespace_deleted()
+
+    s = begin("l7-status")
+    s.policy_applied("l3l4")
+    s.policy_applied("l7")
+    s.namespace_deleted()
+
+    s = begin("cleanup")
+    s.policy_applied("l3l4")
+    s.policy_applied("l7")
+    s.add("k8s_delete", "seed 2188-2189 (kubectl delete cnp rule1: ciliumnetworkpolicy.cilium.io \"rule1\" deleted)",
+          [value(True)], api_version="cilium.io/v2", kind="CiliumNetworkPolicy", name="rule1", namespace=s.ns)
+    del s.labels["CiliumNetworkPolicy/rule1"]
+    s.add("k8s_list", "seed 2191-2192 (kubectl get cnp: No resources found in default namespace.)", [value([])],
+          api_version="cilium.io/v2", kind="CiliumNetworkPolicy", namespace=s.ns)
+    for node in NODES:
+        s.add("pod_exec", "reconstructed (cilium-dbg policy get with rule1's labels after the delete: the agent "
+              "answers 404, policy_get.go)", [cmd("", 1, NOT_FOUND_404)], namespace=KS, pod=AGENT_PODS[node],
+              container="cilium-agent", command=policy.policy_get_command(s.ns, "rule1"))
+    s.namespace_deleted()
+
     s = begin("l7-xwing")
     s.policy_applied("l3l4")
     s.policy_applied("l7")
@@ -585,7 +694,59 @@ def mutants() -> dict[str, dict[str, Any]]:
     stale = _agent_call(sc["l7-xwing"], "k8s-w1", "policy", "l7_policy.yaml")
     lagging = _agent_call(sc["l3l4-tiefighter"], "k8s-w2", "endpoint", "l3_l4_policy.yaml")
     ns_t = sc["l3l4-tiefighter"].ns
+    vis, status, cleanup = sc["visibility"], sc["l7-status"], sc["cleanup"]
+    vis_tcp = _find(vis, "pod_exec", lambda a: a["command"][0] == "hubble" and "tcp" in a["command"])
+    vis_http = _find(vis, "pod_exec", lambda a: a["command"][0] == "hubble" and "http" in a["command"])
+    vis_ports = [int(c["args"]["command"][c["args"]["command"].index("--local-port") + 1]) for c in vis.calls
+                 if c["op"] == "pod_exec" and c["args"]["command"][0] == "curl"]
+    status_cnp = _find(status, "k8s_get", lambda a: a["kind"] == "CiliumNetworkPolicy", "l7_policy.yaml")
+    status_w2 = _agent_call(status, "k8s-w2", "policy", "l7_policy.yaml")
+    left = _find(cleanup, "k8s_list", lambda a: a["kind"] == "CiliumNetworkPolicy")
     return {
+        "starwars-endpoint-enforces-without-policy": {
+            "breaks": "before any policy the deathstar endpoint on k8s-w1 already enforces ingress policy",
+            "expect": [t["no-policy-endpoints"]],
+            "message": "on every endpoint of the demo before any policy, saw deathstar-8c4c77fb7-m8q2b on k8s-w1 "
+                       "(endpoint 3615) policy-enabled 'ingress'",
+            "calls": [_over(_agent_call(sc["no-policy-endpoints"], "k8s-w1", "endpoint", "app.yaml"),
+                            [cmd(endpoint_list(sc["no-policy-endpoints"].ns, "k8s-w1", None, enforce={3615: "ingress"}))])]},
+        "starwars-http-visible-under-l3l4-rule": {
+            "breaks": "under the L3/L4 rule1 Hubble already shows the PUT as an http-request",
+            "expect": [t["visibility"]],
+            "message": f"tiefighter's PUT from port {vis_ports[0]}: expected only L3/L4 TCP flows before rule1 has an "
+                       "HTTP rule, saw tiefighter -> deathstar-8c4c77fb7-nnzkt http-request FORWARDED",
+            "calls": [_over(vis_tcp, [cmd("\n".join(tcp_flows(vis.ns, vis_ports[0]) + http_flows(
+                vis.ns, vis_ports[0], *starwars.EXHAUST_PORT)) + "\n")]),
+                      call("k8s_delete", "reconstructed (the namespace teardown after the failed step, rule1 still "
+                           "L3/L4)", [value(True)], vis_tcp["state"], api_version="v1", kind="Namespace",
+                           name=vis.ns)]},
+        "starwars-l7-request-flow-without-url": {
+            "breaks": "under the L7 rule1 the PUT's http-request flow carries no URL",
+            "expect": [t["visibility"]],
+            "message": f"an http-request PUT {starwars.deathstar_url(vis.ns, starwars.EXHAUST_PORT[1])} DROPPED "
+                       f"for tiefighter's request from port {vis_ports[1]}: saw",
+            "calls": [_over(vis_http, [cmd("\n".join(
+                line.replace(starwars.deathstar_url(vis.ns, starwars.EXHAUST_PORT[1]), "")
+                for line in http_flows(vis.ns, vis_ports[1], *starwars.EXHAUST_PORT, request_verdict="DROPPED",
+                                       code=403, latency_ns="0", when="2025-07-25T18:24:02.3")) + "\n")])]},
+        "starwars-l7-rule1-not-valid-after-update": {
+            "breaks": "after the L7 update the operator reports rule1 as not Valid",
+            "expect": [t["l7-status"]],
+            "message": "CiliumNetworkPolicy rule1: expected condition Valid True, saw False",
+            "calls": [_over(status_cnp, [value(cnp_obj(status.ns, starwars.L7_POLICY, generation=2, valid={
+                **VALID, "status": "False", "message": "Invalid CiliumNetworkPolicy spec: unsupported HTTP rule"}))])]},
+        "starwars-l7-rule1-egress-default-deny": {
+            "breaks": "k8s-w2's agent holds the L7 rule1 with egress default-deny on",
+            "expect": [t["l7-status"]],
+            "message": "k8s-w2: 'L7 policy to restrict access to specific HTTP call': ingress http POST "
+                       "/v1/request-landing; enableDefaultDeny ingress true, egress true",
+            "calls": [_over(status_w2, [cmd(policy_get_output(status.ns, starwars.L7_POLICY, REVISION["l7"],
+                                                              default_deny=(True, True)))])]},
+        "starwars-rule1-left-after-delete": {
+            "breaks": "rule1 is still listed after `kubectl delete cnp rule1`",
+            "expect": [t["cleanup"]],
+            "message": f"expected `kubectl get cnp -n {cleanup.ns}` to find no resources, saw rule1",
+            "calls": [_over(left, [value([cnp_obj(cleanup.ns, starwars.L7_POLICY, generation=2)])])]},
         "starwars-deathstar-service-one-endpoint": {
             "breaks": "the deathstar Service routes to one deathstar pod only",
             "expect": [t["demo"]],
