@@ -44,7 +44,7 @@ Feature: The Hubble CLI on k8s-ctr: port-forward, status, observe and its filter
   Scenario: cilium hubble port-forward opens 4245 on the node's loopback only
     `cilium hubble port-forward &` says "Hubble Relay is available at 127.0.0.1:4245" and
     `ss -tnlp | grep 4245` shows the cilium process on 127.0.0.1:4245 and [::1]:4245 only
-    (seed 1284-1290): the API is reachable from the node itself, not from the network.
+    (seed 1284-1291): the API is reachable from the node itself, not from the network.
     Stopping it (the student's `kill %1`) closes the port again.
     Given the Hubble API is port-forwarded on k8s-ctr
     Then the port-forward says Hubble Relay is available at 127.0.0.1:4245
@@ -63,7 +63,7 @@ Feature: The Hubble CLI on k8s-ctr: port-forward, status, observe and its filter
 
   @status
   Scenario: hubble status through the port-forward sees every node and their flow buffers
-    `hubble status` through the port-forward (seed 1294-1298):
+    `hubble status` through the port-forward (seed 1296-1300):
       Healthcheck (via localhost:4245): Ok
       Current/Max Flows: 11,282/12,285 (91.84%)
       Connected Nodes: 3/3
@@ -79,7 +79,7 @@ Feature: The Hubble CLI on k8s-ctr: port-forward, status, observe and its filter
 
   @plumbing
   Scenario: hubble observe shows the lab's own plumbing
-    `hubble observe` right after the port-forward (seed 1316-1339) shows the lab talking to
+    `hubble observe` right after the port-forward (seed 1312-1339) shows the lab talking to
     itself: Relay reading every node's Hubble server on 4244 (the nodes labelled with
     reserved identities, `192.168.10.101:4244 (remote-node)`, `192.168.10.102:4244 (host)`
     on Relay's own node), the UI asking Relay on 4245, and calls to the API server labelled
@@ -94,12 +94,13 @@ Feature: The Hubble CLI on k8s-ctr: port-forward, status, observe and its filter
 
   @identity
   Scenario: Cilium numbers the reserved identities host 1, world 2, remote-node 6, kube-apiserver 7
-    `c1 ip list -n` (cilium-dbg ip list on k8s-w1's agent, seed 1414-1417) maps addresses to
+    `c0 ip list -n` (cilium-dbg ip list in an agent, seed 1414-1418) maps addresses to
     identities: the node itself is host (1), anything outside the cluster world (2), the
-    other nodes remote-node (6), and the node serving the API kube-apiserver (7). The seed's
-    note also lists health (4): that identity belongs to the agents' health endpoints, and
-    this lab turns endpoint health checking off (enable-endpoint-health-checking false), so
-    no address carries it.
+    other nodes remote-node (6), and the node serving the API kube-apiserver (7). The suite
+    reads k8s-w1's agent (the student's `c1 ip list -n`), because on k8s-ctr the API
+    server's node is the host itself. The seed's note also lists health (4): that identity
+    belongs to the agents' health endpoints, and this lab turns endpoint health checking
+    off (enable-endpoint-health-checking false), so no address carries it.
     When I list the IP cache of the agent on k8s-w1
     Then its own address has identity 1, 0.0.0.0/0 identity 2, the other nodes identity 6 and the API server's node identity 7
     And no address has identity 4 (health)
@@ -123,7 +124,7 @@ Feature: The Hubble CLI on k8s-ctr: port-forward, status, observe and its filter
 
   @flows
   Scenario: The flows of one connection carry its TCP flags
-    The xwing's landing is one TCP connection (seed 1725-1745, 1768-1792): the handshake
+    The xwing's landing is one TCP connection (seed 1723-1737, 1785-1792): the handshake
     `(TCP Flags: SYN)`, the deathstar's `(TCP Flags: SYN, ACK)`, the request
     `(TCP Flags: ACK, PSH)` and the close `(TCP Flags: ACK, FIN)`.
     Given the Star Wars demo is deployed in the scenario's namespace
@@ -147,7 +148,7 @@ Feature: The Hubble CLI on k8s-ctr: port-forward, status, observe and its filter
   @flows @filters
   Scenario Outline: Without a policy, hubble observe <filter> keeps what it selects
     Both ships land (seed 1685-1692); each filter keeps the flows it selects and leaves out
-    flows of the same exchange that Hubble holds (seed 1694-1807 uses --from-identity,
+    flows of the same exchange that Hubble holds (seed 1696-1806 uses --from-identity,
     --protocol udp and --protocol tcp). {ns} is the scenario's namespace, the identities are
     the ones Cilium gave the demo's pods (`kubectl get ciliumendpoints`).
     Given the Star Wars demo is deployed in the scenario's namespace

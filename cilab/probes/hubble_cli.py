@@ -158,7 +158,10 @@ def start_port_forward(lab: Lab, node: str) -> PortForward:
     try:
         return lab.eventually(up, what=f"cilium hubble port-forward serving {PORT} on {node}")
     except BaseException:
-        stop_port_forward(lab, node)
+        try:
+            stop_port_forward(lab, node)
+        except Exception:  # the start's failure is the one to report
+            pass
         raise
 
 

@@ -3,9 +3,9 @@
 The student's commands run in a root shell on k8s-ctr.  Calls made while the suite's
 port-forward runs carry the stage label `hubble-port-forward` (PF below).  Values from the
 seed: the refusal of seed 1280-1281, the port-forward's pid 10570 and its two loopback
-sockets (seed 1284-1290), `hubble status` through it (seed 1294-1298: 11,282/12,285 flows,
-3/3 nodes), `hubble config view` (seed 1303-1307), the plumbing flows of seed 1316-1339
-(Relay hubble-relay-5dcd46f5c-tln2s ID 11581 on k8s-w2 reading 192.168.10.101:4244 as
+sockets (seed 1284-1291), `hubble status` through it (seed 1296-1300: 11,282/12,285 flows,
+3/3 nodes), `hubble config view` (seed 1303-1307), the plumbing flows
+(seed 1312-1339: Relay hubble-relay-5dcd46f5c-tln2s ID 11581 on k8s-w2 reading 192.168.10.101:4244 as
 remote-node and 192.168.10.102:4244 as host; the UI hubble-ui-76d4965bb6-hcgj6 ID 7661
 calling Relay on 4245 and 192.168.10.100:6443 as kube-apiserver), and the Star Wars flows of
 seed 1694-1812 (10.96.0.10:53 (world) pre-xlate-fwd TRACED, coredns post-xlate-fwd
@@ -40,7 +40,7 @@ CTR = "k8s-ctr"
 PF = sorted(HUBBLE + [cli.PORT_FORWARD_STAGE])
 PF_PID = 10570  # seed 1285
 COREDNS = {"coredns-674b8bbfcf-p8kth": "172.20.0.107", "coredns-674b8bbfcf-2sbw2": "172.20.0.51"}  # seed 1580-1592
-COREDNS_ID, UI_ID, RELAY_ID = 5694, 7661, 11581  # seed 1316-1339
+COREDNS_ID, UI_ID, RELAY_ID = 5694, 7661, 11581  # seed 1317-1333
 DNS_IP = "10.96.0.10"  # seed 1696
 APISERVER = NODES["k8s-ctr"]["ip"]
 RESERVED = {1: "host", 2: "world", 4: "health", 6: "remote-node", 7: "kube-apiserver"}
@@ -149,7 +149,7 @@ def _tcp(sport: int, dport: int, *flags: str) -> dict[str, Any]:
 
 
 def plumbing_flows(*, w1_identity: int = 6) -> list[str]:
-    """seed 1316-1339 as jsonpb: Relay (k8s-w2) reading 4244 of every node, the UI calling Relay on
+    """seed 1312-1339 as jsonpb: Relay (k8s-w2) reading 4244 of every node, the UI calling Relay on
     4245 and the API server on 6443 (times, uuids, ports of the k8s-ctr peer: reconstructed)."""
     relay = {"ID": 93, "identity": RELAY_ID, "namespace": KS, "pod_name": RELAY_POD,
              "labels": ["k8s:k8s-app=hubble-relay"], "workloads": [{"name": "hubble-relay", "kind": "Deployment"}]}
@@ -238,7 +238,7 @@ class Traffic:
 
     def connection(self, req: traffic.Request, *, dropped: bool = False, deathstar: str = "deathstar-8c4c77fb7-nnzkt",
                    skip: tuple[str, ...] = ()) -> None:
-        """One curl to the deathstar Service (seed 1720-1745, 1794-1812): socket-LB translation, then
+        """One curl to the deathstar Service (seed 1721-1737, 1785-1806): socket-LB translation, then
         the TCP exchange with its flags at both nodes; under rule1 the xwing's SYNs are dropped
         (seed 1923-1924: exit 28) instead (drop flow shape: tools/reference/starwars.py)."""
         client, port = req.pod, req.local_port
@@ -486,7 +486,7 @@ def tcp_flags_scenario(*, skip: tuple[str, ...] = ()) -> CliScenario:
     s.traffic.connection(req, skip=skip)
     args = resolve(s.ns, "--pod {ns}/xwing --protocol tcp")
     s.observe(args, [cmd(s.traffic.lines(keep(args)))],
-              "seed 1725-1745, 1768-1792 (TCP Flags: SYN / SYN, ACK / ACK / ACK, PSH / ACK, FIN) as jsonpb")
+              "seed 1723-1737, 1785-1792 (TCP Flags: SYN / SYN, ACK / ACK / ACK, PSH / ACK, FIN) as jsonpb")
     return end(s)
 
 
@@ -524,7 +524,7 @@ def kube_dns_calls() -> list[dict[str, Any]]:
 
 
 def ip_list(*, health: bool = False) -> str:
-    """`cilium-dbg ip list -o json` on k8s-w1 (seed 1414-1417 names the reserved identities; the entries,
+    """`cilium-dbg ip list -o json` on k8s-w1 (seed 1414-1418 names the reserved identities; the entries,
     reconstructed from the lab's addresses: models.IPListEntry)."""
     rows = [("0.0.0.0/0", 2, "custom-resource"), (f"{APISERVER}/32", 7, "kube-apiserver"),
             ("192.168.10.101/32", 1, "local"), ("192.168.10.102/32", 6, "custom-resource"),
@@ -565,14 +565,14 @@ def shared_calls(*, overrides: dict[tuple[str, str], list[dict[str, Any]]] | Non
         sh(HUBBLE, cli.START_COMMAND, [cmd(f"{PF_PID}\n")], "seed 1284-1285 (cilium hubble port-forward& -> [1] 10570)"),
         sh(PF, cli.ALIVE_COMMAND, [cmd(f"  {PF_PID} cilium\n{PF_OUTPUT}")],
            "seed 1285-1286 (ℹ️  Hubble Relay is available at 127.0.0.1:4245)"),
-        sh(PF, cli.SS_4245, [cmd(ss_4245())], "seed 1288-1290 (127.0.0.1:4245 and [::1]:4245 by cilium pid 10570)"),
-        sh(PF, "hubble status", [cmd(status_text())], "seed 1294-1298 (Healthcheck (via localhost:4245): Ok, "
+        sh(PF, cli.SS_4245, [cmd(ss_4245())], "seed 1289-1291 (127.0.0.1:4245 and [::1]:4245 by cilium pid 10570)"),
+        sh(PF, "hubble status", [cmd(status_text())], "seed 1296-1300 (Healthcheck (via localhost:4245): Ok, "
                                                       "11,282/12,285 flows, 3/3 nodes)"),
         sh(PF, "hubble config view", [cmd(config_text())], "seed 1303-1307 (server: localhost:4245, "
                                                            "port-forward-port: \"4245\"); other keys reconstructed"),
         sh(PF, cli.STOP_COMMAND, [cmd(f"stopped {PF_PID}\n")], "reconstructed (the suite kills pid 10570)"),
         sh(PF, cli.observe_command("--namespace", KS), [cmd("\n".join(plumbing_flows()) + "\n")],
-           "seed 1316-1339 (Relay <- 192.168.10.101:4244 (remote-node), <- 192.168.10.102:4244 (host); UI -> Relay "
+           "seed 1312-1339 (Relay <- 192.168.10.101:4244 (remote-node), <- 192.168.10.102:4244 (host); UI -> Relay "
            ":4245; UI -> 192.168.10.100:6443 (kube-apiserver)) as jsonpb; the k8s-ctr peer (kube-apiserver), times "
            "and uuids reconstructed"),
         call("k8s_list", "seed 1151-1157 (hubble-relay-5dcd46f5c-tln2s on k8s-w2, 172.20.2.176)", [value(relay_pods)],
@@ -581,8 +581,8 @@ def shared_calls(*, overrides: dict[tuple[str, str], list[dict[str, Any]]] | Non
              PF, api_version="v1", kind="Pod", namespace=KS, label_selector="k8s-app=hubble-ui"),
         apiserver_slice(PF),
         apiserver_slice(HUBBLE),
-        call("pod_exec", "seed 1414-1417 (c1 ip list -n: host 1, world 2, remote-node 6; kube-apiserver 7 for "
-                         "192.168.10.100); the JSON rows reconstructed (models.IPListEntry), no health (4): "
+        call("pod_exec", "seed 1414-1418 (ip list -n: host 1, world 2, remote-node 6; as seen on k8s-w1: kube-apiserver 7 "
+                         "for 192.168.10.100); the JSON rows reconstructed (models.IPListEntry), no health (4): "
                          "enable-endpoint-health-checking false (seed 777-790)",
              [cmd(ip_list(health=o.get(("ip-list", "health")) is not None))], HUBBLE,
              namespace=KS, pod=AGENT_PODS["k8s-w1"], container="cilium-agent", command=cli.IP_LIST),
