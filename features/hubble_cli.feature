@@ -171,8 +171,9 @@ Feature: The Hubble CLI on k8s-ctr: port-forward, status, observe and its filter
   @flows @filters @l3l4
   Scenario Outline: Under the L3/L4 rule1, hubble observe <filter> tells dropped from forwarded
     With rule1 only org=empire may reach the deathstar (seed 1814-2005): the xwing's SYNs
-    are dropped, the tiefighter lands. `hubble observe --type drop` (seed 1848) shows only
-    drops; `--verdict` selects by verdict.
+    are dropped at the deathstar, the tiefighter lands. `hubble observe --type drop` (seed
+    1848) shows only drops; `--verdict` selects by verdict (the xwing's SYN still leaves its
+    own node FORWARDED when the deathstar it was sent to runs on another node).
     Given the Star Wars demo is deployed in the scenario's namespace
     And the L3/L4 policy rule1 is in force
     And the Hubble API is port-forwarded on k8s-ctr
@@ -183,9 +184,9 @@ Feature: The Hubble CLI on k8s-ctr: port-forward, status, observe and its filter
     And every flow it shows <property>
 
     Examples:
-      | filter                                | shown                    | hidden                   | property      |
-      | --type drop                           | the xwing's request      | the tiefighter's request | is DROPPED    |
-      | --verdict FORWARDED --namespace {ns}  | the tiefighter's request | the xwing's request      | is FORWARDED  |
+      | filter                                | shown                    | hidden                      | property      |
+      | --type drop                           | the xwing's request      | the tiefighter's request    | is DROPPED    |
+      | --verdict FORWARDED --namespace {ns}  | the tiefighter's request | the xwing's dropped packets | is FORWARDED  |
 
   @flows @filters @l7
   Scenario Outline: Under the L7 rule1, hubble observe <filter> picks HTTP flows

@@ -243,6 +243,8 @@ SELECTIONS: dict[str, Callable[[dict[str, Any], list[Flow]], list[Flow]]] = {
     "the tiefighter's PUT": lambda c, fl: flows.of_request(fl, _request(c, "tiefighter PUT")),
     "the L3/L4 flows of the tiefighter's POST": lambda c, fl: [
         f for f in flows.of_request(fl, _request(c, "tiefighter POST")) if f.type != "L7"],
+    "the xwing's dropped packets": lambda c, fl: [
+        f for f in flows.of_request(fl, _request(c, "xwing")) if f.verdict == "DROPPED"],
     "the deathstar's replies": lambda c, fl: [
         f for r in c["requests"].values() for f in flows.of_request(fl, r) if _is(f.source, c["ns"], "deathstar")],
     # the namespace is the scenario's own: the xwing there looks up only what this scenario asks

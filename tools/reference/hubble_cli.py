@@ -72,7 +72,8 @@ ROWS = [
     (NO_POLICY, "--from-identity {xwing identity} --protocol tcp", "the xwing's request", "the xwing's DNS lookups",
      "is TCP"),
     (L3L4, "--type drop", "the xwing's request", "the tiefighter's request", "is DROPPED"),
-    (L3L4, "--verdict FORWARDED --namespace {ns}", "the tiefighter's request", "the xwing's request", "is FORWARDED"),
+    (L3L4, "--verdict FORWARDED --namespace {ns}", "the tiefighter's request", "the xwing's dropped packets",
+     "is FORWARDED"),
     (L7, "-t l7", "the tiefighter's POST", "the L3/L4 flows of the tiefighter's POST", "is an L7 flow"),
     (L7, "--http-method PUT", "the tiefighter's PUT", "the tiefighter's POST", "is an HTTP PUT"),
     (L7, "--http-path /v1/request-landing", "the tiefighter's POST", "the tiefighter's PUT",
@@ -246,7 +247,10 @@ class Traffic:
         dnode, dip = sw.PODS[deathstar][0], sw.PODS[deathstar][1]
         self.dns(client, 30000 + port % 20000)
         self.sock(client, sw.DEATHSTAR_SVC_IP, 80, "TCP", dip, _pod_ep(self.ns, deathstar, cnode), f"{9100 + port}")
-        if dropped:
+        if dropped:  # the SYN leaves the xwing's node (k8s-w1), and is dropped at the deathstar's (k8s-w2)
+            self._add(_flow(self._t(), cnode, cip, dip, _pod_ep(self.ns, client, cnode), _pod_ep(self.ns, deathstar, cnode),
+                            l4=_tcp(port, 80, "SYN"), point="TO_NETWORK", sub_type=11, reply=False,
+                            summary="TCP Flags: SYN", uid=sw._flow_uuid(self.ns, port, "syn-out")))
             for line in sw.drop_flows(self.ns, port):
                 self._add(json.loads(line)["flow"])
             return
@@ -428,6 +432,8 @@ def filter_scenario(row: tuple[str, ...], *, leak: bool = False) -> CliScenario:
     kept = keep(args)
     hidden = HIDDEN[row[3]]
     shown = s.traffic.lines(lambda f: kept(f) or (leak and hidden(s, f)))
+    if not any(a in ("--namespace", "--pod", "--to-pod", "--from-pod") or "identity" in a for a in args):
+        shown += "".join(line + "\n" for line in foreign(args))  # the rest of the cluster, kept by the filter
     s.observe(args, [cmd(""), cmd(shown)] if not leak else [cmd(shown)],
               FILTER_SEED.format(args=" ".join(args)) + ("; nothing yet on the first look: reconstructed 'not yet'"
                                                          if not leak else ""))
@@ -435,6 +441,17 @@ def filter_scenario(row: tuple[str, ...], *, leak: bool = False) -> CliScenario:
         s.observe(["--namespace", s.ns], [cmd(s.traffic.lines(keep(["--namespace", s.ns])))],
                   FILTER_SEED.format(args=f"--namespace {s.ns}"))
     return end(s)
+
+
+OTHER_NS = "cilab-another-scenario-0a1b2c"
+
+
+def foreign(args: list[str]) -> list[str]:
+    """Flows of another namespace that a cluster-wide filter (`--type drop`, `-t l7`) also returns:
+    a healthy lab prints more than this scenario's own flows (reconstructed)."""
+    other = sw.drop_flows(OTHER_NS, 41234, when="2025-07-25T18:05:1")[:1] + sw.http_flows(OTHER_NS, 41235, *starwars.LANDING)
+    kept = keep(args)
+    return [line for line in other if kept(json.loads(line)["flow"])]
 
 
 def _of_port(s: CliScenario, key: str) -> Callable[[dict[str, Any]], bool]:
@@ -447,6 +464,7 @@ def _of_port(s: CliScenario, key: str) -> Callable[[dict[str, Any]], bool]:
 HIDDEN: dict[str, Callable[[CliScenario, dict[str, Any]], bool]] = {
     "the tiefighter's request": lambda s, f: _of_port(s, "tiefighter")(f),
     "the xwing's request": lambda s, f: _of_port(s, "xwing")(f),
+    "the xwing's dropped packets": lambda s, f: _of_port(s, "xwing")(f) and f.get("verdict") == "DROPPED",
     "the deathstar's replies": lambda s, f: str(f["source"].get("pod_name", "")).startswith("deathstar")
     and f["source"].get("namespace") == s.ns,
     "the xwing's DNS lookups": lambda s, f: f["source"].get("pod_name") == "xwing" and "UDP" in f.get("l4", {}),
