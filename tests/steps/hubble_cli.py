@@ -426,8 +426,9 @@ def ui_talks_to_relay(lab: Lab, ctx: dict[str, Any], port: int) -> None:
 
     def check() -> None:
         seen = _observe(lab, ctx, ctx["observe_args"])
-        found = [f for f in seen if f.source.pod_name in uis and f.destination.pod_name in relays
-                 and f.destination.port == port]
+        found = [f for f in seen if (f.source.pod_name in uis and f.destination.pod_name in relays
+                                     and f.destination.port == port)
+                 or (f.source.pod_name in relays and f.source.port == port and f.destination.pod_name in uis)]
         assert found, (f"`{_cmd(ctx)}`: expected flows from the UI ({', '.join(sorted(uis)) or 'no pod'}) to Relay "
                        f"({', '.join(sorted(relays)) or 'no pod'}) port {port}, saw "
                        + flows.describe([f for f in seen if f.source.pod_name in uis or f.destination.pod_name in uis]))
