@@ -82,9 +82,9 @@ Feature: The Hubble CLI on k8s-ctr: port-forward, status, observe and its filter
     `hubble observe` right after the port-forward (seed 1312-1339) shows the lab talking to
     itself: Relay reading every node's Hubble server on 4244 (the nodes labelled with
     reserved identities, `192.168.10.101:4244 (remote-node)`, `192.168.10.102:4244 (host)`
-    on Relay's own node), the UI asking Relay on 4245 (the UI's backend keeps its Relay
-    connection open; in the seed the UI is also open in a browser since the Hubble chapter),
-    and calls to the API server labelled `(kube-apiserver)`. The suite asks for kube-system's flows only
+    on Relay's own node), the UI asking Relay on 4245 (in the seed the UI is open in a
+    browser since the Hubble chapter), and calls to the API server labelled
+    `(kube-apiserver)`. The suite asks for kube-system's flows only
     (`hubble observe --namespace kube-system`), so other scenarios' traffic does not crowd
     them out.
     Given the Hubble API is port-forwarded on k8s-ctr
