@@ -45,7 +45,9 @@ Feature: The Hubble CLI on k8s-ctr: port-forward, status, observe and its filter
     `cilium hubble port-forward &` says "Hubble Relay is available at 127.0.0.1:4245" and
     `ss -tnlp | grep 4245` shows the cilium process on 127.0.0.1:4245 and [::1]:4245 only
     (seed 1284-1291): the API is reachable from the node itself, not from the network.
-    Stopping it (the student's `kill %1`) closes the port again.
+    Stopping the background job (the suite kills the pid it started) closes the port
+    again. The suite lists the port's sockets with `ss -tlnpH 'sport = :4245'`, the same
+    lines without the grep.
     Given the Hubble API is port-forwarded on k8s-ctr
     Then the port-forward says Hubble Relay is available at 127.0.0.1:4245
     And port 4245 on k8s-ctr is listened on by the port-forward on 127.0.0.1 and [::1] only
@@ -102,6 +104,7 @@ Feature: The Hubble CLI on k8s-ctr: port-forward, status, observe and its filter
     server's node is the host itself. The seed's note also lists health (4): that identity
     belongs to the agents' health endpoints, and this lab turns endpoint health checking
     off (enable-endpoint-health-checking false), so no address carries it.
+    (The suite asks for `cilium-dbg ip list -o json` in that agent's container.)
     When I list the IP cache of the agent on k8s-w1
     Then its own address has identity 1, 0.0.0.0/0 identity 2, the other nodes identity 6 and the API server's node identity 7
     And no address has identity 4 (health)
