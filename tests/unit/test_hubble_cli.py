@@ -139,3 +139,29 @@ def test_stop_leaves_a_reused_pid_alone(node) -> None:
     assert run(hubble_cli.STOP_COMMAND).strip() == f"gone {other.pid}"
     assert other.poll() is None  # not a cilium process: not killed
     assert not (tmp / "cilab-hubble-port-forward.pid").exists()
+
+
+# --- where the student's commands run ----------------------------------------------------------------
+
+
+def _lab(kind: str, via: str | None = None, nodes: list[dict] | None = None):
+    from types import SimpleNamespace
+    backend = SimpleNamespace(**({"node_shell_via": via} if via else {}))
+    return SimpleNamespace(kind=kind, backend=backend, info={"transcript": "reference"},
+                           list=lambda api, kind: nodes or [])
+
+
+def test_the_report_says_how_the_commands_ran() -> None:
+    assert "debug pod" in hubble_cli.how_commands_run(_lab("kubeconfig", "debug pod"), "k8s-ctr")
+    assert "closest equivalent" in hubble_cli.how_commands_run(_lab("kubeconfig", "debug pod"), "k8s-ctr")
+    assert "over SSH" in hubble_cli.how_commands_run(_lab("kubeconfig", "ssh"), "k8s-ctr")
+    assert "over SSH" in hubble_cli.how_commands_run(_lab("vagrant"), "k8s-ctr")
+    assert "Replayed" in hubble_cli.how_commands_run(_lab("replay"), "k8s-ctr")
+
+
+def test_the_control_plane_node_is_the_students_node() -> None:
+    nodes = [{"metadata": {"name": "k8s-w1", "labels": {}}},
+             {"metadata": {"name": "k8s-ctr", "labels": {hubble_cli.CONTROL_PLANE_LABEL: ""}}}]
+    assert hubble_cli.control_plane_node(_lab("replay", nodes=nodes)) == "k8s-ctr"
+    with pytest.raises(AssertionError, match="no node carries the node-role.kubernetes.io/control-plane label"):
+        hubble_cli.control_plane_node(_lab("replay", nodes=nodes[:1]))
