@@ -59,3 +59,23 @@ def cluster_lock(shared_dir: Path, *, exclusive: bool, budget: float = LOCK_BUDG
     finally:
         os.close(fd)
         os.close(gate)
+
+
+@contextmanager
+def resource_lock(shared_dir: Path, name: str, *, what: str, budget: float = LOCK_BUDGET,
+                  clock: Clock | None = None) -> Iterator[None]:
+    """An exclusive lock on one shared resource of the lab (a port on a node, say) for the
+    scenarios of this run that use it, across xdist workers (`<name>.lock` in the run's
+    shared folder).  Scenarios that do not use the resource are not held up."""
+    clock = clock or Clock()
+    shared_dir = Path(shared_dir)
+    shared_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(shared_dir / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        _take(fd, fcntl.LOCK_EX, f"take the lock on {what}", budget, clock)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)

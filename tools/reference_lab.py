@@ -29,7 +29,7 @@ from tools.reference.lab import CILIUM_VERSION, NODES  # noqa: E402
 OUT = ROOT / "fixtures" / "transcripts" / "reference"
 MUTANT_DIR = ROOT / "fixtures" / "transcripts" / "mutants"
 #: chapter modules under tools/reference/, in reading order of the lab
-CHAPTERS = ["cluster", "hubble", "starwars", "l7_visibility", "redaction", "export", "metrics"]
+CHAPTERS = ["cluster", "hubble", "hubble_cli", "starwars", "l7_visibility", "redaction", "export", "metrics"]
 
 
 def chapter_modules() -> dict[str, Any]:

@@ -402,6 +402,11 @@ class KubeconfigBackend(APIPrimitives):
     def node_names(self) -> list[str]:
         return [n["metadata"]["name"] for n in self.api.k8s_list("v1", "Node")]
 
+    @property
+    def node_shell_via(self) -> str:
+        """How `node_shell` reaches a node: "ssh", or "debug pod" (NodeDebugPods)."""
+        return "ssh" if self._ssh is not None else "debug pod"
+
     def node_shell(self, node: str, command: str, timeout: float) -> CommandResult:
         if self._ssh is not None:
             return self._ssh.run(node, f"sudo -n sh -c {shlex.quote(command)}", timeout)

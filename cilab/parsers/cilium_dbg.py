@@ -134,3 +134,36 @@ def parse_policy_get(text: str) -> PolicySnapshot:
             raise ValueError(f"policy rules are not a JSON array: {policy_text[:120]!r}")
         rules = [_obj(r, "rule") for r in parsed]
     return PolicySnapshot(revision=revision, rules=tuple(rules))
+
+
+@dataclass(frozen=True)
+class IPCacheEntry:
+    """One row of `cilium-dbg ip list -o json`: a prefix and the identity the agent maps it to."""
+
+    cidr: str
+    identity: int | None
+    source: str | None = None
+
+
+def parse_ip_list(text: str) -> list[IPCacheEntry]:
+    """`cilium-dbg ip list -o json` -> entries.  The output is a JSON array of
+    `models.IPListEntry` (`api/v1/models/ip_list_entry.go`: `cidr`, `identity`,
+    `hostIP`, `encryptKey`, `metadata{name,namespace,source}`); ValueError on anything else."""
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"cilium-dbg ip list -o json: not JSON ({exc.msg}): {text[:120]!r}") from None
+    if doc is None:
+        return []
+    if not isinstance(doc, list):
+        raise ValueError(f"cilium-dbg ip list -o json: expected a JSON array, got {type(doc).__name__}")
+    out = []
+    for item in doc:
+        item = _obj(item, "ip list entry")
+        cidr = item.get("cidr")
+        if not isinstance(cidr, str):
+            raise ValueError(f"cilium-dbg ip list -o json: an entry without a cidr: {item!r:.120}")
+        meta = _obj(item.get("metadata"), "metadata")
+        out.append(IPCacheEntry(cidr=cidr, identity=_int(item.get("identity"), "identity"),
+                                source=meta.get("source")))
+    return out

@@ -204,6 +204,13 @@ class Flow:
     summary: str | None = None
     trace_observation_point: str | None = None
     l7_protocol: str | None = None
+    tcp_flags: tuple[str, ...] = ()
+    sock_xlate_point: str | None = None
+    #: the socket a trace-sock event belongs to (a 64-bit JSON string, §1.2); pre- and
+    #: post-translation events of one connect() share it
+    socket_cookie: str | None = None
+    #: ``TCP``, ``UDP``, ``SCTP``, ``ICMPv4`` or ``ICMPv6``: the key of `l4` (§1.3)
+    l4_protocol: str | None = None
 
     @property
     def kind(self) -> str | None:
@@ -239,6 +246,23 @@ def _endpoint(ep: dict[str, Any], ip: str | None, port: int | None, what: str) -
                     identity=_int(ep.get("identity"), f"{what}.identity"),
                     labels=tuple(str(x) for x in _list(ep.get("labels"), f"{what}.labels")),
                     ip=ip, port=port)
+
+
+_L4_ANY = ("TCP", "UDP", "SCTP", "ICMPv4", "ICMPv6")
+#: the order the agent's Summary lists TCP flags in (§2, threefour decodeLayers)
+TCP_FLAG_ORDER = ("SYN", "ACK", "RST", "FIN", "PSH", "URG", "ECE", "CWR", "NS")
+
+
+def _l4_kind(l4: dict[str, Any]) -> str | None:
+    return next((kind for kind in _L4_ANY if kind in l4), None)
+
+
+def _tcp_flags(l4: dict[str, Any]) -> tuple[str, ...]:
+    """The set flags of `l4.TCP.flags` (bools, omitted when false, §1.2), in Summary order."""
+    if "TCP" not in l4:
+        return ()
+    flags = _obj(_obj(l4["TCP"], "l4.TCP").get("flags"), "l4.TCP.flags")
+    return tuple(f for f in TCP_FLAG_ORDER if flags.get(f) is True)
 
 
 def _ports(l4: dict[str, Any]) -> tuple[int | None, int | None]:
@@ -283,7 +307,8 @@ def flow_from_dict(flow: dict[str, Any], node_name: str | None = None,
     """Build a Flow from a proto-named Flow object (§1.3).  `node_name`/`time` from the
     jsonpb wrapper fill in when the flow itself lacks them (field masks, §4)."""
     ip = _obj(flow.get("IP"), "IP")
-    src_port, dst_port = _ports(_obj(flow.get("l4"), "l4"))
+    l4 = _obj(flow.get("l4"), "l4")
+    src_port, dst_port = _ports(l4)
     is_reply = flow.get("is_reply")
     if is_reply is not None and not isinstance(is_reply, bool):
         raise ValueError(f"is_reply is not a boolean: {is_reply!r}")
@@ -304,6 +329,10 @@ def flow_from_dict(flow: dict[str, Any], node_name: str | None = None,
         event_type=_int(event_type.get("type"), "event_type.type"),
         summary=_str(flow.get("Summary")),
         trace_observation_point=_str(flow.get("trace_observation_point")),
+        tcp_flags=_tcp_flags(l4),
+        sock_xlate_point=_str(flow.get("sock_xlate_point")),
+        socket_cookie=_str(flow.get("socket_cookie")),
+        l4_protocol=_l4_kind(l4),
         **_l7_fields(_obj(flow.get("l7"), "l7")),
     )
 

@@ -7,3 +7,4 @@ from tests.steps.l7_visibility import *  # noqa: F401,F403
 from tests.steps.redaction import *  # noqa: F401,F403
 from tests.steps.export import *  # noqa: F401,F403
 from tests.steps.metrics import *  # noqa: F401,F403
+from tests.steps.hubble_cli import *  # noqa: F401,F403

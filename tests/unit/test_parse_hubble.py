@@ -310,7 +310,7 @@ def test_reference_export_drop_verbatim() -> None:
         source=Endpoint(namespace="default", pod_name="xwing", ip="10.244.1.60", port=44916),
         destination=Endpoint(namespace="default", pod_name="deathstar-7848d6c4d5-th9v2",
                              ip="10.244.1.5", port=80),
-        node_name="kind-kind/kind-worker")
+        node_name="kind-kind/kind-worker", tcp_flags=("SYN",), l4_protocol="TCP")
 
 
 def test_reference_printer_fixture_drop() -> None:
@@ -369,7 +369,7 @@ def test_http_request_flow() -> None:
         destination=Endpoint("default", "webpod-697b545f57-b2xst", 2460,
                              tuple(WEBPOD["labels"]), "172.20.2.207", 80),
         node_name="k8s-ctr", is_reply=False, traffic_direction="EGRESS", event_type=129,
-        summary="HTTP/1.1 GET http://webpod/?user_id=1234&page=2")
+        summary="HTTP/1.1 GET http://webpod/?user_id=1234&page=2", l4_protocol="TCP")
     assert flow.kind == "http-request"
 
 
@@ -430,7 +430,7 @@ def test_policy_denied_drop_has_no_is_reply() -> None:
         destination=Endpoint("default", "deathstar-8c4c77fb7-m8q2b", 15933,
                              tuple(DEATHSTAR["labels"]), "172.20.1.167", 80),
         node_name="k8s-w1", is_reply=None, traffic_direction="INGRESS", event_type=1,
-        summary="TCP Flags: SYN")
+        summary="TCP Flags: SYN", tcp_flags=("SYN",), l4_protocol="TCP")
     assert flow.kind is None
 
 

@@ -1,0 +1,215 @@
+@hubble_cli
+Feature: The Hubble CLI on k8s-ctr: port-forward, status, observe and its filters
+  Lab chapter "Hubble CLI" (seed lines 1223-1365) and the flows the student filters in the
+  Star Wars chapter (seed lines 1679-1807).
+
+  On the control-plane node k8s-ctr the student installs the `hubble` CLI, finds that it
+  cannot reach the Hubble API yet, opens it with a port-forward to Hubble Relay and then
+  reads flows:
+
+    hubble status                      (refused: nothing listens on 127.0.0.1:4245 yet)
+    cilium hubble port-forward &
+    ss -tnlp | grep 4245
+    hubble status
+    hubble config view
+    hubble observe
+    hubble observe -f --from-identity $XWINGID
+    hubble observe -f --protocol udp --from-identity $XWINGID
+    hubble observe -f --protocol tcp --from-identity $XWINGID
+
+  The suite types the same commands in a root shell on the control-plane node (over SSH on
+  the Vagrant lab; on a kubeconfig lab without SSH through a privileged debug pod in the
+  node's namespaces, which each step's report attachment says). It runs the port-forward in
+  the background as the student does and stops it at the end of the scenario, also when a
+  step failed. It asks for flows with `-o jsonpb --last 1000` instead of the compact lines
+  and `-f`, so it can read every field and stop reading; the compact line the student sees
+  is named next to each check. Scenarios that need traffic of their own deploy the Star
+  Wars demo in a namespace of their own ("default" in the seed becomes that namespace).
+
+  Background:
+    Given the lab has Hubble enabled
+
+  @port_forward
+  Scenario: Before the port-forward, hubble status is refused on 127.0.0.1:4245
+    The CLI's default server is localhost:4245, and nothing listens there until the
+    port-forward runs (seed 1280-1281):
+      hubble status
+      failed getting status: rpc error: code = Unavailable desc = connection error: ...
+      "transport: Error while dialing: dial tcp 127.0.0.1:4245: connect: connection refused"
+    Given no Hubble port-forward runs on k8s-ctr
+    When I run "hubble status" on k8s-ctr
+    Then it fails because the connection to 127.0.0.1:4245 is refused
+
+  @port_forward
+  Scenario: cilium hubble port-forward opens 4245 on the node's loopback only
+    `cilium hubble port-forward &` says "Hubble Relay is available at 127.0.0.1:4245" and
+    `ss -tnlp | grep 4245` shows the cilium process on 127.0.0.1:4245 and [::1]:4245 only
+    (seed 1284-1291): the API is reachable from the node itself, not from the network.
+    Stopping the background job (the suite kills the pid it started) closes the port
+    again. The suite lists the port's sockets with `ss -tlnpH 'sport = :4245'`, the same
+    lines without the grep.
+    Given the Hubble API is port-forwarded on k8s-ctr
+    Then the port-forward says Hubble Relay is available at 127.0.0.1:4245
+    And port 4245 on k8s-ctr is listened on by the port-forward on 127.0.0.1 and [::1] only
+    When the port-forward is stopped
+    Then nothing listens on port 4245 on k8s-ctr
+
+  @status
+  Scenario: hubble config view points the CLI at localhost:4245
+    `hubble config view` (seed 1303-1307) shows where the CLI connects by default:
+      server: localhost:4245
+      port-forward-port: "4245"
+    Given the Hubble API is port-forwarded on k8s-ctr
+    When I run "hubble config view" on k8s-ctr
+    Then the CLI's server is "localhost:4245" and its port-forward-port "4245"
+
+  @status
+  Scenario: hubble status through the port-forward sees every node and their flow buffers
+    `hubble status` through the port-forward (seed 1296-1300):
+      Healthcheck (via localhost:4245): Ok
+      Current/Max Flows: 11,282/12,285 (91.84%)
+      Connected Nodes: 3/3
+    Relay adds up the ring buffers of the nodes it reads, 4095 flows each (the agent's
+    default hubble-event-buffer-capacity), so Max Flows is 3 x 4095 = 12,285 here.
+    (The "Hubble is enabled" chapter asks Relay the same question from an agent pod,
+    without the port-forward.)
+    Given the Hubble API is port-forwarded on k8s-ctr
+    When I run "hubble status" on k8s-ctr
+    Then the health check via localhost:4245 is Ok
+    And it counts every node of the cluster as connected
+    And Max Flows is 4095 for each node of the cluster
+
+  @plumbing
+  Scenario: hubble observe shows the lab's own plumbing
+    `hubble observe` right after the port-forward (seed 1312-1339) shows the lab talking to
+    itself: Relay reading every node's Hubble server on 4244 (the nodes labelled with
+    reserved identities, `192.168.10.101:4244 (remote-node)`, `192.168.10.102:4244 (host)`
+    on Relay's own node), the UI asking Relay on 4245 (in the seed the UI is open in a
+    browser since the Hubble chapter), and calls to the API server labelled
+    `(kube-apiserver)`. The suite asks for kube-system's flows only
+    (`hubble observe --namespace kube-system`), so other scenarios' traffic does not crowd
+    them out.
+    Given the Hubble API is port-forwarded on k8s-ctr
+    When I run "hubble observe --namespace kube-system" on k8s-ctr
+    Then Relay reads port 4244 of every node, each node labelled host by its own agent and remote-node or kube-apiserver by the others
+    And the Hubble UI talks to Relay on port 4245
+    And traffic to the API server on port 6443 carries the reserved identity kube-apiserver
+
+  @identity
+  Scenario: Cilium numbers the reserved identities host 1, world 2, remote-node 6, kube-apiserver 7
+    `c0 ip list -n` (cilium-dbg ip list in an agent, seed 1414-1418) maps addresses to
+    identities: the node itself is host (1), anything outside the cluster world (2), the
+    other nodes remote-node (6), and the node serving the API kube-apiserver (7). The suite
+    reads k8s-w1's agent (the student's `c1 ip list -n`), because on k8s-ctr the API
+    server's node is the host itself. The seed's note also lists health (4): that identity
+    belongs to the agents' health endpoints, and this lab turns endpoint health checking
+    off (enable-endpoint-health-checking false), so no address carries it.
+    (The suite asks for `cilium-dbg ip list -o json` in that agent's container.)
+    When I list the IP cache of the agent on k8s-w1
+    Then its own address has identity 1, 0.0.0.0/0 identity 2, the other nodes identity 6 and the API server's node identity 7
+    And no address has identity 4 (health)
+
+  @flows @translation
+  Scenario: Socket-LB translates a Service address inside the pod's connect()
+    Without kube-proxy, Cilium rewrites a ClusterIP to a backend pod when the socket
+    connects. `hubble observe --from-identity $XWINGID` (seed 1696-1722) shows it for the
+    DNS lookup and for the deathstar Service:
+      default/xwing (ID:7207) <> 10.96.0.10:53 (world) pre-xlate-fwd TRACED (UDP)
+      default/xwing (ID:7207) <> kube-system/coredns-674b8bbfcf-2sbw2:53 (ID:5694) post-xlate-fwd TRANSLATED (UDP)
+      default/xwing (ID:7207) <> 10.96.41.44:80 (world) pre-xlate-fwd TRACED (TCP)
+      default/xwing (ID:7207) <> default/deathstar-8c4c77fb7-nnzkt:80 (ID:15933) post-xlate-fwd TRANSLATED (TCP)
+    The suite asks for the xwing's flows by pod (`hubble observe --from-pod <ns>/xwing`).
+    Given the Star Wars demo is deployed in the scenario's namespace
+    And the Hubble API is port-forwarded on k8s-ctr
+    When the xwing requests a landing
+    And I run "hubble observe --from-pod {ns}/xwing" on k8s-ctr
+    Then the Service "kube-system/kube-dns" on 53/UDP shows pre-xlate-fwd TRACED to its address as world, then post-xlate-fwd TRANSLATED to a pod behind it
+    And the Service "{ns}/deathstar" on 80/TCP shows pre-xlate-fwd TRACED to its address as world, then post-xlate-fwd TRANSLATED to a pod behind it
+
+  @flows
+  Scenario: The flows of one connection carry its TCP flags
+    The xwing's landing is one TCP connection (seed 1723-1737, 1785-1792): the handshake
+    `(TCP Flags: SYN)`, the deathstar's `(TCP Flags: SYN, ACK)`, the request
+    `(TCP Flags: ACK, PSH)` and the close `(TCP Flags: ACK, FIN)`.
+    Given the Star Wars demo is deployed in the scenario's namespace
+    And the Hubble API is port-forwarded on k8s-ctr
+    When the xwing requests a landing
+    And I run "hubble observe --pod {ns}/xwing --protocol tcp" on k8s-ctr
+    Then the xwing's connection shows the TCP flags SYN; SYN, ACK; ACK, PSH; ACK, FIN
+
+  @flows @filters
+  Scenario: hubble observe --namespace shows only flows with that namespace at one end
+    `hubble observe --namespace <ns>` (`-n`) keeps a flow when its source or its destination
+    is in the namespace; everything else the cluster does is left out.
+    Given the Star Wars demo is deployed in the scenario's namespace
+    And the Hubble API is port-forwarded on k8s-ctr
+    When the tiefighter and the xwing each request a landing
+    And I run "hubble observe --namespace {ns}" on k8s-ctr
+    Then it shows the tiefighter's request
+    And it shows the xwing's request
+    And every flow it shows has the scenario's namespace at one end
+
+  @flows @filters
+  Scenario Outline: Without a policy, hubble observe <filter> keeps what it selects
+    Both ships land (seed 1685-1692); each filter keeps the flows it selects and leaves out
+    flows of the same exchange that Hubble holds (seed 1696-1806 uses --from-identity,
+    --protocol udp and --protocol tcp). {ns} is the scenario's namespace, the identities are
+    the ones Cilium gave the demo's pods (`kubectl get ciliumendpoints`).
+    Given the Star Wars demo is deployed in the scenario's namespace
+    And the Hubble API is port-forwarded on k8s-ctr
+    When the tiefighter and the xwing each request a landing
+    And I run "hubble observe <filter>" on k8s-ctr
+    Then it shows <shown>
+    And it leaves out <hidden>, which Hubble holds
+    And every flow it shows <property>
+
+    Examples:
+      | filter                                          | shown                    | hidden                   | property                         |
+      | --pod {ns}/xwing                                | the xwing's request      | the tiefighter's request | has the xwing at one end         |
+      | --to-pod {ns}/deathstar                         | the xwing's request      | the deathstar's replies  | ends at a deathstar pod          |
+      | --from-identity {xwing identity}                | the xwing's request      | the tiefighter's request | comes from the xwing's identity  |
+      | --to-identity {deathstar identity}              | the tiefighter's request | the deathstar's replies  | ends at the deathstar's identity |
+      | --from-identity {xwing identity} --protocol udp | the xwing's DNS lookups  | the xwing's request      | is UDP                           |
+      | --from-identity {xwing identity} --protocol tcp | the xwing's request      | the xwing's DNS lookups  | is TCP                           |
+
+  @flows @filters @l3l4
+  Scenario Outline: Under the L3/L4 rule1, hubble observe <filter> tells dropped from forwarded
+    With rule1 only org=empire may reach the deathstar (seed 1814-2005): the xwing's SYNs
+    are dropped at the deathstar, the tiefighter lands. `hubble observe --type drop` (seed
+    1848) shows only drops; `--verdict` selects by verdict (the xwing's SYN still leaves its
+    own node FORWARDED when the deathstar it was sent to runs on another node).
+    Given the Star Wars demo is deployed in the scenario's namespace
+    And the L3/L4 policy rule1 is in force
+    And the Hubble API is port-forwarded on k8s-ctr
+    When the tiefighter and the xwing each request a landing
+    And I run "hubble observe <filter>" on k8s-ctr
+    Then it shows <shown>
+    And it leaves out <hidden>, which Hubble holds
+    And every flow it shows <property>
+
+    Examples:
+      | filter                                | shown                    | hidden                      | property      |
+      | --type drop                           | the xwing's request      | the tiefighter's request    | is DROPPED    |
+      | --verdict FORWARDED --namespace {ns}  | the tiefighter's request | the xwing's dropped packets | is FORWARDED  |
+
+  @flows @filters @l7
+  Scenario Outline: Under the L7 rule1, hubble observe <filter> picks HTTP flows
+    With the L7 rule1 (seed 2046-2170) the deathstar's proxy reports each HTTP request and
+    response; the tiefighter lands (POST /v1/request-landing) and is refused the exhaust
+    port (PUT /v1/exhaust-port). `-t l7` keeps only those L7 flows, `--http-method` and
+    `--http-path` one kind of request.
+    Given the Star Wars demo is deployed in the scenario's namespace
+    And the L3/L4 policy rule1 is in force
+    And rule1 is updated to the L7 policy
+    And the Hubble API is port-forwarded on k8s-ctr
+    When the tiefighter requests a landing and then sends PUT /v1/exhaust-port
+    And I run "hubble observe <filter>" on k8s-ctr
+    Then it shows <shown>
+    And it leaves out <hidden>, which Hubble holds
+    And every flow it shows <property>
+
+    Examples:
+      | filter                          | shown                    | hidden                             | property                             |
+      | -t l7                           | the tiefighter's POST    | the L3/L4 flows of the tiefighter's POST | is an L7 flow                  |
+      | --http-method PUT               | the tiefighter's PUT     | the tiefighter's POST              | is an HTTP PUT                       |
+      | --http-path /v1/request-landing | the tiefighter's POST    | the tiefighter's PUT               | has the path /v1/request-landing     |

@@ -1,0 +1,493 @@
+"""Steps of features/hubble_cli.feature: the student's `hubble` commands on k8s-ctr."""
+from __future__ import annotations
+
+import ipaddress
+import re
+from pathlib import Path
+from typing import Any, Callable, Iterator
+from urllib.parse import urlsplit
+
+import pytest
+from pytest_bdd import given, parsers, then, when
+
+from cilab.lab import Lab
+from cilab.locks import resource_lock
+from cilab.parsers.hubble import Flow
+from cilab.probes import flows, hubble_cli, k8s, starwars
+from cilab.probes.traffic import Request
+
+KS = "kube-system"
+IDENTITY = {"host": 1, "world": 2, "health": 4, "remote-node": 6, "kube-apiserver": 7}  # Cilium's reserved numbers
+MAX_TIME = 5  # curl --max-time, as in the Star Wars chapter
+
+
+def _note(lab: Lab, node: str) -> None:
+    """Attach to the running step how the student's commands reach the node."""
+    if lab.attach is not None:
+        try:
+            lab.attach(f"how the commands ran on {node}", hubble_cli.how_commands_run(lab, node))
+        except Exception:  # reporting must never break a step
+            pass
+
+
+def _node(lab: Lab, ctx: dict[str, Any]) -> str:
+    if "cli_node" not in ctx:
+        ctx["cli_node"] = hubble_cli.control_plane_node(lab)
+        _note(lab, ctx["cli_node"])
+    return ctx["cli_node"]
+
+
+@pytest.fixture
+def port_forward_lock(lab: Lab, lab_shared_dir: Path, ctx: dict[str, Any]) -> Iterator[str]:
+    """Port 4245 on the control-plane node is one per lab: scenarios that use it (or need it
+    closed) take turns; a leftover port-forward of an interrupted run is stopped first."""
+    node = _node(lab, ctx)
+    with resource_lock(lab_shared_dir, "hubble-port-forward",
+                       what=f"port {hubble_cli.PORT} on {node} (the Hubble port-forward)"):
+        hubble_cli.stop_leftover(lab, node)
+        yield node
+
+
+@pytest.fixture
+def hubble_port_forward(lab: Lab, port_forward_lock: str, ctx: dict[str, Any]) -> Iterator[hubble_cli.PortForward]:
+    """`cilium hubble port-forward &` for one scenario, stopped at its end even when a step failed."""
+    node = port_forward_lock
+    pf = hubble_cli.start_port_forward(lab, node)
+    ctx["port_forward"] = pf
+    try:
+        yield pf
+    finally:
+        if not ctx.get("port_forward_stopped"):
+            hubble_cli.stop_port_forward(lab, node)
+
+
+# --- the port-forward ------------------------------------------------------------------------
+
+
+@given("no Hubble port-forward runs on k8s-ctr")
+def no_port_forward(lab: Lab, port_forward_lock: str) -> None:
+    seen = hubble_cli.listeners(lab, port_forward_lock)
+    assert not seen, (f"expected nothing listening on {hubble_cli.PORT} on {port_forward_lock} before the "
+                      f"port-forward, saw {_listeners(seen)}")
+
+
+@given("the Hubble API is port-forwarded on k8s-ctr")
+def port_forwarded(hubble_port_forward: hubble_cli.PortForward) -> None:
+    pass
+
+
+def _listeners(found: list[Any]) -> str:
+    return ", ".join(f"{l.address}:{l.port} by {'/'.join(l.processes) or '?'} pid {'/'.join(map(str, l.pids))}"
+                     for l in found) or "nothing"
+
+
+@then(parsers.parse("the port-forward says Hubble Relay is available at {address}"))
+def port_forward_says(ctx: dict[str, Any], address: str) -> None:
+    out = ctx["port_forward"].output
+    assert f"Hubble Relay is available at {address}" in out, (
+        f"cilium hubble port-forward: expected 'Hubble Relay is available at {address}', saw {out.strip()[-200:]!r}")
+
+
+@then(parsers.parse("port {port:d} on k8s-ctr is listened on by the port-forward on 127.0.0.1 and [::1] only"))
+def port_forward_loopback(lab: Lab, ctx: dict[str, Any], port: int) -> None:
+    pf = ctx["port_forward"]
+    found = [l for l in hubble_cli.listeners(lab, pf.node) if l.port == port]
+    own = sorted({l.address for l in found if pf.pid in l.pids})
+    assert own == ["127.0.0.1", "[::1]"], (
+        f"port {port} on {pf.node}: expected the port-forward (pid {pf.pid}) on 127.0.0.1 and [::1] only, "
+        f"saw {_listeners(found)}")
+
+
+@when("the port-forward is stopped")
+def stop_port_forward(lab: Lab, ctx: dict[str, Any]) -> None:
+    hubble_cli.stop_port_forward(lab, ctx["port_forward"].node)
+    ctx["port_forward_stopped"] = True
+
+
+@then(parsers.parse("nothing listens on port {port:d} on k8s-ctr"))
+def nothing_on_port(lab: Lab, ctx: dict[str, Any], port: int) -> None:
+    node = _node(lab, ctx)
+    found = [l for l in hubble_cli.listeners(lab, node) if l.port == port]
+    assert not found, f"port {port} on {node}: expected nothing listening after the port-forward stopped, saw {_listeners(found)}"
+
+
+# --- hubble status / config view ------------------------------------------------------------------
+
+
+@when('I run "hubble status" on k8s-ctr')
+def run_status(lab: Lab, ctx: dict[str, Any]) -> None:
+    ctx["cli_status"] = hubble_cli.status(lab, _node(lab, ctx))
+
+
+@then(parsers.parse("it fails because the connection to {address} is refused"))
+def status_refused(ctx: dict[str, Any], address: str) -> None:
+    st = ctx["cli_status"]
+    ok = not st.healthy and f"dial tcp {address}" in st.message and "connection refused" in st.message
+    assert ok, (f"hubble status without a port-forward: expected 'dial tcp {address}: connect: connection refused', "
+                f"saw {'Healthcheck Ok via ' + str(st.via) if st.healthy else repr(st.message)}")
+
+
+@when('I run "hubble config view" on k8s-ctr')
+def run_config_view(lab: Lab, ctx: dict[str, Any]) -> None:
+    ctx["cli_config"] = hubble_cli.config_view(lab, _node(lab, ctx))
+
+
+@then(parsers.parse('the CLI\'s server is "{server}" and its port-forward-port "{port}"'))
+def config_server(ctx: dict[str, Any], server: str, port: str) -> None:
+    cfg = ctx["cli_config"]
+    wrong = [f"{key}: expected {want!r}, saw {cfg.get(key, '<absent>')!r}"
+             for key, want in (("server", server), ("port-forward-port", port)) if str(cfg.get(key)) != want]
+    assert not wrong, "hubble config view: " + "; ".join(wrong)
+
+
+@then(parsers.parse("the health check via {via} is Ok"))
+def status_ok_via(ctx: dict[str, Any], via: str) -> None:
+    st = ctx["cli_status"]
+    assert st.healthy and st.via == via, (f"hubble status: expected 'Healthcheck (via {via}): Ok', saw "
+                                          f"{'via ' + str(st.via) + ': ' if st.via else ''}{st.message or 'Ok'}")
+
+
+@then("it counts every node of the cluster as connected")
+def status_every_node(lab: Lab, ctx: dict[str, Any]) -> None:
+    node = _node(lab, ctx)
+
+    def check() -> None:
+        want = len(k8s.nodes(lab))
+        st = ctx.pop("cli_status", None) or hubble_cli.status(lab, node)
+        ctx["cli_status_seen"] = st
+        assert (st.connected_nodes, st.total_nodes) == (want, want), (
+            f"hubble status: expected Connected Nodes {want}/{want}, saw {st.connected_nodes}/{st.total_nodes}"
+            + (f" (unavailable: {', '.join(st.unavailable_nodes)})" if st.unavailable_nodes else ""))
+    lab.eventually(check, what="every node connected, seen through the port-forward", budget="relay")
+
+
+@then(parsers.parse("Max Flows is {per_node:d} for each node of the cluster"))
+def status_max_flows(lab: Lab, ctx: dict[str, Any], per_node: int) -> None:
+    st = ctx.get("cli_status_seen") or ctx["cli_status"]
+    count = len(k8s.nodes(lab))
+    want = count * per_node
+    assert st.max_flows == want, (f"hubble status: expected Max Flows {count} x {per_node} = {want:,}, "
+                                  f"saw {st.max_flows if st.max_flows is None else format(st.max_flows, ',')}")
+
+
+# --- hubble observe ---------------------------------------------------------------------------------
+
+
+def _scope(request: pytest.FixtureRequest, ctx: dict[str, Any]) -> str | None:
+    return request.getfixturevalue("scenario_ns") if "starwars_pods" in ctx else None
+
+
+def _identities(lab: Lab, ns: str, ctx: dict[str, Any]) -> dict[str, int]:
+    if "identities" not in ctx:
+        def check() -> dict[str, int]:
+            ids = starwars.endpoints_identities(lab, ns)
+            deathstar = sorted(v for k, v in ids.items() if k.startswith("deathstar") and v is not None)
+            assert ids.get("xwing") is not None and deathstar, f"CiliumEndpoints in {ns} without identity yet: {ids}"
+            return {"xwing": ids["xwing"], "deathstar": deathstar[0]}
+        ctx["identities"] = lab.eventually(check, what=f"the demo's identities in {ns}")
+    return ctx["identities"]
+
+
+@when(parsers.parse('I run "hubble observe {args}" on k8s-ctr'))
+def run_observe(lab: Lab, request: pytest.FixtureRequest, ctx: dict[str, Any], args: str) -> None:
+    ns = _scope(request, ctx)
+    text = args
+    if ns is not None:
+        text = text.replace("{ns}", ns)
+        if "identity}" in text:
+            ids = _identities(lab, ns, ctx)
+            text = text.replace("{xwing identity}", str(ids["xwing"])).replace(
+                "{deathstar identity}", str(ids["deathstar"]))
+    ctx["ns"] = ns
+    ctx["observe_args"] = text.split()
+    ctx["flows"] = _observe(lab, ctx, ctx["observe_args"])
+
+
+def _observe(lab: Lab, ctx: dict[str, Any], args: list[str]) -> list[Flow]:
+    return hubble_cli.observe(lab, _node(lab, ctx), *args, scope=ctx.get("ns")).flows
+
+
+def _cmd(ctx: dict[str, Any]) -> str:
+    return "hubble observe " + " ".join(ctx["observe_args"])
+
+
+# --- the scenario's own traffic -------------------------------------------------------------------
+
+
+@when("the tiefighter and the xwing each request a landing")
+def both_ships_land(lab: Lab, scenario_ns: str, ctx: dict[str, Any]) -> None:
+    ctx["requests"] = {ship: starwars.send(lab, scenario_ns, ship, *starwars.LANDING, max_time=MAX_TIME).request
+                       for ship in ("tiefighter", "xwing")}
+
+
+@when("the tiefighter requests a landing and then sends PUT /v1/exhaust-port")
+def tiefighter_post_and_put(lab: Lab, scenario_ns: str, ctx: dict[str, Any]) -> None:
+    ctx["requests"] = {f"tiefighter {method}": starwars.send(lab, scenario_ns, "tiefighter", method, path,
+                                                             max_time=MAX_TIME).request
+                       for method, path in (starwars.LANDING, starwars.EXHAUST_PORT)}
+
+
+def _is(ep: Any, ns: str | None, prefix: str) -> bool:
+    return ep.namespace == ns and (ep.pod_name or "").startswith(prefix)
+
+
+def _request(ctx: dict[str, Any], key: str) -> Request:
+    return ctx["requests"][key]
+
+
+#: the words of the feature -> the flows of the scenario's own traffic they name
+SELECTIONS: dict[str, Callable[[dict[str, Any], list[Flow]], list[Flow]]] = {
+    "the xwing's request": lambda c, fl: flows.of_request(fl, _request(c, "xwing")),
+    "the tiefighter's request": lambda c, fl: flows.of_request(fl, _request(c, "tiefighter")),
+    "the tiefighter's POST": lambda c, fl: flows.of_request(fl, _request(c, "tiefighter POST")),
+    "the tiefighter's PUT": lambda c, fl: flows.of_request(fl, _request(c, "tiefighter PUT")),
+    "the L3/L4 flows of the tiefighter's POST": lambda c, fl: [
+        f for f in flows.of_request(fl, _request(c, "tiefighter POST")) if f.type != "L7"],
+    "the xwing's dropped packets": lambda c, fl: [
+        f for f in flows.of_request(fl, _request(c, "xwing")) if f.verdict == "DROPPED"],
+    "the deathstar's replies": lambda c, fl: [
+        f for r in c["requests"].values() for f in flows.of_request(fl, r) if _is(f.source, c["ns"], "deathstar")],
+    # the namespace is the scenario's own: the xwing there looks up only what this scenario asks
+    "the xwing's DNS lookups": lambda c, fl: [
+        f for f in fl if _is(f.source, c["ns"], "xwing") and f.l4_protocol == "UDP" and f.destination.port == 53],
+}
+
+PROPERTIES: dict[str, Callable[[dict[str, Any], Flow], bool]] = {
+    "has the scenario's namespace at one end": lambda c, f: c["ns"] in (f.source.namespace, f.destination.namespace),
+    "has the xwing at one end": lambda c, f: _is(f.source, c["ns"], "xwing") or _is(f.destination, c["ns"], "xwing"),
+    "ends at a deathstar pod": lambda c, f: _is(f.destination, c["ns"], "deathstar"),
+    "comes from the xwing's identity": lambda c, f: f.source.identity == c["identities"]["xwing"],
+    "ends at the deathstar's identity": lambda c, f: f.destination.identity == c["identities"]["deathstar"],
+    "is UDP": lambda c, f: f.l4_protocol == "UDP",
+    "is TCP": lambda c, f: f.l4_protocol == "TCP",
+    "is DROPPED": lambda c, f: f.verdict == "DROPPED",
+    "is FORWARDED": lambda c, f: f.verdict == "FORWARDED",
+    "is an L7 flow": lambda c, f: f.type == "L7",
+    "is an HTTP PUT": lambda c, f: f.http_method == "PUT",
+    "has the path /v1/request-landing": lambda c, f: f.http_url is not None
+    and re.search("/v1/request-landing", urlsplit(f.http_url).path) is not None,
+}
+
+
+def _selection(name: str) -> Callable[[dict[str, Any], list[Flow]], list[Flow]]:
+    if name not in SELECTIONS:
+        raise KeyError(f"step text names unknown flows {name!r}; known: {', '.join(SELECTIONS)}")
+    return SELECTIONS[name]
+
+
+@then(parsers.parse("it shows {what}"))
+def it_shows(lab: Lab, ctx: dict[str, Any], what: str) -> None:
+    select = _selection(what)
+
+    def check() -> None:
+        ctx["flows"] = _observe(lab, ctx, ctx["observe_args"])
+        found = select(ctx, ctx["flows"])
+        assert found, f"`{_cmd(ctx)}`: expected {what}, saw {flows.describe(ctx['flows'])}"
+    lab.eventually(check, what=f"`{_cmd(ctx)}` shows {what}", budget="flows")
+
+
+@then(parsers.parse("it leaves out {what}, which Hubble holds"))
+def it_leaves_out(lab: Lab, ctx: dict[str, Any], what: str) -> None:
+    select = _selection(what)
+    witness = ["--namespace", ctx["ns"]]
+
+    def held() -> None:
+        found = select(ctx, _observe(lab, ctx, witness))
+        assert found, f"`hubble observe --namespace {ctx['ns']}`: expected {what} in Hubble, saw none"
+    lab.eventually(held, what=f"Hubble holds {what}", budget="flows")
+    ctx["flows"] = _observe(lab, ctx, ctx["observe_args"])
+    wrong = select(ctx, ctx["flows"])
+    assert not wrong, f"`{_cmd(ctx)}`: expected none of {what}, saw {flows.describe(wrong)}"
+
+
+@then(parsers.parse("every flow it shows {prop}"))
+def every_flow(ctx: dict[str, Any], prop: str) -> None:
+    if prop not in PROPERTIES:
+        raise KeyError(f"step text names an unknown property {prop!r}; known: {', '.join(PROPERTIES)}")
+    shown = ctx["flows"]
+    assert shown, f"`{_cmd(ctx)}` showed no flows"
+    wrong = [f for f in shown if not PROPERTIES[prop](ctx, f)]
+    assert not wrong, (f"`{_cmd(ctx)}`: expected every flow to satisfy '{prop}', saw {len(wrong)} that do not: "
+                       f"{flows.describe(wrong)}")
+
+
+# --- flow fields ----------------------------------------------------------------------------------------
+
+
+PRE_FWD, POST_FWD = "SOCK_XLATE_POINT_PRE_DIRECTION_FWD", "SOCK_XLATE_POINT_POST_DIRECTION_FWD"
+
+
+def _sock(f: Flow) -> str:
+    return (f"{f.source.pod_name or f.source.ip} <> {f.destination.pod_name or f.destination.ip}:{f.destination.port} "
+            f"(ID:{f.destination.identity}) {f.sock_xlate_point} {f.verdict} {f.l4_protocol}")
+
+
+@then(parsers.re(r'the Service "(?P<service>[^"]+)" on (?P<port>\d+)/(?P<proto>TCP|UDP) shows pre-xlate-fwd TRACED '
+                 r'to its address as world, then post-xlate-fwd TRANSLATED to a pod behind it'))
+def service_translated(lab: Lab, ctx: dict[str, Any], service: str, port: str, proto: str) -> None:
+    ns, name = service.replace("{ns}", ctx["ns"]).split("/", 1)
+    svc = k8s.service(lab, ns, name)
+    assert svc is not None, f"Service {ns}/{name} does not exist"
+    address = (svc.get("spec") or {}).get("clusterIP")
+    backends = {(ip, p) for ip, p in k8s.service_endpoints(lab, ns, name)}
+    client = ctx["response"].request.pod
+    what = f"{client}'s connect() to {ns}/{name} {address}:{port}/{proto}"
+
+    def check() -> None:
+        seen = _observe(lab, ctx, ctx["observe_args"])
+        mine = [f for f in seen if _is(f.source, ctx["ns"], client) and f.l4_protocol == proto]
+        pre = [f for f in mine if f.sock_xlate_point == PRE_FWD and f.destination.ip == address
+               and f.destination.port == int(port)]
+        assert pre, f"{what}: expected a pre-xlate-fwd flow to {address}:{port}, saw " + (
+            "; ".join(_sock(f) for f in mine if f.sock_xlate_point) or "no trace-sock flows")
+        good_pre = [f for f in pre if f.verdict == "TRACED" and f.destination.identity == IDENTITY["world"]]
+        assert good_pre, (f"{what}: expected pre-xlate-fwd TRACED to {address}:{port} (world, identity 2), saw "
+                          + "; ".join(_sock(f) for f in pre))
+        cookies = {f.socket_cookie for f in good_pre}
+        post = [f for f in mine if f.sock_xlate_point == POST_FWD
+                and (f.socket_cookie in cookies or None in cookies)]
+        good_post = [f for f in post if f.verdict == "TRANSLATED"
+                     and (f.destination.ip, f.destination.port) in backends]
+        assert good_post, (f"{what}: expected post-xlate-fwd TRANSLATED to a backend "
+                           f"({', '.join(f'{ip}:{p}' for ip, p in sorted(backends)) or 'none ready'}), saw "
+                           + ("; ".join(_sock(f) for f in post) or "no post-xlate-fwd flow of that socket"))
+    lab.eventually(check, what=f"{what} translated by socket-LB", budget="flows")
+
+
+@then(parsers.parse("the xwing's connection shows the TCP flags {flag_sets}"))
+def connection_flags(lab: Lab, ctx: dict[str, Any], flag_sets: str) -> None:
+    req = ctx["response"].request
+    want = [tuple(x.strip() for x in part.split(",")) for part in flag_sets.split(";")]
+
+    def check() -> None:
+        mine = flows.of_request(_observe(lab, ctx, ctx["observe_args"]), req)
+        seen = {f.tcp_flags for f in mine if f.tcp_flags}
+        missing = [", ".join(w) for w in want if w not in seen]
+        assert not missing, (f"{req.pod}'s connection from port {req.local_port}: expected TCP flags "
+                             f"{'; '.join(', '.join(w) for w in want)}, missing {'; '.join(missing)}; saw "
+                             + ("; ".join(", ".join(s) for s in sorted(seen)) or "no TCP flags"))
+    lab.eventually(check, what=f"TCP flags of {req.pod}'s connection", budget="flows")
+
+
+# --- the lab's own plumbing ------------------------------------------------------------------------------
+
+
+def _observer(f: Flow) -> str:
+    return (f.node_name or "").rsplit("/", 1)[-1]
+
+
+def _apiserver_ips(lab: Lab) -> set[str]:
+    return {ip for ip, _ in k8s.service_endpoints(lab, "default", "kubernetes")}
+
+
+def _expected_node_identity(node_ip: str, observer_ip: str | None, apiservers: set[str]) -> int:
+    if node_ip == observer_ip:
+        return IDENTITY["host"]
+    return IDENTITY["kube-apiserver"] if node_ip in apiservers else IDENTITY["remote-node"]
+
+
+NAMES = {v: k for k, v in IDENTITY.items()}
+
+
+@then("Relay reads port 4244 of every node, each node labelled host by its own agent and remote-node or "
+      "kube-apiserver by the others")
+def relay_reads_every_node(lab: Lab, ctx: dict[str, Any]) -> None:
+    cluster = k8s.nodes(lab)
+    relays = {p["metadata"]["name"] for p in k8s.running_pods(lab, KS, "k8s-app=hubble-relay")}
+    assert relays, "no Running hubble-relay pod"
+    apiservers = _apiserver_ips(lab)
+
+    def check() -> None:
+        seen = _observe(lab, ctx, ctx["observe_args"])
+        missing, wrong = [], []
+        for node, ip in sorted(cluster.items()):
+            pairs = []
+            for f in seen:
+                for a, b in ((f.source, f.destination), (f.destination, f.source)):
+                    if a.namespace == KS and a.pod_name in relays and b.ip == ip and b.port == 4244:
+                        pairs.append((f, b))
+            if not pairs:
+                missing.append(f"{node} ({ip}:4244)")
+            for f, b in pairs:
+                want = _expected_node_identity(ip, cluster.get(_observer(f)), apiservers)
+                if b.identity != want:
+                    wrong.append(f"{ip}:4244 seen by {_observer(f) or '?'} as {NAMES.get(b.identity, b.identity)} "
+                                 f"(identity {b.identity}), expected {NAMES[want]} ({want})")
+        assert not missing and not wrong, (
+            f"`{_cmd(ctx)}`: " + (f"expected Relay talking to 4244 of {', '.join(missing)}, saw none; " if missing else "")
+            + "; ".join(wrong[:6]))
+    lab.eventually(check, what="Relay reading every node's Hubble server", budget="flows")
+
+
+@then(parsers.parse("the Hubble UI talks to Relay on port {port:d}"))
+def ui_talks_to_relay(lab: Lab, ctx: dict[str, Any], port: int) -> None:
+    relays = {p["metadata"]["name"] for p in k8s.running_pods(lab, KS, "k8s-app=hubble-relay")}
+    uis = {p["metadata"]["name"] for p in k8s.running_pods(lab, KS, "k8s-app=hubble-ui")}
+
+    def check() -> None:
+        seen = _observe(lab, ctx, ctx["observe_args"])
+        found = [f for f in seen if (f.source.pod_name in uis and f.destination.pod_name in relays
+                                     and f.destination.port == port)
+                 or (f.source.pod_name in relays and f.source.port == port and f.destination.pod_name in uis)]
+        assert found, (f"`{_cmd(ctx)}`: expected flows from the UI ({', '.join(sorted(uis)) or 'no pod'}) to Relay "
+                       f"({', '.join(sorted(relays)) or 'no pod'}) port {port}, saw "
+                       + flows.describe([f for f in seen if f.source.pod_name in uis or f.destination.pod_name in uis]))
+    lab.eventually(check, what=f"the UI talking to Relay on {port}", budget="flows")
+
+
+@then(parsers.parse("traffic to the API server on port {port:d} carries the reserved identity kube-apiserver"))
+def apiserver_identity(lab: Lab, ctx: dict[str, Any], port: int) -> None:
+    apiservers = _apiserver_ips(lab)
+    cluster = k8s.nodes(lab)
+
+    def check() -> None:
+        seen = _observe(lab, ctx, ctx["observe_args"])
+        to_api = [f for f in seen if f.destination.ip in apiservers and f.destination.port == port
+                  and cluster.get(_observer(f)) not in apiservers]  # on the API server's own node it is host
+        assert to_api, (f"`{_cmd(ctx)}`: expected flows to the API server {', '.join(sorted(apiservers))}:{port} "
+                        "seen on another node, saw none")
+        wrong = [f for f in to_api if f.destination.identity != IDENTITY["kube-apiserver"]]
+        assert not wrong, (f"`{_cmd(ctx)}`: expected the API server labelled kube-apiserver (identity 7), saw "
+                           + "; ".join(f"{f.destination.ip}:{port} as {NAMES.get(f.destination.identity, f.destination.identity)} "
+                                       f"(identity {f.destination.identity}) on {_observer(f)}" for f in wrong[:4]))
+    lab.eventually(check, what="the API server's reserved identity in flows", budget="flows")
+
+
+# --- reserved identities in the IP cache -------------------------------------------------------------------
+
+
+@when("I list the IP cache of the agent on k8s-w1")
+def list_ip_cache(lab: Lab, ctx: dict[str, Any]) -> None:
+    cluster = k8s.nodes(lab)
+    apiservers = _apiserver_ips(lab)
+    workers = sorted(n for n, ip in cluster.items() if ip not in apiservers)
+    assert workers, f"no node other than the API server's among {sorted(cluster)}"
+    ctx["ipcache_node"] = workers[0]
+    ctx["ipcache"] = hubble_cli.ip_cache(lab, workers[0])
+    ctx["cluster"], ctx["apiservers"] = cluster, apiservers
+
+
+def _host_entry(cidr: str) -> str:
+    net = ipaddress.ip_network(cidr, strict=False)
+    return str(net.network_address) if net.prefixlen == net.max_prefixlen else cidr
+
+
+@then("its own address has identity 1, 0.0.0.0/0 identity 2, the other nodes identity 6 and the API server's "
+      "node identity 7")
+def ip_cache_identities(ctx: dict[str, Any]) -> None:
+    node, cluster, apiservers = ctx["ipcache_node"], ctx["cluster"], ctx["apiservers"]
+    by_addr = {_host_entry(e.cidr): e.identity for e in ctx["ipcache"]}
+    want = {"0.0.0.0/0": IDENTITY["world"]}
+    for name, ip in cluster.items():
+        want[ip] = _expected_node_identity(ip, cluster[node], apiservers)
+    wrong = [f"{addr}: expected {w} ({NAMES[w]}), saw "
+             + ("no entry" if addr not in by_addr else f"{by_addr[addr]} ({NAMES.get(by_addr[addr], 'not reserved')})")
+             for addr, w in sorted(want.items()) if by_addr.get(addr) != w]
+    assert not wrong, f"cilium-dbg ip list on {node}: " + "; ".join(wrong)
+
+
+@then("no address has identity 4 (health)")
+def no_health_identity(ctx: dict[str, Any]) -> None:
+    health = [e.cidr for e in ctx["ipcache"] if e.identity == IDENTITY["health"]]
+    assert not health, (f"cilium-dbg ip list on {ctx['ipcache_node']}: expected no health endpoint (identity 4) with "
+                        f"endpoint health checking off, saw {', '.join(health)}")
