@@ -226,8 +226,11 @@ def ss_before(node: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def ss_after(node: str, *, drop_port: int | None = None, operator: bool | None = None) -> str:
-    """seed 1144-1150: after Hubble, *:4244/*:9962/*:9965 by cilium-agent on every node."""
+def ss_after(node: str, *, drop_port: int | None = None, operator: bool | None = None,
+             bound: dict[int, str] | None = None) -> str:
+    """seed 1144-1150: after Hubble, *:4244/*:9962/*:9965 by cilium-agent on every node.
+    `bound` re-binds a port's socket to another address (mutants: ``[::]`` IPv6-only,
+    ``127.0.0.1`` loopback only)."""
     pid = AGENT_PID[node]
     lines = [ss_line("127.0.0.1:9890", "cilium-agent", pid, 9, "0.0.0.0:*"),
              ss_line("127.0.0.1:9879", "cilium-agent", pid, 10, "0.0.0.0:*"),
@@ -243,6 +246,8 @@ def ss_after(node: str, *, drop_port: int | None = None, operator: bool | None =
                   ss_line("*:9963", "cilium-operator", 10240, 8)]
     if drop_port is not None:
         lines = [l for l in lines if f":{drop_port} " not in l]
+    for port, addr in (bound or {}).items():
+        lines = [l.replace(f"{'*:' + str(port):>18}", f"{addr + ':' + str(port):>18}") for l in lines]
     return "\n".join(lines) + "\n"
 
 
