@@ -96,10 +96,4 @@ def endpoints_identities(lab: Lab, namespace: str) -> dict[str, int | None]:
 
 
 def describe_response(resp: traffic.Response) -> str:
-    if resp.timed_out:
-        return f"no answer within the time limit (curl exit {resp.rc})"
-    if resp.status is None:
-        return f"curl exit {resp.rc} without an HTTP answer ({resp.stderr.strip()[:120]})"
-    body = resp.body.strip().splitlines()
-    return f"HTTP {resp.status} {body[0][:80] if body else '(empty body)'!r}"
-
+    return traffic.describe_outcome(resp)
