@@ -670,6 +670,15 @@ def mutants() -> dict[str, dict[str, Any]]:
                        "state": http.state(), "results": [cmd(jsonl(
                            earlier_run(http.ns) + dns_flows(http.ns, WHEN, dns_port(http.ns))
                            + http_flows(http.ns, WHEN, h_sent, FIRST, code=503)))]}]},
+        "l7-egress-name-not-resolved": {
+            "breaks": "curl-pod's request to the API server times out resolving its name, not at the policy",
+            "expect": [T_DROP],
+            "message": "expected the connection to be dropped by policy (the connect attempt to the resolved address "
+                       "times out after 2 s, no answer); saw: could not resolve kubernetes.default.svc.cluster.local "
+                       "(curl 28 after 2 s: Resolving timed out after 2000 milliseconds)",
+            "calls": [_entry(drop, d_sent, [curl_out(f"{DROP_WHEN}.101532804Z", CURL_IP, status=None, rc=28,
+                                                     connected=False, namelookup=0.0, total=2.0,
+                                                     error="Resolving timed out after 2000 milliseconds")])]},
         "l7-egress-not-dropped": {
             "breaks": "with the l7-visibility policy curl-pod still reaches the Kubernetes API",
             "expect": [T_DROP],
