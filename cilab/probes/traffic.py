@@ -96,6 +96,16 @@ def parse_time(text: str | None) -> datetime | None:
     return datetime.fromisoformat(f"{m[1]}.{frac}{zone}").astimezone(timezone.utc)
 
 
+def _start_time(text: str) -> datetime | None:
+    """The start line's time: `date -u +...%NZ` with nanoseconds, or whole seconds where the
+    pod's `date` has no %N (a busybox built without it prints ``.%NZ`` or ``.NZ``)."""
+    found = parse_time(text)
+    if found is None:
+        m = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\.\D*Z$", text)
+        found = parse_time(m[1] + "Z") if m else None
+    return found
+
+
 def new_request(lab: Lab, namespace: str, pod: str, method: str, url: str,
                 marker_param: str | None = "cilab") -> Request:
     """A request with a fresh marker; `marker_param=None` keeps the URL as given."""
@@ -140,7 +150,7 @@ def parse_response(req: Request, stdout: str, stderr: str, rc: int) -> Response:
     first, nl, rest = stdout.partition("\n")
     m = _START_RE.match(first)
     if m:
-        started, ips = parse_time(m["time"]), tuple(m["ips"].split())
+        started, ips = _start_time(m["time"]), tuple(m["ips"].split())
     else:
         rest = stdout
     body, _, last = rest.rpartition("\n")

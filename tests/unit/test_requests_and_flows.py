@@ -59,6 +59,13 @@ def test_start_line_body_and_trailer_are_read() -> None:
     assert (resp.time_namelookup, resp.time_connect, resp.time_total) == (0.00412, 0.005, 0.012)
 
 
+@pytest.mark.parametrize("printed", ["2025-07-25T18:04:20.%NZ", "2025-07-25T18:04:20.NZ"])
+def test_a_date_without_nanoseconds_gives_the_whole_second(printed: str) -> None:
+    resp = response("", 0, body="ok\n", code="200", start=f"cilab-start {printed} 172.20.0.241 \n")
+    assert resp.started is not None and resp.started.isoformat() == "2025-07-25T18:04:20+00:00"
+    assert resp.client_ips == ("172.20.0.241",)
+
+
 def test_a_missing_start_line_leaves_the_start_unknown() -> None:
     resp = response("", 0, body="Ship landed\n", code="200", start="")
     assert (resp.started, resp.client_ips, resp.status, resp.body) == (None, (), 200, "Ship landed\n")
