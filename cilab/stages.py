@@ -107,7 +107,7 @@ def pre_hubble_snapshot(lab: Lab) -> dict[str, Any]:
         try:
             found = lab.eventually(lambda node=node: nodes.listeners(lab, node),
                                    what=f"listening sockets on {node}")
-            listening[node] = [f"{l.address}:{l.port} {'/'.join(l.processes)}" for l in found]
+            listening[node] = [f"{l.shown} {'/'.join(l.processes)}" for l in found]
         except (LabUnavailable, AssertionError) as exc:  # one node down must not stop the stage
             listening[node] = None
             unavailable[node] = str(exc)

@@ -1,18 +1,34 @@
 """Hubble flows of one request: observe through Relay, keep only the flows that belong.
 
-Flows are asked for with the scenario's namespace as filter and matched in Python on the
-request's marker (HTTP URL), its pinned client port (L3/L4 flows, and the L7 flows of a
-request sent without a marker in its URL), its pods and kind; a
-flow of another scenario or an earlier run can never satisfy a check.
+A flow belongs to a request (`of_request`) only when all of these hold:
+
+* it happened after the request started: its `time` is not before the start the client
+  pod printed (`traffic.Response.started`, the pod's node clock) less `CLOCK_SKEW`, the
+  allowance for the clocks of the client's node and the node that saw the flow;
+* one of its ends is the request's client: the client pod's name and namespace, and the
+  pod's address at the time of the request (`Response.client_ips`: a pod of the same name
+  from an earlier run had another address);
+* it carries the request's marker in its HTTP URL, or that client end is on the pinned
+  client port (L3/L4 flows, and the L7 flows of a request sent without its marker: an L7
+  `path` rule is matched against the whole :path, query included, so such requests carry
+  none).
+
+So a flow of another scenario, of an earlier request of the same scenario, of a retry, or
+of an earlier run on a reused lab never satisfies a check.  A step that expects "no flow
+of kind X" for a request first finds the request's other flows in the same window.
 """
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Callable
 
 from cilab.lab import Lab
 from cilab.parsers.hubble import Flow
 from cilab.probes import hubble
-from cilab.probes.traffic import Request
+from cilab.probes.traffic import Response, parse_time
+
+#: the clocks of the client's node and of the node that saw a flow may differ this much
+CLOCK_SKEW = timedelta(seconds=2)
 
 
 def observe(lab: Lab, namespace: str, *filters: str) -> list[Flow]:
@@ -20,15 +36,41 @@ def observe(lab: Lab, namespace: str, *filters: str) -> list[Flow]:
     return hubble.observe(lab, "--namespace", namespace, *filters, scope=namespace).flows
 
 
-def of_request(flows: list[Flow], req: Request) -> list[Flow]:
-    """Flows of exactly this request: its marker in the HTTP URL, or its client endpoint,
-    the request's pod in its namespace on the pinned source port (L3/L4 flows, and the L7
-    flows of a request sent without its marker: an L7 `path` rule is matched against the
-    whole :path, query included, so such requests carry none)."""
-    def client_side(f: Flow) -> bool:
-        return any(ep.pod_name == req.pod and ep.namespace == req.namespace and ep.port == req.local_port
-                   for ep in (f.source, f.destination))
-    return [f for f in flows if (f.http_url is not None and req.marker in f.http_url) or client_side(f)]
+def of_request(flows: list[Flow], sent: Response) -> list[Flow]:
+    """Flows of exactly this request (see the module doc): after its start, with the client
+    pod (name, namespace, current IP) at one end, and its marker or pinned port."""
+    req = sent.request
+    if sent.started is None or not sent.client_ips:
+        return []
+    not_before = sent.started - CLOCK_SKEW
+
+    def client(f: Flow, pinned: bool) -> bool:
+        return any(ep.pod_name == req.pod and ep.namespace == req.namespace and ep.ip in sent.client_ips
+                   and (not pinned or ep.port == req.local_port) for ep in (f.source, f.destination))
+
+    def after_start(f: Flow) -> bool:
+        when = parse_time(f.time)
+        return when is not None and when >= not_before
+
+    return [f for f in flows if after_start(f) and (
+        client(f, pinned=True) or (f.http_url is not None and req.marker in f.http_url and client(f, pinned=False)))]
+
+
+def window(sent: Response) -> str:
+    """The request's window and client, for failure messages."""
+    req = sent.request
+    start = sent.started.isoformat().replace("+00:00", "Z") if sent.started else "unknown (no cilab-start line)"
+    return (f"flows since {start} (less {CLOCK_SKEW.total_seconds():g} s) of {req.namespace}/{req.pod} "
+            f"at {', '.join(sent.client_ips) or 'an unknown address'} port {req.local_port}")
+
+
+def node_of(node_name: str | None) -> str | None:
+    """The Kubernetes node of a flow's `node_name`.  Hubble writes `<node>` when the
+    cluster is named `default` and `<cluster-name>/<node>` otherwise (Cilium's node
+    naming; the flow-export example of Cilium's docs shows `kind-kind/kind-worker`)."""
+    if not node_name:
+        return node_name
+    return node_name.rsplit("/", 1)[-1]
 
 
 def describe(flows: list[Flow]) -> str:
@@ -47,14 +89,14 @@ def describe(flows: list[Flow]) -> str:
     return "; ".join(out) + more
 
 
-def await_flows(lab: Lab, req: Request, want: Callable[[list[Flow]], bool], what: str,
+def await_flows(lab: Lab, sent: Response, want: Callable[[list[Flow]], bool], what: str,
                 *filters: str) -> list[Flow]:
     """Poll Hubble until the request's flows satisfy `want`; fail with the flows last seen."""
     seen: list[Flow] = []
 
     def check() -> list[Flow]:
         nonlocal seen
-        seen = of_request(observe(lab, req.namespace, *filters), req)
-        assert want(seen), f"{what}: saw {describe(seen)}"
+        seen = of_request(observe(lab, sent.request.namespace, *filters), sent)
+        assert want(seen), f"{what}: saw {describe(seen)} ({window(sent)})"
         return seen
     return lab.eventually(check, what=what, budget="flows")

@@ -5,9 +5,9 @@ received: the request line and every header.  So the body of a response shows wh
 reached the application: the headers Envoy added on the way (seed lines 2849-2853) and
 the query string Hubble may have redacted from its own flows (seed lines 2938-2951).
 
-HTTP flows of a request are matched by its marker in the URL or, when Hubble redacted the
-query that carries the marker, by the request's pinned client port on the client pod's
-side.  DNS flows carry neither, so they are matched by the client pod, the query name
+HTTP flows of a request are those of `cilab.probes.flows.of_request`: after the request's
+start, from the client pod at its current address, with the marker in the URL or, when
+Hubble redacted the query that carries the marker, on the request's pinned client port.  DNS flows carry neither, so they are matched by the client pod, the query name
 (the scenario's own namespace is part of it) and time: a flow older than the client pod
 belongs to an earlier run of the same scenario.
 """
@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from cilab.parsers.hubble import Flow
 from cilab.probes.flows import of_request
-from cilab.probes.traffic import Request
+from cilab.probes.traffic import Response
+from cilab.probes.traffic import parse_time as traffic_parse_time
 
 #: the headers the seed's response shows once the request went through Envoy (seed 2849-2853)
 ENVOY_HEADERS = ("X-Envoy-Expected-Rq-Timeout-Ms", "X-Envoy-Internal", "X-Forwarded-Proto", "X-Request-Id")
@@ -87,21 +88,12 @@ def parse_whoami(body: str) -> WhoamiEcho:
 # --- flows ------------------------------------------------------------------------------
 
 
-def http_flows_of(flows: list[Flow], req: Request) -> list[Flow]:
+def http_flows_of(flows: list[Flow], sent: Response) -> list[Flow]:
     """The HTTP flows of exactly this request (requests and responses)."""
-    return [f for f in of_request(flows, req) if f.l7_protocol == "http"]
+    return [f for f in of_request(flows, sent) if f.l7_protocol == "http"]
 
 
-def parse_time(text: str | None) -> datetime | None:
-    """An RFC 3339 timestamp (Hubble's nanoseconds or the API server's seconds) in UTC."""
-    if not text:
-        return None
-    m = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$", text.strip())
-    if not m:
-        return None
-    frac = (m[2] or "0")[:6].ljust(6, "0")
-    zone = "+00:00" if m[3] == "Z" else m[3]
-    return datetime.fromisoformat(f"{m[1]}.{frac}{zone}").astimezone(timezone.utc)
+parse_time = traffic_parse_time  # RFC 3339 (Hubble's nanoseconds or the API server's seconds) in UTC
 
 
 def dns_flows(flows: list[Flow], namespace: str, pod: str, query: str,

@@ -2,8 +2,8 @@
 
 The project's manifests (fixtures/manifests/starwars/) are applied into the namespace;
 the ships talk to the deathstar by its namespace-qualified Service name, from their
-`spaceship` container, with curl (cilab.probes.traffic: pinned client port, bounded by
---max-time).  Requests carry no marker in the URL: the L7 rule1 allows exactly the path
+`spaceship` container, with curl (cilab.probes.traffic: a start line with the ship's clock
+and address, pinned client port, --connect-timeout 2 as the seed, bounded by --max-time).  Requests carry no marker in the URL: the L7 rule1 allows exactly the path
 `/v1/request-landing`, and Envoy matches that rule against the whole `:path`, query
 included, so a marker there would turn an allowed request into a denied one.  Their
 flows are told apart by the pinned client port (cilab.probes.flows.of_request).
@@ -96,10 +96,4 @@ def endpoints_identities(lab: Lab, namespace: str) -> dict[str, int | None]:
 
 
 def describe_response(resp: traffic.Response) -> str:
-    if resp.timed_out:
-        return f"no answer within the time limit (curl exit {resp.rc})"
-    if resp.status is None:
-        return f"curl exit {resp.rc} without an HTTP answer ({resp.stderr.strip()[:120]})"
-    body = resp.body.strip().splitlines()
-    return f"HTTP {resp.status} {body[0][:80] if body else '(empty body)'!r}"
-
+    return traffic.describe_outcome(resp)

@@ -5,19 +5,41 @@ scenario's namespace and a counter), carried in the URL query, and its client so
 is pinned with `curl --local-port` (derived from the marker), so Hubble flows of exactly
 this request can be told apart from any other scenario's or an earlier run's.  Markers
 and ports are deterministic for a given run id, which is what lets a recorded run replay.
+
+The command run in the pod (`curl_argv`) first prints one line, ``cilab-start <time>
+<ips>``: the pod's clock (its node's clock) just before curl starts, and the pod's own
+addresses (`hostname -i`, from the kubelet's /etc/hosts).  Those are the request's start
+and its client IP as the lab saw them: no wall-clock value is ever part of a call's
+arguments, so a recorded run replays.  Then curl runs with ``--connect-timeout 2`` (the
+seed's own timeout, seed 1851/1923, as Cilium's connectivity test uses), ``-v`` (its
+``Trying <ip>:<port>...`` lines name the address the name resolved to) and a last
+stdout line ``cilab-curl code=... remote_ip=... namelookup=... connect=... total=...``
+(`-w`), so a timeout can be told apart by its cause (`deny_problem`).
 """
 from __future__ import annotations
 
 import hashlib
-import re
 import itertools
+import re
 import threading
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from cilab.lab import Lab
 
 CURL_TIMEOUT_EXIT = 28  # curl: "Operation timeout"
+CONNECT_TIMEOUT = 2     # seconds: the seed's `--connect-timeout 2` (seed 1851, 1923)
+START_SCRIPT = 'echo "cilab-start $(date -u +%Y-%m-%dT%H:%M:%S.%NZ) $(hostname -i)"; exec "$@"'
+TRAILER = ("\ncilab-curl code=%{http_code} remote_ip=%{remote_ip} namelookup=%{time_namelookup} "
+           "connect=%{time_connect} total=%{time_total}")
+_START_RE = re.compile(r"^cilab-start (?P<time>\S+)(?P<ips>(?: \S+)*)\s*$")
+_TRAILER_RE = re.compile(r"^cilab-curl code=(?P<code>\d*) remote_ip=(?P<ip>\S*) namelookup=(?P<lookup>[\d.]*) "
+                         r"connect=(?P<connect>[\d.]*) total=(?P<total>[\d.]*)\s*$")
+_TRYING_RE = re.compile(r"^\*\s+Trying \[?(?P<ip>[0-9A-Fa-f.:]+?)\]?:(?P<port>\d+)\.\.\.", re.M)
+_CURL_ERROR_RE = re.compile(r"^curl: \((?P<rc>\d+)\) (?P<text>.*)$", re.M)
+_CONNECT_TIMEOUT_RE = re.compile(r"Connection timed out after \d+ milliseconds"
+                                 r"|Failed to connect to .* after \d+ ms: (?:Timeout was reached|Connection timed out)")
 _counters: dict[str, itertools.count] = {}
 _lock = threading.Lock()
 
@@ -39,10 +61,49 @@ class Response:
     status: int | None   # HTTP status, None when no response arrived
     body: str
     stderr: str
+    started: datetime | None = None      # the pod's clock when the request started (UTC)
+    client_ips: tuple[str, ...] = ()     # the client pod's addresses at that moment
+    remote_ip: str = ""                  # curl's %{remote_ip}: set once connected
+    tried: tuple[str, ...] = ()          # the addresses curl tried to connect to (-v "Trying")
+    time_namelookup: float | None = None
+    time_connect: float | None = None    # 0 when no connection was made
+    time_total: float | None = None
 
     @property
     def timed_out(self) -> bool:
         return self.rc == CURL_TIMEOUT_EXIT
+
+    @property
+    def error(self) -> str:
+        """curl's own error text (``Connection timed out after 2001 milliseconds``), or ``""``."""
+        found = _CURL_ERROR_RE.findall(self.stderr)
+        return found[-1][1].strip() if found else ""
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.request.url).hostname or self.request.url
+
+
+def parse_time(text: str | None) -> datetime | None:
+    """An RFC 3339 timestamp (Hubble's nanoseconds, `date`'s %N, or the API server's seconds) in UTC."""
+    if not text:
+        return None
+    m = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$", text.strip())
+    if not m:
+        return None
+    frac = (m[2] or "0")[:6].ljust(6, "0")
+    zone = "+00:00" if m[3] == "Z" else m[3]
+    return datetime.fromisoformat(f"{m[1]}.{frac}{zone}").astimezone(timezone.utc)
+
+
+def _start_time(text: str) -> datetime | None:
+    """The start line's time: `date -u +...%NZ` with nanoseconds, or whole seconds where the
+    pod's `date` has no %N (a busybox built without it prints ``.%NZ`` or ``.NZ``)."""
+    found = parse_time(text)
+    if found is None:
+        m = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\.\D*Z$", text)
+        found = parse_time(m[1] + "Z") if m else None
+    return found
 
 
 def new_request(lab: Lab, namespace: str, pod: str, method: str, url: str,
@@ -68,15 +129,54 @@ def reset_counters() -> None:
         _counters.clear()
 
 
+def curl_argv(req: Request, *, max_time: int = 5, extra: tuple[str, ...] = ()) -> list[str]:
+    """The command run in the client pod: the start line, then curl (see the module doc)."""
+    return ["sh", "-c", START_SCRIPT, "sh",
+            "curl", "-sS", "-v", "--connect-timeout", str(CONNECT_TIMEOUT), "--max-time", str(max_time),
+            "--local-port", str(req.local_port), "-X", req.method, "-w", TRAILER, *extra, req.url]
+
+
+def _float(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def parse_response(req: Request, stdout: str, stderr: str, rc: int) -> Response:
+    """The start line, the body, and curl's -w trailer of one `curl_argv` run."""
+    started: datetime | None = None
+    ips: tuple[str, ...] = ()
+    first, nl, rest = stdout.partition("\n")
+    m = _START_RE.match(first)
+    if m:
+        started, ips = _start_time(m["time"]), tuple(m["ips"].split())
+    else:
+        rest = stdout
+    body, _, last = rest.rpartition("\n")
+    t = _TRAILER_RE.match(last)
+    if t is None:
+        body = rest
+        code = ""
+        trailer: dict[str, str] = {}
+    else:
+        code = t["code"]
+        trailer = t.groupdict()
+    status = int(code) if code.isdigit() and code != "000" else None
+    return Response(req, rc, status, body, stderr, started=started, client_ips=ips,
+                    remote_ip=trailer.get("ip", ""),
+                    tried=tuple(dict.fromkeys(x["ip"] for x in _TRYING_RE.finditer(stderr))),
+                    time_namelookup=_float(trailer.get("lookup", "")),
+                    time_connect=_float(trailer.get("connect", "")),
+                    time_total=_float(trailer.get("total", "")))
+
+
 def send(lab: Lab, req: Request, *, container: str | None = None, max_time: int = 5,
          extra: tuple[str, ...] = ()) -> Response:
-    """curl inside the pod: body on stdout, then a last line with the HTTP status code."""
-    argv = ["curl", "-sS", "--max-time", str(max_time), "--local-port", str(req.local_port),
-            "-X", req.method, "-w", "\n%{http_code}", *extra, req.url]
-    result = lab.exec(req.namespace, req.pod, container, argv, timeout=max_time + 15)
-    body, _, code = result.stdout.rpartition("\n")
-    status = int(code) if code.strip().isdigit() and code.strip() != "000" else None
-    return Response(req, result.rc, status, body, result.stderr)
+    """curl inside the pod (`curl_argv`), bounded by --connect-timeout and --max-time."""
+    result = lab.exec(req.namespace, req.pod, container, curl_argv(req, max_time=max_time, extra=extra),
+                      timeout=max_time + 15)
+    return parse_response(req, result.stdout, result.stderr, result.rc)
 
 
 @dataclass(frozen=True)
@@ -98,3 +198,45 @@ def ping(lab: Lab, namespace: str, pod: str, target: str, count: int = 1, wait: 
     m = _PING_STATS.search(result.stdout)
     sent, received = (int(m.group(1)), int(m.group(2))) if m else (0, 0)
     return PingResult(target, result.rc, sent, received)
+
+
+# --- what a request's outcome was --------------------------------------------------------------
+
+
+def _took(resp: Response) -> str:
+    return f" after {resp.time_total:g} s" if resp.time_total else ""
+
+
+def describe_outcome(resp: Response) -> str:
+    """What happened to the request, named by its cause."""
+    err = resp.error
+    if resp.status is not None:
+        first = (resp.body.strip().splitlines() or ["(empty body)"])[0]
+        return f"HTTP {resp.status} {first[:80]!r}"
+    if resp.rc in (6, 28) and (resp.rc == 6 or "Resolving timed out" in err):
+        return f"could not resolve {resp.host} (curl {resp.rc}{_took(resp)}: {err or 'no error text'})"
+    if resp.rc == 7:
+        return f"the connection to {resp.host} failed (curl 7{_took(resp)}: {err or 'no error text'})"
+    if resp.rc == CURL_TIMEOUT_EXIT and _CONNECT_TIMEOUT_RE.search(err):
+        where = ", ".join(resp.tried) or "no address tried"
+        return f"the connect attempt to {resp.host} ({where}) timed out (curl 28{_took(resp)}: {err})"
+    if resp.rc == CURL_TIMEOUT_EXIT:
+        return f"no answer (curl 28{_took(resp)}: {err or 'no error text'})"
+    return f"curl exit {resp.rc} without an HTTP answer ({err or resp.stderr.strip()[-120:] or 'no error text'})"
+
+
+def deny_problem(resp: Response, address: str | None = None) -> str | None:
+    """None when the response shows what a policy drop looks like from the client: the name
+    resolved (curl tried an address, `address` when given: the Service's ClusterIP), and
+    the TCP connect to it timed out (curl exit 28 with a connect-timeout error, no
+    connection made, no HTTP answer).  Otherwise what was seen instead: a resolver timeout,
+    a refused connection, an HTTP answer (a 403 from the proxy, a 5xx), a timeout after
+    connecting."""
+    seen = describe_outcome(resp)
+    connect_timeout = (resp.rc == CURL_TIMEOUT_EXIT and resp.status is None
+                       and bool(_CONNECT_TIMEOUT_RE.search(resp.error)) and not resp.time_connect)
+    if not connect_timeout or not resp.tried:
+        return seen
+    if address is not None and address not in resp.tried:
+        return f"{seen}; expected a connect attempt to {address}"
+    return None

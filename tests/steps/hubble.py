@@ -87,8 +87,16 @@ def secrets_exist(lab: Lab, namespace: str, datatable: list[list[str]]) -> None:
 # --- listening ports --------------------------------------------------------------------
 
 
-def _reachable(listener: Any, node_ip: str) -> bool:
-    return listener.is_wildcard or listener.address.strip("[]") == node_ip
+def _listening(lab: Lab, cluster: dict[str, str], node: str, port: int,
+               process: str) -> tuple[list[Any], list[Any], str]:
+    """(sockets on `port`, those `process` holds that other nodes can reach on the node's
+    InternalIP, a note on unreadable ss lines).  "Listening" means the same in every
+    sentence: reachable from the other nodes (`nodes.reachable`), not bound to loopback
+    only, nor IPv6-only on this IPv4 lab."""
+    socks = nodes.listeners(lab, node)
+    found = [l for l in socks if l.port == port]
+    ok = [l for l in found if process in l.processes and nodes.reachable(l, cluster[node])]
+    return found, ok, socks.note()
 
 
 @then(parsers.parse('port {port:d} is listened on by "{process}" on every node'))
@@ -97,11 +105,10 @@ def port_on_every_node(lab: Lab, port: int, process: str) -> None:
         cluster = k8s.nodes(lab)
         missing = []
         for node in sorted(cluster):
-            found = [l for l in nodes.listeners(lab, node) if l.port == port]
-            ok = [l for l in found if process in l.processes and _reachable(l, cluster[node])]
+            found, ok, note = _listening(lab, cluster, node, port, process)
             if not ok:
-                missing.append(f"{port} not listening on {node} by {process} "
-                               f"(saw on {port}: {nodes.describe(found)})")
+                missing.append(f"{port} not listening on {node} by {process} on an address other nodes "
+                               f"reach ({cluster[node]}) (saw on {port}: {nodes.describe(found)}){note}")
         assert not missing, "; ".join(missing)
     lab.eventually(check, what=f"port {port} listened on by {process} on every node")
 
@@ -114,12 +121,17 @@ def port_on_operator_node(lab: Lab, port: int, process: str) -> None:
                                  k8s.running_pods(lab, "kube-system", "io.cilium/app=operator")})
         assert len(operator_nodes) == 1, \
             f"expected one Running cilium-operator pod, found them on {operator_nodes or 'no node'}"
-        listening = sorted(node for node in cluster
-                           if any(l.port == port and process in l.processes
-                                  for l in nodes.listeners(lab, node)))
+        listening, seen = [], []
+        for node in sorted(cluster):
+            found, ok, note = _listening(lab, cluster, node, port, process)
+            if ok:
+                listening.append(node)
+            if found or note:
+                seen.append(f"{node}: {nodes.describe(found)}{note}")
         assert listening == operator_nodes, (
-            f"{port} listened on by {process} on {', '.join(listening) or 'no node'}; expected "
-            f"exactly one node, the node running the operator pod ({operator_nodes[0]})")
+            f"{port} listened on by {process} on {', '.join(listening) or 'no node'} (on an address the "
+            f"other nodes reach); expected exactly one node, the node running the "
+            f"operator pod ({operator_nodes[0]}) (saw on {port}: {'; '.join(seen) or 'nothing'})")
     lab.eventually(check, what=f"port {port} listened on by {process} on the operator's node only")
 
 

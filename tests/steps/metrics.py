@@ -167,23 +167,30 @@ def denied_request(lab: Lab, scenario_ns: str, ctx: dict[str, Any]) -> None:
 
 
 @then("curl-pod's request times out")
-def request_times_out(ctx: dict[str, Any]) -> None:
+def request_times_out(lab: Lab, scenario_ns: str, ctx: dict[str, Any]) -> None:
+    """A policy drop, told apart by its cause: the connect attempt to the webpod Service's
+    address timed out (not a resolver timeout, a refusal or an answer)."""
     resp: traffic.Response = ctx["response"]
-    assert resp.timed_out, (f"{resp.request.url}: expected curl to time out (exit {traffic.CURL_TIMEOUT_EXIT}), "
-                            f"saw exit {resp.rc}, HTTP {resp.status or 'none'} {resp.body[:80]!r}")
+    svc = k8s.service(lab, scenario_ns, whoami.WEBPOD)
+    assert svc is not None, f"Service {scenario_ns}/{whoami.WEBPOD} does not exist"
+    problem = traffic.deny_problem(resp, (svc.get("spec") or {}).get("clusterIP"))
+    assert problem is None, (f"{resp.request.url}: expected the connection to be dropped by policy (the connect "
+                             f"attempt to the webpod Service times out after {traffic.CONNECT_TIMEOUT} s); "
+                             f"saw: {problem}")
 
 
 @then(parsers.parse("Hubble shows the request's packets DROPPED with reason {reason}"))
 def hubble_shows_drops(lab: Lab, ctx: dict[str, Any], reason: str) -> None:
     req: traffic.Request = ctx["request"]
-    seen = flows.await_flows(lab, req, lambda fl: any(f.verdict == "DROPPED" for f in fl),
+    seen = flows.await_flows(lab, ctx["response"], lambda fl: any(f.verdict == "DROPPED" for f in fl),
                              f"DROPPED flows of request {req.marker}", "--verdict", "DROPPED")
     drops = [f for f in seen if f.verdict == "DROPPED"]
     wrong = [f for f in drops if f.drop_reason_desc != reason]
     assert not wrong, f"request {req.marker}: expected drop reason {reason}, saw {flows.describe(wrong)}"
     per_node: dict[str, int] = {}
-    for f in drops:
-        per_node[f.node_name or "?"] = per_node.get(f.node_name or "?", 0) + 1
+    for f in drops:  # node_name is <node>, or <cluster-name>/<node> on a named cluster
+        node = flows.node_of(f.node_name) or "?"
+        per_node[node] = per_node.get(node, 0) + 1
     ctx["drops"] = per_node
 
 

@@ -8,10 +8,10 @@ from pytest_bdd import given, parsers, then, when
 from cilab.lab import Lab
 from cilab.parsers import kube
 from cilab.parsers.hubble import Flow
-from cilab.probes import flows, k8s, policy, starwars
+from cilab.probes import flows, k8s, policy, starwars, traffic
 from tests.steps.common import table_rows
 
-MAX_TIME = 5  # curl --max-time for every request of this chapter (seed: --connect-timeout 2)
+MAX_TIME = 5  # curl --max-time for every request of this chapter (and --connect-timeout 2, as the seed)
 
 # --- setup ------------------------------------------------------------------------------------
 
@@ -131,6 +131,12 @@ def _what(resp: Any) -> str:
     return f"{req.pod}: {req.method} {req.url} (from port {req.local_port})"
 
 
+def _deathstar_ip(lab: Lab, namespace: str) -> str:
+    svc = k8s.service(lab, namespace, "deathstar")
+    assert svc is not None, f"Service {namespace}/deathstar does not exist"
+    return (svc.get("spec") or {}).get("clusterIP")
+
+
 @then(parsers.re(r'the deathstar answers "(?P<text>[^"]+)"'))
 def deathstar_answers(ctx: dict[str, Any], text: str) -> None:
     resp = ctx["response"]
@@ -155,10 +161,15 @@ def answer_is(ctx: dict[str, Any], status: str, text: str) -> None:
 
 
 @then("the request times out")
-def request_times_out(ctx: dict[str, Any]) -> None:
+def request_times_out(lab: Lab, scenario_ns: str, ctx: dict[str, Any]) -> None:
+    """A policy drop, told apart by its cause: the name resolved to the deathstar Service and
+    the connect attempt to that address timed out (not a resolver timeout, a refusal, or an
+    answer from the proxy)."""
     resp = ctx["response"]
-    assert resp.timed_out, (f"{_what(resp)}: expected no answer (curl exit 28 after {MAX_TIME}s), "
-                            f"saw {starwars.describe_response(resp)}")
+    problem = traffic.deny_problem(resp, _deathstar_ip(lab, scenario_ns))
+    assert problem is None, (f"{_what(resp)}: expected the connection to be dropped by policy (the connect "
+                             f"attempt to the deathstar Service times out after {traffic.CONNECT_TIMEOUT} s); "
+                             f"saw: {problem}")
 
 
 # --- the policy --------------------------------------------------------------------------------------
@@ -276,11 +287,12 @@ def ships_enforce_nothing(lab: Lab, scenario_ns: str) -> None:
 
 @then(parsers.parse("Hubble shows that request DROPPED with drop reason {reason}"))
 def request_dropped(lab: Lab, ctx: dict[str, Any], reason: str) -> None:
-    req = ctx["response"].request
+    sent = ctx["response"]
+    req = sent.request
 
     def want(found: list[Flow]) -> bool:
         return any(f.verdict == "DROPPED" and f.drop_reason_desc == reason for f in found)
-    flows.await_flows(lab, req, want,
+    flows.await_flows(lab, sent, want,
                       f"a DROPPED flow with drop_reason_desc {reason} for {req.pod}'s request "
                       f"from port {req.local_port}", "--type", "drop")
 
@@ -291,12 +303,13 @@ def _http(found: list[Flow], kind: str, verdict: str, method: str) -> bool:
 
 @then("Hubble shows that request as an http-request FORWARDED and an http-response FORWARDED")
 def http_exchange_forwarded(lab: Lab, ctx: dict[str, Any]) -> None:
-    req = ctx["response"].request
+    sent = ctx["response"]
+    req = sent.request
 
     def want(found: list[Flow]) -> bool:
         return (_http(found, "http-request", "FORWARDED", req.method)
                 and _http(found, "http-response", "FORWARDED", req.method))
-    flows.await_flows(lab, req, want,
+    flows.await_flows(lab, sent, want,
                       f"http-request FORWARDED and http-response FORWARDED flows for {req.pod}'s "
                       f"{req.method} from port {req.local_port}", "--protocol", "http")
 
@@ -333,10 +346,11 @@ def http_request_with_url(lab: Lab, ctx: dict[str, Any], method: str, verdict: s
 
 @then("Hubble shows that request as an http-request DROPPED")
 def http_request_dropped(lab: Lab, ctx: dict[str, Any]) -> None:
-    req = ctx["response"].request
+    sent = ctx["response"]
+    req = sent.request
 
     def want(found: list[Flow]) -> bool:
         return _http(found, "http-request", "DROPPED", req.method)
-    flows.await_flows(lab, req, want,
+    flows.await_flows(lab, sent, want,
                       f"an http-request DROPPED flow for {req.pod}'s {req.method} from port "
                       f"{req.local_port}", "--protocol", "http")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from cilab.parsers.ss import Listener, listeners_on_port, parse_ss, parse_ss_line
+from cilab.parsers.ss import Listener, listeners_on_port, parse_ss, parse_ss_line, read_ss
 
 # k8s-w1 / k8s-w2 after `hubble.enabled=true`: the agent listens on *:4244 on every node.
 W1_4244 = 'LISTEN 0      4096               *:4244             *:*    users:(("cilium-agent",pid=7154,fd=55))'
@@ -105,7 +105,7 @@ def test_ipv6_wildcard_zone_and_mapped_addresses() -> None:
     ])
     ssh, resolved, mapped, kubelet = parse_ss(text)
     assert (ssh.address, ssh.port, ssh.is_wildcard, ssh.family) == ("[::]", 22, True, "ipv6")
-    assert (resolved.address, resolved.port) == ("127.0.0.53%lo", 53)
+    assert (resolved.address, resolved.device, resolved.port, resolved.shown) == ("127.0.0.53", "lo", 53, "127.0.0.53%lo:53")
     assert resolved.is_loopback and resolved.family == "ipv4"
     assert (mapped.address, mapped.is_loopback, mapped.family) == (
         "[::ffff:127.0.0.1]", True, "ipv6")
@@ -129,14 +129,108 @@ def test_header_only_gives_nothing() -> None:
     assert parse_ss("") == []
 
 
-@pytest.mark.parametrize("line", [
+UNREADABLE = [
     ">> node : k8s-w1 <<",
     "LISTEN 0 4096 *:ssh *:*",
     "LISTEN 0 4096 localhost:4245 0.0.0.0:*",
     "LISTEN 0 4096 *:4244",
     'LISTEN 0 4096 *:4244 *:* users:(garbage)',
-])
+    "LISTEN 0 4096 127.0.0.1%:4244 0.0.0.0:*",
+    "LISTEN 0 4096 [fe80::1]eth1:22 [::]:*",
+]
+
+
+@pytest.mark.parametrize("line", UNREADABLE)
 def test_unparsable_line_raises_naming_it(line: str) -> None:
     with pytest.raises(ValueError) as info:
-        parse_ss(W1_4244 + "\n" + line + "\n")
+        parse_ss_line(line)
     assert repr(line) in str(info.value)
+
+
+@pytest.mark.parametrize("line", UNREADABLE)
+def test_an_unreadable_line_is_reported_and_skipped_never_taking_the_node_down(line: str) -> None:
+    report = read_ss(W1_4244 + "\n" + line + "\n" + CTR_METRICS)
+    assert [(l.address, l.port) for l in report.listeners] == [("*", 4244), ("*", 9962), ("*", 9963), ("*", 9965)]
+    [problem] = report.unreadable
+    assert repr(line) in problem
+    assert parse_ss(W1_4244 + "\n" + line + "\n") == [Listener("*", 4244, ("cilium-agent",), (7154,))]
+
+
+# --- ss as a real node prints it (iproute2 misc/ss.c inet_addr_print / sock_addr_print) ----------
+
+# `ss -tlnpH` on an Ubuntu 24.04 kubeadm control-plane node with Cilium (real forms: first-contact
+# facts): sshd socket-activated by systemd (two processes on one socket; ssh.socket binds
+# 0.0.0.0:22 and an IPv6-only [::]:22), systemd-resolved on 127.0.0.53%lo and 127.0.0.54,
+# kubelet (10248 loopback, 10250 dual-stack), etcd, kube-apiserver, containerd on loopback.
+UBUNTU_CTR = """\
+LISTEN 0      4096      127.0.0.53%lo:53         0.0.0.0:*    users:(("systemd-resolve",pid=563,fd=15))
+LISTEN 0      4096         127.0.0.54:53         0.0.0.0:*    users:(("systemd-resolve",pid=563,fd=17))
+LISTEN 0      4096            0.0.0.0:22         0.0.0.0:*    users:(("sshd",pid=1034,fd=3),("systemd",pid=1,fd=160))
+LISTEN 0      4096          127.0.0.1:10248      0.0.0.0:*    users:(("kubelet",pid=5623,fd=19))
+LISTEN 0      4096          127.0.0.1:10257      0.0.0.0:*    users:(("kube-controller",pid=4993,fd=3))
+LISTEN 0      4096          127.0.0.1:10259      0.0.0.0:*    users:(("kube-scheduler",pid=5007,fd=3))
+LISTEN 0      4096          127.0.0.1:2379       0.0.0.0:*    users:(("etcd",pid=5012,fd=8))
+LISTEN 0      4096     192.168.10.100:2379       0.0.0.0:*    users:(("etcd",pid=5012,fd=9))
+LISTEN 0      4096     192.168.10.100:2380       0.0.0.0:*    users:(("etcd",pid=5012,fd=7))
+LISTEN 0      4096          127.0.0.1:2381       0.0.0.0:*    users:(("etcd",pid=5012,fd=15))
+LISTEN 0      4096          127.0.0.1:37417      0.0.0.0:*    users:(("containerd",pid=4100,fd=10))
+LISTEN 0      4096          127.0.0.1:9890       0.0.0.0:*    users:(("cilium-agent",pid=9298,fd=9))
+LISTEN 0      4096          127.0.0.1:9879       0.0.0.0:*    users:(("cilium-agent",pid=9298,fd=10))
+LISTEN 0      4096            0.0.0.0:9964       0.0.0.0:*    users:(("cilium-envoy",pid=4410,fd=25))
+LISTEN 0      4096              *%lo:39999            *:*    users:(("cilium-agent",pid=9298,fd=61))
+LISTEN 0      4096                  *:6443             *:*    users:(("kube-apiserver",pid=5050,fd=3))
+LISTEN 0      4096                  *:10250            *:*    users:(("kubelet",pid=5623,fd=22))
+LISTEN 0      4096                  *:4244             *:*    users:(("cilium-agent",pid=9298,fd=50))
+LISTEN 0      4096                  *:9962             *:*    users:(("cilium-agent",pid=9298,fd=7))
+LISTEN 0      4096                  *:9965             *:*    users:(("cilium-agent",pid=9298,fd=42))
+LISTEN 0      4096               [::]:22            [::]:*    users:(("sshd",pid=1034,fd=4),("systemd",pid=1,fd=161))
+LISTEN 0      4096   [fe80::a00:27ff:fe4e:66a1]%eth1:22  [::]:*    users:(("sshd",pid=1034,fd=5))
+"""
+NODE_IP = "192.168.10.100"
+
+
+def test_an_ubuntu_node_parses_whole() -> None:
+    report = read_ss(UBUNTU_CTR)
+    assert report.unreadable == []
+    assert len(report.listeners) == len(UBUNTU_CTR.splitlines())
+    by = {(l.shown): l for l in report.listeners}
+    assert by["127.0.0.53%lo:53"].processes == ("systemd-resolve",)
+    assert by["127.0.0.54:53"].device is None and by["127.0.0.54:53"].is_loopback
+    ssh4 = by["0.0.0.0:22"]
+    assert (ssh4.processes, ssh4.pids) == (("sshd", "systemd"), (1034, 1))
+    assert by["*:6443"].processes == ("kube-apiserver",)
+    assert by["127.0.0.1:37417"].processes == ("containerd",)
+    assert [l.shown for l in report.listeners if "etcd" in l.processes] == [
+        "127.0.0.1:2379", "192.168.10.100:2379", "192.168.10.100:2380", "127.0.0.1:2381"]
+
+
+def test_a_socket_bound_to_a_device_keeps_the_device() -> None:
+    lo = parse_ss_line('LISTEN 0 4096 *%lo:39999 *:* users:(("cilium-agent",pid=9298,fd=61))')
+    assert (lo.address, lo.device, lo.port, lo.shown) == ("*", "lo", 39999, "*%lo:39999")
+    assert lo.is_loopback and not lo.accepts(NODE_IP)
+    v6 = parse_ss_line("LISTEN 0 128 [fe80::1]%eth1:22 [::]:*")
+    assert (v6.address, v6.device, v6.port, v6.family) == ("[fe80::1]", "eth1", 22, "ipv6")
+
+
+@pytest.mark.parametrize(("shown", "reachable"), [
+    ("*:4244", True),                 # dual-stack wildcard (Go's net.Listen(":4244"))
+    ("0.0.0.0:22", True),             # IPv4 wildcard
+    ("[::]:22", False),               # IPv6-only wildcard: no IPv4 peer reaches it
+    ("192.168.10.100:2380", True),    # the node's own address
+    ("127.0.0.1:2379", False),        # loopback only
+    ("127.0.0.53%lo:53", False),
+    ("*%lo:39999", False),            # any address, but only on the loopback device
+    ("[::1]:4245", False),
+])
+def test_which_sockets_other_nodes_reach_on_an_ipv4_node(shown: str, reachable: bool) -> None:
+    [listener] = [l for l in parse_ss(UBUNTU_CTR + PORT_FORWARD) if l.shown == shown]
+    assert listener.accepts(NODE_IP) is reachable
+
+
+def test_the_ipv6_only_wildcard_takes_ipv6_peers_only() -> None:
+    [v6only] = parse_ss("LISTEN 0 4096 [::]:4244 [::]:*")
+    assert (v6only.accepts("192.168.10.100"), v6only.accepts("fd00::100")) == (False, True)
+    [dual] = parse_ss("LISTEN 0 4096 *:4244 *:*")
+    assert (dual.accepts("192.168.10.100"), dual.accepts("fd00::100")) == (True, True)
+    [mapped] = parse_ss("LISTEN 0 4096 [::ffff:192.168.10.100]:4244 *:*")
+    assert mapped.accepts("192.168.10.100")

@@ -168,8 +168,7 @@ def request(ns: str, n: int = 1, url: str | None = None) -> traffic.Request:
 
 
 def curl_argv(req: traffic.Request, max_time: int = 5) -> list[str]:
-    return ["curl", "-sS", "--max-time", str(max_time), "--local-port", str(req.local_port),
-            "-X", req.method, "-w", "\n%{http_code}", req.url]
+    return traffic.curl_argv(req, max_time=max_time)
 
 
 def whoami_body(req: traffic.Request, server: str, headers: list[str] = ()) -> str:
@@ -187,8 +186,15 @@ def send(sc: Scenario, req: traffic.Request, result: dict[str, Any], seed: str) 
     sc.add("pod_exec", seed, [result], namespace=sc.ns, pod=whoami.CURL_POD, command=curl_argv(req))
 
 
-def answered(req: traffic.Request, server: str, status: int = 200) -> dict[str, Any]:
-    return cmd(whoami_body(req, server) + f"\n{status}")
+WEBPOD_SVC_IP = "10.96.166.184"  # seed 2486 (service/webpod ClusterIP)
+STARTED = f"{T0}07.050213884Z"  # reconstructed: curl-pod's clock as the request starts, before its flows (T0 + 7.101 s)
+
+
+def answered(req: traffic.Request, server: str, status: int = 200, headers: list[str] = (),
+             started: str = STARTED) -> dict[str, Any]:
+    """curl-pod's output for a request whoami answered (traffic.curl_argv's shape)."""
+    return curl_out(started, CURL_POD_IP, body=whoami_body(req, server, headers), status=status,
+                    host=f"webpod.{req.namespace}.svc.cluster.local", address=WEBPOD_SVC_IP)
 
 
 # --- flows as Hubble writes them ----------------------------------------------------------------

@@ -160,9 +160,25 @@ def mutants() -> dict[str, dict[str, Any]]:
         "hubble-operator-metrics-on-two-nodes": {
             "breaks": "cilium-operator metrics listen on two nodes although one operator runs",
             "expect": ["test_component_listens_on_port_port[Cilium operator metrics-9963-cilium-operator-the node running the operator]"],
-            "message": "9963 listened on by cilium-operator on k8s-ctr, k8s-w1; expected exactly one node",
+            "message": "9963 listened on by cilium-operator on k8s-ctr, k8s-w1 (on an address the other nodes reach); "
+                       "expected exactly one node",
             "calls": [_replace(ref, "node_shell", HUBBLE, [cmd(ss_after("k8s-w1", operator=True))],
                                node="k8s-w1", command="ss -tlnpH")]},
+        "hubble-4244-ipv6-only-on-w1": {
+            "breaks": "the Hubble server on k8s-w1 is an IPv6-only socket ([::]:4244): no IPv4 peer reaches it",
+            "expect": ["test_component_listens_on_port_port[Hubble server (gRPC API)-4244-cilium-agent-every node]"],
+            "message": "4244 not listening on k8s-w1 by cilium-agent on an address other nodes reach "
+                       "(192.168.10.101) (saw on 4244: [::]:4244 by cilium-agent)",
+            "calls": [_replace(ref, "node_shell", HUBBLE, [cmd(ss_after("k8s-w1", bound={4244: "[::]"}))],
+                               node="k8s-w1", command="ss -tlnpH")]},
+        "hubble-operator-metrics-loopback-only": {
+            "breaks": "cilium-operator serves its metrics on 127.0.0.1:9963 only: Prometheus on another node cannot scrape it",
+            "expect": ["test_component_listens_on_port_port[Cilium operator metrics-9963-cilium-operator-the node running the operator]"],
+            "message": "9963 listened on by cilium-operator on no node (on an address the other nodes reach); "
+                       "expected exactly one node, the node running the operator pod (k8s-ctr) "
+                       "(saw on 9963: k8s-ctr: 127.0.0.1:9963 by cilium-operator)",
+            "calls": [_replace(ref, "node_shell", HUBBLE, [cmd(ss_after(OPERATOR_NODE, bound={9963: "127.0.0.1"}))],
+                               node=OPERATOR_NODE, command="ss -tlnpH")]},
         "hubble-relay-peer-service-port-80": {
             "breaks": "hubble-relay-config points at the peer service on port 80",
             "expect": ["test_hubble_relay_serves_the_clusterwide_flow_api"],

@@ -350,6 +350,7 @@ class CliScenario(sw.Scenario):
         self._lab = SimpleNamespace(info={"run_id": "reference"})
         self.traffic = Traffic(self.ns)
         self.requests: dict[str, traffic.Request] = {}
+        self.started: dict[str, str] = {}
 
     @property
     def state(self) -> list[str]:

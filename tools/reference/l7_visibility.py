@@ -20,6 +20,7 @@ import json
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 from cilab import manifests
 from cilab.model import CommandResult
@@ -47,6 +48,8 @@ COREDNS = {"coredns-674b8bbfcf-2sbw2": ("172.20.0.51", 2609), "coredns-674b8bbfc
 WEBPOD_IP = "10.96.166.184"  # seed 2486
 POLICY_REVISION = {"k8s-ctr": 7, "k8s-w1": 5, "k8s-w2": 5}  # reconstructed
 API_SERVER = ("192.168.10.100", 6443)  # kubernetes.default.svc -> the API server on k8s-ctr (seed 290-300)
+KUBERNETES_SVC = ("10.96.0.1", 443)  # Service default/kubernetes, where curl connects (reconstructed: first IP of kubeadm's 10.96.0.0/12)
+STARTED = "2025-07-25T19:48:16.802114377Z"  # reconstructed: curl-pod's clock as a request starts, before its flows (WHEN)
 ENVOY_TIMEOUT_MS = "3600000"  # seed 2846
 WHOAMI_IPS = {FIRST: ["127.0.0.1", "::1", "172.20.2.207", "fe80::60b4:70ff:fedb:6d"],  # seed 2934-2938
               SECOND: ["127.0.0.1", "::1", "172.20.1.179", "fe80::c8a1:3cff:fe52:1e0a"]}  # ntmqj's IPv6 reconstructed
@@ -223,7 +226,14 @@ class _Capture:
         self.args = {"namespace": namespace, "pod": pod, "command": list(command)}
         if container is not None:
             self.args["container"] = container
-        return CommandResult("\n000", "", 28)
+        return CommandResult("", "", 28)
+
+
+def answer(sent: "Sent", body: str, started: str | None = None, status: int = 200) -> dict[str, Any]:
+    """curl-pod's output (traffic.curl_argv's shape) for a request answered with `body`."""
+    host = urlsplit(sent.req.url).hostname or "webpod"
+    address, port = KUBERNETES_SVC if host.startswith("kubernetes.") else (WEBPOD_IP, 80)
+    return curl_out(started or STARTED, CURL_IP, body=body, status=status, host=host, address=address, port=port)
 
 
 @dataclass
@@ -344,7 +354,10 @@ def http_flows(ns: str, when: str, sent: Sent, pod: str, *, url: str | None = No
     return [_line(request), _line(response)]
 
 
-def drop_flows(ns: str, sent: Sent, when: str = "2025-07-25T19:49:02") -> list[str]:
+DROP_WHEN = "2025-07-25T19:49:02"  # reconstructed: the denied request's SYNs
+
+
+def drop_flows(ns: str, sent: Sent, when: str = DROP_WHEN) -> list[str]:
     """curl-pod's SYN to the API server dropped by the policy, and its retransmission
     (reconstructed: the seed shows no drop of this chapter; shape per hubble-1.17-formats §1.4)."""
     lines = []
@@ -493,11 +506,12 @@ class Scene:
         return sent
 
     def request(self, url: str, pod: str, *, envoy: bool, seed: str, marker_param: str = "cilab",
-                body: str | None = None) -> Sent:
+                body: str | None = None, started: str | None = None) -> Sent:
         sent = self.new_request(url, marker_param)
         body = body if body is not None else whoami_body(pod, sent.target, sent.req.local_port, envoy=envoy,
                                                          request_id=_request_id(sent.req.marker))
-        self.add("pod_exec", seed, [cmd(body + "\n200")], **sent.args)
+        self.add("pod_exec", seed + "; start line reconstructed (curl-pod's clock just before its flows)",
+                 [answer(sent, body, started)], **sent.args)
         return sent
 
     def observe(self, seed: str, results: list[str], *filters: str, agent: str = AGENT_PODS["k8s-ctr"]) -> None:
@@ -581,8 +595,11 @@ def drop_scene() -> Scene:
     s.webpod()
     s.policy()
     sent = s.new_request(API_URL, extra=("-k",))
-    s.add("pod_exec", "seed 2757, 2891 (egress not listed is dropped: curl times out, exit 28; message reconstructed)",
-          [cmd("\n000", 28, "curl: (28) Connection timed out after 5002 milliseconds\n")], **sent.args)
+    s.add("pod_exec", "seed 2757, 2891 (egress not listed is dropped: the connect attempt to the API server's "
+          "ClusterIP times out, exit 28; message and start line reconstructed)",
+          [curl_out(f"{DROP_WHEN}.101532804Z", CURL_IP, status=None, rc=28, connected=False,
+                    address=KUBERNETES_SVC[0], port=KUBERNETES_SVC[1],
+                    error="Connection timed out after 2001 milliseconds")], **sent.args)
     s.observe("reconstructed (Policy denied DROPPED, TCP Flags: SYN; hubble-1.17-formats §1.4)",
               [jsonl(drop_flows(s.ns, sent))], "--type", "drop")
     s.teardown()
@@ -612,8 +629,8 @@ def mutants() -> dict[str, dict[str, Any]]:
     more = Scene(T_SPREAD)  # requests 3..12 of the spread scenario, never made by the reference
     more.labels = list(spread.labels)
     extra = [more.new_request("http://webpod/") for _ in range(12)]
-    same_pod = [_entry(spread, s, [cmd(whoami_body(FIRST, s.target, s.req.local_port, envoy=False,
-                                                   request_id="") + "\n200")])
+    same_pod = [_entry(spread, s, [answer(s, whoami_body(FIRST, s.target, s.req.local_port, envoy=False,
+                                                         request_id=""))])
                 for s in extra[1:]]
     e_sent, h_sent, d_sent = envoy.sent[0], http.sent[0], drop.sent[0]
     dns_sent = dns.sent[0]
@@ -642,8 +659,8 @@ def mutants() -> dict[str, dict[str, Any]]:
             "breaks": "with the l7-visibility policy the request does not go through Envoy (no X-Envoy-* headers)",
             "expect": [T_ENVOY],
             "message": "X-Envoy-Internal: expected 'true', absent",
-            "calls": [_entry(envoy, e_sent, [cmd(whoami_body(FIRST, e_sent.target, e_sent.req.local_port,
-                                                             envoy=False, request_id="") + "\n200")])]},
+            "calls": [_entry(envoy, e_sent, [answer(e_sent, whoami_body(FIRST, e_sent.target, e_sent.req.local_port,
+                                                                        envoy=False, request_id=""))])]},
         "l7-dns-response-missing": {
             "breaks": "Hubble shows no dns-response for curl-pod's lookup of webpod",
             "expect": [T_DNS],
@@ -661,9 +678,20 @@ def mutants() -> dict[str, dict[str, Any]]:
                        "state": http.state(), "results": [cmd(jsonl(
                            earlier_run(http.ns) + dns_flows(http.ns, WHEN, dns_port(http.ns))
                            + http_flows(http.ns, WHEN, h_sent, FIRST, code=503)))]}]},
+        "l7-egress-name-not-resolved": {
+            "breaks": "curl-pod's request to the API server times out resolving its name, not at the policy",
+            "expect": [T_DROP],
+            "message": "expected the connection to be dropped by policy (the connect attempt to the resolved address "
+                       "times out after 2 s, no answer); saw: could not resolve kubernetes.default.svc.cluster.local "
+                       "(curl 28 after 2 s: Resolving timed out after 2000 milliseconds)",
+            "calls": [_entry(drop, d_sent, [curl_out(f"{DROP_WHEN}.101532804Z", CURL_IP, status=None, rc=28,
+                                                     connected=False, namelookup=0.0, total=2.0,
+                                                     error="Resolving timed out after 2000 milliseconds")])]},
         "l7-egress-not-dropped": {
             "breaks": "with the l7-visibility policy curl-pod still reaches the Kubernetes API",
             "expect": [T_DROP],
-            "message": f"expected no answer (curl exit {traffic.CURL_TIMEOUT_EXIT}, timed out: dropped), saw HTTP 200",
-            "calls": [_entry(drop, d_sent, [cmd('{\n  "major": "1",\n  "minor": "33",\n  "gitVersion": "v1.33.2"\n}\n200')])]},
+            "message": "expected the connection to be dropped by policy (the connect attempt to the resolved "
+                       "address times out after 2 s, no answer); saw: HTTP 200 '{'",
+            "calls": [_entry(drop, d_sent, [answer(d_sent, '{\n  "major": "1",\n  "minor": "33",\n  '
+                                                           '"gitVersion": "v1.33.2"\n}\n', f"{DROP_WHEN}.101532804Z")])]},
     }

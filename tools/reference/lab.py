@@ -136,6 +136,30 @@ def cmd(stdout: str, rc: int = 0, stderr: str = "") -> dict[str, Any]:
     return {"stdout": stdout, "stderr": stderr, "rc": rc}
 
 
+def curl_out(started: str, client_ip: str, *, body: str = "", status: int | None = 200, rc: int = 0,
+             host: str = "", address: str = "", port: int = 80, error: str = "", connected: bool = True,
+             namelookup: float = 0.004, total: float | None = None) -> dict[str, Any]:
+    """What `cilab.probes.traffic.curl_argv` prints in the client pod: the start line (the
+    pod's clock and `hostname -i`), the body, curl's -w trailer; on stderr curl's -v lines
+    (only the `Trying` and connection lines: the request and response headers it also
+    prints are left out) and its error.  `connected=False`: the connect attempt to
+    `address` failed with `error` (exit `rc`)."""
+    if connected:
+        verbose = f"*   Trying {address}:{port}...\n* Connected to {host} ({address}) port {port} (#0)\n"
+        connect, total = namelookup + 0.001, total if total is not None else namelookup + 0.008
+        remote = address
+    else:
+        verbose = (f"*   Trying {address}:{port}...\n* {error}\n* Closing connection 0\n" if address
+                   else f"* {error}\n* Closing connection 0\n")
+        connect, remote = 0.0, ""
+        total = total if total is not None else 2.001
+    code = f"{status:03d}" if status is not None else "000"
+    stdout = (f"cilab-start {started} {client_ip}\n{body}\ncilab-curl code={code} remote_ip={remote} "
+              f"namelookup={namelookup:.6f} connect={connect:.6f} total={total:.6f}")
+    stderr = verbose + (f"curl: ({rc}) {error}\n" if rc else "")
+    return {"stdout": stdout, "stderr": stderr, "rc": rc}
+
+
 def ss_line(addr: str, process: str, pid: int, fd: int, peer: str = "*:*") -> str:
     return f'LISTEN 0      4096      {addr:>18} {peer:>18}    users:(("{process}",pid={pid},fd={fd}))'
 
@@ -226,8 +250,11 @@ def ss_before(node: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def ss_after(node: str, *, drop_port: int | None = None, operator: bool | None = None) -> str:
-    """seed 1144-1150: after Hubble, *:4244/*:9962/*:9965 by cilium-agent on every node."""
+def ss_after(node: str, *, drop_port: int | None = None, operator: bool | None = None,
+             bound: dict[int, str] | None = None) -> str:
+    """seed 1144-1150: after Hubble, *:4244/*:9962/*:9965 by cilium-agent on every node.
+    `bound` re-binds a port's socket to another address (mutants: ``[::]`` IPv6-only,
+    ``127.0.0.1`` loopback only)."""
     pid = AGENT_PID[node]
     lines = [ss_line("127.0.0.1:9890", "cilium-agent", pid, 9, "0.0.0.0:*"),
              ss_line("127.0.0.1:9879", "cilium-agent", pid, 10, "0.0.0.0:*"),
@@ -243,6 +270,8 @@ def ss_after(node: str, *, drop_port: int | None = None, operator: bool | None =
                   ss_line("*:9963", "cilium-operator", 10240, 8)]
     if drop_port is not None:
         lines = [l for l in lines if f":{drop_port} " not in l]
+    for port, addr in (bound or {}).items():
+        lines = [l.replace(f"{'*:' + str(port):>18}", f"{addr + ':' + str(port):>18}") for l in lines]
     return "\n".join(lines) + "\n"
 
 

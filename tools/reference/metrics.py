@@ -23,8 +23,11 @@ from tools.reference.export import (
     CURL_POD_IP,
     CURL_POD_NODE,
     WEBPOD_EP_ID,
+    T0,
+    WEBPOD_SVC_IP,
     WEBPODS,
     Scenario,
+    answered,
     curl_pod_obj,
     lines,
     request,
@@ -34,6 +37,7 @@ from tools.reference.export import (
     webpod_obj,
     whoami_body,
 )
+from tools.reference.l7_visibility import webpod_service
 from tools.reference.lab import *  # noqa: F401,F403
 from tools.reference.lab import _replace  # noqa: F401
 
@@ -67,7 +71,7 @@ TARGET_ROWS = {9962: "the Cilium agent metrics-9962-of every node, and each is u
 DROP_SERVER = "webpod-697b545f57-ntmqj"   # the webpod curl-pod's denied request went to (k8s-w1)
 HTTP_SERVER = "webpod-697b545f57-b2xst"   # the webpod that answered the httpV2 request (k8s-w2)
 DROPS_BEFORE = {"k8s-ctr": 2.0, "k8s-w1": 14.0, "k8s-w2": 5.0}  # reconstructed
-DROPS = 3  # curl's SYN and its two retransmissions within --max-time 5
+DROPS = 2  # curl's SYN and its one retransmission (after 1 s) within --connect-timeout 2
 
 
 def http_json(doc: Any, status: int = 200) -> dict[str, Any]:
@@ -458,11 +462,15 @@ def drop_scenario() -> tuple[Scenario, traffic.Request]:
     start_workloads(sc)
     apply_policy(sc, "metrics/webpod-deny-curl.yaml")
     req = request(sc.ns)
-    send(sc, req, cmd("\n000", rc=28, stderr="curl: (28) Connection timed out after 5002 milliseconds\n"),
-         "reconstructed (the denied request times out: curl exit 28, as xwing's in seed 1923-1924)")
+    send(sc, req, curl_out(f"{T0}20.951377012Z", CURL_POD_IP, status=None, rc=28, connected=False,
+                           address=WEBPOD_SVC_IP, error="Connection timed out after 2001 milliseconds"),
+         "reconstructed (the denied request's connect attempt to the webpod Service times out after "
+         "--connect-timeout 2: curl exit 28, as xwing's in seed 1923-1924; start line before its drops)")
+    sc.add("k8s_get", "seed 2486 (service/webpod ClusterIP 10.96.166.184)",
+           [value(webpod_service(sc.ns))], api_version="v1", kind="Service", name="webpod", namespace=sc.ns)
     node = WEBPODS[DROP_SERVER][0]
     drops = [tcp_flow(sc.ns, node, whoami.CURL_POD, DROP_SERVER, req.local_port, 80, ["SYN"], second=s,
-                      reply=False, verdict="DROPPED", n=i) for i, s in enumerate((21.004, 22.031, 24.079))]
+                      reply=False, verdict="DROPPED", n=i) for i, s in enumerate((21.004, 22.031))]
     sc.add("pod_exec", "reconstructed (POLICY_DENIED drops of curl-pod's SYNs at webpod; shape of hubble-1.17-formats.md §1.4)",
            [cmd(lines(drops))], namespace=KS, pod=AGENT_PODS["k8s-ctr"], container="cilium-agent",
            command=["hubble", "observe", "--server", f"{SVC_IPS['hubble-relay']}:80", "-o", "jsonpb", "--last",
@@ -477,7 +485,7 @@ def http_scenario() -> tuple[Scenario, traffic.Request]:
     req = request(sc.ns)
     envoy = ["X-Envoy-Expected-Rq-Timeout-Ms: 3600000", "X-Envoy-Internal: true", "X-Forwarded-Proto: http",
              "X-Request-Id: 3c5e1f2a-9b7d-4e61-8a0c-5f4d2b1e7a93"]  # seed 2842-2849 (headers Envoy adds)
-    send(sc, req, cmd(whoami_body(req, HTTP_SERVER, envoy) + "\n200"),
+    send(sc, req, answered(req, HTTP_SERVER, headers=envoy),
          "seed 2841-2849 (curl-pod -> webpod through Envoy: HTTP 200 with Envoy's headers)")
     sc.add("k8s_get", "seed 2502 (webpod-697b545f57-b2xst 172.20.2.207, a k8s-w2 pod IP)", [value(webpod_obj(sc.ns, HTTP_SERVER))],
            api_version="v1", kind="Pod", name=HTTP_SERVER, namespace=sc.ns)

@@ -18,6 +18,7 @@ from tools.reference.l7_visibility import (
     FIRST,
     Scene,
     _request_id,
+    answer,
     dns_flows,
     dns_port,
     http_flows,
@@ -41,6 +42,7 @@ REDACT_KEYS = {  # rendered by the chart for hubble.redact.* (cilium-1.17.6-fact
     "hubble-redact-kafka-apikey": "false",
 }
 BEFORE, AFTER = "2025-07-25T19:53:37", "2025-07-25T19:56:27"  # seed 2951, 2994
+STARTED_BEFORE, STARTED_AFTER = f"{BEFORE}.790356112Z", f"{AFTER}.791482201Z"  # reconstructed: just before the flows
 STATUS_CMD = ["hubble", "status", "--server", f"{SVC_IPS['hubble-relay']}:80"]
 
 
@@ -77,7 +79,7 @@ def redaction_scene() -> Scene:
     s.webpod()
     s.policy()
     first = s.request("http://webpod/", FIRST, envoy=True, marker_param="user_id",
-                      seed="seed 2933-2947 (GET /?user_id=1234 echoed, through Envoy)")
+                      seed="seed 2933-2947 (GET /?user_id=1234 echoed, through Envoy)", started=STARTED_BEFORE)
     before = dns_flows(s.ns, BEFORE, dns_port(s.ns, 1), coredns="coredns-674b8bbfcf-2sbw2") \
         + http_flows(s.ns, BEFORE, first, FIRST)
     s.observe("seed 2950-2956 (http-request FORWARDED (HTTP/1.1 GET http://webpod/?user_id=1234))",
@@ -105,7 +107,7 @@ def redaction_scene() -> Scene:
           namespace=KS, pod=NEW_AGENTS["k8s-ctr"], container="cilium-agent", command=STATUS_CMD)
     s.policy_realised(NEW_AGENTS)
     second = s.request("http://webpod/", FIRST, envoy=True, marker_param="user_id",
-                       seed="seed 2976-2990 (GET /?user_id=1234 still echoed by whoami)")
+                       seed="seed 2976-2990 (GET /?user_id=1234 still echoed by whoami)", started=STARTED_AFTER)
     after = dns_flows(s.ns, AFTER, dns_port(s.ns, 2)) + http_flows(
         s.ns, AFTER, second, FIRST, url="http://webpod/", redacted_headers=True)
     s.observe("seed 2993-2999 (http-request/http-response show http://webpod/; the restarted agents' ring "
@@ -144,7 +146,7 @@ def mutants() -> dict[str, dict[str, Any]]:
             "breaks": "with redaction on, webpod no longer receives the query (whoami echoes GET /)",
             "expect": [T_REDACT],
             "message": "expected whoami to echo 'GET /?user_id=",
-            "calls": [_replace(ref, "pod_exec", in_redaction, [cmd(lost_query + "\n200")], **second.args)]},
+            "calls": [_replace(ref, "pod_exec", in_redaction, [answer(second, lost_query, STARTED_AFTER)], **second.args)]},
         "redaction-config-keys-missing": {
             "breaks": "the Helm upgrade leaves cilium-config without the hubble-redact-* keys",
             "expect": [T_REDACT],

@@ -251,16 +251,16 @@ def _line(flow: dict[str, Any]) -> str:
 
 
 def drop_flows(ns: str, port: int, *, reason: str = "POLICY_DENIED", sub_type: int = 133,
-               when: str = "2025-07-25T18:04:2") -> list[str]:
-    """The xwing's SYN and its two retransmissions dropped at the deathstar's node
+               when: str = "2025-07-25T18:04:2", source_ip: str | None = None) -> list[str]:
+    """The xwing's SYN and its retransmission dropped at the deathstar's node
     (`hubble observe --type drop`; drop shape: hubble-1.17-formats.md §1.4; times reconstructed)."""
     src, dst = "xwing", "deathstar-8c4c77fb7-nnzkt"
     lines = []
-    for i, sec in enumerate(("0.112738921", "1.136492007", "3.184520311")):
+    for i, sec in enumerate(("0.112738921", "1.136492007")):  # the SYN and its retransmission within 2 s
         t = f"{when}{sec}Z"
         lines.append(_line({
             "time": t, "uuid": _flow_uuid(ns, port, i), "verdict": "DROPPED", "drop_reason": sub_type,
-            "IP": {"source": PODS[src][1], "destination": PODS[dst][1], "ipVersion": "IPv4"},
+            "IP": {"source": source_ip or PODS[src][1], "destination": PODS[dst][1], "ipVersion": "IPv4"},
             "l4": {"TCP": {"source_port": port, "destination_port": 80, "flags": {"SYN": True}}},
             "source": _ep(ns, src, "k8s-w2"), "destination": _ep(ns, dst, "k8s-w2"),
             "Type": "L3_L4", "node_name": "k8s-w2", "event_type": {"type": 1, "sub_type": sub_type},
@@ -378,6 +378,7 @@ class Scenario:
         self.labels: dict[str, str] = {}
         self.policy_kind: str | None = None
         self.calls: list[dict[str, Any]] = []
+        self.started: dict[str, str] = {}
         traffic.reset_counters()
         self._lab = SimpleNamespace(info={"run_id": "reference"})
 
@@ -480,14 +481,22 @@ class Scenario:
                      container="cilium-agent", command=policy.ENDPOINT_LIST)
 
     # --- requests ------------------------------------------------------------------------------
-    def request(self, ship: str, method: str, path: str, result: dict[str, Any], seed: str) -> traffic.Request:
+    def request(self, ship: str, method: str, path: str, outcome: tuple[Any, ...], seed: str,
+                started: str = "2025-07-25T18:04:20.081532114Z") -> traffic.Request:
+        """One request of `ship` with its `outcome` (LANDED, TIMED_OUT, ...); `started` is the
+        ship's clock on the start line (reconstructed: just before the request's flows)."""
         req = traffic.new_request(self._lab, self.ns, ship, method, starwars.deathstar_url(self.ns, path),
                                   marker_param=None)
-        argv = ["curl", "-sS", "--max-time", str(MAX_TIME), "--local-port", str(req.local_port),
-                "-X", req.method, "-w", "\n%{http_code}", req.url]
-        self.add("pod_exec", seed, [result], namespace=self.ns, pod=ship, container=starwars.SHIP_CONTAINER,
-                 command=argv)
+        self.started[ship] = started
+        self.add("pod_exec", seed + "; start line, -v lines and -w timings reconstructed",
+                 [curl_result(self.ns, ship, outcome, started)], namespace=self.ns, pod=ship,
+                 container=starwars.SHIP_CONTAINER, command=traffic.curl_argv(req, max_time=MAX_TIME))
         return req
+
+    def deathstar_service(self) -> None:
+        """The deny check reads the deathstar Service's ClusterIP (the address curl must have tried)."""
+        self.add("k8s_get", "seed 1554 (service/deathstar ClusterIP 10.96.41.44)", [value(service_obj_ns(self.ns))],
+                 api_version="v1", kind="Service", name="deathstar", namespace=self.ns)
 
     def observe(self, filters: list[str], results: list[dict[str, Any]], seed: str) -> None:
         self.add("pod_exec", seed, results, namespace=KS, pod=AGENT_PODS["k8s-ctr"], container="cilium-agent",
@@ -495,15 +504,30 @@ class Scenario:
                           "--namespace", self.ns, *filters])
 
 
-def answer(body: str, status: int) -> dict[str, Any]:
-    """curl -sS -w '\\n%{http_code}': the body, then the status on the last line."""
-    return cmd(f"{body}\n{status}")
+def curl_result(ns: str, ship: str, outcome: tuple[Any, ...], started: str) -> dict[str, Any]:
+    """What `traffic.curl_argv` prints in `ship` for `outcome`: ("answer", body, status), or
+    ("failed", curl exit, error, connected-to-address?, total seconds)."""
+    host, ip = f"deathstar.{ns}.svc.cluster.local", PODS[ship][1]
+    if outcome[0] == "answer":
+        return curl_out(started, ip, body=outcome[1], status=outcome[2], host=host, address=DEATHSTAR_SVC_IP)
+    _, rc, error, tried, total = outcome
+    return curl_out(started, ip, status=None, rc=rc, connected=False, host=host, error=error,
+                    address=DEATHSTAR_SVC_IP if tried else "", namelookup=0.004 if tried else 0.0, total=total)
 
 
-TIMED_OUT = cmd("\n000", 28, f"curl: (28) Connection timed out after {MAX_TIME}001 milliseconds\n")
+def answer(body: str, status: int) -> tuple[Any, ...]:
+    return ("answer", body, status)
+
+
+# seed 1923-1924: the xwing's connect attempt gives up after --connect-timeout 2 (exit 28); curl's text
+TIMED_OUT = ("failed", 28, "Connection timed out after 2001 milliseconds", True, 2.001)
 LANDED = answer("Ship landed\n", 200)
 EXPLODED = answer(PANIC_BODY, 503)
 DENIED = answer(DENIED_BODY, 403)
+REFUSED = ("failed", 7, "Failed to connect to deathstar port 80 after 2 ms: Couldn't connect to server", True, 0.002)
+RESOLVER_TIMEOUT = ("failed", 28, "Resolving timed out after 2000 milliseconds", False, 2.0)
+NO_ANSWER_AFTER_CONNECT = ("failed", 28, "Operation timed out after 5001 milliseconds with 0 bytes received",
+                           True, 5.001)
 
 
 # --- the scenarios ----------------------------------------------------------------------------------
@@ -550,6 +574,7 @@ def build() -> dict[str, Scenario]:
     s = begin("l3l4-xwing")
     s.policy_applied("l3l4")
     req = s.request("xwing", *starwars.LANDING, TIMED_OUT, "seed 1923-1924 (xwing: command terminated with exit code 28)")
+    s.deathstar_service()
     s.observe(["--type", "drop"], [cmd(""), cmd("\n".join(drop_flows(s.ns, 40112, when="2025-07-25T18:03:5")[:1]
                                                           + drop_flows(s.ns, req.local_port)) + "\n")],
               "seed 1848 (hubble observe --type drop): the xwing's SYNs dropped POLICY_DENIED at the deathstar "
@@ -572,7 +597,8 @@ def build() -> dict[str, Scenario]:
     s = begin("l7-landing")
     s.policy_applied("l3l4")
     s.policy_applied("l7")
-    req = s.request("tiefighter", *starwars.LANDING, LANDED, "seed 2161-2163 (Ship landed under the L7 rule1)")
+    req = s.request("tiefighter", *starwars.LANDING, LANDED, "seed 2161-2163 (Ship landed under the L7 rule1)",
+                    started="2025-07-25T18:23:15.801244910Z")
     s.observe(["--protocol", "http"], [cmd(""), cmd("\n".join(http_flows(s.ns, req.local_port, *starwars.LANDING)) + "\n")],
               "seed 2197-2208 (http-request FORWARDED, http-response FORWARDED HTTP/1.1 200 1ms; "
               "nothing on the first look: reconstructed)")
@@ -582,7 +608,8 @@ def build() -> dict[str, Scenario]:
     s.policy_applied("l3l4")
     s.policy_applied("l7")
     req = s.request("tiefighter", *starwars.EXHAUST_PORT, DENIED,
-                    "facts §1 (the L7 rule denies PUT /v1/exhaust-port: Envoy's 403 'Access denied')")
+                    "facts §1 (the L7 rule denies PUT /v1/exhaust-port: Envoy's 403 'Access denied')",
+                    started="2025-07-25T18:24:02.231870452Z")
     s.observe(["--protocol", "http"],
               [cmd("\n".join(http_flows(s.ns, req.local_port, *starwars.EXHAUST_PORT, request_verdict="DROPPED",
                                         code=403, latency_ns="0", when="2025-07-25T18:24:02.3")) + "\n")],
@@ -639,6 +666,7 @@ def build() -> dict[str, Scenario]:
     s.policy_applied("l3l4")
     s.policy_applied("l7")
     s.request("xwing", *starwars.LANDING, TIMED_OUT, "seed 1923-1924 (xwing still cannot connect: exit code 28)")
+    s.deathstar_service()
     s.namespace_deleted()
     return out
 
@@ -662,7 +690,7 @@ def _over(c: dict[str, Any], results: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _curl(s: Scenario, ship: str) -> dict[str, Any]:
-    return _find(s, "pod_exec", lambda a: a["pod"] == ship and a["command"][0] == "curl")
+    return _find(s, "pod_exec", lambda a: a["pod"] == ship and "curl" in a["command"])
 
 
 def _observe(s: Scenario) -> dict[str, Any]:
@@ -676,6 +704,9 @@ def _agent_call(s: Scenario, node: str, what: str, state_has: str) -> dict[str, 
 def mutants() -> dict[str, dict[str, Any]]:
     sc = build()
     t = SCENARIOS
+
+    def res(key: str, ship: str, outcome: tuple[Any, ...]) -> dict[str, Any]:
+        return curl_result(sc[key].ns, ship, outcome, sc[key].started[ship])
 
     def port_of(key: str, ship: str) -> int:
         argv = _curl(sc[key], ship)["args"]["command"]
@@ -698,7 +729,7 @@ def mutants() -> dict[str, dict[str, Any]]:
     vis_tcp = _find(vis, "pod_exec", lambda a: a["command"][0] == "hubble" and "tcp" in a["command"])
     vis_http = _find(vis, "pod_exec", lambda a: a["command"][0] == "hubble" and "http" in a["command"])
     vis_ports = [int(c["args"]["command"][c["args"]["command"].index("--local-port") + 1]) for c in vis.calls
-                 if c["op"] == "pod_exec" and c["args"]["command"][0] == "curl"]
+                 if c["op"] == "pod_exec" and "--local-port" in c["args"]["command"]]
     status_cnp = _find(status, "k8s_get", lambda a: a["kind"] == "CiliumNetworkPolicy", "l7_policy.yaml")
     status_w2 = _agent_call(status, "k8s-w2", "policy", "l7_policy.yaml")
     left = _find(cleanup, "k8s_list", lambda a: a["kind"] == "CiliumNetworkPolicy")
@@ -763,14 +794,14 @@ def mutants() -> dict[str, dict[str, Any]]:
         "starwars-no-policy-xwing-times-out": {
             "breaks": "without any policy the xwing's landing request gets no answer",
             "expect": [t["land-xwing"]],
-            "message": "expected the answer 'Ship landed', saw no answer within the time limit (curl exit 28)",
-            "calls": [_over(_curl(sc["land-xwing"], "xwing"), [TIMED_OUT])]},
+            "message": "expected the answer 'Ship landed', saw the connect attempt to deathstar.",
+            "calls": [_over(_curl(sc["land-xwing"], "xwing"), [res("land-xwing", "xwing", TIMED_OUT)])]},
         "starwars-no-policy-tiefighter-refused": {
             "breaks": "without any policy the tiefighter's landing request is refused",
             "expect": [t["land-tiefighter"]],
-            "message": "expected the answer 'Ship landed', saw curl exit 7 without an HTTP answer",
+            "message": "expected the answer 'Ship landed', saw the connection to deathstar.",
             "calls": [_over(_curl(sc["land-tiefighter"], "tiefighter"),
-                            [cmd("\n000", 7, "curl: (7) Failed to connect to deathstar port 80: Connection refused\n")])]},
+                            [res("land-tiefighter", "tiefighter", REFUSED)])]},
         "starwars-rule1-not-valid": {
             "breaks": "the operator reports rule1 as not Valid",
             "expect": [t["l3l4-enforced"]],
@@ -787,8 +818,9 @@ def mutants() -> dict[str, dict[str, Any]]:
         "starwars-xwing-lands-under-rule1": {
             "breaks": "under the L3/L4 rule1 the xwing still lands",
             "expect": [t["l3l4-xwing"]],
-            "message": "expected no answer (curl exit 28 after 5s), saw HTTP 200 'Ship landed'",
-            "calls": [_over(_curl(sc["l3l4-xwing"], "xwing"), [LANDED])]},
+            "message": "expected the connection to be dropped by policy (the connect attempt to the deathstar "
+                       "Service times out after 2 s); saw: HTTP 200 'Ship landed'",
+            "calls": [_over(_curl(sc["l3l4-xwing"], "xwing"), [res("l3l4-xwing", "xwing", LANDED)])]},
         "starwars-xwing-drop-other-reason": {
             "breaks": "the xwing's packets are dropped for another reason than the policy",
             "expect": [t["l3l4-xwing"]],
@@ -802,11 +834,41 @@ def mutants() -> dict[str, dict[str, Any]]:
                        "saw no flows",
             "calls": [_over(_observe(sc["l3l4-xwing"]), [cmd("\n".join(drop_flows(
                 sc["l3l4-xwing"].ns, 40112, when="2025-07-25T18:03:5")) + "\n")])]},
+        "starwars-xwing-drop-only-before-the-request": {
+            "breaks": "Hubble's only POLICY_DENIED drops on the xwing's port are older than the request (an earlier "
+                      "run on a reused lab, or an earlier try)",
+            "expect": [t["l3l4-xwing"]],
+            "message": f"a DROPPED flow with drop_reason_desc POLICY_DENIED for xwing's request from port {xw_port}: "
+                       "saw no flows (flows since 2025-07-25T18:04:20.081532Z",
+            "calls": [_over(_observe(sc["l3l4-xwing"]), [cmd("\n".join(drop_flows(
+                sc["l3l4-xwing"].ns, xw_port, when="2025-07-25T18:03:5")) + "\n")])]},
+        "starwars-xwing-drop-of-another-pod-address": {
+            "breaks": "the POLICY_DENIED drops on the xwing's port come from another address than the xwing's "
+                      "(a pod of the same name from an earlier run)",
+            "expect": [t["l3l4-xwing"]],
+            "message": f"a DROPPED flow with drop_reason_desc POLICY_DENIED for xwing's request from port {xw_port}: "
+                       "saw no flows",
+            "calls": [_over(_observe(sc["l3l4-xwing"]), [cmd("\n".join(drop_flows(
+                sc["l3l4-xwing"].ns, xw_port, source_ip="172.20.2.77")) + "\n")])]},
+        "starwars-xwing-resolver-times-out": {
+            "breaks": "the xwing's request times out in name resolution (CoreDNS down), not at the policy",
+            "expect": [t["l3l4-xwing"]],
+            "message": "expected the connection to be dropped by policy (the connect attempt to the deathstar Service "
+                       f"times out after 2 s); saw: could not resolve deathstar.{sc['l3l4-xwing'].ns}.svc.cluster.local "
+                       "(curl 28 after 2 s: Resolving timed out after 2000 milliseconds)",
+            "calls": [_over(_curl(sc["l3l4-xwing"], "xwing"), [res("l3l4-xwing", "xwing", RESOLVER_TIMEOUT)])]},
+        "starwars-l7-xwing-connects-but-gets-no-answer": {
+            "breaks": "under the L7 rule1 the xwing connects and then hears nothing until --max-time",
+            "expect": [t["l7-xwing"]],
+            "message": "expected the connection to be dropped by policy (the connect attempt to the deathstar Service "
+                       "times out after 2 s); saw: no answer (curl 28 after 5.001 s: Operation timed out after 5001 "
+                       "milliseconds with 0 bytes received)",
+            "calls": [_over(_curl(sc["l7-xwing"], "xwing"), [res("l7-xwing", "xwing", NO_ANSWER_AFTER_CONNECT)])]},
         "starwars-tiefighter-blocked-under-rule1": {
             "breaks": "under the L3/L4 rule1 the tiefighter cannot land either",
             "expect": [t["l3l4-tiefighter"]],
-            "message": "expected the answer 'Ship landed', saw no answer within the time limit (curl exit 28)",
-            "calls": [_over(_curl(sc["l3l4-tiefighter"], "tiefighter"), [TIMED_OUT])]},
+            "message": "expected the answer 'Ship landed', saw the connect attempt to deathstar.",
+            "calls": [_over(_curl(sc["l3l4-tiefighter"], "tiefighter"), [res("l3l4-tiefighter", "tiefighter", TIMED_OUT)])]},
         "starwars-rule1-endpoint-never-realised": {
             "breaks": "the deathstar endpoint on k8s-w2 never reaches the revision holding rule1",
             "expect": [t["l3l4-tiefighter"]],
@@ -816,12 +878,12 @@ def mutants() -> dict[str, dict[str, Any]]:
             "breaks": "before any L7 rule the exhaust port is already refused",
             "expect": [t["exhaust-before-l7"]],
             "message": "expected the answer 'Panic: deathstar exploded', saw HTTP 403 'Access denied'",
-            "calls": [_over(_curl(sc["exhaust-before-l7"], "tiefighter"), [DENIED])]},
+            "calls": [_over(_curl(sc["exhaust-before-l7"], "tiefighter"), [res("exhaust-before-l7", "tiefighter", DENIED)])]},
         "starwars-l7-landing-denied": {
             "breaks": "under the L7 rule1 the allowed landing request is denied by the proxy",
             "expect": [t["l7-landing"]],
             "message": "expected HTTP 200 'Ship landed', saw HTTP 403 'Access denied'",
-            "calls": [_over(_curl(sc["l7-landing"], "tiefighter"), [DENIED])]},
+            "calls": [_over(_curl(sc["l7-landing"], "tiefighter"), [res("l7-landing", "tiefighter", DENIED)])]},
         "starwars-l7-response-flow-missing": {
             "breaks": "Hubble shows the landing's http-request but no http-response",
             "expect": [t["l7-landing"]],
@@ -833,7 +895,7 @@ def mutants() -> dict[str, dict[str, Any]]:
             "breaks": "under the L7 rule1 the exhaust port still explodes",
             "expect": [t["l7-exhaust"]],
             "message": "expected HTTP 403 'Access denied', saw HTTP 503 'Panic: deathstar exploded'",
-            "calls": [_over(_curl(sc["l7-exhaust"], "tiefighter"), [EXPLODED])]},
+            "calls": [_over(_curl(sc["l7-exhaust"], "tiefighter"), [res("l7-exhaust", "tiefighter", EXPLODED)])]},
         "starwars-l7-exhaust-request-forwarded": {
             "breaks": "Hubble shows the denied PUT as forwarded",
             "expect": [t["l7-exhaust"]],
@@ -845,8 +907,9 @@ def mutants() -> dict[str, dict[str, Any]]:
         "starwars-l7-xwing-reaches-proxy": {
             "breaks": "under the L7 rule1 the xwing gets through L3/L4 and is answered by the proxy",
             "expect": [t["l7-xwing"]],
-            "message": "expected no answer (curl exit 28 after 5s), saw HTTP 403 'Access denied'",
-            "calls": [_over(_curl(sc["l7-xwing"], "xwing"), [DENIED])]},
+            "message": "expected the connection to be dropped by policy (the connect attempt to the deathstar "
+                       "Service times out after 2 s); saw: HTTP 403 'Access denied'",
+            "calls": [_over(_curl(sc["l7-xwing"], "xwing"), [res("l7-xwing", "xwing", DENIED)])]},
         "starwars-l7-update-never-imported-on-w1": {
             "breaks": "k8s-w1's agent keeps the L3/L4 version of rule1 after the update",
             "expect": [t["l7-xwing"]],

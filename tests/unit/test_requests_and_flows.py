@@ -1,0 +1,155 @@
+"""How a request's outcome is read (curl's own output) and which flows belong to it."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from cilab.parsers.hubble import Endpoint, Flow
+from cilab.probes import flows, traffic
+
+REQ = traffic.Request("cilab-sw-1", "xwing", "POST",
+                      "http://deathstar.cilab-sw-1.svc.cluster.local/v1/request-landing", "run-abc", 31337)
+START = "cilab-start 2025-07-25T18:04:20.081532114Z 172.20.1.160\n"
+TRAILER = "\ncilab-curl code={code} remote_ip={ip} namelookup={lookup} connect={connect} total={total}"
+
+# curl 7.88.1 (quay.io/cilium/json-mock, Debian 12) with -v, the connect attempt timing out
+CURL7_CONNECT_TIMEOUT = ("*   Trying 10.96.41.44:80...\n* Connection timed out after 2001 milliseconds\n"
+                         "* Closing connection 0\ncurl: (28) Connection timed out after 2001 milliseconds\n")
+# curl 8.14.1 (nicolaka/netshoot) with -v, the connect attempt timing out
+CURL8_CONNECT_TIMEOUT = (
+    "* Host webpod.ns.svc.cluster.local:80 was resolved.\n* IPv6: (none)\n* IPv4: 10.96.166.184\n"
+    "*   Trying 10.96.166.184:80...\n* ipv4 connect timeout after 1999ms, move on!\n"
+    "* Failed to connect to webpod.ns.svc.cluster.local port 80 after 2002 ms: Timeout was reached\n"
+    "* closing connection #0\n"
+    "curl: (28) Failed to connect to webpod.ns.svc.cluster.local port 80 after 2002 ms: Timeout was reached\n")
+RESOLVER_TIMEOUT = "* Resolving timed out after 2000 milliseconds\n* Closing connection 0\n" \
+                   "curl: (28) Resolving timed out after 2000 milliseconds\n"
+NO_HOST = "* Could not resolve host: deathstar.cilab-sw-1.svc.cluster.local\n* Closing connection 0\n" \
+          "curl: (6) Could not resolve host: deathstar.cilab-sw-1.svc.cluster.local\n"
+REFUSED = ("*   Trying 10.96.41.44:80...\n* connect to 10.96.41.44 port 80 failed: Connection refused\n"
+           "* Failed to connect to deathstar.cilab-sw-1.svc.cluster.local port 80 after 3 ms: "
+           "Couldn't connect to server\n* Closing connection 0\ncurl: (7) Failed to connect to "
+           "deathstar.cilab-sw-1.svc.cluster.local port 80 after 3 ms: Couldn't connect to server\n")
+AFTER_CONNECT = ("*   Trying 10.96.41.44:80...\n* Connected to deathstar.cilab-sw-1.svc.cluster.local (10.96.41.44) "
+                 "port 80 (#0)\n> POST /v1/request-landing HTTP/1.1\n* Operation timed out after 5001 milliseconds "
+                 "with 0 bytes received\ncurl: (28) Operation timed out after 5001 milliseconds with 0 bytes received\n")
+
+
+def response(stderr: str, rc: int, *, body: str = "", code: str = "000", ip: str = "", lookup: str = "0.004120",
+             connect: str = "0.000000", total: str = "2.001377", start: str = START) -> traffic.Response:
+    stdout = start + body + TRAILER.format(code=code, ip=ip, lookup=lookup, connect=connect, total=total)
+    return traffic.parse_response(REQ, stdout, stderr, rc)
+
+
+def test_the_command_never_carries_a_wall_clock_value() -> None:
+    argv = traffic.curl_argv(REQ)
+    assert argv[:4] == ["sh", "-c", traffic.START_SCRIPT, "sh"]
+    assert argv[4:] == ["curl", "-sS", "-v", "--connect-timeout", "2", "--max-time", "5", "--local-port", "31337",
+                        "-X", "POST", "-w", traffic.TRAILER, REQ.url]
+    assert traffic.curl_argv(REQ) == argv  # the same request, the same call: replayable
+
+
+def test_start_line_body_and_trailer_are_read() -> None:
+    resp = response("*   Trying 10.96.41.44:80...\n* Connected to deathstar (10.96.41.44) port 80 (#0)\n", 0,
+                    body="Ship landed\n", code="200", ip="10.96.41.44", connect="0.005", total="0.012")
+    assert (resp.status, resp.body, resp.remote_ip, resp.tried) == (200, "Ship landed\n", "10.96.41.44", ("10.96.41.44",))
+    assert resp.started is not None and resp.started.isoformat() == "2025-07-25T18:04:20.081532+00:00"
+    assert resp.client_ips == ("172.20.1.160",)
+    assert (resp.time_namelookup, resp.time_connect, resp.time_total) == (0.00412, 0.005, 0.012)
+
+
+@pytest.mark.parametrize("printed", ["2025-07-25T18:04:20.%NZ", "2025-07-25T18:04:20.NZ"])
+def test_a_date_without_nanoseconds_gives_the_whole_second(printed: str) -> None:
+    resp = response("", 0, body="ok\n", code="200", start=f"cilab-start {printed} 172.20.0.241 \n")
+    assert resp.started is not None and resp.started.isoformat() == "2025-07-25T18:04:20+00:00"
+    assert resp.client_ips == ("172.20.0.241",)
+
+
+def test_a_missing_start_line_leaves_the_start_unknown() -> None:
+    resp = response("", 0, body="Ship landed\n", code="200", start="")
+    assert (resp.started, resp.client_ips, resp.status, resp.body) == (None, (), 200, "Ship landed\n")
+
+
+@pytest.mark.parametrize("stderr", [CURL7_CONNECT_TIMEOUT, CURL8_CONNECT_TIMEOUT])
+def test_a_connect_timeout_to_the_resolved_address_is_a_policy_drop(stderr: str) -> None:
+    resp = response(stderr, 28)
+    address = resp.tried[0]
+    assert traffic.deny_problem(resp, address) is None
+    assert traffic.deny_problem(resp) is None
+    assert "expected a connect attempt to 10.0.0.9" in traffic.deny_problem(resp, "10.0.0.9")
+
+
+@pytest.mark.parametrize(("stderr", "rc", "kw", "seen"), [
+    (RESOLVER_TIMEOUT, 28, {"lookup": "0.000000", "total": "2.000211"},
+     "could not resolve deathstar.cilab-sw-1.svc.cluster.local (curl 28 after 2.00021 s: Resolving timed out"),
+    (NO_HOST, 6, {"lookup": "0.000000"}, "could not resolve deathstar.cilab-sw-1.svc.cluster.local (curl 6"),
+    (REFUSED, 7, {"total": "0.003"}, "the connection to deathstar.cilab-sw-1.svc.cluster.local failed (curl 7"),
+    (AFTER_CONNECT, 28, {"connect": "0.001", "ip": "10.96.41.44", "total": "5.001"},
+     "no answer (curl 28 after 5.001 s: Operation timed out after 5001 milliseconds with 0 bytes received)"),
+    ("", 0, {"code": "403", "body": "Access denied\r\n", "connect": "0.001"}, "HTTP 403 'Access denied'"),
+    ("", 0, {"code": "503", "body": "upstream connect error\n", "connect": "0.001"}, "HTTP 503 'upstream connect error'"),
+])
+def test_anything_else_is_not_a_policy_drop_and_says_what_it_was(stderr: str, rc: int, kw: dict, seen: str) -> None:
+    problem = traffic.deny_problem(response(stderr, rc, **kw), "10.96.41.44")
+    assert problem is not None and problem.startswith(seen), problem
+
+
+# --- which flows belong to a request ----------------------------------------------------------------
+
+XWING = Endpoint(namespace="cilab-sw-1", pod_name="xwing", ip="172.20.1.160", port=31337)
+DEATHSTAR = Endpoint(namespace="cilab-sw-1", pod_name="deathstar-8c4c77fb7-nnzkt", ip="172.20.2.219", port=80)
+
+
+def drop(time: str, src: Endpoint = XWING) -> Flow:
+    return Flow(time=time, verdict="DROPPED", drop_reason_desc="POLICY_DENIED", source=src, destination=DEATHSTAR,
+                node_name="k8s-w2")
+
+
+SENT = response(CURL7_CONNECT_TIMEOUT, 28)
+
+
+def test_a_flow_of_the_request_belongs() -> None:
+    mine = drop("2025-07-25T18:04:20.112738921Z")
+    assert flows.of_request([mine], SENT) == [mine]
+
+
+def test_a_flow_before_the_request_started_never_belongs() -> None:
+    # the same pod, address and pinned port, a minute earlier: an earlier run or an earlier try
+    assert flows.of_request([drop("2025-07-25T18:03:20.112738921Z")], SENT) == []
+    # within the clock-skew allowance it still counts (the node clocks may differ that much)
+    within = (SENT.started - flows.CLOCK_SKEW + timedelta(milliseconds=1)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    assert len(flows.of_request([drop(within)], SENT)) == 1
+    assert flows.of_request([drop(None)], SENT) == []  # no time: it cannot be shown to be the request's
+
+
+def test_a_flow_of_another_address_of_the_same_pod_name_never_belongs() -> None:
+    other = Endpoint(namespace="cilab-sw-1", pod_name="xwing", ip="172.20.2.77", port=31337)
+    assert flows.of_request([drop("2025-07-25T18:04:20.112738921Z", other)], SENT) == []
+
+
+def test_another_port_or_an_unknown_start_never_belongs() -> None:
+    other_port = Endpoint(namespace="cilab-sw-1", pod_name="xwing", ip="172.20.1.160", port=40112)
+    assert flows.of_request([drop("2025-07-25T18:04:20.112738921Z", other_port)], SENT) == []
+    unknown = response(CURL7_CONNECT_TIMEOUT, 28, start="")
+    assert flows.of_request([drop("2025-07-25T18:04:20.112738921Z")], unknown) == []
+    assert "unknown (no cilab-start line)" in flows.window(unknown)
+
+
+def test_an_http_flow_with_the_marker_belongs_on_any_port_of_the_client() -> None:
+    client = Endpoint(namespace="cilab-sw-1", pod_name="xwing", ip="172.20.1.160", port=51000)
+    f = Flow(time="2025-07-25T18:04:20.2Z", http_url=f"http://x/?cilab={REQ.marker}", source=client,
+             destination=DEATHSTAR)
+    assert flows.of_request([f], SENT) == [f]
+    stranger = Endpoint(namespace="cilab-sw-1", pod_name="tiefighter", ip="172.20.2.9", port=51000)
+    assert flows.of_request([Flow(time=f.time, http_url=f.http_url, source=stranger, destination=DEATHSTAR)], SENT) == []
+
+
+@pytest.mark.parametrize(("name", "node"), [
+    ("k8s-w1", "k8s-w1"),                    # cluster.name default: the node alone
+    ("kind-kind/kind-worker", "kind-worker"),  # Cilium's flow-export example on a named cluster
+    ("lab/k8s-ctr", "k8s-ctr"),
+    (None, None),
+])
+def test_node_names_as_hubble_writes_them(name: str | None, node: str | None) -> None:
+    assert flows.node_of(name) == node
