@@ -56,6 +56,23 @@ def of_request(flows: list[Flow], sent: Response) -> list[Flow]:
         client(f, pinned=True) or (f.http_url is not None and req.marker in f.http_url and client(f, pinned=False)))]
 
 
+def from_client(flows: list[Flow], sent: Response) -> list[Flow]:
+    """Flows after the request's start with its client pod (name, namespace, current IP) at
+    one end, on any port: what the client did for this request besides the request's own
+    connection (its DNS lookup, which has a source port of its own)."""
+    req = sent.request
+    if sent.started is None or not sent.client_ips:
+        return []
+    not_before = sent.started - CLOCK_SKEW
+
+    def when(f: Flow) -> bool:
+        t = parse_time(f.time)
+        return t is not None and t >= not_before
+    return [f for f in flows if when(f) and any(
+        ep.pod_name == req.pod and ep.namespace == req.namespace and ep.ip in sent.client_ips
+        for ep in (f.source, f.destination))]
+
+
 def window(sent: Response) -> str:
     """The request's window and client, for failure messages."""
     req = sent.request

@@ -14,7 +14,7 @@ from cilab.lab import Lab
 from cilab.locks import resource_lock
 from cilab.parsers.hubble import Flow
 from cilab.probes import flows, hubble_cli, k8s, starwars
-from cilab.probes.traffic import Request
+from cilab.probes.traffic import Response
 
 KS = "kube-system"
 IDENTITY = {"host": 1, "world": 2, "health": 4, "remote-node": 6, "kube-apiserver": 7}  # Cilium's reserved numbers
@@ -216,14 +216,14 @@ def _cmd(ctx: dict[str, Any]) -> str:
 
 @when("the tiefighter and the xwing each request a landing")
 def both_ships_land(lab: Lab, scenario_ns: str, ctx: dict[str, Any]) -> None:
-    ctx["requests"] = {ship: starwars.send(lab, scenario_ns, ship, *starwars.LANDING, max_time=MAX_TIME).request
+    ctx["requests"] = {ship: starwars.send(lab, scenario_ns, ship, *starwars.LANDING, max_time=MAX_TIME)
                        for ship in ("tiefighter", "xwing")}
 
 
 @when("the tiefighter requests a landing and then sends PUT /v1/exhaust-port")
 def tiefighter_post_and_put(lab: Lab, scenario_ns: str, ctx: dict[str, Any]) -> None:
     ctx["requests"] = {f"tiefighter {method}": starwars.send(lab, scenario_ns, "tiefighter", method, path,
-                                                             max_time=MAX_TIME).request
+                                                             max_time=MAX_TIME)
                        for method, path in (starwars.LANDING, starwars.EXHAUST_PORT)}
 
 
@@ -231,7 +231,8 @@ def _is(ep: Any, ns: str | None, prefix: str) -> bool:
     return ep.namespace == ns and (ep.pod_name or "").startswith(prefix)
 
 
-def _request(ctx: dict[str, Any], key: str) -> Request:
+def _request(ctx: dict[str, Any], key: str) -> Response:
+    """The request sent as `key` (its start line and client address tie flows to it)."""
     return ctx["requests"][key]
 
 
@@ -247,9 +248,11 @@ SELECTIONS: dict[str, Callable[[dict[str, Any], list[Flow]], list[Flow]]] = {
         f for f in flows.of_request(fl, _request(c, "xwing")) if f.verdict == "DROPPED"],
     "the deathstar's replies": lambda c, fl: [
         f for r in c["requests"].values() for f in flows.of_request(fl, r) if _is(f.source, c["ns"], "deathstar")],
-    # the namespace is the scenario's own: the xwing there looks up only what this scenario asks
+    # the namespace is the scenario's own: the xwing there looks up only what this scenario asks;
+    # a lookup has a source port of its own, so it is tied to the request by time and address
     "the xwing's DNS lookups": lambda c, fl: [
-        f for f in fl if _is(f.source, c["ns"], "xwing") and f.l4_protocol == "UDP" and f.destination.port == 53],
+        f for f in flows.from_client(fl, _request(c, "xwing"))
+        if _is(f.source, c["ns"], "xwing") and f.l4_protocol == "UDP" and f.destination.port == 53],
 }
 
 PROPERTIES: dict[str, Callable[[dict[str, Any], Flow], bool]] = {
@@ -356,16 +359,18 @@ def service_translated(lab: Lab, ctx: dict[str, Any], service: str, port: str, p
 
 @then(parsers.parse("the xwing's connection shows the TCP flags {flag_sets}"))
 def connection_flags(lab: Lab, ctx: dict[str, Any], flag_sets: str) -> None:
-    req = ctx["response"].request
+    sent = ctx["response"]
+    req = sent.request
     want = [tuple(x.strip() for x in part.split(",")) for part in flag_sets.split(";")]
 
     def check() -> None:
-        mine = flows.of_request(_observe(lab, ctx, ctx["observe_args"]), req)
+        mine = flows.of_request(_observe(lab, ctx, ctx["observe_args"]), sent)
         seen = {f.tcp_flags for f in mine if f.tcp_flags}
         missing = [", ".join(w) for w in want if w not in seen]
         assert not missing, (f"{req.pod}'s connection from port {req.local_port}: expected TCP flags "
                              f"{'; '.join(', '.join(w) for w in want)}, missing {'; '.join(missing)}; saw "
-                             + ("; ".join(", ".join(s) for s in sorted(seen)) or "no TCP flags"))
+                             + ("; ".join(", ".join(s) for s in sorted(seen)) or "no TCP flags")
+                             + f" ({flows.window(sent)})")
     lab.eventually(check, what=f"TCP flags of {req.pod}'s connection", budget="flows")
 
 

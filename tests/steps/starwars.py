@@ -320,11 +320,12 @@ def only_l3l4_flows(lab: Lab, ctx: dict[str, Any]) -> None:
     (cilium/cilium pkg/hubble/filters/protocol.go), so an http-request of this request would
     be among the flows read; the check waits for the request's TCP flows and then finds
     no L7 flow among them."""
-    req = ctx["response"].request
+    sent = ctx["response"]
+    req = sent.request
 
     def want(found: list[Flow]) -> bool:
         return any(f.type == "L3_L4" for f in found)
-    seen = flows.await_flows(lab, req, want,
+    seen = flows.await_flows(lab, sent, want,
                              f"L3/L4 TCP flows of {req.pod}'s {req.method} from port {req.local_port}",
                              "--protocol", "tcp")
     l7 = [f for f in seen if f.type == "L7" or f.kind in ("http-request", "http-response")]
@@ -334,12 +335,13 @@ def only_l3l4_flows(lab: Lab, ctx: dict[str, Any]) -> None:
 
 @then(parsers.parse("Hubble shows that request as an http-request {method} of its URL, {verdict}"))
 def http_request_with_url(lab: Lab, ctx: dict[str, Any], method: str, verdict: str) -> None:
-    req = ctx["response"].request
+    sent = ctx["response"]
+    req = sent.request
 
     def want(found: list[Flow]) -> bool:
         return any(f.kind == "http-request" and f.http_method == method and f.http_url == req.url
                    and f.verdict == verdict for f in found)
-    flows.await_flows(lab, req, want,
+    flows.await_flows(lab, sent, want,
                       f"an http-request {method} {req.url} {verdict} for {req.pod}'s request from port "
                       f"{req.local_port}", "--protocol", "http")
 

@@ -204,6 +204,10 @@ class Traffic:
         self.n += 1
         return f"2025-07-25T17:44:03.{781000000 + self.n * 137:09d}Z"
 
+    def start(self) -> str:
+        """The client's clock on a request's start line: just before the request's flows."""
+        return self._t()
+
     def _add(self, flow: dict[str, Any]) -> None:
         self.flows.append(flow)
 
@@ -358,6 +362,11 @@ class CliScenario(sw.Scenario):
 
     def port_forward(self, on: bool) -> None:
         self.stages = PF if on else list(HUBBLE)
+
+    def request(self, ship: str, method: str, path: str, outcome: tuple[Any, ...], seed: str,
+                started: str | None = None) -> traffic.Request:
+        """A Star Wars request whose start line comes just before its flows in this scenario."""
+        return super().request(ship, method, path, outcome, seed, started=started or self.traffic.start())
 
     def observe(self, args: list[str], results: list[dict[str, Any]], seed: str) -> None:  # type: ignore[override]
         self.add("node_shell", seed, results, node=CTR, command=cli.observe_command(*args))

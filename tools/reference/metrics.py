@@ -533,8 +533,9 @@ def families_scenario() -> tuple[Scenario, traffic.Request]:
     req = request(sc.ns)
     envoy = ["X-Envoy-Expected-Rq-Timeout-Ms: 3600000", "X-Envoy-Internal: true", "X-Forwarded-Proto: http",
              "X-Request-Id: 9e1b7c44-2f0a-4d3e-b5a6-81c0d7e2f915"]  # seed 2842-2849 (headers Envoy adds)
-    send(sc, req, cmd(whoami_body(req, HTTP_SERVER, envoy) + "\n200"),
-         "seed 2841-2849 (curl-pod -> webpod under l7-visibility, through Envoy: HTTP 200)")
+    send(sc, req, answered(req, HTTP_SERVER, headers=envoy),
+         "seed 2841-2849 (curl-pod -> webpod under l7-visibility, through Envoy: HTTP 200); start line, -v lines "
+         "and -w timings reconstructed")
     sc.add("k8s_get", "seed 2502 (webpod-697b545f57-b2xst 172.20.2.207)", [value(webpod_obj(sc.ns, PING_TARGET))],
            api_version="v1", kind="Pod", name=PING_TARGET, namespace=sc.ns)
     ip = WEBPODS[PING_TARGET][1]

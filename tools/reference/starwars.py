@@ -628,14 +628,16 @@ def build() -> dict[str, Scenario]:
     s = begin("visibility")
     s.policy_applied("l3l4")
     req = s.request("tiefighter", *starwars.EXHAUST_PORT, EXPLODED,
-                    "seed 2021-2030 (PUT /v1/exhaust-port under the L3/L4 rule1: Panic: deathstar exploded)")
+                    "seed 2021-2030 (PUT /v1/exhaust-port under the L3/L4 rule1: Panic: deathstar exploded)",
+                    started="2025-07-25T18:15:44.101532114Z")
     s.observe(["--protocol", "tcp"], [cmd(""), cmd("\n".join(tcp_flows(s.ns, req.local_port)) + "\n")],
               "seed 2032-2041 (hubble observe --protocol tcp: the exchange as TCP flows only, SYN/ACK, ACK/PSH, "
               "ACK/FIN, pre-xlate-rev TRACED; no HTTP); the tiefighter's own segments and nothing on the first "
               "look: reconstructed")
     s.policy_applied("l7")
     req = s.request("tiefighter", *starwars.EXHAUST_PORT, DENIED,
-                    "facts §1 (under the L7 rule1 the PUT is denied: Envoy's 403 'Access denied')")
+                    "facts §1 (under the L7 rule1 the PUT is denied: Envoy's 403 'Access denied')",
+                    started="2025-07-25T18:24:02.231870452Z")
     s.observe(["--protocol", "http"],
               [cmd("\n".join(http_flows(s.ns, req.local_port, *starwars.EXHAUST_PORT, request_verdict="DROPPED",
                                         code=403, latency_ns="0", when="2025-07-25T18:24:02.3")) + "\n")],
