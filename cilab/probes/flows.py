@@ -40,20 +40,27 @@ def of_request(flows: list[Flow], sent: Response) -> list[Flow]:
     """Flows of exactly this request (see the module doc): after its start, with the client
     pod (name, namespace, current IP) at one end, and its marker or pinned port."""
     req = sent.request
-    if sent.started is None or not sent.client_ips:
+    if not sent.client_ips:
         return []
-    not_before = sent.started - CLOCK_SKEW
 
     def client(f: Flow, pinned: bool) -> bool:
         return any(ep.pod_name == req.pod and ep.namespace == req.namespace and ep.ip in sent.client_ips
                    and (not pinned or ep.port == req.local_port) for ep in (f.source, f.destination))
 
-    def after_start(f: Flow) -> bool:
-        when = parse_time(f.time)
-        return when is not None and when >= not_before
+    return [f for f in since(flows, sent) if
+            client(f, pinned=True) or (f.http_url is not None and req.marker in f.http_url and client(f, pinned=False))]
 
-    return [f for f in flows if after_start(f) and (
-        client(f, pinned=True) or (f.http_url is not None and req.marker in f.http_url and client(f, pinned=False)))]
+
+def since(flows: list[Flow], sent: Response) -> list[Flow]:
+    """Flows not before the request's start (less `CLOCK_SKEW`); none when the start is unknown."""
+    if sent.started is None:
+        return []
+    not_before = sent.started - CLOCK_SKEW
+
+    def when(f: Flow) -> bool:
+        t = parse_time(f.time)
+        return t is not None and t >= not_before
+    return [f for f in flows if when(f)]
 
 
 def from_client(flows: list[Flow], sent: Response) -> list[Flow]:
@@ -61,14 +68,9 @@ def from_client(flows: list[Flow], sent: Response) -> list[Flow]:
     one end, on any port: what the client did for this request besides the request's own
     connection (its DNS lookup, which has a source port of its own)."""
     req = sent.request
-    if sent.started is None or not sent.client_ips:
+    if not sent.client_ips:
         return []
-    not_before = sent.started - CLOCK_SKEW
-
-    def when(f: Flow) -> bool:
-        t = parse_time(f.time)
-        return t is not None and t >= not_before
-    return [f for f in flows if when(f) and any(
+    return [f for f in since(flows, sent) if any(
         ep.pod_name == req.pod and ep.namespace == req.namespace and ep.ip in sent.client_ips
         for ep in (f.source, f.destination))]
 

@@ -333,16 +333,20 @@ def service_translated(lab: Lab, ctx: dict[str, Any], service: str, port: str, p
     assert svc is not None, f"Service {ns}/{name} does not exist"
     address = (svc.get("spec") or {}).get("clusterIP")
     backends = {(ip, p) for ip, p in k8s.service_endpoints(lab, ns, name)}
-    client = ctx["response"].request.pod
+    sent = ctx["response"]
+    client = sent.request.pod
     what = f"{client}'s connect() to {ns}/{name} {address}:{port}/{proto}"
 
     def check() -> None:
         seen = _observe(lab, ctx, ctx["observe_args"])
-        mine = [f for f in seen if _is(f.source, ctx["ns"], client) and f.l4_protocol == proto]
+        # trace-sock flows carry no source port (and the BPF program no source address): they
+        # belong to the request by its client pod and its time
+        mine = [f for f in flows.since(seen, sent) if _is(f.source, ctx["ns"], client) and f.l4_protocol == proto]
         pre = [f for f in mine if f.sock_xlate_point == PRE_FWD and f.destination.ip == address
                and f.destination.port == int(port)]
         assert pre, f"{what}: expected a pre-xlate-fwd flow to {address}:{port}, saw " + (
-            "; ".join(_sock(f) for f in mine if f.sock_xlate_point) or "no trace-sock flows")
+            "; ".join(_sock(f) for f in mine if f.sock_xlate_point) or "no trace-sock flows") + (
+            f" ({flows.window(sent)})")
         good_pre = [f for f in pre if f.verdict == "TRACED" and f.destination.identity == IDENTITY["world"]]
         assert good_pre, (f"{what}: expected pre-xlate-fwd TRACED to {address}:{port} (world, identity 2), saw "
                           + "; ".join(_sock(f) for f in pre))

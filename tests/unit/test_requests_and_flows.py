@@ -145,6 +145,22 @@ def test_an_http_flow_with_the_marker_belongs_on_any_port_of_the_client() -> Non
     assert flows.of_request([Flow(time=f.time, http_url=f.http_url, source=stranger, destination=DEATHSTAR)], SENT) == []
 
 
+def test_the_clients_other_flows_belong_by_time_and_address_on_any_port() -> None:
+    # the xwing's DNS lookup: its own source port, the request's window and the client's address
+    lookup = Endpoint(namespace="cilab-sw-1", pod_name="xwing", ip="172.20.1.160", port=45001)
+    coredns = Endpoint(namespace="kube-system", pod_name="coredns-674b8bbfcf-2sbw2", ip="172.20.0.51", port=53)
+    mine = Flow(time="2025-07-25T18:04:20.09Z", source=lookup, destination=coredns)
+    assert flows.from_client([mine], SENT) == [mine]
+    assert flows.of_request([mine], SENT) == []  # not the request's connection
+    earlier = Flow(time="2025-07-25T18:03:20.09Z", source=lookup, destination=coredns)
+    moved = Endpoint(namespace="cilab-sw-1", pod_name="xwing", ip="172.20.2.77", port=45001)
+    assert flows.from_client([earlier, Flow(time=mine.time, source=moved, destination=coredns)], SENT) == []
+    # trace-sock flows carry no source address: only the window applies to them
+    sock = Flow(time=mine.time, source=Endpoint(namespace="cilab-sw-1", pod_name="xwing"), destination=coredns)
+    assert flows.since([sock, Flow(time=earlier.time, source=sock.source, destination=coredns)], SENT) == [sock]
+    assert flows.since([sock], response(CURL7_CONNECT_TIMEOUT, 28, start="")) == []
+
+
 @pytest.mark.parametrize(("name", "node"), [
     ("k8s-w1", "k8s-w1"),                    # cluster.name default: the node alone
     ("kind-kind/kind-worker", "kind-worker"),  # Cilium's flow-export example on a named cluster

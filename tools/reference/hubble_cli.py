@@ -507,11 +507,16 @@ def translation_scenario(*, post_to: str | None = None) -> CliScenario:
     return end(s)
 
 
-def tcp_flags_scenario(*, skip: tuple[str, ...] = ()) -> CliScenario:
+def tcp_flags_scenario(*, skip: tuple[str, ...] = (), earlier: bool = False) -> CliScenario:
+    """`earlier`: the mutant whose connection flows all come 5 s before the xwing's start line
+    (an earlier run's connection from the same pinned port)."""
     s = begin("tcp-flags", SCENARIOS["tcp-flags"])
     req = s.request("xwing", *starwars.LANDING, sw.LANDED, LANDED_SEED.format(ship="xwing"))
     s.requests["xwing"] = req
     s.traffic.connection(req, skip=skip)
+    if earlier:
+        for f in s.traffic.flows:
+            f["time"] = f["time"].replace("T17:44:03.", "T17:43:58.")
     args = resolve(s.ns, "--pod {ns}/xwing --protocol tcp")
     s.observe(args, [cmd(s.traffic.lines(keep(args)))],
               "seed 1723-1737, 1785-1792 (TCP Flags: SYN / SYN, ACK / ACK / ACK, PSH / ACK, FIN) as jsonpb")
@@ -713,6 +718,24 @@ def mutants() -> dict[str, dict[str, Any]]:
         "expect": [t["tcp-flags"]],
         "message": "expected TCP flags SYN; SYN, ACK; ACK, PSH; ACK, FIN, missing SYN, ACK",
         "calls": [_mutated(_observe_of(fl, resolve(fl.ns, "--pod {ns}/xwing --protocol tcp")))]}
+    early = tcp_flags_scenario(earlier=True)
+    out["hubble-cli-connection-only-before-the-request"] = {
+        "breaks": "the only TCP flows on the xwing's pinned port are 5 s older than its request's start line "
+                  "(an earlier run's connection)",
+        "expect": [t["tcp-flags"]],
+        "message": ("expected TCP flags SYN; SYN, ACK; ACK, PSH; ACK, FIN, missing SYN; SYN, ACK; ACK, PSH; ACK, FIN; "
+                    "saw no TCP flags (flows since 2025-07-25T17:44:03."),
+        "calls": [_mutated(_observe_of(early, resolve(early.ns, "--pod {ns}/xwing --protocol tcp")))]}
+    drop_row = next(r for r in ROWS if r[1] == "--type drop")
+    ds = filter_scenario(drop_row)
+    xw = ds.requests["xwing"].local_port
+    moved = "".join(line + "\n" for line in sw.drop_flows(ds.ns, xw, source_ip="172.20.2.77") + foreign(["--type", "drop"]))
+    out["hubble-cli-type-drop-of-another-pod-address"] = {
+        "breaks": "hubble observe --type drop shows drops on the xwing's pinned port from another address than the "
+                  "xwing's (a pod of the same name from an earlier run)",
+        "expect": [row_test(drop_row)],
+        "message": "`hubble observe --type drop`: expected the xwing's request, saw",
+        "calls": [_over(_observe_of(ds, ["--type", "drop"]), [cmd(moved)])]}
     nsm = namespace_scenario(foreign=True)
     out["hubble-cli-namespace-filter-leaks"] = {
         "breaks": "hubble observe --namespace also returns flows of kube-system only",
