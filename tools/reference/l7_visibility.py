@@ -38,7 +38,7 @@ WEBPODS = {  # seed 2495-2499 (kubectl get ciliumendpoints), 2487 (endpoints)
     "webpod-697b545f57-ntmqj": {"ip": "172.20.1.179", "node": "k8s-w1"},
 }
 FIRST, SECOND = "webpod-697b545f57-b2xst", "webpod-697b545f57-ntmqj"  # seed 2527, 2530: who answered
-CURL_IP, CURL_NODE = "172.20.0.241", "k8s-ctr"  # seed 2497
+CURL_IP, CURL_NODE = "172.20.0.241", "k8s-ctr"  # seed 2501
 ID_CURL, ID_WEBPOD, ID_DNS = 10292, 2460, 5694  # seed 2497-2499, 2856-2871
 EP_CURL = 1475  # seed 2510 (endpoint id of curl-pod on k8s-ctr)
 EP_WEBPOD = {"k8s-w1": 3017, "k8s-w2": 812}  # reconstructed
@@ -441,13 +441,13 @@ class Scene:
                    "seed 2406-2451 (deployment.apps/webpod, service/webpod created)")
         self.apply("webpod/curl-pod.yaml", [applied(manifests.load("webpod/curl-pod.yaml")[0], ns)],
                    "seed 2455-2470 (pod/curl-pod created)")
-        self.add("k8s_get", "seed 2483-2484 (webpod 2/2; 0/2 first: reconstructed 'not yet')",
+        self.add("k8s_get", "seed 2487 (webpod 2/2; 0/2 first: reconstructed 'not yet')",
                  [value(deployment_obj(ns, 0)), value(deployment_obj(ns, 2))],
                  api_version="apps/v1", kind="Deployment", name="webpod", namespace=ns)
-        self.add("k8s_list", "seed 2487-2491 (endpoints 172.20.1.179:80, 172.20.2.207:80)", [value([webpod_slice(ns)])],
+        self.add("k8s_list", "seed 2493, 2497 (endpoints 172.20.1.179:80, 172.20.2.207:80)", [value([webpod_slice(ns)])],
                  api_version="discovery.k8s.io/v1", kind="EndpointSlice", namespace=ns,
                  label_selector="kubernetes.io/service-name=webpod")
-        self.add("k8s_get", "seed 2497 (curl-pod 172.20.0.241 on k8s-ctr; creationTimestamp reconstructed)",
+        self.add("k8s_get", "seed 2501 (curl-pod 172.20.0.241; pinned to k8s-ctr by its manifest; creationTimestamp reconstructed)",
                  [value(curl_pod_obj(ns))], api_version="v1", kind="Pod", name="curl-pod", namespace=ns)
 
     def webpod_pods(self, nodes: dict[str, str] | None = None) -> dict[str, Any]:
@@ -581,7 +581,7 @@ def drop_scene() -> Scene:
     s.webpod()
     s.policy()
     sent = s.new_request(API_URL, extra=("-k",))
-    s.add("pod_exec", "seed 2757, 2891 (egress not listed is dropped: curl times out, exit 28; message reconstructed)",
+    s.add("pod_exec", "reconstructed (seed 2757 and 2891 state that egress the policy does not list is dropped; the seed prints no curl output for it: exit 28 and its message reconstructed)",
           [cmd("\n000", 28, "curl: (28) Connection timed out after 5002 milliseconds\n")], **sent.args)
     s.observe("reconstructed (Policy denied DROPPED, TCP Flags: SYN; hubble-1.17-formats §1.4)",
               [jsonl(drop_flows(s.ns, sent))], "--type", "drop")

@@ -402,16 +402,16 @@ def _own_calls() -> list[dict[str, Any]]:
         call("http_get", "seed 2677, 2719 (Grafana on :30002; 9.3.6 from cilium-1.17.6-facts.md §3; /api/health answer reconstructed)",
              [http_json({"commit": "3a91dba8d3", "database": "ok", "version": "9.3.6"})], HUBBLE,
              url=f"{GRAFANA}/api/health"),
-        call("http_get", "seed 2715 (Prometheus > Targets; the example's jobs, cilium-1.17.6-facts.md §3; "
-             "first answer before the first scrape: reconstructed 'not yet')",
+        call("http_get", "reconstructed (the example's jobs, cilium-1.17.6-facts.md §3; seed 2715 names the "
+             "Prometheus > Targets page but prints none of it; first answer before the first scrape: 'not yet')",
              [http_json(targets_doc(health={f"{ip}:{p}": "unknown" for ip in ip_of.values() for p in (9962, 9965)})),
               http_json(targets_doc())], HUBBLE, url=f"{PROM}/api/v1/targets?state=active"),
         call("http_get", "reconstructed (hubble_flows_processed_total per node, scraped from 9965)",
              [http_json(vector([({"instance": f"{NODES[n]['ip']}:9965"}, float(FLOWS_PROCESSED[n])) for n in NODES]))],
              HUBBLE, url=query_url(FLOWS_QUERY)),
         *scrapes,
-        call("http_get", "seed 2717 (Prometheus > query hubble_drop_total); before the next scrape, then after: "
-             "reconstructed", [http_json(vector([({}, DROPS_BEFORE[drop_node])])), http_json(vector([({}, after)]))],
+        call("http_get", "reconstructed (seed 2717 names the query hubble_drop_total but prints no "
+             "answer; before the next scrape, then after)", [http_json(vector([({}, DROPS_BEFORE[drop_node])])), http_json(vector([({}, after)]))],
              HUBBLE, url=query_url(drops_query(drop_node))),
         call("http_get", "seed 2721-2730 (Grafana: Cilium Metrics, Operator, Hubble, Hubble L7 HTTP Metrics by "
              "Workload; titles and uids: cilium-1.17.6-facts.md §3)", [http_json(search_doc())], HUBBLE,

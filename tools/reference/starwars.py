@@ -357,8 +357,8 @@ class Scenario:
         for doc in manifests.load(starwars.APP):
             result = {**doc, "metadata": {**doc["metadata"], "namespace": self.ns,
                                           "uid": _uid(self.ns, doc["kind"], doc["metadata"]["name"])}}
-            self.apply(doc, starwars.APP, result, "seed 1520-1521 (kubectl apply -f http-sw-app.yaml: "
-                       "service, deployment, pods created)", namespace=self.ns)
+            self.apply(doc, starwars.APP, result, "seed 1546-1555 (the service, deployment and pods that "
+                       "kubectl apply -f http-sw-app.yaml of seed 1523 created)", namespace=self.ns)
         pending = [pod_obj(self.ns, n, ready=False) for n in PODS]
         ready = [pod_obj(self.ns, n, ready=True) for n in PODS]
         self.add("k8s_list", "seed 1546-1551 (4 pods Running 1/1 with their labels; ContainerCreating first: "
@@ -370,7 +370,7 @@ class Scenario:
         relpath = starwars.L3_L4_POLICY if kind == "l3l4" else starwars.L7_POLICY
         doc = manifests.load(relpath)[0]
         generation = 1 if kind == "l3l4" else 2
-        seed = ("seed 1860-1861 (ciliumnetworkpolicy.cilium.io/rule1 created)" if kind == "l3l4"
+        seed = ("seed 1862-1863 (ciliumnetworkpolicy.cilium.io/rule1 created)" if kind == "l3l4"
                 else "seed 2088-2089 (ciliumnetworkpolicy.cilium.io/rule1 configured)")
         self.apply(doc, relpath, cnp_obj(self.ns, relpath, generation=generation, valid=None), seed,
                    namespace=self.ns)
