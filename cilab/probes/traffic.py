@@ -72,7 +72,9 @@ def send(lab: Lab, req: Request, *, container: str | None = None, max_time: int 
     """curl inside the pod: body on stdout, then a last line with the HTTP status code."""
     argv = ["curl", "-sS", "--max-time", str(max_time), "--local-port", str(req.local_port),
             "-X", req.method, "-w", "\n%{http_code}", *extra, req.url]
-    result = lab.exec(req.namespace, req.pod, container, argv, timeout=max_time + 15)
+    # a container that is not there yet ran nothing: only then is the exec made again
+    result = lab.when_ready(lambda: lab.exec(req.namespace, req.pod, container, argv, timeout=max_time + 15),
+                            what=f"{req.pod} in {req.namespace} runs curl")
     body, _, code = result.stdout.rpartition("\n")
     status = int(code) if code.strip().isdigit() and code.strip() != "000" else None
     return Response(req, result.rc, status, body, result.stderr)
