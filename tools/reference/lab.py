@@ -132,6 +132,11 @@ def value(v: Any) -> dict[str, Any]:
     return {"value": v}
 
 
+def refused(url: str) -> dict[str, Any]:
+    """A lab service that does not listen yet (the runner's connect is refused): "not yet"."""
+    return {"error": "ServiceNotReady", "message": f"GET {url} failed: [Errno 111] Connection refused"}
+
+
 def cmd(stdout: str, rc: int = 0, stderr: str = "") -> dict[str, Any]:
     return {"stdout": stdout, "stderr": stderr, "rc": rc}
 
@@ -278,6 +283,10 @@ def hubble_status_text(connected: int, total: int, unavailable: list[str] = ()) 
         text += f"Unavailable Nodes: {len(unavailable)}\n" + "".join(f"  - {n}\n" for n in unavailable)
     return text
 
+
+#: `hubble status` while Relay does not listen yet (the error form of seed 1281, through the relay's ClusterIP)
+RELAY_REFUSED = ("failed getting status: rpc error: code = Unavailable desc = connection error: desc = "
+                 f"\"transport: Error while dialing: dial tcp {SVC_IPS['hubble-relay']}:80: connect: connection refused\"\n")
 
 UI_PAGE = ('<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Hubble UI</title>'
            '<link rel="icon" href="favicon.svg"></head><body><div id="app"></div>'

@@ -57,9 +57,13 @@ TESTS = {
     "dashboards": "test_grafana_lists_the_cilium_and_hubble_dashboards",
     "datasource": "test_grafanas_prometheus_data_source_answers_queries",
 }
+EVERY_METRICS_TEST: list[str] = []  # filled below TARGET_ROWS
 TARGET_ROWS = {9962: "the Cilium agent metrics-9962-of every node, and each is up",
                9965: "the Hubble metrics-9965-of every node, and each is up",
                9963: "the Cilium operator metrics-9963-exactly once, on the operator's node, and up"}
+
+EVERY_METRICS_TEST += sorted([t for k, t in TESTS.items() if k != "targets"]
+                             + [f"{TESTS['targets']}[{row}]" for row in TARGET_ROWS.values()])
 
 DROP_SERVER = "webpod-697b545f57-ntmqj"   # the webpod curl-pod's denied request went to (k8s-w1)
 HTTP_SERVER = "webpod-697b545f57-b2xst"   # the webpod that answered the httpV2 request (k8s-w2)
@@ -77,6 +81,12 @@ def http_text(body: str, status: int = 200, ctype: str = "text/plain; version=0.
 
 
 # --- the monitoring stage --------------------------------------------------------------------
+
+#: a Ready pod does not listen at once: refused, then Prometheus' 503 while it starts, then ready
+PROM_READY = [refused(f"{PROM}/-/ready"), http_text("Service Unavailable", 503),
+              http_text("Prometheus Server is Ready.\n")]
+GRAFANA_HEALTH = [refused(f"{GRAFANA}/api/health"),
+                  http_json({"commit": "3a91dba8d3", "database": "ok", "version": "9.3.6"})]
 
 APPLY_OUT = """namespace/cilium-monitoring created
 serviceaccount/prometheus-k8s created
@@ -397,11 +407,12 @@ def _own_calls() -> list[dict[str, Any]]:
              HUBBLE, api_version="v1", kind="Service", name="prometheus", namespace=MON_NS),
         call("k8s_get", "seed 2708-2711 (service/grafana NodePort 3000:30002/TCP)", [value(mon_service("grafana"))],
              HUBBLE, api_version="v1", kind="Service", name="grafana", namespace=MON_NS),
-        call("http_get", "seed 2676, 2713 (Prometheus on :30001; /-/ready answer reconstructed)",
-             [http_text("Prometheus Server is Ready.\n")], HUBBLE, url=f"{PROM}/-/ready"),
-        call("http_get", "seed 2677, 2719 (Grafana on :30002; 9.3.6 from cilium-1.17.6-facts.md §3; /api/health answer reconstructed)",
-             [http_json({"commit": "3a91dba8d3", "database": "ok", "version": "9.3.6"})], HUBBLE,
-             url=f"{GRAFANA}/api/health"),
+        call("http_get", "seed 2676, 2713 (Prometheus on :30001; /-/ready answer reconstructed; refused, then "
+             "503 while the server starts behind its Ready pod: reconstructed 'not yet')",
+             PROM_READY, HUBBLE, url=f"{PROM}/-/ready"),
+        call("http_get", "seed 2677, 2719 (Grafana on :30002; 9.3.6 from cilium-1.17.6-facts.md §3; /api/health answer "
+             "reconstructed; refused first, before Grafana listens: reconstructed 'not yet')",
+             GRAFANA_HEALTH, HUBBLE, url=f"{GRAFANA}/api/health"),
         call("http_get", "reconstructed (the example's jobs, cilium-1.17.6-facts.md §3; seed 2715 names the "
              "Prometheus > Targets page but prints none of it; first answer before the first scrape: 'not yet')",
              [http_json(targets_doc(health={f"{ip}:{p}": "unknown" for ip in ip_of.values() for p in (9962, 9965)})),
@@ -464,10 +475,17 @@ def mutants() -> dict[str, dict[str, Any]]:
     return {
         "metrics-prometheus-never-ready": {
             "breaks": "the prometheus Deployment never gets a ready replica",
-            "expect": [TESTS["prometheus"]],
+            # the monitoring stage waits for it, so no scenario of the chapter can pass
+            "expect": EVERY_METRICS_TEST,
             "message": "Deployment cilium-monitoring/prometheus: 0/1 ready",
             "calls": [_replace(ref, "k8s_get", HUBBLE, [value(mon_deployment("prometheus", 0))], api_version="apps/v1",
                                kind="Deployment", name="prometheus", namespace=MON_NS)]},
+        "metrics-prometheus-ready-pod-not-serving": {
+            "breaks": "the prometheus pod is Ready but the server behind NodePort 30001 keeps answering "
+                      "/-/ready with 503",
+            "expect": EVERY_METRICS_TEST,
+            "message": "prometheus not ready: HTTP 503 'Service Unavailable'",
+            "calls": [_replace(ref, "http_get", HUBBLE, [http_text("Service Unavailable", 503)], url=f"{PROM}/-/ready")]},
         "metrics-grafana-not-published": {
             "breaks": "the grafana Service stays a ClusterIP (the NodePort patch did not apply)",
             "expect": [TESTS["grafana"]],

@@ -145,6 +145,13 @@ def mutants() -> dict[str, dict[str, Any]]:
             "expect": [T_REDACT],
             "message": "expected whoami to echo 'GET /?user_id=",
             "calls": [_replace(ref, "pod_exec", in_redaction, [cmd(lost_query + "\n200")], **second.args)]},
+        "redaction-relay-not-reconnected": {
+            "breaks": "after the switch to redaction, Hubble Relay stays connected to 2 of the 3 restarted agents",
+            "expect": [T_REDACT],
+            "message": "expected Connected Nodes 3/3, saw 2/3 (unavailable: k8s-w2)",
+            "calls": [_replace(ref, "pod_exec", REDACTION, [cmd(hubble_status_text(2, 3, ["k8s-w2"]))],
+                               namespace=KS, pod=NEW_AGENTS["k8s-ctr"], container="cilium-agent",
+                               command=STATUS_CMD)]},
         "redaction-config-keys-missing": {
             "breaks": "the Helm upgrade leaves cilium-config without the hubble-redact-* keys",
             "expect": [T_REDACT],
