@@ -55,6 +55,11 @@ SYSTEM_ENDPOINTS = {  # node: [(endpoint id, identity, namespace, pod, ip, label
     "k8s-w2": [(93, 11581, "kube-system", RELAY_POD, RELAY_IP, ["k8s:k8s-app=hubble-relay"]),
                (2374, 1, None, None, None, ["reserved:host"])],
 }
+#: under `pytest -n auto` another worker's scenario creates pods while this one waits: its
+#: endpoint regenerates at an older revision on k8s-w2 (reconstructed); the policy-realised
+#: wait must look only at the endpoints of its own namespace
+FOREIGN_ENDPOINT = (3187, 48213, "cilab-another-workers-scenario-5e2f1a", "curl-pod", "172.20.2.31",
+                    ["k8s:app=curl", "k8s:io.kubernetes.pod.namespace=cilab-another-workers-scenario-5e2f1a"])
 REVISION = {None: 1, "l3l4": 2, "l7": 3}  # the L7 rule1 is revision 3 (seed 2157); 1 and 2 reconstructed
 VALID = {"lastTransitionTime": "2025-07-25T18:01:50Z", "message": "Policy validation succeeded",
          "status": "True", "type": "Valid"}  # seed 1906-1913
@@ -179,6 +184,10 @@ def endpoint_list(ns: str, node: str, policy_kind: str | None, *, lag: dict[int,
     for ep_id, ident, sys_ns, pod, ip, labels in SYSTEM_ENDPOINTS[node]:
         items.append(agent_endpoint(ep_id, ident, labels, ns=sys_ns, pod=pod, ip=ip,
                                     enabled=enforce.get(ep_id, "none"), revision=rev))
+    if node == "k8s-w2":
+        ep_id, ident, other_ns, pod, ip, labels = FOREIGN_ENDPOINT
+        items.append(agent_endpoint(ep_id, ident, labels, ns=other_ns, pod=pod, ip=ip, state="regenerating",
+                                    revision=0))
     for name, (pod_node, ip, ep_id, ident, _) in PODS.items():
         if pod_node != node:
             continue
@@ -410,8 +419,10 @@ class Scenario:
             ep_seed = (f"seed 1940-2004 (endpoint list on {node}: deathstar endpoints ingress Enabled, "
                        f"the rest Disabled) as JSON; revision {rev} reconstructed")
             if kind == "l3l4" and node == "k8s-w1":
-                ep_results = [cmd(endpoint_list(self.ns, node, kind, lag={3615: "regenerating"}))] + ep_results
-                ep_seed += "; deathstar endpoint 3615 still regenerating on the first look (reconstructed 'not yet')"
+                ep_results = [cmd(endpoint_list(self.ns, node, kind, lag={3615: "regenerating"}))] * 2 + ep_results
+                ep_seed += "; deathstar endpoint 3615 still regenerating on the first two looks (reconstructed 'not yet')"
+            if node == "k8s-w2":
+                ep_seed += "; an endpoint of another worker's namespace regenerating: reconstructed"
             self.add("pod_exec", ep_seed, ep_results, namespace=KS, pod=AGENT_PODS[node],
                      container="cilium-agent", command=policy.ENDPOINT_LIST)
 
