@@ -359,8 +359,9 @@ def drop_scenario() -> tuple[Scenario, traffic.Request]:
     node = WEBPODS[DROP_SERVER][0]
     drops = [tcp_flow(sc.ns, node, whoami.CURL_POD, DROP_SERVER, req.local_port, 80, ["SYN"], second=s,
                       reply=False, verdict="DROPPED", n=i) for i, s in enumerate((21.004, 22.031, 24.079))]
-    sc.add("pod_exec", "reconstructed (POLICY_DENIED drops of curl-pod's SYNs at webpod; shape of hubble-1.17-formats.md §1.4)",
-           [cmd(lines(drops))], namespace=KS, pod=AGENT_PODS["k8s-ctr"], container="cilium-agent",
+    sc.add("pod_exec", "reconstructed (POLICY_DENIED drops of curl-pod's SYNs at webpod; shape of hubble-1.17-formats.md §1.4; "
+           "the retransmissions reach Relay one read after the other: 1, then 2, then 3 drops)",
+           [cmd(lines(drops[:1])), cmd(lines(drops[:2])), cmd(lines(drops))], namespace=KS, pod=AGENT_PODS["k8s-ctr"], container="cilium-agent",
            command=["hubble", "observe", "--server", f"{SVC_IPS['hubble-relay']}:80", "-o", "jsonpb", "--last",
                     "1000", "--namespace", sc.ns, "--verdict", "DROPPED"])
     return sc, req
@@ -517,6 +518,13 @@ def mutants() -> dict[str, dict[str, Any]]:
             "expect": [TESTS["drop"]],
             "message": f'hubble_drop_total{{reason="POLICY_DENIED"}} on k8s-w1: expected a rise of at least {DROPS}',
             "calls": [_replace(ref, "http_get", HUBBLE, [http_text(hubble_metrics(drop_node))], url=scrape_url(drop_node))]},
+        "metrics-drop-counter-rises-less-than-own-drops": {
+            "breaks": "hubble_drop_total on k8s-w1 rises by 1 while Hubble shows the request's 3 drops there "
+                      "(a rise that a first, partial read of the flows would accept)",
+            "expect": [TESTS["drop"]],
+            "message": f'hubble_drop_total{{reason="POLICY_DENIED"}} on k8s-w1: expected a rise of at least {DROPS}',
+            "calls": [_replace(ref, "http_get", HUBBLE, [http_text(hubble_metrics(drop_node)), http_text(
+                hubble_metrics(drop_node, drops=DROPS_BEFORE[drop_node] + 1))], url=scrape_url(drop_node))]},
         "metrics-prometheus-misses-the-drops": {
             "breaks": "Prometheus never scrapes the new hubble_drop_total of k8s-w1",
             "expect": [TESTS["drop"]],
