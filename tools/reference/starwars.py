@@ -373,6 +373,12 @@ class Scenario:
         self.add("k8s_list", "seed 1546-1551 (4 pods Running 1/1 with their labels; ContainerCreating first: "
                  "reconstructed 'not yet')", [value(pending), value(ready)],
                  api_version="v1", kind="Pod", namespace=self.ns)
+        both = ["deathstar-8c4c77fb7-m8q2b", "deathstar-8c4c77fb7-nnzkt"]
+        self.add("k8s_list", "seed 1555 (endpoints/deathstar 172.20.1.167:80,172.20.2.219:80; one endpoint "
+                 "before the second pod's is programmed: reconstructed 'not yet')",
+                 [value([endpointslice_obj(self.ns, both[1:])]), value([endpointslice_obj(self.ns, both)])],
+                 api_version="discovery.k8s.io/v1", kind="EndpointSlice", namespace=self.ns,
+                 label_selector="kubernetes.io/service-name=deathstar")
 
     # --- policies --------------------------------------------------------------------------
     def policy_applied(self, kind: str) -> None:
@@ -471,10 +477,6 @@ def build() -> dict[str, Scenario]:
           api_version="apps/v1", kind="Deployment", name="deathstar", namespace=s.ns)
     s.add("k8s_get", "seed 1554 (service/deathstar ClusterIP 10.96.41.44 80/TCP)", [value(service_obj_ns(s.ns))],
           api_version="v1", kind="Service", name="deathstar", namespace=s.ns)
-    s.add("k8s_list", "seed 1555 (endpoints/deathstar 172.20.1.167:80,172.20.2.219:80)",
-          [value([endpointslice_obj(s.ns, ["deathstar-8c4c77fb7-m8q2b", "deathstar-8c4c77fb7-nnzkt"])])],
-          api_version="discovery.k8s.io/v1", kind="EndpointSlice", namespace=s.ns,
-          label_selector="kubernetes.io/service-name=deathstar")
     s.namespace_deleted()
 
     s = begin("identity")
@@ -600,8 +602,9 @@ def mutants() -> dict[str, dict[str, Any]]:
         "starwars-deathstar-service-one-endpoint": {
             "breaks": "the deathstar Service routes to one deathstar pod only",
             "expect": [t["demo"]],
-            "message": "Service deathstar port 80: expected the 2 deathstar pods 172.20.1.167:80, 172.20.2.219:80, "
-                       "saw endpoints 172.20.2.219:80",
+            # no request is sent before the Service's endpoints are exactly the deathstar pods
+            "message": "Service deathstar: expected its endpoints to be exactly the deathstar pods "
+                       "172.20.1.167, 172.20.2.219, saw 172.20.2.219",
             "calls": [_over(slices, [value([endpointslice_obj(demo.ns, ["deathstar-8c4c77fb7-nnzkt"])])])]},
         "starwars-deathstar-two-identities": {
             "breaks": "the two deathstar pods get different security identities",
