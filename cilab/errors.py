@@ -13,7 +13,21 @@ class LabError(Exception):
 
 
 class LabUnavailable(LabError):
-    """A transport (API server, SSH, vagrant) did not answer."""
+    """The transport to the lab is dead: the API server or SSH (or vagrant) did not answer.
+
+    Retried a couple of times as a blip (`cilab.retry.eventually`), then it ends the run:
+    without these nothing can be looked at, and a dead lab must be reported at once."""
+
+
+class ServiceNotReady(LabError):
+    """The lab answered, but a service in it is not there yet.
+
+    A NodePort, metrics port or the Hubble UI refuses or times out a connection, an exec
+    finds its container restarting ("container not found"), a pod cannot be created
+    because the fresh namespace's `default` ServiceAccount does not exist yet ("error
+    looking up service account").  Backends raise it where they know the difference;
+    within a step's budget it is "not yet" (`eventually` retries it until the budget ends
+    and then reports it as the last observation), never "the lab is broken"."""
 
 
 class CallFailed(LabError):

@@ -231,6 +231,14 @@ class Lab:
             self.set_stages(stages)
         return result
 
+    def when_ready(self, call: Callable[[], Any], *, what: str, budget: float | str = "default") -> Any:
+        """One primitive call, made again while the service it reaches in the lab is not
+        ready yet (`ServiceNotReady`: a refused NodePort, a restarting container), within
+        `budget`; on timeout the last refusal is reported.  Anything else the call raises
+        propagates at once, and a call that answered is never repeated (a request that must
+        be denied is still sent once: a refused exec sent nothing)."""
+        return self.eventually(call, what=what, budget=budget)
+
     def eventually(self, check: Callable[[], Any], *, what: str, budget: float | str = "default") -> Any:
         """`cilab.retry.eventually` on this lab's clock; retries are attached to the report."""
         attempts = Attempts()

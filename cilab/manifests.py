@@ -26,7 +26,12 @@ def load(relpath: str) -> list[dict[str, Any]]:
 
 
 def apply(lab: Lab, relpath: str, namespace: str) -> list[dict[str, Any]]:
-    return [lab.apply(obj, namespace=namespace, label=relpath) for obj in load(relpath)]
+    """Server-side apply every object of `relpath` in `namespace`.  An object refused as
+    "not yet" (`ServiceNotReady`: a pod in a namespace so fresh that its `default`
+    ServiceAccount does not exist yet) is applied again within the default budget."""
+    return [lab.when_ready(lambda obj=obj: lab.apply(obj, namespace=namespace, label=relpath),
+                           what=f"{obj['kind']} {obj['metadata']['name']} accepted in {namespace}")
+            for obj in load(relpath)]
 
 
 def delete(lab: Lab, relpath: str, namespace: str) -> None:

@@ -34,6 +34,10 @@ KUBECONFIG = "/etc/kubernetes/admin.conf"
 NODE_PORTS = {"prometheus": (9090, 30001), "grafana": (3000, 30002)}
 CONTROL_PLANE_LABEL = "node-role.kubernetes.io/control-plane"
 RECORD = "stage-monitoring.json"
+#: what answers when each server of the example is ready: a Ready pod may not listen yet,
+#: so the stage polls these through the NodePorts (Prometheus' readiness endpoint answers
+#: 503 while it starts; Grafana's health endpoint reports its database)
+READINESS = {"prometheus": "/-/ready", "grafana": "/api/health"}
 
 
 def example_url(cilium_version: str) -> str:
@@ -76,18 +80,42 @@ def _run(lab: Lab, node: str, command: str, what: str) -> str:
     return result.stdout.strip()
 
 
+def server_ready(app: str, status: int, body: str) -> tuple[bool, str]:
+    """Whether the answer of `READINESS[app]` says the server is ready, and what it said."""
+    text = " ".join(body.split())[:160]
+    if status != 200:
+        return False, f"HTTP {status} {text!r}"
+    if app == "grafana":
+        try:
+            database = json.loads(body).get("database")
+        except (ValueError, AttributeError):
+            return False, f"HTTP 200 but not JSON: {text!r}"
+        return database == "ok", f"database {database!r}"
+    return True, text
+
+
 def wait_ready(lab: Lab) -> dict[str, str]:
-    """Wait (bounded) for both Deployments; returns what was last seen for each."""
+    """Wait (bounded) until both Deployments are rolled out and both servers answer their
+    readiness endpoint through the NodePort; returns what was seen.  A wait that runs out
+    fails the stage (AssertionError naming the last observation): every scenario of the
+    chapter asks these servers, so none can pass on an example that never got ready."""
+    from cilab.probes import prometheus
     seen: dict[str, str] = {}
     for app in NODE_PORTS:
-        def check(app: str = app) -> None:
+        def rolled_out(app: str = app) -> None:
             ok, text = workload_ready(lab.get("apps/v1", "Deployment", app, NAMESPACE))
             seen[app] = text
             assert ok, f"Deployment {NAMESPACE}/{app}: {text}"
-        try:
-            lab.eventually(check, what=f"Deployment {app} rolled out", budget="rollout")
-        except AssertionError:
-            pass  # not the stage's verdict to give: the Deployment scenarios report it
+        lab.eventually(rolled_out, what=f"Deployment {app} rolled out", budget="rollout")
+    for app, path in READINESS.items():
+        url = prometheus.base_url(lab, NODE_PORTS[app][1]) + path
+
+        def answers(app: str = app, url: str = url) -> None:
+            resp = lab.http_get(url, timeout=10)
+            ok, text = server_ready(app, resp.status, resp.body)
+            seen[f"{app} {READINESS[app]}"] = text
+            assert ok, f"GET {url}: {app} not ready: {text}"
+        lab.eventually(answers, what=f"{app} answers {path} on its NodePort", budget="rollout")
     return seen
 
 
@@ -116,10 +144,14 @@ def ensure_monitoring(lab: Lab, shared_dir: Path, cilium_version: str,
                     record = {"deployed": True, **deploy(lab, cilium_version)}
                 except (CallFailed, LabUnavailable) as exc:
                     record = {"deployed": False, "error": str(exc)}
+                except AssertionError as exc:  # deployed, but never ready within the budget
+                    record = {"deployed": False, "not_ready": True, "error": str(exc).split("\nassert ")[0]}
                 record_path.write_text(json.dumps(record, indent=2, sort_keys=True))
     except Timeout:
         raise LabUnavailable(f"another worker held the monitoring stage lock for over "
                              f"{lock_timeout:g}s") from None
+    if record.get("not_ready"):
+        raise AssertionError(f"the monitoring example never got ready: {record.get('error')}")
     if not record.get("deployed"):
         raise CallFailed(f"the monitoring example could not be deployed: {record.get('error')}")
     return record

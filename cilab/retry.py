@@ -16,7 +16,7 @@ from typing import Callable, TypeVar
 from tenacity import (Retrying, RetryCallState, retry_if_exception_type,
                       wait_exponential)
 
-from cilab.errors import LabError, LabUnavailable
+from cilab.errors import LabError, LabUnavailable, ServiceNotReady
 
 log = logging.getLogger("cilab.retry")
 T = TypeVar("T")
@@ -85,8 +85,11 @@ def eventually(check: Callable[[], T], *, what: str, budget: float | str = "defa
     """Call `check` until it returns without raising `AssertionError`.
 
     `check` raises AssertionError (or `NotYet`) whose text describes what it saw.  A
-    transport blip (`LabUnavailable`) is retried `transport_retries` times, then
-    propagates; any other `LabError` propagates at once (a broken lab is not "not yet").
+    service of the lab that does not answer yet (`ServiceNotReady`: a refused NodePort, a
+    restarting container, a namespace without its ServiceAccount yet) is "not yet" like an
+    AssertionError, retried until the budget ends.  A transport blip (`LabUnavailable`:
+    the API server or SSH) is retried `transport_retries` times, then propagates; any
+    other `LabError` propagates at once (a broken lab is not "not yet").
     On timeout an AssertionError is raised: "<what>: not true within <budget>s after <n>
     attempts; last observed: <text>".  `attempts_out`, when given, is filled in.
     """
@@ -111,6 +114,14 @@ def eventually(check: Callable[[], T], *, what: str, budget: float | str = "defa
                     result = check()
                     attempts.elapsed = clock.now() - start
                     return result
+                except ServiceNotReady as exc:
+                    text = f"not ready: {exc}"
+                    last = NotYet(text)
+                    attempts.observations.append(text)
+                    if on_attempt:
+                        on_attempt(attempts.count, text)
+                    log.info("%s: attempt %d not yet: %s", what, attempts.count, text)
+                    raise last from None
                 except LabUnavailable as exc:
                     transport_errors += 1
                     if transport_errors > transport_retries:

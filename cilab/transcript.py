@@ -39,7 +39,7 @@ from cilab.model import CommandResult, HttpResult
 
 COMMAND_OPS = {"node_shell", "pod_exec", "helm_upgrade"}
 HTTP_OPS = {"http_get"}
-ERROR_KINDS = {"LabUnavailable", "CallFailed"}
+ERROR_KINDS = {"LabUnavailable", "CallFailed", "ServiceNotReady"}
 
 
 def call_key(op: str, args: dict[str, Any], state: list[str]) -> str:
@@ -173,12 +173,16 @@ class Fault:
     """A rule that answers every matching call (fault injection), optionally only `times` times.
 
     `match` holds `op` and argument patterns: strings are shell-style globs, a
-    `command_prefix` list matches the start of a pod_exec/node_shell command.
+    `command_prefix` list matches the start of a pod_exec/node_shell command.  `times`
+    counts the matching calls of a scenario; with `per_call`, each distinct call (op,
+    arguments, state) is counted on its own, so *every* call answers the fault `times`
+    times before its recorded answer.
     """
     name: str
     match: dict[str, Any]
     results: list[dict[str, Any]]
     times: int | None = None
+    per_call: bool = False
 
     def matches(self, op: str, args: dict[str, Any]) -> bool:
         import fnmatch
@@ -325,8 +329,11 @@ def _load_file(path: Path, seen: set[Path]) -> Transcript:
         times = raw.get("times")
         if times is not None and (not isinstance(times, int) or times < 1):
             raise _fail(path, line, f"faults[{i}].times must be a positive integer")
+        per_call = raw.get("per_call", False)
+        if not isinstance(per_call, bool) or (per_call and times is None):
+            raise _fail(path, line, f"faults[{i}].per_call must be true or false, and needs 'times'")
         transcript.faults.append(Fault(str(raw.get("name", f"fault {i}")), _strip_lines(raw["match"]),
-                                       _strip_lines(results), times))
+                                       _strip_lines(results), times, per_call))
     if "expect" in doc:
         transcript.expect = _strip_lines(doc["expect"])
     calls = doc.get("calls", [])

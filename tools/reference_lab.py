@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from cilab.transcript import _LiteralDumper, call_key  # noqa: E402
-from tools.reference.lab import CILIUM_VERSION, NODES  # noqa: E402
+from tools.reference.lab import CILIUM_VERSION, NODES, hubble_gated  # noqa: E402
 
 OUT = ROOT / "fixtures" / "transcripts" / "reference"
 MUTANT_DIR = ROOT / "fixtures" / "transcripts" / "mutants"
@@ -73,12 +73,46 @@ def render(chapter: str, module: Any) -> str:
             + yaml.dump(doc, Dumper=_LiteralDumper, sort_keys=False, allow_unicode=True, width=110))
 
 
+def chart_problems(calls: list[dict[str, Any]]) -> list[str]:
+    """Where a cilium-config the reference answers breaks the 1.17.6 chart's rendering rules.
+
+    The chart renders the Hubble keys only inside `{{- if .Values.hubble.enabled }}`
+    (templates/cilium-configmap.yaml): with Hubble off there is `enable-hubble: "false"`
+    and no `hubble-*` key; with Hubble on, `hubble-export-file-max-size-mb` and
+    `hubble-export-file-max-backups` are always there (values.yaml gives `hubble.export`
+    defaults 10 and 5), and `hubble-export-file-path` only with the static exporter."""
+    problems = []
+    for c in calls:
+        if c["op"] != "k8s_get" or c["args"].get("kind") != "ConfigMap" or c["args"].get("name") != "cilium-config":
+            continue
+        for n, res in enumerate(c["results"]):
+            data = ((res.get("value") or {}).get("data")) or {}
+            where = f"cilium-config in state {c['state']} (result {n + 1})"
+            gated = sorted(k for k in data if hubble_gated(k))
+            if data.get("enable-hubble") == "false" and gated:
+                problems.append(f"{where}: Hubble is off, yet it holds {', '.join(gated)} "
+                                "(the chart renders them only when hubble.enabled)")
+            if data.get("enable-hubble") == "true":
+                missing = [k for k in ("hubble-export-file-max-size-mb", "hubble-export-file-max-backups")
+                           if k not in data]
+                if missing:
+                    problems.append(f"{where}: Hubble is on, yet {', '.join(missing)} is missing "
+                                    "(the chart always renders it with Hubble on)")
+            if "enable-hubble" not in data:
+                problems.append(f"{where}: no enable-hubble (the chart always renders it)")
+    return problems
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--check", action="store_true", help="fail if the checked-in files are stale")
     args = ap.parse_args()
     stale = []
     modules = chapter_modules()
+    wrong = [f"{chapter}: {p}" for chapter, mod in modules.items() for p in chart_problems(mod.calls())]
+    if wrong:
+        print("reference transcript states what the 1.17.6 chart does not render:\n  " + "\n  ".join(wrong))
+        return 1
     outputs = {OUT / f"{chapter}.yaml": render(chapter, mod) for chapter, mod in modules.items()}
     for mod in modules.values():
         for name, spec in mod.mutants().items():
@@ -97,6 +131,17 @@ def main() -> int:
     if stale:
         print("stale reference transcript(s): " + ", ".join(stale) + " (run python tools/reference_lab.py)")
         return 1
+    if args.check:
+        from tools import seed_notes
+        try:
+            notes = seed_notes.check()
+        except seed_notes.SeedMissing as exc:
+            print(exc)
+            return 2
+        if notes:
+            print("\n".join(notes))
+            print(f"seed notes: {len(notes)} note(s) point at seed lines that do not hold their values")
+            return 1
     return 0
 
 

@@ -21,7 +21,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from cilab.errors import CallFailed, ConfigError, LabUnavailable
+from cilab.errors import CallFailed, ConfigError, LabUnavailable, ServiceNotReady
 from cilab.model import CommandResult, HttpResult
 from cilab.retry import eventually
 
@@ -42,6 +42,20 @@ def _short_reason(exc: BaseException) -> str:
             text = (marker.strip() + " " if marker.startswith("Read") else "") + text.split(marker)[-1]
             break
     return text.rstrip(")'\"")[:160] or type(exc).__name__
+
+
+#: what the API server says when the thing asked for is not there *yet*: a container that
+#: is (re)starting, a pod still being scheduled or created, a fresh namespace whose
+#: `default` ServiceAccount the controller has not made yet (403 on pod creation)
+_NOT_YET = re.compile(r"container not found|is waiting to start|ContainerCreating|PodInitializing"
+                      r"|container .* is not valid for pod|does not have a host assigned"
+                      r"|error looking up service account|unable to upgrade connection: container",
+                      re.IGNORECASE)
+
+
+def not_ready_reason(text: str) -> bool:
+    """True when an API answer means "not there yet" rather than "refused" or "broken"."""
+    return bool(_NOT_YET.search(text or ""))
 
 
 def _transport_error(exc: BaseException) -> bool:
@@ -112,6 +126,9 @@ class KubeAPI:
         try:
             return fn()
         except ApiException as exc:
+            said = f"{exc.reason} {exc.body}"
+            if not_ready_reason(said):
+                raise ServiceNotReady(f"{what}: HTTP {exc.status} {exc.reason}: {str(exc.body)[:300]}") from None
             if exc.status in (401, 403):
                 raise ConfigError(f"API server {self.server} refused {what}: HTTP {exc.status} "
                                   f"{exc.reason} (check the kubeconfig credentials)") from None
@@ -251,12 +268,19 @@ def _exec_returncode(ws: Any) -> int:
         for cause in (status.get("details") or {}).get("causes") or []:
             if cause.get("reason") == "ExitCode":
                 return int(cause.get("message", 1))
-        raise CallFailed(f"exec failed: {status.get('message', raw)}")
+        message = str(status.get("message", raw))
+        if not_ready_reason(message):
+            raise ServiceNotReady(f"exec failed: {message}")
+        raise CallFailed(f"exec failed: {message}")
     return 1
 
 
 def http_get(url: str, timeout: float, headers: dict[str, str] | None = None) -> HttpResult:
-    """HTTP GET from the runner with a hard timeout; a refused connection is LabUnavailable."""
+    """HTTP GET from the runner with a hard timeout.
+
+    A refused, reset or timed-out connection is `ServiceNotReady`: the service behind the
+    URL (a NodePort, a metrics port, the Hubble UI) does not listen *yet*; the API server
+    and SSH, not this, tell a dead lab."""
     req = urllib.request.Request(url, headers=headers or {}, method="GET")
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - lab URLs only
@@ -268,7 +292,7 @@ def http_get(url: str, timeout: float, headers: dict[str, str] | None = None) ->
         return HttpResult(status=exc.code, body=body, headers=dict(exc.headers.items()))
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise LabUnavailable(f"GET {url} failed: {reason}") from None
+        raise ServiceNotReady(f"GET {url} failed: {reason}") from None
 
 
 class NodeDebugPods:

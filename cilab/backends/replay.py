@@ -35,20 +35,21 @@ class ReplayBackend:
         nodes = self.transcript.header.get("lab", {}).get("nodes", {})
         return list(nodes)
 
-    def _fault(self, op: str, args: dict[str, Any]) -> dict[str, Any] | None:
+    def _fault(self, op: str, args: dict[str, Any], state: list[str]) -> dict[str, Any] | None:
         for i, fault in enumerate(self.transcript.faults):
             if not fault.matches(op, args):
                 continue
+            counter = f"fault:{i}:{call_key(op, args, state)}" if fault.per_call else f"fault:{i}"
             with self._lock:
-                n = self._counts[f"fault:{i}"]
-                self._counts[f"fault:{i}"] = n + 1
+                n = self._counts[counter]
+                self._counts[counter] = n + 1
             if fault.times is not None and n >= fault.times:
                 continue  # the fault is over: the transcript answers
             return fault.results[min(n, len(fault.results) - 1)]
         return None
 
     def replay(self, op: str, args: dict[str, Any], state: list[str]) -> Any:
-        injected = self._fault(op, args)
+        injected = self._fault(op, args, state)
         if injected is not None:
             result = decode_result(op, injected)
             if isinstance(result, BaseException):

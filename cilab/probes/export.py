@@ -10,11 +10,21 @@ as the seed does with `kubectl -n kube-system exec ds/cilium -- tail ... events.
 Reads are bounded: the last EXPORT_TAIL_LINES lines, of which only those naming the
 scenario's namespace are returned (the namespace is a unique string, so no other
 scenario's flow can satisfy a check, and the transfer stays small).
+
+The file rotates at 10 MB (the chart's default hubble-export-file-max-size-mb): a
+scenario's flows may sit partly in the newest backup.  Cilium's exporter rotates with
+lumberjack, which renames the full file to `events-<UTC time 2006-01-02T15-04-05.000>.log`
+(`.log.gz` when compression is on, which the suite cannot grep and does not read), so a
+read covers the tail of the newest such backup and then the tail of events.log.  The
+lines are parsed one by one: a last line the agent is still writing (no final newline) is
+skipped, and any other line that is not an export event is reported without discarding
+the events around it.
 """
 from __future__ import annotations
 
+import re
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cilab.lab import Lab
 from cilab.parsers.hubble import FlowBatch, parse_flows
@@ -26,9 +36,21 @@ EXPORT_TAIL_LINES = 20000
 NO_FILE_RC = 3
 
 
-def tail_command(namespace: str) -> list[str]:
-    script = (f"test -f {EXPORT_FILE} || {{ echo 'no such file: {EXPORT_FILE}' >&2; exit {NO_FILE_RC}; }}; "
-              f"tail -n {EXPORT_TAIL_LINES} {EXPORT_FILE} | grep -F -e {shlex.quote(namespace)} || true")
+#: lumberjack's name for a rotated events.log (uncompressed)
+BACKUP_RE = re.compile(r"^events-\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}\.\d{3}\.log$")
+_BACKUP_GLOB = "events-[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]-[0-9][0-9]-[0-9][0-9].[0-9][0-9][0-9].log"
+
+
+def tail_command(namespace: str, directory: str = EXPORT_DIR) -> list[str]:
+    """The newest backup's tail, then events.log's tail, the lines naming `namespace`.
+    An `echo` after the backup ends its output with a newline, so its last line never runs
+    into the first line of events.log (the blank line it may add is ignored)."""
+    ns = shlex.quote(namespace)
+    current = f"{directory}/events.log"
+    script = (f"test -f {current} || {{ echo 'no such file: {current}' >&2; exit {NO_FILE_RC}; }}; "
+              f"cd {directory} && newest=$(ls -1 {_BACKUP_GLOB} 2>/dev/null | sort | tail -n 1); "
+              f"{{ if [ -n \"$newest\" ]; then tail -n {EXPORT_TAIL_LINES} \"$newest\"; echo; fi; "
+              f"tail -n {EXPORT_TAIL_LINES} events.log; }} | grep -F -e {ns} || true")
     return ["sh", "-c", script]
 
 
@@ -43,6 +65,29 @@ class ExportRead:
     batch: FlowBatch
     lines: int
     problem: str = ""
+    #: lines that are not export events (reported, never fatal to the others)
+    bad_lines: list[str] = field(default_factory=list)
+
+
+def parse_lines(text: str) -> tuple[FlowBatch, int, list[str]]:
+    """Export lines parsed one by one: (events, lines read, problems).  A last line without
+    its newline is one the agent is still writing: it is skipped, not a problem."""
+    if text and not text.endswith("\n"):
+        text = text.rsplit("\n", 1)[0] if "\n" in text else ""
+    batch, lines, bad = FlowBatch(), 0, []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        lines += 1
+        try:
+            one = parse_flows(line)
+        except ValueError as exc:
+            bad.append(f"line {number}: {str(exc).split(': ', 1)[-1][:160]}")
+            continue
+        batch.flows += one.flows
+        batch.lost_events += one.lost_events
+        batch.skipped += one.skipped
+    return batch, lines, bad
 
 
 def read(lab: Lab, node: str, namespace: str) -> ExportRead:
@@ -52,22 +97,19 @@ def read(lab: Lab, node: str, namespace: str) -> ExportRead:
     that is not a valid export event is reported in `problem`.
     """
     agent = k8s.cilium_agent_on(lab, node)
-    result = lab.exec("kube-system", agent, "cilium-agent", tail_command(namespace),
-                      timeout=60, scope=namespace)
+    result = lab.when_ready(lambda: lab.exec("kube-system", agent, "cilium-agent", tail_command(namespace),
+                                             timeout=60, scope=namespace),
+                            what=f"the export file is read in {agent}")
     if result.rc == NO_FILE_RC:
         return ExportRead(node, agent, False, FlowBatch(), 0, result.stderr.strip())
     if not result.ok:
         raise AssertionError(f"reading {EXPORT_FILE} in {agent} on {node} failed "
                              f"(exit {result.rc}): {result.stderr.strip()[:200]}")
-    text = result.stdout
-    if text and not text.endswith("\n"):
-        text = text.rsplit("\n", 1)[0] if "\n" in text else ""
-    lines = sum(1 for line in text.splitlines() if line.strip())
-    try:
-        batch = parse_flows(text)
-    except ValueError as exc:
-        return ExportRead(node, agent, True, FlowBatch(), lines, f"not export events: {exc}")
-    return ExportRead(node, agent, True, batch, lines)
+    batch, lines, bad = parse_lines(result.stdout)
+    problem = ""
+    if bad and not batch.flows:
+        problem = f"not export events: {'; '.join(bad[:3])}"
+    return ExportRead(node, agent, True, batch, lines, problem, bad)
 
 
 @dataclass(frozen=True)
@@ -79,7 +121,8 @@ class ExportFile:
 def files(lab: Lab, node: str) -> list[ExportFile]:
     """The files in the export directory of `node` (events.log and its rotated backups)."""
     agent = k8s.cilium_agent_on(lab, node)
-    result = lab.exec("kube-system", agent, "cilium-agent", LIST_COMMAND, timeout=30)
+    result = lab.when_ready(lambda: lab.exec("kube-system", agent, "cilium-agent", LIST_COMMAND, timeout=30),
+                            what=f"the export directory is listed in {agent}")
     if not result.ok:
         raise AssertionError(f"listing {EXPORT_DIR} in {agent} on {node} failed "
                              f"(exit {result.rc}): {result.stderr.strip()[:200]}")

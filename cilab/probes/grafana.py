@@ -16,8 +16,13 @@ from cilab.lab import Lab
 GRAFANA_NODE_PORT = 30002
 
 
+def _get(lab: Lab, url: str) -> Any:
+    return lab.when_ready(lambda: lab.http_get(url, timeout=15), what=f"Grafana answers GET {url}",
+                          budget="metrics")
+
+
 def _get_json(lab: Lab, url: str) -> Any:
-    resp = lab.http_get(url, timeout=15)
+    resp = _get(lab, url)
     assert resp.status == 200, f"GET {url}: expected 200, saw {resp.status} {resp.body[:200]!r}"
     try:
         return json.loads(resp.body)
@@ -53,7 +58,7 @@ def proxied_query(lab: Lab, base: str, uid: str, promql: str) -> tuple[int, Any]
     """A Prometheus instant query through Grafana's data source proxy
     (`/api/datasources/proxy/uid/<uid>/api/v1/query`): (HTTP status, JSON or text)."""
     url = f"{base}/api/datasources/proxy/uid/{uid}/api/v1/query?query={quote(promql, safe='')}"
-    resp = lab.http_get(url, timeout=15)
+    resp = _get(lab, url)
     try:
         return resp.status, json.loads(resp.body)
     except ValueError:

@@ -216,7 +216,8 @@ def _lagging(endpoints: list[AgentEndpoint], revision: int) -> list[AgentEndpoin
 
 def wait_policy_realised(lab: Lab, namespace: str, policy_name: str,
                          budget: str | float = "policy") -> None:
-    """Return once every endpoint on every agent has realised the CNP's current version.
+    """Return once every endpoint of the policy's namespace, on every agent, has realised
+    the CNP's current version (endpoints of other namespaces are not looked at).
 
     See the module docstring for the commands and their upstream source.  Raises
     AssertionError naming, per node, what is missing when `budget` runs out.
@@ -242,7 +243,10 @@ def wait_policy_realised(lab: Lab, namespace: str, policy_name: str,
                                 f"{' | '.join(describe_shape(s) for s in have) or 'nothing'}, "
                                 f"expected {' | '.join(describe_shape(s) for s in want)}")
                 continue
-            behind = _lagging(agent_endpoints(lab, agent, scope=namespace), snap.revision)
+            # only the endpoints the policy can select (its namespace): other workers' pods come
+            # and go and regenerate on their own; one slow endpoint elsewhere is not this policy's
+            mine = [ep for ep in agent_endpoints(lab, agent, scope=namespace) if ep.namespace == namespace]
+            behind = _lagging(mine, snap.revision)
             if behind:
                 problems.append(f"{node} ({agent}): {len(behind)} endpoint(s) not yet at policy "
                                 f"revision {snap.revision}: " + ", ".join(

@@ -26,8 +26,12 @@ def base_url(lab: Lab, node_port: int = PROMETHEUS_NODE_PORT) -> str:
     return f"http://{cluster[min(cluster)]}:{node_port}"
 
 
+def _get(lab: Lab, url: str) -> Any:
+    return lab.when_ready(lambda: lab.http_get(url, timeout=15), what=f"GET {url} answered", budget="metrics")
+
+
 def _json(lab: Lab, url: str) -> dict[str, Any]:
-    resp = lab.http_get(url, timeout=15)
+    resp = _get(lab, url)
     assert resp.status == 200, f"GET {url}: expected 200, saw {resp.status} {resp.body[:200]!r}"
     try:
         doc = json.loads(resp.body)
@@ -87,7 +91,7 @@ def query(lab: Lab, base: str, promql: str) -> list[Series]:
 def scrape(lab: Lab, host: str, port: int = HUBBLE_METRICS_PORT) -> list[Sample]:
     """A metrics endpoint on a node, `GET http://<host>:<port>/metrics`, parsed."""
     url = f"http://{host}:{port}/metrics"
-    resp = lab.http_get(url, timeout=15)
+    resp = _get(lab, url)
     assert resp.status == 200, f"GET {url}: expected 200, saw {resp.status}"
     try:
         return parse_metrics(resp.body)

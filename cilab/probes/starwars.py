@@ -14,7 +14,7 @@ from typing import Any
 
 from cilab import manifests
 from cilab.lab import Lab
-from cilab.probes import traffic
+from cilab.probes import k8s, traffic
 
 APP = "starwars/app.yaml"
 L3_L4_POLICY = "starwars/l3_l4_policy.yaml"
@@ -22,6 +22,7 @@ L7_POLICY = "starwars/l7_policy.yaml"
 POLICY_NAME = "rule1"
 SHIP_CONTAINER = "spaceship"
 SHIPS = ("tiefighter", "xwing")
+DEATHSTAR = "deathstar"  # the Service (and Deployment) name
 DEATHSTAR_SELECTOR = "org=empire,class=deathstar"
 DEATHSTAR_REPLICAS = 2
 LANDING = ("POST", "/v1/request-landing")
@@ -67,12 +68,18 @@ def demo_pods_state(pods_list: list[dict[str, Any]]) -> tuple[bool, str]:
 
 
 def wait_ready(lab: Lab, namespace: str) -> list[dict[str, Any]]:
-    """Wait (budget "rollout") until both deathstar pods and both ships are Ready."""
+    """Wait (budget "rollout") until both deathstar pods and both ships are Ready and the
+    deathstar Service's endpoints are exactly the deathstar pods: a request sent before
+    that may reach no backend (or one only) and prove nothing."""
     def check() -> list[dict[str, Any]]:
         found = pods(lab, namespace)
         ok, seen = demo_pods_state(found)
         assert ok, (f"expected {DEATHSTAR_REPLICAS} deathstar pods, tiefighter and xwing Running and "
                     f"Ready in {namespace}; saw {seen}")
+        want = sorted(str((p.get("status") or {}).get("podIP")) for p in found if is_deathstar(p))
+        have = sorted({ip for ip, _ in k8s.service_endpoints(lab, namespace, DEATHSTAR)})
+        assert have == want, (f"Service {DEATHSTAR}: expected its endpoints to be exactly the deathstar pods "
+                              f"{', '.join(want)}, saw {', '.join(have) or 'none'}")
         return found
     return lab.eventually(check, what=f"the Star Wars demo Ready in {namespace}", budget="rollout")
 

@@ -174,8 +174,11 @@ def parse_response(req: Request, stdout: str, stderr: str, rc: int) -> Response:
 def send(lab: Lab, req: Request, *, container: str | None = None, max_time: int = 5,
          extra: tuple[str, ...] = ()) -> Response:
     """curl inside the pod (`curl_argv`), bounded by --connect-timeout and --max-time."""
-    result = lab.exec(req.namespace, req.pod, container, curl_argv(req, max_time=max_time, extra=extra),
-                      timeout=max_time + 15)
+    # a container that is not there yet ran nothing: only then is the exec made again
+    result = lab.when_ready(lambda: lab.exec(req.namespace, req.pod, container,
+                                             curl_argv(req, max_time=max_time, extra=extra),
+                                             timeout=max_time + 15),
+                            what=f"{req.pod} in {req.namespace} runs curl")
     return parse_response(req, result.stdout, result.stderr, result.rc)
 
 

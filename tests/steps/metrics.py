@@ -179,12 +179,32 @@ def request_times_out(lab: Lab, scenario_ns: str, ctx: dict[str, Any]) -> None:
                              f"saw: {problem}")
 
 
+def _settled_drops(lab: Lab, resp: traffic.Response) -> list[Any]:
+    """The request's own DROPPED flows, read until two reads in a row agree.
+
+    hubble_drop_total has no namespace label: it counts every drop of the node, other
+    workers' too, so the rise this scenario attributes to itself is exactly the number of
+    its own DROPPED flows; a first read may not hold curl's retransmitted SYNs yet."""
+    req = resp.request
+    reads: list[int] = []
+
+    def check() -> list[Any]:
+        seen = flows.of_request(flows.observe(lab, req.namespace, "--verdict", "DROPPED"), resp)
+        drops = [f for f in seen if f.verdict == "DROPPED"]
+        previous = reads[-1] if reads else None
+        reads.append(len(drops))
+        assert drops, f"DROPPED flows of request {req.marker}: saw {flows.describe(seen)}"
+        assert len(drops) == previous, (f"request {req.marker}: {len(drops)} DROPPED flow(s), "
+                                        f"{'first read' if previous is None else f'{previous} on the read before'}")
+        return drops
+    return lab.eventually(check, what=f"the DROPPED flows of request {req.marker}, two reads agreeing",
+                          budget="flows")
+
+
 @then(parsers.parse("Hubble shows the request's packets DROPPED with reason {reason}"))
 def hubble_shows_drops(lab: Lab, ctx: dict[str, Any], reason: str) -> None:
     req: traffic.Request = ctx["request"]
-    seen = flows.await_flows(lab, ctx["response"], lambda fl: any(f.verdict == "DROPPED" for f in fl),
-                             f"DROPPED flows of request {req.marker}", "--verdict", "DROPPED")
-    drops = [f for f in seen if f.verdict == "DROPPED"]
+    drops = _settled_drops(lab, ctx["response"])
     wrong = [f for f in drops if f.drop_reason_desc != reason]
     assert not wrong, f"request {req.marker}: expected drop reason {reason}, saw {flows.describe(wrong)}"
     per_node: dict[str, int] = {}
@@ -207,7 +227,8 @@ def drops_counted(lab: Lab, ctx: dict[str, Any], reason: str) -> None:
             after[node] = now
             assert now - before[node] >= count, (
                 f'{DROP_METRIC}{{reason="{reason}"}} on {node}: expected a rise of at least {count} '
-                f"(the request's drops there), saw {before[node]:g} -> {now:g}")
+                f"(the request's own DROPPED flows there; the counter is node-wide, so only they are "
+                f"attributed to this scenario), saw {before[node]:g} -> {now:g}")
         lab.eventually(check, what=f"{DROP_METRIC} counts the drops on {node}", budget="metrics")
     ctx["drops_after"] = after
 

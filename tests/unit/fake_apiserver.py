@@ -161,6 +161,8 @@ class FakeAPIServer:
     token: str = TOKEN
     hang_seconds: float = 8.0
     fail_status: int | None = None
+    #: the Status message sent with `fail_status` (default: a generic one)
+    fail_message: str | None = None
     hang: bool = False
     delete_returns: str = "status"  # or "object"
     requests: list[Recorded] = field(default_factory=list)
@@ -503,6 +505,8 @@ class _Handler(BaseHTTPRequestHandler):
             if api.fail_status is not None:
                 code = api.fail_status
                 reason = REASONS.get(code, "InternalError")
+                if api.fail_message is not None:
+                    raise ApiError(code, reason, api.fail_message)
                 if code == 403:
                     raise ApiError(403, reason, f'{self.command.lower()} {url.path} is forbidden: '
                                    'User "system:serviceaccount:default:fake" cannot access it',

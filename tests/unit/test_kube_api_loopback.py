@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from cilab.backends.kube import FIELD_MANAGER, KubeAPI
-from cilab.errors import CallFailed, ConfigError, LabUnavailable
+from cilab.errors import CallFailed, ConfigError, LabUnavailable, ServiceNotReady
 from tests.unit.fake_apiserver import (
     APPLY_PATCH,
     TOKEN,
@@ -241,6 +241,39 @@ def test_forbidden_is_config_error_naming_the_server(api: KubeAPI, server: FakeA
     assert server.url in message
     assert "HTTP 403" in message
     assert "\n" not in message
+
+
+def test_pod_refused_for_a_missing_service_account_is_not_ready(api: KubeAPI,
+                                                                server: FakeAPIServer) -> None:
+    # a fresh namespace has no `default` ServiceAccount for a moment: "not yet", not credentials
+    server.fail_status = 403
+    server.fail_message = ('pods "curl-pod" is forbidden: error looking up service account '
+                           'cilab-x/default: serviceaccount "default" not found')
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "curl-pod", "namespace": "cilab-x"},
+           "spec": {"containers": [{"name": "c", "image": "nicolaka/netshoot"}]}}
+    with pytest.raises(ServiceNotReady, match="error looking up service account"):
+        api.k8s_apply(pod, "cilab-x")
+    server.fail_message = "pods is forbidden: User cannot create pods"
+    with pytest.raises(ConfigError):
+        api.k8s_apply(pod, "cilab-x")
+
+
+def test_refused_http_to_a_lab_service_is_not_ready() -> None:
+    import socket
+    from cilab.backends.kube import http_get
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(ServiceNotReady, match=f"GET http://127.0.0.1:{port}/-/ready failed"):
+        http_get(f"http://127.0.0.1:{port}/-/ready", timeout=2)
+
+
+def test_exec_into_a_restarting_container_is_not_ready() -> None:
+    from cilab.backends.kube import not_ready_reason
+    assert not_ready_reason('Handshake status 400 Bad Request -+-+- b\'{"kind":"Status","message":'
+                            '"container not found (\\"cilium-agent\\")"}\'')
+    assert not_ready_reason('container "spaceship" in pod "xwing" is waiting to start: ContainerCreating')
+    assert not not_ready_reason("pods is forbidden: User cannot create pods")
 
 
 def test_wrong_token_is_config_error(make_api: Any, server: FakeAPIServer,

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from cilab.errors import ConfigError, LabUnavailable
+from cilab.errors import ConfigError, LabUnavailable, ServiceNotReady
 from cilab.retry import Attempts, VirtualClock, eventually
 
 
@@ -69,3 +69,30 @@ def test_lab_errors_other_than_transport_propagate_at_once() -> None:
     with pytest.raises(ConfigError):
         eventually(check, what="x", budget=60, clock=VirtualClock())
     assert n == 1
+
+
+def test_a_service_not_ready_is_not_yet_until_the_budget_ends() -> None:
+    # a refused NodePort or a restarting container: retried far beyond the 2 transport blips
+    clock = VirtualClock()
+    n = 0
+
+    def refused_five_times() -> str:
+        nonlocal n
+        n += 1
+        if n <= 5:
+            raise ServiceNotReady("GET http://192.168.10.100:30001/-/ready failed: [Errno 111] Connection refused")
+        return "ready"
+
+    assert eventually(refused_five_times, what="Prometheus ready", budget=60, clock=clock) == "ready"
+    assert n == 6
+
+    def never() -> None:
+        raise ServiceNotReady("GET http://192.168.10.100:30002/api/health failed: timed out")
+
+    attempts = Attempts()
+    with pytest.raises(AssertionError) as exc:
+        eventually(never, what="Grafana healthy", budget=30, clock=VirtualClock(), attempts_out=attempts)
+    assert attempts.count > 3
+    assert str(exc.value).startswith("Grafana healthy: not true within 30s")
+    assert str(exc.value).endswith("last observed: not ready: GET http://192.168.10.100:30002/api/health "
+                                   "failed: timed out")

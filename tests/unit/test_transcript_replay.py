@@ -136,3 +136,26 @@ def test_scrub_kubeconfig_fields() -> None:
     kc = {"users": [{"user": {"client-key-data": "LS0t", "token": "abc", "username": "admin"}}]}
     out = scrub(kc)
     assert out["users"][0]["user"] == {"client-key-data": REDACTED, "token": REDACTED, "username": "admin"}
+
+
+def test_a_pod_refused_before_the_namespace_has_its_service_account_is_applied_again(tmp_path: Path) -> None:
+    """`error looking up service account` (403) is "not yet": manifests.apply makes the call again."""
+    from cilab import manifests
+    from cilab.backends.replay import ReplayBackend
+    from cilab.lab import Lab
+    from cilab.retry import VirtualClock
+    from cilab.transcript import load_transcript
+    obj = manifests.load("webpod/curl-pod.yaml")[0]
+    ns = "cilab-fresh-1a2b3c"
+    path = tmp_path / "t.yaml"
+    path.write_text(yaml.safe_dump({
+        "transcript": {"name": "sa-race"},
+        "calls": [{"op": "k8s_apply", "args": {"manifest": obj, "namespace": ns}, "state": [],
+                   "results": [{"error": "ServiceNotReady",
+                                "message": 'apply Pod curl-pod: HTTP 403 Forbidden: pods "curl-pod" is forbidden: '
+                                           'error looking up service account cilab-fresh-1a2b3c/default: '
+                                           'serviceaccount "default" not found'},
+                               {"value": obj}]}]}))
+    lab = Lab(ReplayBackend(load_transcript(path)), clock=VirtualClock())
+    assert manifests.apply(lab, "webpod/curl-pod.yaml", ns) == [obj]
+    assert lab.calls == 2

@@ -519,7 +519,7 @@ def tcp_flags_scenario(*, skip: tuple[str, ...] = (), earlier: bool = False) -> 
             f["time"] = f["time"].replace("T17:44:03.", "T17:43:58.")
     args = resolve(s.ns, "--pod {ns}/xwing --protocol tcp")
     s.observe(args, [cmd(s.traffic.lines(keep(args)))],
-              "seed 1723-1737, 1785-1792 (TCP Flags: SYN / SYN, ACK / ACK / ACK, PSH / ACK, FIN) as jsonpb")
+              "seed 1785-1792 (TCP Flags: SYN / SYN, ACK / ACK / ACK, PSH / ACK, FIN; the same sequence at seed 1723-1737) as jsonpb")
     return end(s)
 
 
@@ -549,7 +549,7 @@ def kube_dns_calls() -> list[dict[str, Any]]:
                      {"name": "metrics", "port": 9153, "protocol": "TCP"}],
            "endpoints": [{"addresses": [ip], "nodeName": "k8s-ctr", "conditions": {"ready": True},
                           "targetRef": {"kind": "Pod", "name": name, "namespace": KS}} for name, ip in COREDNS.items()]}
-    return [call("k8s_get", "seed 1696 (kube-dns ClusterIP 10.96.0.10:53)", [value(svc)], PF,
+    return [call("k8s_get", "seed 1697 (kube-dns ClusterIP 10.96.0.10:53)", [value(svc)], PF,
                  api_version="v1", kind="Service", name="kube-dns", namespace=KS),
             call("k8s_list", "seed 1580-1592, 1697-1707 (coredns pods 172.20.0.107, 172.20.0.51 behind kube-dns)",
                  [value([eps])], PF, api_version="discovery.k8s.io/v1", kind="EndpointSlice", namespace=KS,
@@ -608,13 +608,13 @@ def shared_calls(*, overrides: dict[tuple[str, str], list[dict[str, Any]]] | Non
            "seed 1312-1339 (Relay <- 192.168.10.101:4244 (remote-node), <- 192.168.10.102:4244 (host); UI -> Relay "
            ":4245; UI -> 192.168.10.100:6443 (kube-apiserver)) as jsonpb; the k8s-ctr peer (kube-apiserver), times "
            "and uuids reconstructed"),
-        call("k8s_list", "seed 1151-1157 (hubble-relay-5dcd46f5c-tln2s on k8s-w2, 172.20.2.176)", [value(relay_pods)],
+        call("k8s_list", "seed 1159-1161 (hubble-relay-5dcd46f5c-tln2s on k8s-w2, 172.20.2.176)", [value(relay_pods)],
              PF, api_version="v1", kind="Pod", namespace=KS, label_selector="k8s-app=hubble-relay"),
-        call("k8s_list", "seed 1187-1189 (hubble-ui-76d4965bb6-hcgj6 on k8s-w1, 172.20.1.129)", [value(ui_pods)],
+        call("k8s_list", "seed 1191-1192, 1317 (hubble-ui-76d4965bb6-hcgj6 on k8s-w1, 172.20.1.129)", [value(ui_pods)],
              PF, api_version="v1", kind="Pod", namespace=KS, label_selector="k8s-app=hubble-ui"),
         apiserver_slice(PF),
         apiserver_slice(HUBBLE),
-        call("pod_exec", "seed 1414-1418 (ip list -n: host 1, world 2, remote-node 6; as seen on k8s-w1: kube-apiserver 7 "
+        call("pod_exec", "reconstructed (ip list -n of seed 1414-1418: host 1, world 2, remote-node 6; as seen on k8s-w1: kube-apiserver 7 "
                          "for 192.168.10.100); the JSON rows reconstructed (models.IPListEntry), no health (4): "
                          "enable-endpoint-health-checking false (seed 777-790)",
              [cmd(ip_list(health=o.get(("ip-list", "health")) is not None))], HUBBLE,

@@ -39,7 +39,7 @@ WEBPODS = {  # seed 2495-2499 (kubectl get ciliumendpoints), 2487 (endpoints)
     "webpod-697b545f57-ntmqj": {"ip": "172.20.1.179", "node": "k8s-w1"},
 }
 FIRST, SECOND = "webpod-697b545f57-b2xst", "webpod-697b545f57-ntmqj"  # seed 2527, 2530: who answered
-CURL_IP, CURL_NODE = "172.20.0.241", "k8s-ctr"  # seed 2497
+CURL_IP, CURL_NODE = "172.20.0.241", "k8s-ctr"  # seed 2501
 ID_CURL, ID_WEBPOD, ID_DNS = 10292, 2460, 5694  # seed 2497-2499, 2856-2871
 EP_CURL = 1475  # seed 2510 (endpoint id of curl-pod on k8s-ctr)
 EP_WEBPOD = {"k8s-w1": 3017, "k8s-w2": 812}  # reconstructed
@@ -227,6 +227,9 @@ class _Capture:
         if container is not None:
             self.args["container"] = container
         return CommandResult("", "", 28)
+
+    def when_ready(self, call: Any, *, what: str, budget: Any = "default") -> Any:
+        return call()
 
 
 def answer(sent: "Sent", body: str, started: str | None = None, status: int = 200) -> dict[str, Any]:
@@ -454,13 +457,13 @@ class Scene:
                    "seed 2406-2451 (deployment.apps/webpod, service/webpod created)")
         self.apply("webpod/curl-pod.yaml", [applied(manifests.load("webpod/curl-pod.yaml")[0], ns)],
                    "seed 2455-2470 (pod/curl-pod created)")
-        self.add("k8s_get", "seed 2483-2484 (webpod 2/2; 0/2 first: reconstructed 'not yet')",
+        self.add("k8s_get", "seed 2487 (webpod 2/2; 0/2 first: reconstructed 'not yet')",
                  [value(deployment_obj(ns, 0)), value(deployment_obj(ns, 2))],
                  api_version="apps/v1", kind="Deployment", name="webpod", namespace=ns)
-        self.add("k8s_list", "seed 2487-2491 (endpoints 172.20.1.179:80, 172.20.2.207:80)", [value([webpod_slice(ns)])],
+        self.add("k8s_list", "seed 2493, 2497 (endpoints 172.20.1.179:80, 172.20.2.207:80)", [value([webpod_slice(ns)])],
                  api_version="discovery.k8s.io/v1", kind="EndpointSlice", namespace=ns,
                  label_selector="kubernetes.io/service-name=webpod")
-        self.add("k8s_get", "seed 2497 (curl-pod 172.20.0.241 on k8s-ctr; creationTimestamp reconstructed)",
+        self.add("k8s_get", "seed 2501 (curl-pod 172.20.0.241; pinned to k8s-ctr by its manifest; creationTimestamp reconstructed)",
                  [value(curl_pod_obj(ns))], api_version="v1", kind="Pod", name="curl-pod", namespace=ns)
 
     def webpod_pods(self, nodes: dict[str, str] | None = None) -> dict[str, Any]:
@@ -595,7 +598,7 @@ def drop_scene() -> Scene:
     s.webpod()
     s.policy()
     sent = s.new_request(API_URL, extra=("-k",))
-    s.add("pod_exec", "seed 2757, 2891 (egress not listed is dropped: the connect attempt to the API server's "
+    s.add("pod_exec", "reconstructed (seed 2757 and 2891 state that egress not listed is dropped; the seed prints no curl output for it: the connect attempt to the API server's "
           "ClusterIP times out, exit 28; message and start line reconstructed)",
           [curl_out(f"{DROP_WHEN}.101532804Z", CURL_IP, status=None, rc=28, connected=False,
                     address=KUBERNETES_SVC[0], port=KUBERNETES_SVC[1],

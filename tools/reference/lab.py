@@ -36,9 +36,9 @@ NODES = {  # seed 603-606: kubectl get node -owide
 }
 AGENT_PODS = {"k8s-ctr": "cilium-tstkf", "k8s-w1": "cilium-mm7xq", "k8s-w2": "cilium-kkt6t"}  # seed 638-641
 OPERATOR_POD, OPERATOR_NODE = "cilium-operator-5bc66f5b9b-7v5fg", "k8s-ctr"  # seed 640
-RELAY_POD, RELAY_NODE, RELAY_IP = "hubble-relay-5dcd46f5c-tln2s", "k8s-w2", "172.20.2.176"  # seed 1151-1157
-UI_POD, UI_NODE, UI_IP = "hubble-ui-76d4965bb6-hcgj6", "k8s-w1", "172.20.1.129"  # seed 1187-1189, 1297
-SVC_IPS = {"hubble-relay": "10.96.174.49", "hubble-peer": "10.96.68.0", "hubble-ui": "10.96.201.178"}  # seed 1156,1162,1186
+RELAY_POD, RELAY_NODE, RELAY_IP = "hubble-relay-5dcd46f5c-tln2s", "k8s-w2", "172.20.2.176"  # seed 1161-1165
+UI_POD, UI_NODE, UI_IP = "hubble-ui-76d4965bb6-hcgj6", "k8s-w1", "172.20.1.129"  # seed 1191-1192, 1317
+SVC_IPS = {"hubble-relay": "10.96.174.49", "hubble-peer": "10.96.68.0", "hubble-ui": "10.96.201.178"}  # seed 1164, 1170, 1191
 AGENT_PID = {"k8s-ctr": 9298, "k8s-w1": 7154, "k8s-w2": 6930}  # seed 1144-1150
 AGENT_4244_FD = {"k8s-ctr": 50, "k8s-w1": 55, "k8s-w2": 42}  # seed 1144-1150
 IMAGES = {  # seed 1104-1122 (cilium status, image versions)
@@ -132,6 +132,11 @@ def value(v: Any) -> dict[str, Any]:
     return {"value": v}
 
 
+def refused(url: str) -> dict[str, Any]:
+    """A lab service that does not listen yet (the runner's connect is refused): "not yet"."""
+    return {"error": "ServiceNotReady", "message": f"GET {url} failed: [Errno 111] Connection refused"}
+
+
 def cmd(stdout: str, rc: int = 0, stderr: str = "") -> dict[str, Any]:
     return {"stdout": stdout, "stderr": stderr, "rc": rc}
 
@@ -182,9 +187,16 @@ BASE_CONFIG = {  # seed 777-790 (cilium config view) and 1045-1080; keys rendere
     "enable-l7-proxy": "true",
     "external-envoy-proxy": "true",
     "debug": "true",
-    "hubble-export-file-max-size-mb": "10",
-    "hubble-export-file-max-backups": "5",
 }
+#: cilium-config keys the 1.17.6 chart renders only while Hubble is on: every `hubble-*`
+#: key and `enable-hubble-open-metrics` sit inside `{{- if .Values.hubble.enabled }}` of
+#: templates/cilium-configmap.yaml (lines 931-1036 of the 1.17.6 chart); with Hubble off
+#: the chart writes `enable-hubble: "false"` and nothing else about Hubble (seed 968-969).
+def hubble_gated(key: str) -> bool:
+    return key.startswith("hubble-") or key == "enable-hubble-open-metrics"
+
+
+
 HUBBLE_CONFIG = {**BASE_CONFIG,  # seed 1127-1136 (cilium config view | grep -i hubble), 2240-2397
                  "enable-hubble": "true",
                  "enable-hubble-open-metrics": "true",
@@ -194,6 +206,8 @@ HUBBLE_CONFIG = {**BASE_CONFIG,  # seed 1127-1136 (cilium config view | grep -i 
                  "hubble-metrics": ("dns drop tcp flow port-distribution icmp httpV2:exemplars=true;labelsContext="
                                     "source_ip,source_namespace,source_workload,destination_ip,"
                                     "destination_namespace,destination_workload,traffic_direction"),
+                 "hubble-export-file-max-size-mb": "10",
+                 "hubble-export-file-max-backups": "5",
                  "hubble-export-file-path": "/var/run/cilium/hubble/events.log",
                  "hubble-export-allowlist": "",
                  "hubble-export-denylist": "",
@@ -283,7 +297,7 @@ BASE_AGENT_CONTAINERS = [{"name": "cilium-agent", "image": IMAGES["cilium"], "co
                           "args": ["--config-dir=/tmp/cilium/config-map"]}]
 RELAY_CONTAINERS = [{"name": "hubble-relay", "image": IMAGES["relay"],
                      "ports": [{"name": "grpc", "containerPort": 4245}]}]
-UI_CONTAINERS = [  # seed 1169-1180 (kubectl describe pod -l k8s-app=hubble-ui)
+UI_CONTAINERS = [  # seed 1180-1188 (kubectl describe pod -l k8s-app=hubble-ui)
     {"name": "frontend", "image": IMAGES["ui"], "ports": [{"name": "http", "containerPort": 8081}]},
     {"name": "backend", "image": IMAGES["ui-backend"], "ports": [{"name": "grpc", "containerPort": 8090}],
      "env": [{"name": "EVENTS_SERVER_PORT", "value": "8090"}, {"name": "FLOWS_API_ADDR", "value": "hubble-relay:80"}]},
@@ -291,7 +305,7 @@ UI_CONTAINERS = [  # seed 1169-1180 (kubectl describe pod -l k8s-app=hubble-ui)
 
 
 def hubble_status_text(connected: int, total: int, unavailable: list[str] = ()) -> str:
-    """seed 1276-1280 (`hubble status`), here through the relay's ClusterIP."""
+    """seed 1296-1300 (`hubble status`), here through the relay's ClusterIP."""
     text = (f"Healthcheck (via {SVC_IPS['hubble-relay']}:80): Ok\n"
             "Current/Max Flows: 11,282/12,285 (91.84%)\n"
             "Flows/s: 35.22\n"
@@ -300,6 +314,10 @@ def hubble_status_text(connected: int, total: int, unavailable: list[str] = ()) 
         text += f"Unavailable Nodes: {len(unavailable)}\n" + "".join(f"  - {n}\n" for n in unavailable)
     return text
 
+
+#: `hubble status` while Relay does not listen yet (the error form of seed 1281, through the relay's ClusterIP)
+RELAY_REFUSED = ("failed getting status: rpc error: code = Unavailable desc = connection error: desc = "
+                 f"\"transport: Error while dialing: dial tcp {SVC_IPS['hubble-relay']}:80: connect: connection refused\"\n")
 
 UI_PAGE = ('<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Hubble UI</title>'
            '<link rel="icon" href="favicon.svg"></head><body><div id="app"></div>'

@@ -64,9 +64,13 @@ TESTS = {
     "prefix": "test_the_component_metrics_on_port_port_are_named_prefix",
 }
 PREFIX_ROWS = {9962: "Cilium agent-9962-cilium_-cilium_endpoint_state", 9964: "Envoy-9964-envoy_-envoy_server_live"}
+EVERY_METRICS_TEST: list[str] = []  # filled below TARGET_ROWS
 TARGET_ROWS = {9962: "the Cilium agent metrics-9962-of every node, and each is up",
                9965: "the Hubble metrics-9965-of every node, and each is up",
                9963: "the Cilium operator metrics-9963-exactly once, on the operator's node, and up"}
+
+EVERY_METRICS_TEST += sorted([t for k, t in TESTS.items() if k != "targets"]
+                             + [f"{TESTS['targets']}[{row}]" for row in TARGET_ROWS.values()])
 
 DROP_SERVER = "webpod-697b545f57-ntmqj"   # the webpod curl-pod's denied request went to (k8s-w1)
 HTTP_SERVER = "webpod-697b545f57-b2xst"   # the webpod that answered the httpV2 request (k8s-w2)
@@ -84,6 +88,12 @@ def http_text(body: str, status: int = 200, ctype: str = "text/plain; version=0.
 
 
 # --- the monitoring stage --------------------------------------------------------------------
+
+#: a Ready pod does not listen at once: refused, then Prometheus' 503 while it starts, then ready
+PROM_READY = [refused(f"{PROM}/-/ready"), http_text("Service Unavailable", 503),
+              http_text("Prometheus Server is Ready.\n")]
+GRAFANA_HEALTH = [refused(f"{GRAFANA}/api/health"),
+                  http_json({"commit": "3a91dba8d3", "database": "ok", "version": "9.3.6"})]
 
 APPLY_OUT = """namespace/cilium-monitoring created
 serviceaccount/prometheus-k8s created
@@ -471,8 +481,9 @@ def drop_scenario() -> tuple[Scenario, traffic.Request]:
     node = WEBPODS[DROP_SERVER][0]
     drops = [tcp_flow(sc.ns, node, whoami.CURL_POD, DROP_SERVER, req.local_port, 80, ["SYN"], second=s,
                       reply=False, verdict="DROPPED", n=i) for i, s in enumerate((21.004, 22.031))]
-    sc.add("pod_exec", "reconstructed (POLICY_DENIED drops of curl-pod's SYNs at webpod; shape of hubble-1.17-formats.md §1.4)",
-           [cmd(lines(drops))], namespace=KS, pod=AGENT_PODS["k8s-ctr"], container="cilium-agent",
+    sc.add("pod_exec", "reconstructed (POLICY_DENIED drops of curl-pod's SYNs at webpod; shape of hubble-1.17-formats.md §1.4; "
+           "the retransmission reaches Relay one read after the first drop: 1, then 2 drops)",
+           [cmd(lines(drops[:1])), cmd(lines(drops))], namespace=KS, pod=AGENT_PODS["k8s-ctr"], container="cilium-agent",
            command=["hubble", "observe", "--server", f"{SVC_IPS['hubble-relay']}:80", "-o", "jsonpb", "--last",
                     "1000", "--namespace", sc.ns, "--verdict", "DROPPED"])
     return sc, req
@@ -576,21 +587,22 @@ def _own_calls() -> list[dict[str, Any]]:
              HUBBLE, api_version="v1", kind="Service", name="prometheus", namespace=MON_NS),
         call("k8s_get", "seed 2708-2711 (service/grafana NodePort 3000:30002/TCP)", [value(mon_service("grafana"))],
              HUBBLE, api_version="v1", kind="Service", name="grafana", namespace=MON_NS),
-        call("http_get", "seed 2676, 2713 (Prometheus on :30001; /-/ready answer reconstructed)",
-             [http_text("Prometheus Server is Ready.\n")], HUBBLE, url=f"{PROM}/-/ready"),
-        call("http_get", "seed 2677, 2719 (Grafana on :30002; 9.3.6 from cilium-1.17.6-facts.md §3; /api/health answer reconstructed)",
-             [http_json({"commit": "3a91dba8d3", "database": "ok", "version": "9.3.6"})], HUBBLE,
-             url=f"{GRAFANA}/api/health"),
-        call("http_get", "seed 2715 (Prometheus > Targets; the example's jobs, cilium-1.17.6-facts.md §3; "
-             "first answer before the first scrape: reconstructed 'not yet')",
+        call("http_get", "seed 2676, 2713 (Prometheus on :30001; /-/ready answer reconstructed; refused, then "
+             "503 while the server starts behind its Ready pod: reconstructed 'not yet')",
+             PROM_READY, HUBBLE, url=f"{PROM}/-/ready"),
+        call("http_get", "seed 2677, 2719 (Grafana on :30002; 9.3.6 from cilium-1.17.6-facts.md §3; /api/health answer "
+             "reconstructed; refused first, before Grafana listens: reconstructed 'not yet')",
+             GRAFANA_HEALTH, HUBBLE, url=f"{GRAFANA}/api/health"),
+        call("http_get", "reconstructed (the example's jobs, cilium-1.17.6-facts.md §3; seed 2715 names the "
+             "Prometheus > Targets page but prints none of it; first answer before the first scrape: 'not yet')",
              [http_json(targets_doc(health={f"{ip}:{p}": "unknown" for ip in ip_of.values() for p in (9962, 9965)})),
               http_json(targets_doc())], HUBBLE, url=f"{PROM}/api/v1/targets?state=active"),
         call("http_get", "reconstructed (hubble_flows_processed_total per node, scraped from 9965)",
              [http_json(vector([({"instance": f"{NODES[n]['ip']}:9965"}, float(FLOWS_PROCESSED[n])) for n in NODES]))],
              HUBBLE, url=query_url(FLOWS_QUERY)),
         *scrapes,
-        call("http_get", "seed 2717 (Prometheus > query hubble_drop_total); before the next scrape, then after: "
-             "reconstructed", [http_json(vector([({}, DROPS_BEFORE[drop_node])])), http_json(vector([({}, after)]))],
+        call("http_get", "reconstructed (seed 2717 names the query hubble_drop_total but prints no "
+             "answer; before the next scrape, then after)", [http_json(vector([({}, DROPS_BEFORE[drop_node])])), http_json(vector([({}, after)]))],
              HUBBLE, url=query_url(drops_query(drop_node))),
         call("http_get", "seed 2721-2730 (Grafana: Cilium Metrics, Operator, Hubble, Hubble L7 HTTP Metrics by "
              "Workload; titles and uids: cilium-1.17.6-facts.md §3)", [http_json(search_doc())], HUBBLE,
@@ -646,10 +658,17 @@ def mutants() -> dict[str, dict[str, Any]]:
     return {
         "metrics-prometheus-never-ready": {
             "breaks": "the prometheus Deployment never gets a ready replica",
-            "expect": [TESTS["prometheus"]],
+            # the monitoring stage waits for it, so no scenario of the chapter can pass
+            "expect": EVERY_METRICS_TEST,
             "message": "Deployment cilium-monitoring/prometheus: 0/1 ready",
             "calls": [_replace(ref, "k8s_get", HUBBLE, [value(mon_deployment("prometheus", 0))], api_version="apps/v1",
                                kind="Deployment", name="prometheus", namespace=MON_NS)]},
+        "metrics-prometheus-ready-pod-not-serving": {
+            "breaks": "the prometheus pod is Ready but the server behind NodePort 30001 keeps answering "
+                      "/-/ready with 503",
+            "expect": EVERY_METRICS_TEST,
+            "message": "prometheus not ready: HTTP 503 'Service Unavailable'",
+            "calls": [_replace(ref, "http_get", HUBBLE, [http_text("Service Unavailable", 503)], url=f"{PROM}/-/ready")]},
         "metrics-grafana-not-published": {
             "breaks": "the grafana Service stays a ClusterIP (the NodePort patch did not apply)",
             "expect": [TESTS["grafana"]],
@@ -681,6 +700,13 @@ def mutants() -> dict[str, dict[str, Any]]:
             "expect": [TESTS["drop"]],
             "message": f'hubble_drop_total{{reason="POLICY_DENIED"}} on k8s-w1: expected a rise of at least {DROPS}',
             "calls": [_replace(ref, "http_get", HUBBLE, [http_text(hubble_metrics(drop_node))], url=scrape_url(drop_node))]},
+        "metrics-drop-counter-rises-less-than-own-drops": {
+            "breaks": "hubble_drop_total on k8s-w1 rises by 1 while Hubble shows the request's 3 drops there "
+                      "(a rise that a first, partial read of the flows would accept)",
+            "expect": [TESTS["drop"]],
+            "message": f'hubble_drop_total{{reason="POLICY_DENIED"}} on k8s-w1: expected a rise of at least {DROPS}',
+            "calls": [_replace(ref, "http_get", HUBBLE, [http_text(hubble_metrics(drop_node)), http_text(
+                hubble_metrics(drop_node, drops=DROPS_BEFORE[drop_node] + 1))], url=scrape_url(drop_node))]},
         "metrics-prometheus-misses-the-drops": {
             "breaks": "Prometheus never scrapes the new hubble_drop_total of k8s-w1",
             "expect": [TESTS["drop"]],

@@ -98,11 +98,11 @@ def redaction_scene() -> Scene:
           api_version="apps/v1", kind="DaemonSet", name="cilium", namespace=KS)
     s.add("k8s_list", "seed 603-606 (nodes)", [value([node_obj(n) for n in NODES])], scoped=False,
           api_version="v1", kind="Node")
-    s.add("k8s_get", "seed 1156 (service/hubble-relay)", [value(relay_service())], scoped=False,
+    s.add("k8s_get", "seed 1164 (service/hubble-relay)", [value(relay_service())], scoped=False,
           api_version="v1", kind="Service", name="hubble-relay", namespace=KS)
     s.add("k8s_list", "reconstructed (new agent pods after the restart)", [value(agent_pods(NEW_AGENTS))],
           scoped=False, api_version="v1", kind="Pod", namespace=KS, label_selector="k8s-app=cilium")
-    s.add("pod_exec", "seed 1276-1280 (Connected Nodes 3/3; 2/3 while Relay reconnects: reconstructed)",
+    s.add("pod_exec", "seed 1296-1300 (Connected Nodes 3/3; 2/3 while Relay reconnects: reconstructed)",
           [cmd(hubble_status_text(2, 3, ["k8s-w2"])), cmd(hubble_status_text(3, 3))], scoped=False,
           namespace=KS, pod=NEW_AGENTS["k8s-ctr"], container="cilium-agent", command=STATUS_CMD)
     s.policy_realised(NEW_AGENTS)
@@ -147,6 +147,13 @@ def mutants() -> dict[str, dict[str, Any]]:
             "expect": [T_REDACT],
             "message": "expected whoami to echo 'GET /?user_id=",
             "calls": [_replace(ref, "pod_exec", in_redaction, [answer(second, lost_query, STARTED_AFTER)], **second.args)]},
+        "redaction-relay-not-reconnected": {
+            "breaks": "after the switch to redaction, Hubble Relay stays connected to 2 of the 3 restarted agents",
+            "expect": [T_REDACT],
+            "message": "expected Connected Nodes 3/3, saw 2/3 (unavailable: k8s-w2)",
+            "calls": [_replace(ref, "pod_exec", REDACTION, [cmd(hubble_status_text(2, 3, ["k8s-w2"]))],
+                               namespace=KS, pod=NEW_AGENTS["k8s-ctr"], container="cilium-agent",
+                               command=STATUS_CMD)]},
         "redaction-config-keys-missing": {
             "breaks": "the Helm upgrade leaves cilium-config without the hubble-redact-* keys",
             "expect": [T_REDACT],

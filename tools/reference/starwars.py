@@ -55,6 +55,11 @@ SYSTEM_ENDPOINTS = {  # node: [(endpoint id, identity, namespace, pod, ip, label
     "k8s-w2": [(93, 11581, "kube-system", RELAY_POD, RELAY_IP, ["k8s:k8s-app=hubble-relay"]),
                (2374, 1, None, None, None, ["reserved:host"])],
 }
+#: under `pytest -n auto` another worker's scenario creates pods while this one waits: its
+#: endpoint regenerates at an older revision on k8s-w2 (reconstructed); the policy-realised
+#: wait must look only at the endpoints of its own namespace
+FOREIGN_ENDPOINT = (3187, 48213, "cilab-another-workers-scenario-5e2f1a", "curl-pod", "172.20.2.31",
+                    ["k8s:app=curl", "k8s:io.kubernetes.pod.namespace=cilab-another-workers-scenario-5e2f1a"])
 REVISION = {None: 1, "l3l4": 2, "l7": 3}  # the L7 rule1 is revision 3 (seed 2157); 1 and 2 reconstructed
 VALID = {"lastTransitionTime": "2025-07-25T18:01:50Z", "message": "Policy validation succeeded",
          "status": "True", "type": "Valid"}  # seed 1906-1913
@@ -183,6 +188,10 @@ def endpoint_list(ns: str, node: str, policy_kind: str | None, *, lag: dict[int,
     for ep_id, ident, sys_ns, pod, ip, labels in SYSTEM_ENDPOINTS[node]:
         items.append(agent_endpoint(ep_id, ident, labels, ns=sys_ns, pod=pod, ip=ip,
                                     enabled=enforce.get(ep_id, "none"), revision=rev))
+    if node == "k8s-w2":
+        ep_id, ident, other_ns, pod, ip, labels = FOREIGN_ENDPOINT
+        items.append(agent_endpoint(ep_id, ident, labels, ns=other_ns, pod=pod, ip=ip, state="regenerating",
+                                    revision=0))
     for name, (pod_node, ip, ep_id, ident, _) in PODS.items():
         if pod_node != node:
             continue
@@ -422,20 +431,26 @@ class Scenario:
         for doc in manifests.load(starwars.APP):
             result = {**doc, "metadata": {**doc["metadata"], "namespace": self.ns,
                                           "uid": _uid(self.ns, doc["kind"], doc["metadata"]["name"])}}
-            self.apply(doc, starwars.APP, result, "seed 1520-1521 (kubectl apply -f http-sw-app.yaml: "
-                       "service, deployment, pods created)", namespace=self.ns)
+            self.apply(doc, starwars.APP, result, "seed 1546-1555 (the service, deployment and pods that "
+                       "kubectl apply -f http-sw-app.yaml of seed 1523 created)", namespace=self.ns)
         pending = [pod_obj(self.ns, n, ready=False) for n in PODS]
         ready = [pod_obj(self.ns, n, ready=True) for n in PODS]
         self.add("k8s_list", "seed 1546-1551 (4 pods Running 1/1 with their labels; ContainerCreating first: "
                  "reconstructed 'not yet')", [value(pending), value(ready)],
                  api_version="v1", kind="Pod", namespace=self.ns)
+        both = ["deathstar-8c4c77fb7-m8q2b", "deathstar-8c4c77fb7-nnzkt"]
+        self.add("k8s_list", "seed 1555 (endpoints/deathstar 172.20.1.167:80,172.20.2.219:80; one endpoint "
+                 "before the second pod's is programmed: reconstructed 'not yet')",
+                 [value([endpointslice_obj(self.ns, both[1:])]), value([endpointslice_obj(self.ns, both)])],
+                 api_version="discovery.k8s.io/v1", kind="EndpointSlice", namespace=self.ns,
+                 label_selector="kubernetes.io/service-name=deathstar")
 
     # --- policies --------------------------------------------------------------------------
     def policy_applied(self, kind: str) -> None:
         relpath = starwars.L3_L4_POLICY if kind == "l3l4" else starwars.L7_POLICY
         doc = manifests.load(relpath)[0]
         generation = 1 if kind == "l3l4" else 2
-        seed = ("seed 1860-1861 (ciliumnetworkpolicy.cilium.io/rule1 created)" if kind == "l3l4"
+        seed = ("seed 1862-1863 (ciliumnetworkpolicy.cilium.io/rule1 created)" if kind == "l3l4"
                 else "seed 2088-2089 (ciliumnetworkpolicy.cilium.io/rule1 configured)")
         self.apply(doc, relpath, cnp_obj(self.ns, relpath, generation=generation, valid=None), seed,
                    namespace=self.ns)
@@ -475,8 +490,10 @@ class Scenario:
             ep_seed = (f"seed 1940-2004 (endpoint list on {node}: deathstar endpoints ingress Enabled, "
                        f"the rest Disabled) as JSON; revision {rev} reconstructed")
             if kind == "l3l4" and node == "k8s-w1":
-                ep_results = [cmd(endpoint_list(self.ns, node, kind, lag={3615: "regenerating"}))] + ep_results
-                ep_seed += "; deathstar endpoint 3615 still regenerating on the first look (reconstructed 'not yet')"
+                ep_results = [cmd(endpoint_list(self.ns, node, kind, lag={3615: "regenerating"}))] * 2 + ep_results
+                ep_seed += "; deathstar endpoint 3615 still regenerating on the first two looks (reconstructed 'not yet')"
+            if node == "k8s-w2":
+                ep_seed += "; an endpoint of another worker's namespace regenerating: reconstructed"
             self.add("pod_exec", ep_seed, ep_results, namespace=KS, pod=AGENT_PODS[node],
                      container="cilium-agent", command=policy.ENDPOINT_LIST)
 
@@ -548,10 +565,6 @@ def build() -> dict[str, Scenario]:
           api_version="apps/v1", kind="Deployment", name="deathstar", namespace=s.ns)
     s.add("k8s_get", "seed 1554 (service/deathstar ClusterIP 10.96.41.44 80/TCP)", [value(service_obj_ns(s.ns))],
           api_version="v1", kind="Service", name="deathstar", namespace=s.ns)
-    s.add("k8s_list", "seed 1555 (endpoints/deathstar 172.20.1.167:80,172.20.2.219:80)",
-          [value([endpointslice_obj(s.ns, ["deathstar-8c4c77fb7-m8q2b", "deathstar-8c4c77fb7-nnzkt"])])],
-          api_version="discovery.k8s.io/v1", kind="EndpointSlice", namespace=s.ns,
-          label_selector="kubernetes.io/service-name=deathstar")
     s.namespace_deleted()
 
     s = begin("identity")
@@ -619,8 +632,8 @@ def build() -> dict[str, Scenario]:
 
     s = begin("no-policy-endpoints")
     for node in NODES:
-        s.add("pod_exec", f"seed 1614-1618 (before any policy every endpoint shows POLICY (ingress) and (egress) "
-              f"ENFORCEMENT Disabled): endpoint list on {node} as JSON, policy-enabled none, revision 1 "
+        s.add("pod_exec", f"reconstructed (before any policy every endpoint shows POLICY (ingress) and (egress) "
+              f"ENFORCEMENT Disabled, seed 1614-1618): endpoint list on {node} as JSON, policy-enabled none, revision 1 "
               "reconstructed", [cmd(endpoint_list(s.ns, node, None))], namespace=KS, pod=AGENT_PODS[node],
               container="cilium-agent", command=policy.ENDPOINT_LIST)
     s.namespace_deleted()
@@ -783,8 +796,9 @@ def mutants() -> dict[str, dict[str, Any]]:
         "starwars-deathstar-service-one-endpoint": {
             "breaks": "the deathstar Service routes to one deathstar pod only",
             "expect": [t["demo"]],
-            "message": "Service deathstar port 80: expected the 2 deathstar pods 172.20.1.167:80, 172.20.2.219:80, "
-                       "saw endpoints 172.20.2.219:80",
+            # no request is sent before the Service's endpoints are exactly the deathstar pods
+            "message": "Service deathstar: expected its endpoints to be exactly the deathstar pods "
+                       "172.20.1.167, 172.20.2.219, saw 172.20.2.219",
             "calls": [_over(slices, [value([endpointslice_obj(demo.ns, ["deathstar-8c4c77fb7-nnzkt"])])])]},
         "starwars-deathstar-two-identities": {
             "breaks": "the two deathstar pods get different security identities",
