@@ -116,7 +116,8 @@ def ensure_hubble(lab: Lab, shared_dir: Path, cilium_version: str,
     """Bring the lab to the Hubble stage once per run; returns the stage record."""
     record_path = Path(shared_dir) / "stage-hubble.json"
     try:
-        with FileLock(str(record_path) + ".lock", timeout=lock_timeout):
+        with FileLock(str(record_path) + ".lock", timeout=lab.wait_clock.real_seconds(lock_timeout),
+                      poll_interval=lab.wait_clock.real_seconds(0.05)):
             if record_path.exists():
                 record = json.loads(record_path.read_text())
                 lab.set_stages(stage_labels("hubble"))
