@@ -345,6 +345,19 @@ def scenario_namespace(name: str) -> str:
 
 # --- scenario hooks ----------------------------------------------------------------------
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
+                                  items: list[pytest.Item]) -> None:
+    """Scenarios that change the cluster for everyone (tag @cluster_change: redaction, two
+    agent restarts under the exclusive cluster lock) run last: xdist hands tests out in
+    this order, so the exclusive lock is asked for when the other workers are finishing
+    their last scenarios, not in the middle of the run where every worker would idle
+    behind it (docs/decisions.md, "Cluster-wide changes run last").  Runs after any
+    reordering plugin (pytest-randomly), keeping its order otherwise."""
+    changes = [item for item in items if item.get_closest_marker("cluster_change")]
+    if changes:
+        items[:] = [item for item in items if not item.get_closest_marker("cluster_change")] + changes
+
 def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature: Any, scenario: Any) -> None:
     from cilab.probes.traffic import reset_counters
     reset_counters()

@@ -112,7 +112,7 @@ def _stop_before(clock: Clock, start: float, budget: float) -> Callable[[RetryCa
 
 
 def eventually(check: Callable[[], T], *, what: str, budget: float | str = "default",
-               clock: Clock | None = None, initial: float = 0.5, maximum: float = 10.0,
+               clock: Clock | None = None, initial: float = 0.5, maximum: float = 2.0,
                on_attempt: Callable[[int, str], None] | None = None,
                transport_retries: int = 2, attempts_out: Attempts | None = None) -> T:
     """Call `check` until it returns without raising `AssertionError`.

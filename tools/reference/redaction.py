@@ -3,7 +3,7 @@
 The scenario takes the lab through three states: ["hubble"] (the request with
 ?user_id=<marker> shows its query in the flows, seed 2933-2956), ["hubble", "redaction"]
 after the Helm upgrade with provisioning/helm/redaction.yaml (the agents restart: a new
-DaemonSet generation rolled out, new agent pod names, Relay reconnecting; the new request's
+DaemonSet generation rolled out, new agent pod names; the new request's
 flows show http://webpod/, seed 2960-2999), and ["hubble"] again after the restore (those
 calls are the Hubble chapter's).  Webpod, policy and flow builders are the L7 visibility
 chapter's (tools/reference/l7_visibility.py).
@@ -41,7 +41,6 @@ REDACT_KEYS = {  # rendered by the chart for hubble.redact.* (cilium-1.17.6-fact
     "hubble-redact-kafka-apikey": "false",
 }
 BEFORE, AFTER = "2025-07-25T19:53:37", "2025-07-25T19:56:27"  # seed 2951, 2994
-STATUS_CMD = ["hubble", "status", "--server", f"{SVC_IPS['hubble-relay']}:80"]
 
 
 def helm_output(revision: int, deployed: str) -> str:
@@ -100,9 +99,6 @@ def redaction_scene() -> Scene:
           api_version="v1", kind="Service", name="hubble-relay", namespace=KS)
     s.add("k8s_list", "reconstructed (new agent pods after the restart)", [value(agent_pods(NEW_AGENTS))],
           scoped=False, api_version="v1", kind="Pod", namespace=KS, label_selector="k8s-app=cilium")
-    s.add("pod_exec", "seed 1276-1280 (Connected Nodes 3/3; 2/3 while Relay reconnects: reconstructed)",
-          [cmd(hubble_status_text(2, 3, ["k8s-w2"])), cmd(hubble_status_text(3, 3))], scoped=False,
-          namespace=KS, pod=NEW_AGENTS["k8s-ctr"], container="cilium-agent", command=STATUS_CMD)
     s.policy_realised(NEW_AGENTS)
     second = s.request("http://webpod/", FIRST, envoy=True, marker_param="user_id",
                        seed="seed 2976-2990 (GET /?user_id=1234 still echoed by whoami)")
