@@ -185,6 +185,7 @@ def simulate(tests: list[dict[str, Any]], workers: int, *, warm: bool) -> Result
                     if t < state[3]:
                         if w not in blocked:
                             blocked[w] = ("stage", t, (state[1], state[2]))
+                        cur[w][1] = pos
                         wake(state[3], w)
                         return
                 if state[0] == "running" and t >= state[3]:
@@ -212,7 +213,7 @@ def simulate(tests: list[dict[str, Any]], workers: int, *, warm: bool) -> Result
                         blocked[w] = ("lock", t, holder)
                     cur[w][1] = pos
                     return   # woken by a release
-                if w in blocked:
+                if w in blocked and blocked[w][0] == "lock":
                     what, since, holder = blocked.pop(w)
                     seg.waited += t - since
                     if exclusive:
