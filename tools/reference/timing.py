@@ -50,7 +50,7 @@ REQUEST = Cost(0.04, "seed 1697-1729: a curl from a pod, DNS lookup to HTTP exch
                      "(17:44:03.781 to .817)")
 HELM = Cost(90.0, "estimated: helm upgrade --wait to the Hubble stage: the agents restart on three nodes "
                   "(rolling) and hubble-relay/hubble-ui pull their images and start")
-HELM_RESTART = Cost(35.0, "seed 2951-2994: a stage switch restarts every agent; the redaction upgrade (LAST DEPLOYED 04:55:45 KST = 19:55:45 UTC) "
+HELM_RESTART = Cost(35.0, "estimated from seed 2951-2994: a stage switch restarts every agent; the redaction upgrade (LAST DEPLOYED 04:55:45 KST = 19:55:45 UTC) "
                           "and the next request's flow (19:56:27) are 42 s apart, the agents' restart included; "
                           "helm upgrade --wait taken as 35 s of it")
 
