@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -114,11 +115,16 @@ class Lab:
 
     def __init__(self, backend: Any, *, recorder: Any = None, clock: Clock | None = None,
                  attach: Attach | None = None, info: dict[str, Any] | None = None,
-                 call_log: Any = None) -> None:
+                 call_log: Any = None, wait_clock: Clock | None = None) -> None:
         self.backend = backend
         self.kind: str = backend.kind
         self.recorder = recorder
+        #: the clock of `eventually` (virtual on the replay lab, scaled at recorded timing)
         self.clock = clock or Clock()
+        #: the clock of waits on other processes (cluster lock, stage locks): wall time, or
+        #: wall time scaled like `clock` at recorded timing; never virtual (another worker
+        #: only lets go in real time)
+        self.wait_clock = wait_clock or Clock()
         self.attach = attach
         self.info = info or {}
         self.state = LabState()
@@ -138,6 +144,7 @@ class Lab:
         with self._lock:
             self.calls += 1
         replay = getattr(self.backend, "replay", None)
+        started = time.monotonic()
         try:
             if replay is not None:
                 result = replay(op, key_args, state)
@@ -146,11 +153,13 @@ class Lab:
         except Exception as exc:
             from cilab.errors import LabUnavailable, CallFailed
             if self.recorder is not None and isinstance(exc, (LabUnavailable, CallFailed)):
-                self.recorder.add(op, key_args, state, exc)
+                self.recorder.add(op, key_args, state, exc, started=started,
+                                  duration=time.monotonic() - started)
             self._attach(op, args, exc)
             raise
         if self.recorder is not None:
-            self.recorder.add(op, key_args, state, result)
+            self.recorder.add(op, key_args, state, result, started=started,
+                              duration=time.monotonic() - started)
         self._attach(op, args, result)
         return result
 
@@ -173,6 +182,8 @@ class Lab:
         reset = getattr(self.backend, "begin_scenario", None)
         if reset is not None:
             reset(name)
+        if self.recorder is not None:
+            self.recorder.begin_scenario(name)
 
     def set_stages(self, stages: set[str]) -> None:
         self.state.stages = set(stages)

@@ -136,7 +136,8 @@ def ensure_monitoring(lab: Lab, shared_dir: Path, cilium_version: str,
     """
     record_path = Path(shared_dir) / RECORD
     try:
-        with FileLock(str(record_path) + ".lock", timeout=lock_timeout):
+        with FileLock(str(record_path) + ".lock", timeout=lab.wait_clock.real_seconds(lock_timeout),
+                      poll_interval=lab.wait_clock.real_seconds(0.05)):
             if record_path.exists():
                 record = json.loads(record_path.read_text())
             else:

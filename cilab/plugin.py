@@ -4,6 +4,8 @@ Loaded by the top-level conftest.py.  Options (see `pytest --help`, group "ciliu
 
   --lab vagrant|kubeconfig|replay   which lab answers the probes (default: vagrant)
   --transcript PATH                  replay source (default: the shipped reference lab)
+  --replay-timing virtual|recorded   replay instantly (default) or at the recorded durations
+  --replay-speed N                   with recorded timing: N times faster than recorded
   --record DIR                       write every probe result of a real lab as a transcript
   --kubeconfig / --context / --ssh-config   the existing-cluster lab
   --vagrant-dir / --provider / --destroy-lab / --provisioning-logs   the Vagrant lab
@@ -22,7 +24,7 @@ import pytest
 
 from cilab.errors import ConfigError, LabError
 from cilab.lab import Lab
-from cilab.retry import Clock, VirtualClock
+from cilab.retry import Clock, ScaledClock, VirtualClock
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 REFERENCE_TRANSCRIPT = REPO_ROOT / "fixtures" / "transcripts" / "reference"
@@ -41,6 +43,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="replay source: a transcript file or folder "
                      f"(default: {REFERENCE_TRANSCRIPT.relative_to(REPO_ROOT)}, the reference lab "
                      "reconstructed from the documented outputs)")
+    g.addoption("--replay-timing", choices=("virtual", "recorded"), default="virtual",
+                help="--lab replay: virtual (default) answers at once and runs retries on virtual "
+                     "time; recorded makes every answer take its recorded duration and runs every "
+                     "wait (retries, cluster lock, stage locks) on real time, divided by --replay-speed")
+    g.addoption("--replay-speed", metavar="N", default=None,
+                help="--replay-timing recorded: run the lab N times faster than recorded (default 1)")
     g.addoption("--record", metavar="DIR", default=None,
                 help="record every probe result of a real lab into DIR/<worker>.yaml "
                      "(replayable with --lab replay --transcript DIR)")
@@ -86,6 +94,12 @@ def _validate(config: pytest.Config) -> None:
     lab = opt.lab
     if opt.transcript and lab != "replay":
         raise _usage(f"--transcript only goes with --lab replay (got --lab {lab})")
+    if opt.replay_timing != "virtual" and lab != "replay":
+        raise _usage(f"--replay-timing only goes with --lab replay (got --lab {lab})")
+    if opt.replay_speed is not None:
+        if opt.replay_timing != "recorded":
+            raise _usage("--replay-speed only goes with --replay-timing recorded")
+        replay_speed(opt.replay_speed)
     if opt.record and lab == "replay":
         raise _usage("--record records a real lab; it cannot be combined with --lab replay")
     if (opt.kubeconfig or opt.context or opt.ssh_config or opt.allow_helm_changes) and lab != "kubeconfig":
@@ -106,7 +120,9 @@ def _validate(config: pytest.Config) -> None:
     if lab == "replay":
         from cilab.transcript import load_transcript
         try:
-            load_transcript(opt.transcript or REFERENCE_TRANSCRIPT)
+            loaded = load_transcript(opt.transcript or REFERENCE_TRANSCRIPT)
+            if opt.replay_timing == "recorded":
+                loaded.require_durations()
         except LabError as exc:
             raise _usage(str(exc)) from None
     elif lab == "vagrant":
@@ -163,6 +179,19 @@ def vagrant_dir(config: pytest.Config) -> Path:
 
 def provisioning_logs(config: pytest.Config) -> Path:
     return Path(config.option.provisioning_logs or Path(config.rootpath) / "reports" / "provisioning")
+
+
+def replay_speed(text: str | None) -> float:
+    """--replay-speed: a number > 0 (one line otherwise)."""
+    if text is None:
+        return 1.0
+    try:
+        speed = float(text)
+    except ValueError:
+        raise _usage(f"--replay-speed {text!r}: not a number (give a factor > 0, e.g. 50)") from None
+    if not speed > 0 or speed == float("inf"):
+        raise _usage(f"--replay-speed {text}: must be a finite number > 0 (e.g. 1 for real time, 50 for 50x)")
+    return speed
 
 
 def _check_writable(target: Path, what: str = "--record") -> None:
@@ -253,9 +282,13 @@ def _build_lab(config: pytest.Config, shared: Path) -> Lab:
         from cilab.backends.replay import ReplayBackend
         from cilab.transcript import load_transcript
         transcript = load_transcript(opt.transcript or REFERENCE_TRANSCRIPT)
-        return Lab(ReplayBackend(transcript), clock=VirtualClock(), attach=_allure_attach,
-                   info={"transcript": transcript.name, "header": transcript.header,
-                         "run_id": str(transcript.header.get("run_id", "reference"))})
+        info = {"transcript": transcript.name, "header": transcript.header,
+                "run_id": str(transcript.header.get("run_id", "reference"))}
+        if opt.replay_timing == "recorded":
+            scaled = ScaledClock(replay_speed(opt.replay_speed))
+            return Lab(ReplayBackend(transcript, clock=scaled), clock=scaled, wait_clock=scaled,
+                       attach=_allure_attach, info=info)
+        return Lab(ReplayBackend(transcript), clock=VirtualClock(), attach=_allure_attach, info=info)
     from cilab.versions import load_versions
     versions = load_versions()
     if opt.lab == "vagrant":
@@ -383,7 +416,7 @@ def _add_environment(config: pytest.Config, shared: Path, props: dict[str, str])
 def cluster_shared_lock(lab_shared_dir: Path, lab: Lab) -> Iterator[None]:
     """Held by every ordinary scenario: cluster-wide changes wait for it to be released."""
     from cilab.locks import cluster_lock
-    with cluster_lock(lab_shared_dir, exclusive=False, clock=Clock()):
+    with cluster_lock(lab_shared_dir, exclusive=False, clock=lab.wait_clock):
         yield
 
 
@@ -396,6 +429,20 @@ def scenario_namespace(name: str) -> str:
 
 
 # --- scenario hooks ----------------------------------------------------------------------
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
+                                  items: list[pytest.Item]) -> None:
+    """Scenarios that change the cluster for everyone (tag @cluster_change: redaction, two
+    agent restarts under the exclusive cluster lock) run last: xdist hands tests out in
+    this order, so the exclusive lock is asked for when the other workers are finishing
+    their last scenarios, not in the middle of the run where every worker would idle
+    behind it (docs/decisions.md, "Cluster-wide changes run last").  Runs after any
+    reordering plugin (pytest-randomly), keeping its order otherwise."""
+    changes = [item for item in items if item.get_closest_marker("cluster_change")]
+    if changes:
+        items[:] = [item for item in items if not item.get_closest_marker("cluster_change")] + changes
+
 
 @pytest.hookimpl(trylast=True)
 def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature: Any, scenario: Any) -> None:

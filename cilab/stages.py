@@ -9,9 +9,8 @@ record that the others read.
 
 A stage that changes the cluster for one scenario only (`redaction`) is switched on and
 back with `stage_switched`, under the exclusive cluster lock (cilab.locks): each switch
-waits until cilium-config holds the stage's entries, every agent was restarted with them
-(a new DaemonSet generation, rolled out), and Relay sees every node again (that last wait
-only logs when it runs out, as in ensure_hubble).
+waits until cilium-config holds the stage's entries and every agent was restarted with them
+(a new DaemonSet generation, rolled out); it does not wait for Relay (see switch_stage).
 """
 from __future__ import annotations
 
@@ -236,7 +235,8 @@ def ensure_hubble(lab: Lab, shared_dir: Path, cilium_version: str,
         if progress is not None:
             progress(line)
     try:
-        with FileLock(str(record_path) + ".lock", timeout=lock_timeout):
+        with FileLock(str(record_path) + ".lock", timeout=lab.wait_clock.real_seconds(lock_timeout),
+                      poll_interval=lab.wait_clock.real_seconds(0.05)):
             if record_path.exists():
                 record = json.loads(record_path.read_text())
                 lab.set_stages(stage_labels("hubble"))

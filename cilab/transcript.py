@@ -38,6 +38,11 @@ from cilab.errors import TranscriptError
 from cilab.model import CommandResult, HttpResult
 
 COMMAND_OPS = {"node_shell", "pod_exec", "helm_upgrade"}
+#: timing of a result (optional): `duration`, the wall seconds the lab took to answer (for a
+#: "not yet" answer seen again and again by a poll: from the first such call's start to the
+#: last one's end), and `at`, when the first call that got it started, in seconds since the
+#: recording worker started; never part of what a call answered
+TIMING_KEYS = ("duration", "at")
 HTTP_OPS = {"http_get"}
 ERROR_KINDS = {"LabUnavailable", "CallFailed", "ServiceNotReady"}
 
@@ -219,6 +224,28 @@ class Transcript:
     def lookup(self, op: str, args: dict[str, Any], state: list[str]) -> Entry | None:
         return self.entries.get(call_key(op, args, state))
 
+    def require_durations(self) -> None:
+        """For `--replay-timing recorded`: every result must say how long it took.
+
+        Raises TranscriptError (one line, naming the file) for the first file whose
+        results lack a `duration`."""
+        untimed: dict[str, str] = {}
+        timed_files: set[str] = set()
+        for entry in self.entries.values():
+            where, _, line = entry.origin.rpartition(":")
+            for res in entry.results:
+                if "duration" in res:
+                    timed_files.add(where)
+                else:
+                    untimed.setdefault(where, line)
+        for where, line in untimed.items():
+            if where in timed_files:
+                raise TranscriptError(f"transcript {where}:{line}: a result has no 'duration' "
+                                      "(--replay-timing recorded needs one on every result)")
+            raise TranscriptError(f"transcript {where}: holds no call durations (recorded before "
+                                  "durations were kept?); --replay-timing recorded needs them, "
+                                  "--replay-timing virtual replays it")
+
     def near_misses(self, op: str, args: dict[str, Any]) -> list[Entry]:
         """Entries with the same op and args in other states (for a helpful miss)."""
         probe = json.dumps(args, sort_keys=True)
@@ -284,8 +311,13 @@ def _parse_entry(path: Path, raw: Any, index: int) -> tuple[Entry, bool]:
                     raise _fail(path, rline, f"calls[{index}].results[{j}].status must be an integer")
             elif "value" not in res:
                 raise _fail(path, rline, f"calls[{index}].results[{j}] needs 'value'")
+            for timing in TIMING_KEYS:
+                if timing in res and (isinstance(res[timing], bool) or not isinstance(res[timing], (int, float))
+                                      or res[timing] < 0):
+                    raise _fail(path, rline, f"calls[{index}].results[{j}].{timing} must be a number of "
+                                             "seconds >= 0")
     entry = Entry(op=op, args=_strip_lines(args), state=sorted(state),
-                  results=_strip_lines(results or []), origin=f"{path.name}:{line}")
+                  results=_strip_lines(results or []), origin=f"{path}:{line}")
     return entry, remove
 
 
@@ -346,8 +378,25 @@ def _load_file(path: Path, seen: set[Path]) -> Transcript:
                 raise _fail(path, raw.get("__line__"), f"calls[{i}]: 'remove' names no base entry")
             del transcript.entries[entry.key]
         else:
+            replaced = transcript.entries.get(entry.key)
+            if replaced is not None:
+                _inherit_durations(entry, replaced)
             transcript.entries[entry.key] = entry
     return transcript
+
+
+def _inherit_durations(entry: Entry, replaced: Entry) -> None:
+    """An overlay's result without a duration takes the one of the result it replaces
+    (by position, the last repeating): a mutant changes what the lab answered, not how
+    long it took."""
+    timed = [r.get("duration") for r in replaced.results]
+    if not any(d is not None for d in timed):
+        return
+    for j, res in enumerate(entry.results):
+        if "duration" not in res:
+            inherited = timed[min(j, len(timed) - 1)]
+            if inherited is not None:
+                res["duration"] = inherited
 
 
 def _load(path: Path, seen: set[Path]) -> Transcript:
@@ -390,10 +439,17 @@ class Recorder:
     def __init__(self, path: str | Path, *, name: str, description: str,
                  lab: dict[str, Any] | None = None) -> None:
         self.path = Path(path)
+        import datetime
+        import time
         self.header = {"name": name, "source": "recorded", "description": description,
-                       "lab": lab or {}}
+                       "lab": lab or {},
+                       "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
         self._entries: dict[str, Entry] = {}
         self._lock = threading.Lock()
+        self._start = time.monotonic()
+        self._scenario = 0
+        #: key -> the scenario in which the entry's last result was last seen
+        self._seen_in: dict[str, int] = {}
         parent = self.path.parent
         try:
             parent.mkdir(parents=True, exist_ok=True)
@@ -404,16 +460,37 @@ class Recorder:
             from cilab.errors import ConfigError
             raise ConfigError(f"--record: cannot write to {parent} ({exc.strerror or exc})") from None
 
-    def add(self, op: str, args: dict[str, Any], state: list[str], result: Any) -> None:
+    def begin_scenario(self, name: str) -> None:
+        """A new scenario: a repeated answer no longer extends the previous one's duration."""
+        with self._lock:
+            self._scenario += 1
+
+    def add(self, op: str, args: dict[str, Any], state: list[str], result: Any,
+            started: float | None = None, duration: float | None = None) -> None:
+        """Keep a call's result; `started` (time.monotonic()) and `duration` (seconds) time it."""
         encoded = scrub(encode_result(op, result))
         clean_args = scrub(args)
         key = call_key(op, clean_args, state)
+        timed = started is not None and duration is not None
         with self._lock:
             entry = self._entries.get(key)
+            if timed:
+                at = max(0.0, started - self._start)
+                timing = {"duration": round(duration, 3), "at": round(at, 3)}
+            else:
+                timing = {}
+            last = None if entry is None else {k: v for k, v in entry.results[-1].items()
+                                               if k not in TIMING_KEYS}
             if entry is None:
-                self._entries[key] = Entry(op, clean_args, sorted(state), [encoded])
-            elif entry.results[-1] != encoded:
-                entry.results.append(encoded)
+                self._entries[key] = Entry(op, clean_args, sorted(state), [{**encoded, **timing}])
+            elif last != encoded:
+                entry.results.append({**encoded, **timing})
+            elif timed and self._seen_in.get(key) == self._scenario and "at" in entry.results[-1]:
+                # the same answer again in the same scenario: a poll that saw "not yet" once
+                # more; the answer's duration spans every call that got it
+                first = entry.results[-1]
+                first["duration"] = round(at + duration - first["at"], 3)
+            self._seen_in[key] = self._scenario
 
     def __len__(self) -> int:
         return len(self._entries)

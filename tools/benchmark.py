@@ -1,18 +1,30 @@
-"""Benchmark of the suite on this machine: prints figures measured in one run.
+"""Benchmark of the suite: what a user waits for on a real lab, and this machine's figures.
 
-  python tools/benchmark.py
+  python tools/benchmark.py                      # real-lab prediction (reference timing model)
+  python tools/benchmark.py --transcript DIR     # ... from a recorded transcript (a measurement)
+  python tools/benchmark.py --replay-figures     # the replay lab's own figures on this machine
 
-Figures: replay wall time of every scenario at -n 0 and -n 2, their ratio to
-`pytest --collect-only`, the time a dead lab takes to end the session, and lab calls per
-scenario (from --call-log); plus SSH connections per scenario of the paramiko pool against
-a real loopback sshd when /usr/sbin/sshd exists (one connection per node per worker).
-Aims (issue "The suite proves itself"): all scenarios <= 10 s and <= 3x collect-only on a
-2-core machine; -n 2 no slower than 1.3x -n 0.
+Real-lab prediction (issue "Real-lab time, measured"), from ONE run of the suite at
+`--replay-timing recorded --replay-speed S` (default 200, so it takes seconds here):
+each scenario's lab time, its marks (stages, cluster lock) and each step's lab time are
+measured by tools/benchmark_timing.py; tools/schedule.py then schedules those scenarios as
+pytest-xdist's load scheduler would on 1, 2, 4 and 8 workers, with the once-per-run stages
+and the cluster readers-writer lock, for a warm lab (stages already in place) and a cold
+one (stages applied by the run, provisioning excluded).  Eight real workers are not run
+here: on 2 cores they would measure this machine, not the lab.  `--check-n N` also runs
+the suite with N real workers at the same speed and prints measured against predicted.
+
+Replay figures (`--replay-figures`): replay wall time of every scenario at -n 0 and -n 2,
+their ratio to `pytest --collect-only`, the time a dead lab takes to end the session, and
+lab calls per scenario (from --call-log); plus SSH connections per scenario of the paramiko
+pool against a real loopback sshd when /usr/sbin/sshd exists.
 """
 from __future__ import annotations
 
 import os
 import platform
+import argparse
+import json
 import re
 import subprocess
 import sys
@@ -24,8 +36,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run(*args: str) -> tuple[float, str]:
+def run(*args: str, env_extra: dict[str, str] | None = None) -> tuple[float, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "CILAB_"))}
+    env.update(env_extra or {})
     start = time.monotonic()
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", *args],
                           cwd=ROOT, capture_output=True, text=True, env=env, timeout=900)
@@ -71,7 +84,7 @@ def kind_of(line: str) -> str:
     return "other"
 
 
-def main() -> int:
+def replay_figures() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp) / "calls.log"
         t_collect, _ = run("--lab", "replay", "--collect-only")
@@ -95,6 +108,110 @@ def main() -> int:
         print(f"  {kind:<22} {n / scenarios:5.1f} per scenario")
     print(f"SSH (paramiko pool, loopback sshd): {ssh_connections_per_scenario(max(node_shells, 3))}")
     return 0
+
+
+# --- real-lab prediction ----------------------------------------------------------------------
+
+WORKERS = (1, 2, 4, 8)
+
+
+def measure(transcript: str | None, speed: float, workers: int = 0) -> tuple[float, dict]:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "timing.json"
+        args = ["--lab", "replay", "--replay-timing", "recorded", "--replay-speed", f"{speed:g}",
+                "-p", "tools.benchmark_timing", "-n", str(workers)]
+        if transcript:
+            args += ["--transcript", transcript]
+        wall, text = run(*args, env_extra={"CILAB_BENCH_TIMING_OUT": str(out)})
+        if not out.exists():
+            raise SystemExit("benchmark: the timed run wrote no figures:\n" + text[-2000:])
+        data = json.loads(out.read_text())
+        data["output_tail"] = text.strip().splitlines()[-1:] if text.strip() else []
+        return wall, data
+
+
+def fmt(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 600 else f"{seconds:.0f} s ({seconds / 60:.1f} min)"
+
+
+def short(name: str, width: int = 60) -> str:
+    name = name.removeprefix("test_")
+    return name if len(name) <= width else name[:width - 1] + "…"
+
+
+def prediction(args: argparse.Namespace) -> int:
+    sys.path.insert(0, str(ROOT))
+    from tools.schedule import simulate
+    wall, data = measure(args.transcript, args.speed)
+    tests = data["tests"]
+    label = ("measurement (durations recorded on a real lab: " + args.transcript + ")"
+             if args.transcript and _recorded(args.transcript)
+             else "model (reference transcript, durations from tools/reference/timing.py)")
+    serial = sum(t["duration"] for t in tests)
+    print(f"source: {label}")
+    print(f"one run: {len(tests)} scenarios ({data['passed']} passed, {data['failed']} failed), "
+          f"-n 0 at --replay-speed {data['speed']:g}: {wall:.1f} s wall here, {serial:.0f} s of lab time")
+    results = {(warm, n): simulate(tests, n, warm=warm) for warm in (True, False) for n in WORKERS}
+    print()
+    print("| lab | " + " | ".join(f"-n {n}" for n in WORKERS) + " | speed-up -n 4 vs -n 1 |")
+    print("|---|" + "---|" * (len(WORKERS) + 1))
+    for warm in (True, False):
+        row = [results[(warm, n)].makespan for n in WORKERS]
+        print(f"| {'warm' if warm else 'cold'} | " + " | ".join(fmt(x) for x in row)
+              + f" | {row[0] / row[WORKERS.index(4)]:.2f}x |")
+    print()
+    print("| exclusive cluster lock | " + " | ".join(f"-n {n}" for n in WORKERS) + " |")
+    print("|---|" + "---|" * len(WORKERS))
+    for what, attr in (("held (redaction)", "exclusive_held"),
+                       ("redaction waited for running scenarios", "exclusive_writer_wait"),
+                       ("other workers waited for it (worker-seconds)", "blocked_by_exclusive"),
+                       ("workers waited for a stage (worker-seconds)", "stage_wait")):
+        print(f"| {what}, warm | " + " | ".join(fmt(getattr(results[(True, n)], attr)) for n in WORKERS) + " |")
+    print()
+    for warm in (True, False):
+        r = results[(warm, 4)]
+        print(f"critical path, {'warm' if warm else 'cold'} lab, -n 4 ({fmt(r.makespan)}):")
+        for seg in r.critical_path:
+            wait = f", after waiting {seg.waited:.0f} s for {seg.waited_for}" if seg.waited > 1 else ""
+            print(f"  {seg.start:7.0f} - {seg.end:7.0f} s  worker {seg.worker}  {short(seg.test)}{wait}")
+    print()
+    print("ten slowest steps (lab time, one run):")
+    for st in sorted(data["steps"], key=lambda s: -s["seconds"])[:10]:
+        print(f"  {st['seconds']:7.1f} s  {short(st['step'], 70)}  ({short(st['test'], 50)})")
+    print()
+    for warm in (True, False):
+        for n in WORKERS:
+            print(f"{'warm' if warm else 'cold'} lab, -n {n}: {results[(warm, n)].makespan:.0f} s")
+    if args.check_n:
+        n = args.check_n
+        wall_n, data_n = measure(args.transcript, args.speed, workers=n)
+        print()
+        print(f"check: -n {n} run for real at --replay-speed {args.speed:g} (cold lab): {wall_n:.1f} s wall here, "
+              f"{wall_n * args.speed:.0f} lab seconds including this machine's start-up and overhead "
+              f"x{args.speed:g}; simulated: {results[(False, n)].makespan:.0f} s")
+    return 0
+
+
+def _recorded(path: str) -> bool:
+    from cilab.transcript import load_transcript
+    return load_transcript(path).header.get("source") == "recorded"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description="Benchmark of the suite (see the module docstring).")
+    ap.add_argument("--transcript", help="replay this transcript (e.g. a nightly's recording) instead of "
+                                         "the reference lab")
+    ap.add_argument("--speed", type=float, default=200.0, help="--replay-speed of the timed run (default 200)")
+    ap.add_argument("--check-n", type=int, default=0, metavar="N",
+                    help="also run with N real xdist workers and compare with the simulation")
+    ap.add_argument("--replay-figures", action="store_true",
+                    help="print the replay lab's own figures on this machine instead")
+    args = ap.parse_args()
+    if args.replay_figures:
+        return replay_figures()
+    if not args.speed > 0:
+        ap.error("--speed must be > 0")
+    return prediction(args)
 
 
 if __name__ == "__main__":

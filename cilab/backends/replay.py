@@ -4,7 +4,8 @@ A call with no recording in the current lab state is an error that names the cal
 the state (and, when the same call exists in other states, which ones): never a default
 answer.  A recording with several results is a sequence: the n-th identical call in one
 scenario gets the n-th result (the last one repeats), so "not yet" before "now" replays
-exactly, on virtual time.
+exactly, on virtual time.  At recorded timing (`--replay-timing recorded`) each answer
+takes its recorded `duration` on a scaled clock instead: the same calls, in real time.
 """
 from __future__ import annotations
 
@@ -14,14 +15,20 @@ from collections import defaultdict
 from typing import Any
 
 from cilab.errors import ReplayMiss
+from cilab.retry import Clock
 from cilab.transcript import Transcript, call_key, decode_result
 
 
 class ReplayBackend:
     kind = "replay"
 
-    def __init__(self, transcript: Transcript) -> None:
+    def __init__(self, transcript: Transcript, clock: Clock | None = None) -> None:
+        """`clock`, when given, replays at recorded timing: each answer takes its recorded
+        `duration` on that clock (`cilab.retry.ScaledClock`); without it answers are instant."""
         self.transcript = transcript
+        self.clock = clock
+        if clock is not None:
+            transcript.require_durations()
         self._counts: dict[str, int] = defaultdict(int)
         self._lock = threading.Lock()
         self.scenario: str | None = None
@@ -48,9 +55,14 @@ class ReplayBackend:
             return fault.results[min(n, len(fault.results) - 1)]
         return None
 
+    def _take_time(self, data: dict[str, Any]) -> None:
+        if self.clock is not None:
+            self.clock.sleep(float(data.get("duration", 0.0)))
+
     def replay(self, op: str, args: dict[str, Any], state: list[str]) -> Any:
         injected = self._fault(op, args, state)
         if injected is not None:
+            self._take_time(injected)  # a fault's answer is instant unless it gives a duration
             result = decode_result(op, injected)
             if isinstance(result, BaseException):
                 raise result
@@ -71,6 +83,7 @@ class ReplayBackend:
             n = self._counts[key]
             self._counts[key] = n + 1
         data = entry.results[min(n, len(entry.results) - 1)]
+        self._take_time(data)
         result = decode_result(op, data)
         if isinstance(result, BaseException):
             raise result

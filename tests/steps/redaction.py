@@ -18,7 +18,6 @@ from pytest_bdd import given, when
 
 from cilab.lab import Lab
 from cilab.plugin import scenario_namespace
-from cilab.retry import Clock
 from tests.steps.common import fresh_namespace
 
 
@@ -30,7 +29,7 @@ def exclusive_cluster_lock(request: pytest.FixtureRequest, lab_shared_dir: Path,
                            "requested cluster_shared_lock or scenario_ns); the exclusive lock would "
                            "wait for itself")
     from cilab.locks import cluster_lock
-    with cluster_lock(lab_shared_dir, exclusive=True, clock=Clock()):
+    with cluster_lock(lab_shared_dir, exclusive=True, clock=lab.wait_clock):
         yield
 
 

@@ -3,7 +3,7 @@
 The scenario takes the lab through three states: ["hubble"] (the request with
 ?user_id=<marker> shows its query in the flows, seed 2933-2956), ["hubble", "redaction"]
 after the Helm upgrade with provisioning/helm/redaction.yaml (the agents restart: a new
-DaemonSet generation rolled out, new agent pod names, Relay reconnecting; the new request's
+DaemonSet generation rolled out, new agent pod names; the new request's
 flows show http://webpod/, seed 2960-2999), and ["hubble"] again after the restore (those
 calls are the Hubble chapter's).  Webpod, policy and flow builders are the L7 visibility
 chapter's (tools/reference/l7_visibility.py).
