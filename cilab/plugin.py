@@ -272,7 +272,9 @@ def _build_lab(config: pytest.Config, shared: Path) -> Lab:
             _attach_logs(sorted(p for p in log_dir.glob("*.log") if p.stat().st_mtime >= started - 1)
                          if log_dir.is_dir() else [])
             raise
-        _attach_logs([Path(p) for p in json.loads(info_path.read_text()).get("logs", [])])
+        info = json.loads(info_path.read_text())
+        if info.get("written_by_pid") == os.getpid():  # the worker that provisioned attaches its logs
+            _attach_logs([Path(p) for p in info.get("logs", [])])
         backend: Any = vagrant.VagrantBackend(info_path)
     else:
         from cilab.backends.kube import KubeconfigBackend
