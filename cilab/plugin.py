@@ -305,7 +305,9 @@ def _build_lab(config: pytest.Config, shared: Path) -> Lab:
             _attach_logs(sorted(p for p in log_dir.glob("*.log") if p.stat().st_mtime >= started - 1)
                          if log_dir.is_dir() else [])
             raise
-        _attach_logs([Path(p) for p in json.loads(info_path.read_text()).get("logs", [])])
+        info = json.loads(info_path.read_text())
+        if info.get("written_by_pid") == os.getpid():  # the worker that provisioned attaches its logs
+            _attach_logs([Path(p) for p in info.get("logs", [])])
         backend: Any = vagrant.VagrantBackend(info_path)
     else:
         from cilab.backends.kube import KubeconfigBackend
@@ -462,6 +464,7 @@ def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature: Any, sce
 
 
 PROGRESS_KEY = pytest.StashKey[Any]()
+PROGRESS_FD_KEY = pytest.StashKey["int | None"]()
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -475,12 +478,27 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     if tr is None or factory is None:
         return
     from cilab.progress import PROGRESS_FILE, Tail
+    import sys
+    # The lines are written from a thread, also while a test runs; without xdist that test's
+    # output capture (fd level) would swallow them.  So they go to a copy of the terminal's
+    # file descriptor taken now, while capture is suspended, past any capture.
+    try:
+        out_fd: int | None = os.dup(sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no real stdout (pytest run in-process)
+        out_fd = None
+    seen_row: list[str | None] = [None]
 
     def write(line: str) -> None:
-        if getattr(tr._tw, "width_of_current_line", 0):
-            tr._tw.line()  # after a row of progress dots: start a line of our own
-        tr.write_line(line)
+        if out_fd is None:
+            tr.write_line(line)
+            return
+        row = getattr(tr._tw, "_current_line", "")
+        # after a row of progress dots, start a line of our own (once per row)
+        prefix = "\n" if getattr(tr._tw, "width_of_current_line", 0) and row != seen_row[0] else ""
+        seen_row[0] = row
+        os.write(out_fd, (prefix + line + "\n").encode("utf-8", "replace"))
     config.stash[PROGRESS_KEY] = Tail(factory.getbasetemp() / PROGRESS_FILE, write).start()
+    config.stash[PROGRESS_FD_KEY] = out_fd
 
 
 # --- failures as the student reads them ---------------------------------------------------
@@ -522,6 +540,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     tail = config.stash.get(PROGRESS_KEY, None)
     if tail is not None:
         tail.stop()
+        fd = config.stash.get(PROGRESS_FD_KEY, None)
+        if fd is not None:
+            os.close(fd)
+            config.stash[PROGRESS_FD_KEY] = None
     if _is_worker(config) or config.option.lab != "vagrant" or not config.option.destroy_lab:
         return
     from cilab.backends.vagrant import destroy

@@ -261,7 +261,7 @@ def _provision(shared_dir: Path, info_path: Path, *, provider: str | None, ctr_i
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         out.write(_point_kubeconfig_at(result.stdout, f"https://{ctr_ip}:6443"))
     info = {"kind": "vagrant", "root": str(root), "own": own, "provider": provider,
-            "vagrant": found_version, "kubeconfig": str(kubeconfig),
+            "vagrant": found_version, "kubeconfig": str(kubeconfig), "written_by_pid": os.getpid(),
             "provisioned": provisioned, "logs": [str(p) for p in logs], "markers": markers,
             "hosts": {name: asdict(h) for name, h in hosts.items()}}
     tmp = info_path.with_suffix(".tmp")

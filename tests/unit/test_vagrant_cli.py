@@ -247,3 +247,11 @@ def test_machine_readable_unescaping() -> None:
          ["To stop this VM, run `vagrant halt` to\nshut it down"]),
         ("", "ui", ["info", "Current machine states:\n\nk8s-ctr running"]),
     ]
+
+
+def test_version_order_is_numeric() -> None:
+    from cilab.vagrant_cli import MIN_VAGRANT, version_tuple
+    assert version_tuple("2.4.10") > version_tuple(MIN_VAGRANT) > version_tuple("2.4.8")
+    assert version_tuple("2.3.4+dfsg") == (2, 3, 4) < version_tuple(MIN_VAGRANT)
+    assert version_tuple("2.4.9.dev") == version_tuple("2.4.9")
+    assert version_tuple("") == (0,) and version_tuple("garbage") == (0,)
