@@ -531,7 +531,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     title, step = failed
     report.longrepr = (f"Scenario: {title}\n"
                        f"Step failed: {step}\n"
-                       f"{message}\n"
+                       f"{call.excinfo.typename}: {message}\n"
                        f"(the full traceback: --tb=long)")
 
 

@@ -22,7 +22,10 @@ Feature: L7 visibility through Envoy
 
   The suite applies its own copies of these manifests into a namespace of each
   scenario's own, so the policy selects the pods of that namespace where the seed's
-  selected those of `default`.
+  selected those of `default`. Where the student runs `hubble observe -f -t l7` on
+  k8s-ctr, the suite asks Relay through its Service from an agent pod (`hubble observe
+  --server <hubble-relay ClusterIP>:80 -o jsonpb --namespace <namespace>`) and picks each
+  request's flows by its marker and client port.
 
   Background:
     Given the lab has Hubble enabled

@@ -17,8 +17,8 @@ const browser = await chromium.launch({
 const ids = async (page) => [...new Set([...(await page.content()).matchAll(/data-testid="([^"]+)"/g)].map((m) => m[1]))];
 try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-  await page.goto("file://" + reportPath);
-  await page.waitForSelector("[data-testid='tree-section']", { state: "attached", timeout: 30000 });
+  await page.goto("file://" + reportPath, { timeout: 120000 });
+  await page.waitForSelector("[data-testid='tree-section']", { state: "attached", timeout: 120000 });  // a loaded machine takes its time
   // the Categories tab exists only when some result failed or broke
   let categories = "";
   if (await page.locator("[data-testid='nav-tab-categories']").count() > 0) {

@@ -18,6 +18,8 @@ def test_a_failed_scenario_shows_its_step_expected_and_seen(tmp_path: Path) -> N
     assert run.rc == 1, run.output[-2000:]
     assert "Scenario: The L3/L4 rule1 is accepted and enforced on the deathstar endpoints only" in run.output
     assert STEP in run.output and MESSAGE in run.output, run.output[-2000:]
+    # a failed expectation, not a broken lab: the type stays (the mutant self-test relies on it)
+    assert "AssertionError: CiliumNetworkPolicy rule1 Valid: not true within" in run.output
     for frame in ("cilab/retry.py", "cilab/lab.py", "tests/steps/", "pytest_bdd/", "tenacity"):
         assert frame not in run.output, f"{frame} in the short failure:\n{run.output[-3000:]}"
     # the mutant self-test reads the same text from the JUnit XML

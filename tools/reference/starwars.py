@@ -788,6 +788,14 @@ def mutants() -> dict[str, dict[str, Any]]:
                        "/v1/request-landing; enableDefaultDeny ingress true, egress true",
             "calls": [_over(status_w2, [cmd(policy_get_output(status.ns, starwars.L7_POLICY, REVISION["l7"],
                                                               default_deny=(True, True)))])]},
+        "starwars-rule1-still-held-by-w1": {
+            "breaks": "k8s-w1's agent still holds rule1 after `kubectl delete cnp rule1`",
+            "expect": [t["cleanup"]],
+            "message": "expected no agent to hold rule1 after its deletion; k8s-w1 (cilium-mm7xq) still holds "
+                       "'L7 policy to restrict access to specific HTTP call'",
+            "calls": [_over(_find(cleanup, "pod_exec", lambda a: a["pod"] == AGENT_PODS["k8s-w1"]
+                                  and a["command"] == policy.policy_get_command(cleanup.ns, "rule1")),
+                            [cmd(policy_get_output(cleanup.ns, starwars.L7_POLICY, REVISION["l7"]))])]},
         "starwars-rule1-left-after-delete": {
             "breaks": "rule1 is still listed after `kubectl delete cnp rule1`",
             "expect": [t["cleanup"]],
