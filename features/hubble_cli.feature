@@ -54,7 +54,7 @@ Feature: The Hubble CLI on k8s-ctr: port-forward, status, observe and its filter
     When the port-forward is stopped
     Then nothing listens on port 4245 on k8s-ctr
 
-  @status
+  @port_forward
   Scenario: hubble config view points the CLI at localhost:4245
     `hubble config view` (seed 1303-1307) shows where the CLI connects by default:
       server: localhost:4245
@@ -79,7 +79,7 @@ Feature: The Hubble CLI on k8s-ctr: port-forward, status, observe and its filter
     And it counts every node of the cluster as connected
     And Max Flows is 4095 for each node of the cluster
 
-  @plumbing
+  @flows @plumbing
   Scenario: hubble observe shows the lab's own plumbing
     `hubble observe` right after the port-forward (seed 1312-1339) shows the lab talking to
     itself: Relay reading every node's Hubble server on 4244 (the nodes labelled with
