@@ -152,6 +152,10 @@ def test_the_hubble_cli_on_the_node_costs_a_relay_query() -> None:
     ss = timing.call_cost("node_shell", {"node": "k8s-ctr", "command": "ss -tlnpH 'sport = :4245'"}, ["hubble"], {"rc": 0})
     assert ss is timing.SSH
     assert timing.progress("node_shell", {"command": "hubble observe --type drop"}, ["hubble"]) is timing.FLOWS
+    from cilab.probes.hubble_cli import ALIVE_COMMAND, START_COMMAND
+    first_look = timing.call_cost("node_shell", {"node": "k8s-ctr", "command": ALIVE_COMMAND}, ["hubble"], {"rc": 0})
+    assert first_look is timing.PORT_FORWARD_UP
+    assert timing.call_cost("node_shell", {"node": "k8s-ctr", "command": START_COMMAND}, ["hubble"], {"rc": 0}) is timing.SSH
 
 
 def test_readiness_polls_wait_for_their_service() -> None:

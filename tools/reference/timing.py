@@ -104,7 +104,8 @@ def call_cost(op: str, args: dict[str, Any], state: list[str], result: dict[str,
             return HUBBLE_CLI
         if command.startswith("hubble status"):
             return HUBBLE_CLI_STATUS
-        if command.startswith("if [ -s ") and "cat /run/cilab-hubble-port-forward.log" in command:
+        from cilab.probes.hubble_cli import ALIVE_COMMAND
+        if command == ALIVE_COMMAND:
             # the first look at the port-forward the scenario just started
             return PORT_FORWARD_UP
         return SSH
