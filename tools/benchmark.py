@@ -9,7 +9,7 @@ Real-lab prediction (issue "Real-lab time, measured"), from ONE run of the suite
 each scenario's lab time, its marks (stages, cluster lock) and each step's lab time are
 measured by tools/benchmark_timing.py; tools/schedule.py then schedules those scenarios as
 pytest-xdist's load scheduler would on 1, 2, 4 and 8 workers, with the once-per-run stages
-and the cluster readers-writer lock, for a warm lab (stages already in place) and a cold
+the cluster readers-writer lock and the resource locks (the Hubble port-forward), for a warm lab (stages already in place) and a cold
 one (stages applied by the run, provisioning excluded).  Eight real workers are not run
 here: on 2 cores they would measure this machine, not the lab.  `--check-n N` also runs
 the suite with N real workers at the same speed and prints measured against predicted.
@@ -167,6 +167,9 @@ def prediction(args: argparse.Namespace) -> int:
                        ("other workers waited for it (worker-seconds)", "blocked_by_exclusive"),
                        ("workers waited for a stage (worker-seconds)", "stage_wait")):
         print(f"| {what}, warm | " + " | ".join(fmt(getattr(results[(True, n)], attr)) for n in WORKERS) + " |")
+    for name in sorted({r for res in results.values() for r in res.resource_wait}):
+        print(f"| workers waited for the {name} lock (worker-seconds), warm | "
+              + " | ".join(fmt(results[(True, n)].resource_wait.get(name, 0.0)) for n in WORKERS) + " |")
     print()
     for warm in (True, False):
         r = results[(warm, 4)]

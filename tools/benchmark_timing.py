@@ -7,8 +7,8 @@ figures are the lab's and not this machine's overhead at the chosen speed.
 
 Per scenario it keeps the marks a schedule simulation needs, as offsets from the
 scenario's start: when a once-per-run stage (Hubble, monitoring) began and ended, how
-much of it a warm lab would still spend, and when the cluster lock was taken (shared or
-exclusive).
+much of it a warm lab would still spend, when the cluster lock was taken (shared or
+exclusive), and when a resource lock (the Hubble port-forward's port) was taken and released.
 """
 from __future__ import annotations
 
@@ -172,6 +172,23 @@ def _install_wrappers() -> None:
             T.mark(kind="lock", exclusive=exclusive)
             yield
     locks.cluster_lock = cluster_lock_w
+
+    resource_lock = locks.resource_lock
+
+    @contextmanager
+    def resource_lock_w(shared_dir: Any, name: str, **kwargs: Any) -> Iterator[None]:
+        with resource_lock(shared_dir, name, **kwargs):
+            T.mark(kind="resource", resource=name)
+            try:
+                yield
+            finally:
+                T.mark(kind="resource_release", resource=name)
+    locks.resource_lock = resource_lock_w
+    # step modules that imported it by name before this plugin was configured
+    import sys
+    for module in list(sys.modules.values()):
+        if getattr(module, "resource_lock", None) is resource_lock and module is not locks:
+            module.resource_lock = resource_lock_w  # type: ignore[attr-defined]
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -14,7 +14,11 @@ The simulation replays those scenarios on N workers:
   wait on its file lock until it is done, later ones pay nothing (cilab.stages);
 * the cluster lock (cilab.locks): a scenario holds it shared from the mark to its end; an
   exclusive holder waits until no reader holds it and keeps new readers out while it
-  waits (the turnstile: writer preference).
+  waits (the turnstile: writer preference);
+* a resource lock (cilab.locks.resource_lock, e.g. the Hubble port-forward's port 4245 on
+  k8s-ctr): exclusive, from its mark to its release mark (or the scenario's end); a
+  scenario that wants it while another holds it waits for the release, and scenarios that
+  do not use the resource go on.
 
 Nothing else competes (no CPU or API-server contention between workers is modelled: a
 real lab's three VMs serve the API and kubelets; see docs/benchmarks.md).
@@ -47,6 +51,8 @@ class Result:
     exclusive_writer_wait: float = 0.0
     blocked_by_exclusive: float = 0.0
     stage_wait: float = 0.0
+    #: worker-seconds spent waiting for a resource lock, per resource
+    resource_wait: dict[str, float] = field(default_factory=dict)
     critical_path: list[Segment] = field(default_factory=list)
 
 
@@ -79,6 +85,11 @@ def ops_of(test: dict[str, Any], warm: bool) -> list[tuple[Any, ...]]:
                 ops.append(("work", at - t))
             t = at
             ops.append(("lock", bool(mark["exclusive"])))
+        elif mark["kind"] in ("resource", "resource_release"):
+            if at > t:
+                ops.append(("work", at - t))
+            t = at
+            ops.append(("acquire" if mark["kind"] == "resource" else "release", mark["resource"]))
     if test["duration"] > t:
         ops.append(("work", test["duration"] - t))
     return ops
@@ -125,6 +136,7 @@ def simulate(tests: list[dict[str, Any]], workers: int, *, warm: bool) -> Result
             send(w, hi - len(queues[w]))
 
     lock = _Lock()
+    resources: dict[str, int] = {}   # resource -> worker holding it
     stage_state: dict[str, tuple[str, int, str, float]] = {}   # name -> (running|done, worker, test, end)
     segments: list[Segment] = []
     result = Result(workers, 0.0, segments)
@@ -158,6 +170,13 @@ def simulate(tests: list[dict[str, Any]], workers: int, *, warm: bool) -> Result
         for other in list(blocked):
             if blocked[other][0] == "lock":
                 wake(t, other)
+
+    def release_resource(w: int, name: str, t: float) -> None:
+        if resources.get(name) == w:
+            del resources[name]
+            for other in list(blocked):
+                if blocked[other][0] == "resource" and blocked[other][2][0] == name:
+                    wake(t, other)
 
     def step(w: int, t: float) -> None:
         nonlocal exclusive_start
@@ -199,6 +218,27 @@ def simulate(tests: list[dict[str, Any]], workers: int, *, warm: bool) -> Result
                     result.stage_wait += t - since
                 pos += 1
                 continue
+            if op[0] == "acquire":
+                name = op[1]
+                holder = resources.get(name)
+                if holder is not None and holder != w:
+                    if w not in blocked:
+                        blocked[w] = ("resource", t, (name, holder, cur[holder][2].test))
+                    cur[w][1] = pos
+                    return   # woken by the holder's release
+                if w in blocked and blocked[w][0] == "resource":
+                    what, since, (_, holder_w, holder_test) = blocked.pop(w)
+                    seg.waited += t - since
+                    seg.waited_for = f"the {name} lock"
+                    seg.blocker = (holder_w, holder_test)
+                    result.resource_wait[name] = result.resource_wait.get(name, 0.0) + t - since
+                resources[name] = w
+                pos += 1
+                continue
+            if op[0] == "release":
+                release_resource(w, op[1], t)
+                pos += 1
+                continue
             if op[0] == "lock":
                 exclusive = op[1]
                 if exclusive:
@@ -236,6 +276,8 @@ def simulate(tests: list[dict[str, Any]], workers: int, *, warm: bool) -> Result
         seg.end = t
         segments.append(seg)
         segments_by_worker_last[w] = seg.test
+        for name in [n for n, holder in resources.items() if holder == w]:
+            release_resource(w, name, t)
         release_lock(w, t)
         del cur[w]
         refill(w)
@@ -255,7 +297,7 @@ def simulate(tests: list[dict[str, Any]], workers: int, *, warm: bool) -> Result
             # re-check the lock at a release
             step(w, t)
             continue
-        if w in blocked and blocked[w][0] == "stage":
+        if w in blocked and blocked[w][0] in ("stage", "resource"):
             step(w, t)
             continue
         step(w, t)

@@ -71,6 +71,10 @@ class FakeCluster:
             return {"data": self._config()}
         if kind == "DaemonSet" and name == "cilium":
             return self._agent()
+        if kind == "Service" and name == "hubble-relay":   # the Hubble stage's Relay (ClusterIP)
+            return None if self.stage == "base" else {
+                "apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": namespace},
+                "spec": {"clusterIP": "10.96.174.49", "ports": [{"port": 80}]}}
         if name in ("hubble-relay", "hubble-ui") and kind == "Deployment":
             return None if self.stage == "base" else self._workload(kind, name)
         if kind in ("DaemonSet", "Deployment"):
@@ -82,6 +86,9 @@ class FakeCluster:
         if kind == "Node":
             return [{"metadata": {"name": n}, "status": {"addresses": [{"type": "InternalIP", "address": ip}]}}
                     for n, ip in NODES.items()]
+        if kind == "Pod" and label_selector == "k8s-app=cilium":
+            return [{"metadata": {"name": f"cilium-{n}"}, "spec": {"nodeName": n}, "status": {"phase": "Running"}}
+                    for n in NODES]
         if kind == "Secret":
             return [] if self.stage == "base" else [{"metadata": {"name": "hubble-server-certs"},
                                                      "type": "kubernetes.io/tls"}]
@@ -92,6 +99,14 @@ class FakeCluster:
         if self.stage != "base":
             lines.append('LISTEN 0 4096 *:4244 *:* users:(("cilium-agent",pid=1,fd=9))')
         return CommandResult(stdout="\n".join(lines) + "\n", stderr="", rc=0)
+
+    def pod_exec(self, namespace: str, pod: str, container: str | None,
+                 command: list[str], timeout: float) -> CommandResult:
+        # `hubble status --server <relay>` in an agent: Relay reaches every node (issue 9's wait)
+        if command[:2] == ["hubble", "status"] and self.stage != "base":
+            return CommandResult(stdout="Healthcheck (via 10.96.174.49:80): Ok\nCurrent/Max Flows: 100/12,285 (0.81%)\n"
+                                        f"Flows/s: 1.00\nConnected Nodes: {len(NODES)}/{len(NODES)}\n", stderr="", rc=0)
+        return CommandResult(stdout="", stderr=f"unexpected command in the fake lab: {command}", rc=1)
 
     def helm_upgrade(self, release: str, chart: str, version: str, namespace: str,
                      values: list[str], timeout: float, repo: str | None = None) -> CommandResult:

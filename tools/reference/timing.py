@@ -45,6 +45,13 @@ OBSERVE = Cost(1.0, "estimated: kubectl exec of hubble observe reading the agent
 SSH = Cost(0.2, "estimated: a command over a pooled SSH connection to a node (about 0.2 s)")
 KUBECTL_ON_NODE = Cost(3.0, "estimated: kubectl apply/patch on the control plane of the monitoring example "
                             "(download plus about 15 objects)")
+HUBBLE_CLI = Cost(1.2, "estimated: hubble observe run on k8s-ctr over SSH, through the port-forward to Relay, "
+                       "which asks the three agents' ring buffers (the seed's `hubble observe` on the node)")
+HUBBLE_CLI_STATUS = Cost(0.6, "estimated: hubble status on k8s-ctr over SSH, one gRPC round trip through the "
+                              "port-forward to Relay")
+PORT_FORWARD_UP = Cost(1.5, "estimated: `cilium hubble port-forward` looks up the hubble-relay Service and opens a "
+                            "kubectl port-forward to it before it prints 'Hubble Relay is available' (about 1-2 s); "
+                            "the reference shows it up at the first look, so that time is on the first look")
 HTTP = Cost(0.05, "estimated: an HTTP GET from the runner to a NodePort or host port on the lab network")
 REQUEST = Cost(0.04, "seed 1697-1729: a curl from a pod, DNS lookup to HTTP exchange, took 36 ms "
                      "(17:44:03.781 to .817)")
@@ -90,9 +97,21 @@ def call_cost(op: str, args: dict[str, Any], state: list[str], result: dict[str,
     if op == "http_get":
         return HTTP
     if op == "node_shell":
-        return KUBECTL_ON_NODE if "kubectl" in args.get("command", "") else SSH
+        command = args.get("command", "")
+        if "kubectl" in command:
+            return KUBECTL_ON_NODE
+        if command.startswith("hubble observe"):
+            return HUBBLE_CLI
+        if command.startswith("hubble status"):
+            return HUBBLE_CLI_STATUS
+        from cilab.probes.hubble_cli import ALIVE_COMMAND
+        if command == ALIVE_COMMAND:
+            # the first look at the port-forward the scenario just started
+            return PORT_FORWARD_UP
+        return SSH
     if op == "pod_exec":
-        if argv[:1] == ["curl"] or "curl" in " ".join(argv[:3]):
+        # the suite's requests run `sh -c '<start line>; exec "$@"' sh curl ...` (issue 9)
+        if "curl" in argv:
             if result.get("rc", 0) in (28, 7) or "error" in result:
                 bound, why = _curl_bound(argv)
                 return Cost(EXEC.seconds + bound,
@@ -120,6 +139,11 @@ RELAY = Cost(10.0, "estimated: Hubble Relay reconnects to restarted agents (peer
 SCRAPE = Cost(10.0, "the monitoring example's prometheus.yml scrapes every 10 s "
                     "(reference/cilium-1.17.6-facts.md, scrape_interval 10s): a new sample waits up to one interval")
 STATUS = Cost(1.0, "estimated: a workload's status catches up with what helm --wait already waited for")
+PROM_READY = Cost(3.0, "estimated: Prometheus opens its TSDB and replays the WAL before /-/ready answers 200 "
+                       "(refused, then 503 Service Unavailable for a few seconds after its pod is ready)")
+GRAFANA_READY = Cost(2.0, "estimated: Grafana runs its database migrations at first start before /api/health "
+                          "answers (refused for a second or two after its pod is ready)")
+ENDPOINTS = Cost(1.0, "estimated: the EndpointSlice controller adds a pod that turned ready within a second")
 METRIC = Cost(1.0, "estimated: the agent's Hubble metrics count a flow within a second")
 DEFAULT_WAIT = Cost(1.0, "estimated: a condition polled again (generic)")
 
@@ -135,6 +159,8 @@ def progress(op: str, args: dict[str, Any], state: list[str]) -> Cost:
             return POD_START
         if kind == "CiliumNetworkPolicy":
             return POLICY_VALID
+        if kind == "EndpointSlice":
+            return ENDPOINTS
         if ns == "kube-system":
             return STATUS
     if op == "pod_exec":
@@ -144,12 +170,18 @@ def progress(op: str, args: dict[str, Any], state: list[str]) -> Cost:
             return POLICY
         if argv[:2] == ["hubble", "observe"] or argv[:2] == ["sh", "-c"]:
             return FLOWS
+    if op == "node_shell" and args.get("command", "").startswith("hubble observe"):
+        return FLOWS
     if op == "http_get":
         url = args.get("url", "")
         if "/api/v1/" in url:
             return SCRAPE
         if url.endswith("/metrics"):
             return METRIC
+        if url.endswith("/-/ready"):
+            return PROM_READY
+        if url.endswith("/api/health"):
+            return GRAFANA_READY
     return DEFAULT_WAIT
 
 
