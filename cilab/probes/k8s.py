@@ -32,6 +32,31 @@ def service_endpoints(lab: Lab, namespace: str, name: str) -> set[tuple[str, int
     return kube.endpoint_addresses(slices)
 
 
+def pod_ready(pod: dict[str, Any]) -> bool:
+    """Running with its Ready condition True."""
+    status = pod.get("status") or {}
+    return status.get("phase") == "Running" and any(
+        c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
+
+
+def check_endpoints_are(lab: Lab, namespace: str, service: str, pods: list[dict[str, Any]], what: str) -> None:
+    """Assert that the Service's ready EndpointSlice addresses are exactly the IPs of the
+    Ready pods among `pods` (a positive request sent before that may reach no backend, one
+    only, or an address that is not the workload's).  Meant to be polled (`lab.eventually`):
+    the message names the expected and the seen addresses."""
+    want = sorted({str((p.get("status") or {}).get("podIP")) for p in pods
+                   if pod_ready(p) and (p.get("status") or {}).get("podIP")})
+    have = sorted({ip for ip, _ in service_endpoints(lab, namespace, service)})
+    assert want and have == want, (f"Service {service}: expected its endpoints to be exactly the {what} pods "
+                                   f"{', '.join(want) or '(none Ready)'}, saw {', '.join(have) or 'none'}")
+
+
+def selector_of(obj: dict[str, Any]) -> str:
+    """A workload's `spec.selector.matchLabels` as a label selector (`app=webpod`)."""
+    labels = ((obj.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+
+
 def deployment(lab: Lab, namespace: str, name: str) -> dict[str, Any] | None:
     return lab.get("apps/v1", "Deployment", name, namespace)
 

@@ -45,10 +45,7 @@ def pods(lab: Lab, namespace: str) -> list[dict[str, Any]]:
     return lab.list("v1", "Pod", namespace)
 
 
-def pod_ready(pod: dict[str, Any]) -> bool:
-    status = pod.get("status") or {}
-    return status.get("phase") == "Running" and any(
-        c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
+pod_ready = k8s.pod_ready
 
 
 def is_deathstar(pod: dict[str, Any]) -> bool:
@@ -76,10 +73,7 @@ def wait_ready(lab: Lab, namespace: str) -> list[dict[str, Any]]:
         ok, seen = demo_pods_state(found)
         assert ok, (f"expected {DEATHSTAR_REPLICAS} deathstar pods, tiefighter and xwing Running and "
                     f"Ready in {namespace}; saw {seen}")
-        want = sorted(str((p.get("status") or {}).get("podIP")) for p in found if is_deathstar(p))
-        have = sorted({ip for ip, _ in k8s.service_endpoints(lab, namespace, DEATHSTAR)})
-        assert have == want, (f"Service {DEATHSTAR}: expected its endpoints to be exactly the deathstar pods "
-                              f"{', '.join(want)}, saw {', '.join(have) or 'none'}")
+        k8s.check_endpoints_are(lab, namespace, DEATHSTAR, [p for p in found if is_deathstar(p)], "deathstar")
         return found
     return lab.eventually(check, what=f"the Star Wars demo Ready in {namespace}", budget="rollout")
 

@@ -22,6 +22,7 @@ import hashlib
 import itertools
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -180,6 +181,45 @@ def send(lab: Lab, req: Request, *, container: str | None = None, max_time: int 
                                              timeout=max_time + 15),
                             what=f"{req.pod} in {req.namespace} runs curl")
     return parse_response(req, result.stdout, result.stderr, result.rc)
+
+
+def not_yet_answered(resp: Response) -> str | None:
+    """Why a positive request's answer is "not yet" (None when it is an answer to judge): no
+    HTTP answer (a connect refused or timed out, a name not resolved yet) or a 5xx (a proxy
+    whose upstream is not programmed yet) is what a backend not yet behind its Service gives."""
+    if resp.status is None:
+        return f"no HTTP answer (curl exit {resp.rc}: {resp.error or 'no error text'})"
+    if resp.status >= 500:
+        return f"HTTP {resp.status}"
+    return None
+
+
+def send_positive(lab: Lab, namespace: str, pod: str, method: str, url: str, *,
+                  marker_param: str | None = "cilab", container: str | None = None, max_time: int = 5,
+                  keep_last: bool = False, on_sent: Callable[[Response], None] | None = None) -> Response:
+    """A request that must succeed, sent after the Service's endpoints are the expected pods:
+    each attempt is a new request (fresh marker and client port), made again while it is
+    "not yet" answered (`not_yet_answered`), within the default budget.  A request that must
+    be denied is never sent through here: it is sent once (`send`).  On timeout the last
+    observation is reported (`keep_last`: the last response is returned instead, for the
+    caller's Then steps to judge).  `on_sent` sees every response."""
+    last: list[Response] = []
+
+    def attempt() -> Response:
+        req = new_request(lab, namespace, pod, method, url, marker_param=marker_param)
+        resp = send(lab, req, container=container, max_time=max_time)
+        last[:] = [resp]
+        if on_sent is not None:
+            on_sent(resp)
+        why = not_yet_answered(resp)
+        assert why is None, f"{pod}: {method} {req.url}: {why}"
+        return resp
+    try:
+        return lab.eventually(attempt, what=f"{pod} gets an HTTP answer from {url}")
+    except AssertionError:
+        if keep_last and last:
+            return last[0]
+        raise
 
 
 @dataclass(frozen=True)

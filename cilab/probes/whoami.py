@@ -41,18 +41,29 @@ def pod_ready(pod: dict[str, Any] | None) -> tuple[bool, str]:
     return phase == "Running" and ready, f"{phase}{', Ready' if ready else ', not Ready'}"
 
 
+def check_backends(lab: Lab, namespace: str, deployment: dict[str, Any]) -> None:
+    """The webpod Service's ready endpoints are exactly the IPs of the Ready pods the
+    Deployment selects (`spec.selector`) in `namespace`: until then a request to the
+    Service may reach no backend, one only, or an address that is not webpod's."""
+    selector = k8s.selector_of(deployment)
+    assert selector, f"Deployment {namespace}/{WEBPOD} has no spec.selector.matchLabels"
+    k8s.check_endpoints_are(lab, namespace, WEBPOD, k8s.pods(lab, namespace, selector), WEBPOD)
+
+
 def wait_ready(lab: Lab, namespace: str) -> None:
-    """webpod's Deployment fully ready and curl-pod Running and Ready (bounded)."""
+    """webpod's Deployment fully ready with its Service's endpoints exactly its pods, and
+    curl-pod Running and Ready (bounded): what a positive request to webpod needs first."""
     def deployment() -> None:
         obj = k8s.deployment(lab, namespace, WEBPOD)
         assert obj is not None, f"Deployment {namespace}/{WEBPOD} does not exist"
         ready, want = kube.deployment_ready(obj)
         assert want > 0 and ready == want, f"Deployment {namespace}/{WEBPOD}: {ready}/{want} ready"
+        check_backends(lab, namespace, obj)
 
     def client() -> None:
         ok, seen = pod_ready(lab.get("v1", "Pod", CURL_POD, namespace))
         assert ok, f"Pod {namespace}/{CURL_POD}: {seen}"
-    lab.eventually(deployment, what=f"Deployment {WEBPOD} ready", budget="rollout")
+    lab.eventually(deployment, what=f"Deployment {WEBPOD} ready behind its Service", budget="rollout")
     lab.eventually(client, what=f"Pod {CURL_POD} ready", budget="rollout")
 
 

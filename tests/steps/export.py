@@ -22,19 +22,12 @@ def webpod_and_curl_pod(lab: Lab, scenario_ns: str) -> None:
 
 @when("curl-pod sends a marked request to the webpod Service")
 def request_to_webpod(lab: Lab, scenario_ns: str, ctx: dict[str, Any]) -> None:
-    """One marked GET.  A request that got no answer or a 5xx (the Service's endpoints or
-    the proxy's upstream not programmed yet) is made again, with a fresh marker, within a
-    bounded wait; the Then steps judge the last one."""
-    def attempt() -> None:
-        req = traffic.new_request(lab, scenario_ns, whoami.CURL_POD, "GET", whoami.url(scenario_ns))
-        resp = traffic.send(lab, req)
-        ctx["request"], ctx["response"] = req, resp
-        assert resp.status is not None and resp.status < 500, \
-            f"{req.url}: {resp.status or 'no HTTP answer'} (curl exit {resp.rc}: {resp.error or 'no error text'})"
-    try:
-        lab.eventually(attempt, what="curl-pod gets an answer from webpod")
-    except AssertionError:
-        pass  # the Then steps report what the last request saw
+    """One marked GET, sent once webpod's endpoints are its pods (`whoami.wait_ready`).  A
+    request that got no answer or a 5xx (the Service's backends or the proxy's upstream not
+    programmed yet) is made again, with a fresh marker, within a bounded wait
+    (`traffic.send_positive`); the Then steps judge the last one."""
+    resp = traffic.send_positive(lab, scenario_ns, whoami.CURL_POD, "GET", whoami.url(scenario_ns), keep_last=True)
+    ctx["request"], ctx["response"] = resp.request, resp
 
 
 @then("a webpod answers it with HTTP 200")

@@ -17,7 +17,7 @@ from cilab import manifests
 from cilab.lab import Lab
 from cilab.parsers import kube
 from cilab.parsers.hubble import Flow
-from cilab.probes import flows, k8s, l7, traffic
+from cilab.probes import flows, k8s, l7, traffic, whoami
 from tests.steps.common import table_rows
 
 WEBPOD = "webpod/webpod.yaml"
@@ -67,8 +67,7 @@ def webpod_and_curl_pod(lab: Lab, webpod_ns: str, ctx: dict[str, Any]) -> None:
         assert dep is not None, "Deployment webpod does not exist"
         ready, want = kube.deployment_ready(dep)
         assert want == 2 and ready == want, f"Deployment webpod: {ready}/{want} ready (want 2/2)"
-        endpoints = k8s.service_endpoints(lab, webpod_ns, "webpod")
-        assert len(endpoints) == 2, f"Service webpod: {len(endpoints)} ready endpoint(s), want 2"
+        whoami.check_backends(lab, webpod_ns, dep)
         pod = lab.get("v1", "Pod", CLIENT, webpod_ns)
         ok, seen = _pod_ready(pod)
         assert ok, f"Pod {CLIENT}: {seen}"
@@ -96,15 +95,9 @@ def l7_policy_again(lab: Lab, webpod_ns: str) -> None:
 
 
 def _answered(lab: Lab, namespace: str, url: str, marker_param: str = "cilab") -> traffic.Response:
-    """A request from curl-pod that got an HTTP answer; each attempt is a new request (new
-    marker), retried while the lab is not ready to answer yet (DNS, endpoints, agents)."""
-    def attempt() -> traffic.Response:
-        req = traffic.new_request(lab, namespace, CLIENT, "GET", url, marker_param=marker_param)
-        resp = traffic.send(lab, req)
-        assert resp.status is not None, (f"no HTTP answer to {req.url} (curl exit {resp.rc}: "
-                                         f"{resp.error or 'no error text'})")
-        return resp
-    return lab.eventually(attempt, what=f"{CLIENT} gets an HTTP answer from {url}")
+    """A request from curl-pod that got an HTTP answer: a positive request, made again (new
+    marker) while the lab is not ready to answer yet (`traffic.send_positive`)."""
+    return traffic.send_positive(lab, namespace, CLIENT, "GET", url, marker_param=marker_param)
 
 
 @when(parsers.re(r'curl-pod requests "(?P<url>[^"]+)" until both webpod pods have answered'))

@@ -169,3 +169,101 @@ def test_the_clients_other_flows_belong_by_time_and_address_on_any_port() -> Non
 ])
 def test_node_names_as_hubble_writes_them(name: str | None, node: str | None) -> None:
     assert flows.node_of(name) == node
+
+
+# --- positive requests: sent once the Service's endpoints are its pods, retried while "not yet" ---
+
+
+def _pod(name: str, ip: str | None, ready: bool = True) -> dict:
+    status: dict = {"phase": "Running" if ready else "Pending",
+                    "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}
+    if ip:
+        status["podIP"] = ip
+    return {"metadata": {"name": name}, "status": status}
+
+
+def _slice(*ips: str, not_ready: tuple[str, ...] = ()) -> dict:
+    return {"kind": "EndpointSlice", "ports": [{"port": 80, "protocol": "TCP"}],
+            "endpoints": [{"addresses": [ip], "conditions": {"ready": ip not in not_ready}}
+                          for ip in (*ips, *not_ready)]}
+
+
+class _Lab:
+    """Just enough of a Lab: EndpointSlices to list, curl outputs to hand out in turn."""
+
+    def __init__(self, slices: list | None = None, outputs: list | None = None) -> None:
+        from cilab.retry import VirtualClock
+        self.info = {"run_id": "unit"}
+        self.slices = slices or []
+        self.outputs = list(outputs or [])
+        self.sent: list[list[str]] = []
+        self.clock = VirtualClock()
+
+    def list(self, api_version: str, kind: str, namespace: str, label_selector: str = "") -> list:
+        assert (kind, label_selector) == ("EndpointSlice", "kubernetes.io/service-name=webpod")
+        return self.slices
+
+    def when_ready(self, call, what: str):  # noqa: ANN001
+        return call()
+
+    def exec(self, namespace: str, pod: str, container, argv: list[str], timeout: float):  # noqa: ANN001
+        from cilab.model import CommandResult
+        self.sent.append(argv)
+        stdout, stderr, rc = self.outputs.pop(0) if len(self.outputs) > 1 else self.outputs[0]
+        return CommandResult(stdout, stderr, rc)
+
+    def eventually(self, check, *, what: str, budget="default"):  # noqa: ANN001
+        from cilab.retry import eventually
+        return eventually(check, what=what, budget=budget, clock=self.clock)
+
+
+WEBPODS = [_pod("webpod-697b545f57-b2xst", "172.20.2.207"), _pod("webpod-697b545f57-ntmqj", "172.20.1.179")]
+
+
+def test_the_endpoints_must_be_exactly_the_ready_pods() -> None:
+    from cilab.probes import k8s
+    k8s.check_endpoints_are(_Lab([_slice("172.20.2.207", "172.20.1.179")]), "ns", "webpod", WEBPODS, "webpod")
+    # an endpoint that is not ready yet is not a backend; an extra one is not a webpod pod
+    for slices, seen in (([_slice("172.20.2.207", not_ready=("172.20.1.179",))], "saw 172.20.2.207"),
+                         ([_slice("172.20.2.207", "172.20.1.179", "172.20.1.32")],
+                          "saw 172.20.1.179, 172.20.1.32, 172.20.2.207"),
+                         ([], "saw none")):
+        with pytest.raises(AssertionError) as err:
+            k8s.check_endpoints_are(_Lab(slices), "ns", "webpod", WEBPODS, "webpod")
+        assert str(err.value).splitlines()[0] == ("Service webpod: expected its endpoints to be exactly the webpod pods "
+                                  f"172.20.1.179, 172.20.2.207, {seen}")
+    # a pod that is not Ready is not expected behind the Service; no Ready pod never passes
+    k8s.check_endpoints_are(_Lab([_slice("172.20.2.207")]), "ns", "webpod",
+                            [WEBPODS[0], _pod("webpod-697b545f57-ntmqj", "172.20.1.179", ready=False)], "webpod")
+    with pytest.raises(AssertionError, match=r"webpod pods \(none Ready\), saw none"):
+        k8s.check_endpoints_are(_Lab([]), "ns", "webpod", [], "webpod")
+
+
+def _out(code: str, body: str = "", rc: int = 0, stderr: str = "") -> tuple[str, str, int]:
+    return START + body + TRAILER.format(code=code, ip="10.96.166.184", lookup="0.001", connect="0.002",
+                                         total="0.003"), stderr, rc
+
+
+def test_a_positive_request_is_made_again_while_not_yet_answered() -> None:
+    lab = _Lab(outputs=[_out("000", rc=7, stderr=REFUSED), _out("503", "no healthy upstream"),
+                        _out("200", "Hostname: webpod-697b545f57-b2xst\n")])
+    resp = traffic.send_positive(lab, "ns", "curl-pod", "GET", "http://webpod.ns.svc.cluster.local/")  # type: ignore[arg-type]
+    assert resp.status == 200 and len(lab.sent) == 3
+    ports = [argv[argv.index("--local-port") + 1] for argv in lab.sent]
+    assert len(set(ports)) == 3  # each attempt is a new request: fresh marker and client port
+
+
+def test_an_answer_that_is_not_a_5xx_is_judged_not_retried() -> None:
+    lab = _Lab(outputs=[_out("403", "Access denied\n")])
+    resp = traffic.send_positive(lab, "ns", "curl-pod", "GET", "http://webpod.ns.svc.cluster.local/")  # type: ignore[arg-type]
+    assert resp.status == 403 and len(lab.sent) == 1
+
+
+def test_a_positive_request_never_answered_reports_the_last_try_or_returns_it() -> None:
+    lab = _Lab(outputs=[_out("000", rc=7, stderr=REFUSED)])
+    with pytest.raises(AssertionError, match=r"not true within .*last observed: curl-pod: GET .*no HTTP answer "
+                                             r"\(curl exit 7: "):
+        traffic.send_positive(lab, "ns", "curl-pod", "GET", "http://webpod.ns.svc.cluster.local/")  # type: ignore[arg-type]
+    kept = traffic.send_positive(_Lab(outputs=[_out("000", rc=7, stderr=REFUSED)]), "ns", "curl-pod", "GET",  # type: ignore[arg-type]
+                                 "http://webpod.ns.svc.cluster.local/", keep_last=True)
+    assert kept.status is None and kept.rc == 7

@@ -23,6 +23,7 @@ from cilab import manifests
 from cilab.plugin import scenario_namespace
 from cilab.probes import export as export_probe
 from cilab.probes import traffic, whoami
+from tools.reference.l7_visibility import webpod_slice
 from tools.reference.lab import *  # noqa: F401,F403
 from tools.reference.lab import _cm_with, _replace  # noqa: F401
 
@@ -138,6 +139,7 @@ def webpod_obj(ns: str, name: str) -> dict[str, Any]:
 def webpod_deployment(ns: str, ready: int) -> dict[str, Any]:
     obj = workload("Deployment", "webpod", ready, 2, [{"name": "webpod", "image": "traefik/whoami:v1.11.0"}], 1)
     obj["metadata"]["namespace"] = ns
+    obj["spec"]["selector"] = {"matchLabels": {"app": "webpod"}}  # seed 2487 (SELECTOR app=webpod)
     return obj
 
 
@@ -148,6 +150,14 @@ def start_workloads(sc: Scenario) -> None:
     sc.add("k8s_get", "seed 2487 (deployment.apps/webpod 2/2; 0/2 first: reconstructed 'not yet')",
            [value(webpod_deployment(sc.ns, 0)), value(webpod_deployment(sc.ns, 2))],
            api_version="apps/v1", kind="Deployment", name="webpod", namespace=sc.ns)
+    sc.add("k8s_list", "seed 2502-2503 (webpod pods 172.20.2.207, 172.20.1.179, Running and Ready)",
+           [value([webpod_obj(sc.ns, n) for n in sorted(WEBPODS)])],
+           api_version="v1", kind="Pod", namespace=sc.ns, label_selector="app=webpod")
+    sc.add("k8s_list", "seed 2493, 2497 (endpoints 172.20.1.179:80, 172.20.2.207:80; 172.20.2.207 alone first: "
+           "reconstructed lag of the EndpointSlice controller)",
+           [value([webpod_slice(sc.ns, ["webpod-697b545f57-b2xst"])]), value([webpod_slice(sc.ns)])],
+           api_version="discovery.k8s.io/v1", kind="EndpointSlice", namespace=sc.ns,
+           label_selector="kubernetes.io/service-name=webpod")
     sc.add("k8s_get", "seed 2463, 2501 (curl-pod 172.20.0.241 on k8s-ctr; Pending first: reconstructed)",
            [value(curl_pod_obj(sc.ns, False)), value(curl_pod_obj(sc.ns))],
            api_version="v1", kind="Pod", name=whoami.CURL_POD, namespace=sc.ns)

@@ -98,14 +98,24 @@ def deployment_obj(ns: str, ready: int) -> dict[str, Any]:
     return obj
 
 
-def webpod_slice(ns: str) -> dict[str, Any]:
+def webpod_slice(ns: str, names: list[str] | None = None,
+                 strangers: dict[str, str] | None = None) -> dict[str, Any]:
+    """EndpointSlice webpod-97xpr (seed 2497): the ready endpoints of `names` (all webpods by
+    default), plus `strangers` (ip -> node: addresses that are no webpod pod, for mutants)."""
+    chosen = {n: WEBPODS[n] for n in (names if names is not None else WEBPODS)}
+    rows = [(p["ip"], p["node"], {"kind": "Pod", "name": n, "namespace": ns}) for n, p in chosen.items()]
+    rows += [(ip, node, None) for ip, node in (strangers or {}).items()]
+    endpoints = []
+    for ip, node, ref in sorted(rows, key=lambda r: r[0]):
+        ep: dict[str, Any] = {"addresses": [ip], "nodeName": node, "conditions": {"ready": True}}
+        if ref is not None:
+            ep["targetRef"] = ref
+        endpoints.append(ep)
     return {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
             "metadata": {"name": "webpod-97xpr", "namespace": ns,  # seed 2491
                          "labels": {"kubernetes.io/service-name": "webpod", "app": "webpod"}},
             "addressType": "IPv4", "ports": [{"name": "", "port": 80, "protocol": "TCP"}],
-            "endpoints": [{"addresses": [p["ip"]], "nodeName": p["node"], "conditions": {"ready": True},
-                           "targetRef": {"kind": "Pod", "name": name, "namespace": ns}}
-                          for name, p in sorted(WEBPODS.items(), key=lambda kv: kv[1]["ip"])]}
+            "endpoints": endpoints}
 
 
 def webpod_pod(ns: str, name: str, node: str | None = None) -> dict[str, Any]:
@@ -460,7 +470,10 @@ class Scene:
         self.add("k8s_get", "seed 2487 (webpod 2/2; 0/2 first: reconstructed 'not yet')",
                  [value(deployment_obj(ns, 0)), value(deployment_obj(ns, 2))],
                  api_version="apps/v1", kind="Deployment", name="webpod", namespace=ns)
-        self.add("k8s_list", "seed 2493, 2497 (endpoints 172.20.1.179:80, 172.20.2.207:80)", [value([webpod_slice(ns)])],
+        self.webpod_pods()
+        self.add("k8s_list", "seed 2493, 2497 (endpoints 172.20.1.179:80, 172.20.2.207:80; 172.20.2.207 alone "
+                 "first: reconstructed lag of the EndpointSlice controller)",
+                 [value([webpod_slice(ns, [FIRST])]), value([webpod_slice(ns)])],
                  api_version="discovery.k8s.io/v1", kind="EndpointSlice", namespace=ns,
                  label_selector="kubernetes.io/service-name=webpod")
         self.add("k8s_get", "seed 2501 (curl-pod 172.20.0.241; pinned to k8s-ctr by its manifest; creationTimestamp reconstructed)",
@@ -650,6 +663,16 @@ def mutants() -> dict[str, dict[str, Any]]:
             "calls": [_replace(ref, "k8s_list", spread.state(), [value([
                 webpod_pod(spread.ns, n, "k8s-w1") for n in sorted(WEBPODS)])],
                 api_version="v1", kind="Pod", namespace=spread.ns, label_selector="app=webpod")]},
+        "l7-webpod-service-stale-endpoint": {
+            "breaks": "the webpod Service keeps an endpoint that is no webpod pod (a deleted pod's address)",
+            "expect": [T_SPREAD],
+            # no request is sent before the Service's endpoints are exactly the webpod pods
+            "message": "Service webpod: expected its endpoints to be exactly the webpod pods "
+                       "172.20.1.179, 172.20.2.207, saw 172.20.1.179, 172.20.1.32, 172.20.2.207",
+            "calls": [_replace(ref, "k8s_list", spread.state(), [value([
+                webpod_slice(spread.ns, strangers={"172.20.1.32": "k8s-w1"})])],
+                api_version="discovery.k8s.io/v1", kind="EndpointSlice", namespace=spread.ns,
+                label_selector="kubernetes.io/service-name=webpod")]},
         "l7-policy-not-valid": {
             "breaks": "the operator reports l7-visibility as not Valid",
             "expect": [T_ENVOY],

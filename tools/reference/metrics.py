@@ -69,8 +69,9 @@ TARGET_ROWS = {9962: "the Cilium agent metrics-9962-of every node, and each is u
                9965: "the Hubble metrics-9965-of every node, and each is up",
                9963: "the Cilium operator metrics-9963-exactly once, on the operator's node, and up"}
 
-EVERY_METRICS_TEST += sorted([t for k, t in TESTS.items() if k != "targets"]
-                             + [f"{TESTS['targets']}[{row}]" for row in TARGET_ROWS.values()])
+EVERY_METRICS_TEST += sorted([t for k, t in TESTS.items() if k not in ("targets", "prefix")]
+                             + [f"{TESTS['targets']}[{row}]" for row in TARGET_ROWS.values()]
+                             + [f"{TESTS['prefix']}[{row}]" for row in PREFIX_ROWS.values()])
 
 DROP_SERVER = "webpod-697b545f57-ntmqj"   # the webpod curl-pod's denied request went to (k8s-w1)
 HTTP_SERVER = "webpod-697b545f57-b2xst"   # the webpod that answered the httpV2 request (k8s-w2)
