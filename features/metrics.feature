@@ -71,7 +71,7 @@ Feature: Prometheus and Grafana collect Cilium and Hubble metrics
       | Cilium agent | 9962 | cilium_ | cilium_endpoint_state |
       | Envoy        | 9964 | envoy_  | envoy_server_live     |
 
-  @hubble_metrics @flows
+  @hubble_metrics
   Scenario: curl-pod's own traffic moves every Hubble metric family the lab enables
     The Hubble upgrade enabled seven metric families (seed 1024): dns, drop, tcp, flow,
     port-distribution, icmp and httpV2. Under the l7-visibility policy of the L7 chapter

@@ -236,8 +236,10 @@ _PING_STATS = re.compile(r"(\d+) packets transmitted, (\d+) (?:packets )?receive
 def ping(lab: Lab, namespace: str, pod: str, target: str, count: int = 1, wait: int = 2) -> PingResult:
     """`kubectl exec <pod> -- ping -c <count> -W <wait> <target>` (iputils or busybox ping:
     both print "N packets transmitted, M (packets )received"); bounded by -W per packet."""
-    result = lab.exec(namespace, pod, None, ["ping", "-c", str(count), "-W", str(wait), target],
-                      timeout=count * wait + 15)
+    # a container that is not there yet ran nothing: only then is the exec made again
+    result = lab.when_ready(lambda: lab.exec(namespace, pod, None, ["ping", "-c", str(count), "-W", str(wait), target],
+                                             timeout=count * wait + 15),
+                            what=f"{pod} in {namespace} runs ping")
     m = _PING_STATS.search(result.stdout)
     sent, received = (int(m.group(1)), int(m.group(2))) if m else (0, 0)
     return PingResult(target, result.rc, sent, received)

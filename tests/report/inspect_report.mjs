@@ -14,9 +14,17 @@ const browser = await chromium.launch({
   args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"],
 });
+const remoteRequests = [];
 const ids = async (page) => [...new Set([...(await page.content()).matchAll(/data-testid="([^"]+)"/g)].map((m) => m[1]))];
 try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  // the report is a local file: anything it asks of the network is refused and listed
+  await page.route("**/*", (route) => {
+    const url = route.request().url();
+    if (/^(file|data|blob):/.test(url)) return route.continue();
+    remoteRequests.push(url);
+    return route.abort();
+  });
   await page.goto("file://" + reportPath, { timeout: 120000 });
   await page.waitForSelector("[data-testid='tree-section']", { state: "attached", timeout: 120000 });  // a loaded machine takes its time
   // the Categories tab exists only when some result failed or broke
@@ -28,7 +36,7 @@ try {
     await page.screenshot({ path: shotPath.replace(/\.png$/, "-categories.png") });
   }
   if (openName === "--categories-only") {
-    console.log(JSON.stringify({ categories }));
+    console.log(JSON.stringify({ categories, remoteRequests }));
     process.exit(0);
   }
   const groups = await page.locator("[data-testid='tree-section-title']").allInnerTexts();
@@ -53,7 +61,7 @@ try {
   const attachments = await page.locator("[data-testid*='attachment'] [data-testid*='name'], [data-testid='test-result-attachment-header']").allInnerTexts();
   const bodyText = await page.locator("body").innerText();
   console.log(JSON.stringify({ groups, leaves, steps, descriptionParagraphs, descriptionBlocks,
-                               attachments, attachmentIds, categories,
+                               attachments, attachmentIds, categories, remoteRequests,
                                bodyText: bodyText.slice(0, 4000) }));
 } finally {
   await browser.close();

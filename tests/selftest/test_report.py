@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,8 @@ def build_report(results: Path, out: Path) -> Path:
     subprocess.run([str(ALLURE), "awesome", str(results), "--single-file", "--group-by", "feature",
                     "--name", "Cilium lab conformance", "-o", str(out)],
                    check=True, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    subprocess.run([sys.executable, str(ROOT / "tools" / "offline_report.py"), str(out / "index.html")],
+                   check=True, capture_output=True, text=True, timeout=120)
     return out / "index.html"
 
 
@@ -30,7 +33,10 @@ def inspect(html: Path, shot: Path, open_name: str = OPEN) -> dict:
     proc = subprocess.run(["node", str(ROOT / "tests/report/inspect_report.mjs"), str(html), str(shot), open_name],
                           capture_output=True, text=True, timeout=180, env={"CHROMIUM": CHROMIUM, "PATH": "/usr/bin:/bin"})
     assert proc.returncode == 0, proc.stderr[-2000:]
-    return json.loads(proc.stdout)
+    seen = json.loads(proc.stdout)
+    # the page is opened with every network request refused: it must not have asked for any
+    assert seen["remoteRequests"] == [], f"the report asked the network for {seen['remoteRequests']}"
+    return seen
 
 
 @pytest.fixture(scope="module")
