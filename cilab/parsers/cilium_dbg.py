@@ -90,17 +90,23 @@ def endpoint_from_dict(item: dict[str, Any]) -> AgentEndpoint:
     )
 
 
-def parse_endpoint_list(text: str) -> list[AgentEndpoint]:
-    """`cilium-dbg endpoint list -o json` -> endpoints; ValueError on anything else."""
+def _json_array(text: str, what: str) -> list[Any]:
+    """The JSON array `cilium-dbg <what> -o json` prints (`null` is an empty list);
+    ValueError naming the command on anything else."""
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"cilium-dbg endpoint list -o json: not JSON ({exc.msg}): {text[:120]!r}") from None
+        raise ValueError(f"cilium-dbg {what} -o json: not JSON ({exc.msg}): {text[:120]!r}") from None
     if doc is None:
         return []
     if not isinstance(doc, list):
-        raise ValueError(f"cilium-dbg endpoint list -o json: expected a JSON array, got {type(doc).__name__}")
-    return [endpoint_from_dict(_obj(item, "endpoint")) for item in doc]
+        raise ValueError(f"cilium-dbg {what} -o json: expected a JSON array, got {type(doc).__name__}")
+    return doc
+
+
+def parse_endpoint_list(text: str) -> list[AgentEndpoint]:
+    """`cilium-dbg endpoint list -o json` -> endpoints; ValueError on anything else."""
+    return [endpoint_from_dict(_obj(item, "endpoint")) for item in _json_array(text, "endpoint list")]
 
 
 @dataclass(frozen=True)
@@ -149,16 +155,8 @@ def parse_ip_list(text: str) -> list[IPCacheEntry]:
     """`cilium-dbg ip list -o json` -> entries.  The output is a JSON array of
     `models.IPListEntry` (`api/v1/models/ip_list_entry.go`: `cidr`, `identity`,
     `hostIP`, `encryptKey`, `metadata{name,namespace,source}`); ValueError on anything else."""
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"cilium-dbg ip list -o json: not JSON ({exc.msg}): {text[:120]!r}") from None
-    if doc is None:
-        return []
-    if not isinstance(doc, list):
-        raise ValueError(f"cilium-dbg ip list -o json: expected a JSON array, got {type(doc).__name__}")
     out = []
-    for item in doc:
+    for item in _json_array(text, "ip list"):
         item = _obj(item, "ip list entry")
         cidr = item.get("cidr")
         if not isinstance(cidr, str):
