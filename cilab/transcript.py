@@ -178,7 +178,9 @@ class Fault:
     """A rule that answers every matching call (fault injection), optionally only `times` times.
 
     `match` holds `op` and argument patterns: strings are shell-style globs, a
-    `command_prefix` list matches the start of a pod_exec/node_shell command.  `times`
+    `command_prefix` list matches the start of a pod_exec/node_shell command, a
+    `command_has` list names words that must all be words of the command (anywhere: a
+    request's URL, whatever client port it was sent from).  `times`
     counts the matching calls of a scenario; with `per_call`, each distinct call (op,
     arguments, state) is counted on its own, so *every* call answers the fault `times`
     times before its recorded answer.
@@ -199,6 +201,11 @@ class Fault:
                 cmd = args.get("command")
                 cmd = cmd.split() if isinstance(cmd, str) else list(cmd or [])
                 if cmd[:len(want)] != list(want):
+                    return False
+            elif key == "command_has":
+                cmd = args.get("command")
+                words = set(cmd.split() if isinstance(cmd, str) else list(cmd or []))
+                if not set(want) <= words:
                     return False
             else:
                 have = args.get(key)
@@ -355,6 +362,11 @@ def _load_file(path: Path, seen: set[Path]) -> Transcript:
         op = raw["match"].get("op")
         if op is not None and op not in PRIMITIVES:
             raise _fail(path, line, f"faults[{i}].match.op: unknown probe call {op!r}")
+        for words in ("command_prefix", "command_has"):
+            given = raw["match"].get(words)
+            if given is not None and (not isinstance(given, list) or not given
+                                      or not all(isinstance(w, str) for w in given)):
+                raise _fail(path, line, f"faults[{i}].match.{words} must be a non-empty list of strings")
         results = raw.get("results")
         if not isinstance(results, list) or not results or not all(isinstance(r, dict) for r in results):
             raise _fail(path, line, f"faults[{i}].results must be a non-empty list of mappings")
@@ -413,6 +425,7 @@ def _load(path: Path, seen: set[Path]) -> Transcript:
             else:
                 merged.entries.update(part.entries)
                 merged.files.extend(part.files)
+                merged.faults.extend(part.faults)
                 merged.mutant = merged.mutant or part.mutant
         assert merged is not None
         return merged

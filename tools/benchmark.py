@@ -141,7 +141,7 @@ def short(name: str, width: int = 60) -> str:
 
 def prediction(args: argparse.Namespace) -> int:
     sys.path.insert(0, str(ROOT))
-    from tools.schedule import simulate
+    from tools.schedule import ops_of, simulate
     wall, data = measure(args.transcript, args.speed)
     tests = data["tests"]
     label = ("measurement (durations recorded on a real lab: " + args.transcript + ")"
@@ -177,6 +177,15 @@ def prediction(args: argparse.Namespace) -> int:
         for seg in r.critical_path:
             wait = f", after waiting {seg.waited:.0f} s for {seg.waited_for}" if seg.waited > 1 else ""
             print(f"  {seg.start:7.0f} - {seg.end:7.0f} s  worker {seg.worker}  {short(seg.test)}{wait}")
+    print()
+    chapters: dict[str, float] = {}
+    for t in tests:  # a warm lab: the stages' application is not part of a scenario's time
+        chapter = t["nodeid"].split("::")[0].rsplit("/", 1)[-1].removeprefix("test_").removesuffix(".py")
+        own = sum(op[1] if op[0] == "work" else (op[2] or 0.0) if op[0] == "stage" else 0.0
+                  for op in ops_of(t, True))
+        chapters[chapter] = chapters.get(chapter, 0.0) + own
+    print("lab time per chapter, warm lab, one after the other: " + ", ".join(
+        f"{name} {secs:.0f} s" for name, secs in sorted(chapters.items(), key=lambda kv: -kv[1])))
     print()
     print("ten slowest steps (lab time, one run):")
     for st in sorted(data["steps"], key=lambda s: -s["seconds"])[:10]:

@@ -80,10 +80,39 @@ def wait_ready(lab: Lab, namespace: str) -> list[dict[str, Any]]:
 
 def send(lab: Lab, namespace: str, ship: str, method: str, path: str,
          max_time: int = 5) -> traffic.Response:
-    """`kubectl exec <ship> -- curl -X <method> deathstar.<ns>.svc.cluster.local<path>`."""
+    """`kubectl exec <ship> -- curl -X <method> deathstar.<ns>.svc.cluster.local<path>`, once:
+    how a request the policy must deny is sent (after the policy is realised)."""
     req = traffic.new_request(lab, namespace, ship, method, deathstar_url(namespace, path),
                               marker_param=None)
     return traffic.send(lab, req, container=SHIP_CONTAINER, max_time=max_time)
+
+
+def allowed(ship: str, method: str, path: str, policy: str | None) -> bool:
+    """Whether the demo's policy lets `ship` make this request: with no rule1 every ship may
+    (seed 1685-1692); the L3/L4 rule1 lets only org=empire (the tiefighter) reach port 80
+    (seed 1926-1935); the L7 rule1 lets the tiefighter POST /v1/request-landing only
+    (seed 2161-2163; its PUT /v1/exhaust-port gets 403 Access denied).  `policy`: None,
+    "l3l4" or "l7"."""
+    if policy is None:
+        return True
+    if ship != "tiefighter":
+        return False
+    return policy == "l3l4" or (method, path) == LANDING
+
+
+def send_allowed(lab: Lab, namespace: str, ship: str, method: str, path: str,
+                 max_time: int = 5) -> traffic.Response:
+    """A request the policy allows (`allowed`), sent after the deathstar's endpoints are its
+    pods (`wait_ready`) and made again, each time from a new client port, while no HTTP
+    answer comes back within the budget (`traffic.send_positive`): a client's node may not
+    have the Service's backends programmed yet (Cilium's socket LB then refuses the
+    connect, EHOSTUNREACH, bpf/bpf_sock.c).  A landing also waits out a 5xx (Envoy with no
+    upstream yet under the L7 rule1); the exhaust port's 503 is its real answer.  The last
+    response is returned for the Then step to judge."""
+    not_yet = traffic.not_yet_connected if (method, path) == EXHAUST_PORT else traffic.not_yet_answered
+    return traffic.send_positive(lab, namespace, ship, method, deathstar_url(namespace, path),
+                                 marker_param=None, container=SHIP_CONTAINER, max_time=max_time,
+                                 keep_last=True, not_yet=not_yet)
 
 
 def endpoints_identities(lab: Lab, namespace: str) -> dict[str, int | None]:

@@ -23,7 +23,7 @@ import itertools
 import re
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
@@ -69,6 +69,7 @@ class Response:
     time_namelookup: float | None = None
     time_connect: float | None = None    # 0 when no connection was made
     time_total: float | None = None
+    attempt: int = 1                     # the n-th request sent for one positive request (`send_positive`)
 
     @property
     def timed_out(self) -> bool:
@@ -194,24 +195,37 @@ def not_yet_answered(resp: Response) -> str | None:
     return None
 
 
+def not_yet_connected(resp: Response) -> str | None:
+    """Like `not_yet_answered` for a request whose right answer may itself be a 5xx (the
+    deathstar's exhaust port answers its panic with HTTP 503): only no HTTP answer at all is
+    "not yet"."""
+    if resp.status is None:
+        return f"no HTTP answer (curl exit {resp.rc}: {resp.error or 'no error text'})"
+    return None
+
+
 def send_positive(lab: Lab, namespace: str, pod: str, method: str, url: str, *,
                   marker_param: str | None = "cilab", container: str | None = None, max_time: int = 5,
-                  keep_last: bool = False, on_sent: Callable[[Response], None] | None = None) -> Response:
+                  keep_last: bool = False, on_sent: Callable[[Response], None] | None = None,
+                  not_yet: Callable[[Response], str | None] = not_yet_answered) -> Response:
     """A request that must succeed, sent after the Service's endpoints are the expected pods:
-    each attempt is a new request (fresh marker and client port), made again while it is
-    "not yet" answered (`not_yet_answered`), within the default budget.  A request that must
-    be denied is never sent through here: it is sent once (`send`).  On timeout the last
-    observation is reported (`keep_last`: the last response is returned instead, for the
-    caller's Then steps to judge).  `on_sent` sees every response."""
+    each attempt is a new request (fresh marker and client port: a port just used may still
+    be in TIME_WAIT, and each attempt's flows stay its own), made again while it is "not
+    yet" answered (`not_yet`, by default `not_yet_answered`), within the default budget.  A
+    request that must be denied is never sent through here: it is sent once (`send`).  On
+    timeout the last observation is reported (`keep_last`: the last response is returned
+    instead, for the caller's Then steps to judge; its `attempt` says how many were sent).
+    `on_sent` sees every response."""
     last: list[Response] = []
+    sent = itertools.count(1)
 
     def attempt() -> Response:
         req = new_request(lab, namespace, pod, method, url, marker_param=marker_param)
-        resp = send(lab, req, container=container, max_time=max_time)
+        resp = replace(send(lab, req, container=container, max_time=max_time), attempt=next(sent))
         last[:] = [resp]
         if on_sent is not None:
             on_sent(resp)
-        why = not_yet_answered(resp)
+        why = not_yet(resp)
         assert why is None, f"{pod}: {method} {req.url}: {why}"
         return resp
     try:
@@ -253,7 +267,15 @@ def _took(resp: Response) -> str:
 
 
 def describe_outcome(resp: Response) -> str:
-    """What happened to the request, named by its cause."""
+    """What happened to the request, named by its cause (and, for a positive request sent
+    more than once, that this was the last of its attempts)."""
+    seen = _outcome(resp)
+    if resp.attempt > 1:
+        seen += f" (the last of {resp.attempt} requests, each from a new client port)"
+    return seen
+
+
+def _outcome(resp: Response) -> str:
     err = resp.error
     if resp.status is not None:
         first = (resp.body.strip().splitlines() or ["(empty body)"])[0]

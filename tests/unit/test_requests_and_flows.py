@@ -267,3 +267,31 @@ def test_a_positive_request_never_answered_reports_the_last_try_or_returns_it() 
     kept = traffic.send_positive(_Lab(outputs=[_out("000", rc=7, stderr=REFUSED)]), "ns", "curl-pod", "GET",  # type: ignore[arg-type]
                                  "http://webpod.ns.svc.cluster.local/", keep_last=True)
     assert kept.status is None and kept.rc == 7
+    assert kept.attempt > 1 and f"(the last of {kept.attempt} requests, each from a new client port)" in \
+        traffic.describe_outcome(kept)
+
+
+def test_a_request_whose_answer_is_a_5xx_waits_only_for_an_answer() -> None:
+    """The deathstar's exhaust port answers its panic with HTTP 503: that is its answer, not
+    "not yet"; only no HTTP answer at all is retried (`not_yet_connected`)."""
+    lab = _Lab(outputs=[_out("000", rc=7, stderr=REFUSED), _out("503", "Panic: deathstar exploded\n")])
+    resp = traffic.send_positive(lab, "ns", "tiefighter", "PUT", "http://deathstar.ns.svc.cluster.local/v1/exhaust-port",  # type: ignore[arg-type]
+                                 marker_param=None, not_yet=traffic.not_yet_connected)
+    assert resp.status == 503 and resp.attempt == 2 and len(lab.sent) == 2
+
+
+@pytest.mark.parametrize("ship, method, path, policy, allowed", [
+    ("xwing", "POST", "/v1/request-landing", None, True),           # seed 1685-1692
+    ("tiefighter", "PUT", "/v1/exhaust-port", None, True),
+    ("xwing", "POST", "/v1/request-landing", "l3l4", False),        # seed 1923-1924
+    ("tiefighter", "POST", "/v1/request-landing", "l3l4", True),    # seed 1934-1935
+    ("tiefighter", "PUT", "/v1/exhaust-port", "l3l4", True),        # seed 2021-2030
+    ("tiefighter", "POST", "/v1/request-landing", "l7", True),      # seed 2161-2163
+    ("tiefighter", "PUT", "/v1/exhaust-port", "l7", False),         # 403 Access denied
+    ("xwing", "POST", "/v1/request-landing", "l7", False),
+])
+def test_which_star_wars_requests_the_policy_allows(ship: str, method: str, path: str, policy: str | None,
+                                                    allowed: bool) -> None:
+    """An allowed request is made again while unanswered; a denied one is sent once."""
+    from cilab.probes import starwars
+    assert starwars.allowed(ship, method, path, policy) is allowed

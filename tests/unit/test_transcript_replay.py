@@ -95,7 +95,60 @@ calls:
         lab.http_get("http://x/")
 
 
+REQUESTS = """
+transcript: {name: base, source: test, description: d}
+calls:
+  - op: pod_exec
+    args: {namespace: ns, pod: xwing, command: [curl, --local-port, "20001", "http://d/land"]}
+    state: []
+    results: [{stdout: "Ship landed", stderr: "", rc: 0}]
+"""
+
+
+def test_a_mutant_rule_answers_every_retry_of_a_request(tmp_path: Path) -> None:
+    """A positive request is made again as a new request (a new client port) while it is not
+    answered: a mutant whose lab never answers it says so for every attempt, by the words
+    every attempt shares (`command_has`), not by the one client port the reference recorded."""
+    _write(tmp_path, "base.yaml", REQUESTS)
+    mutant = _write(tmp_path, "m.yaml", """
+transcript: {name: m}
+base: base.yaml
+mutant: {breaks: x, expect_failing: [t], expect_message: y}
+faults:
+  - name: every landing of the xwing times out
+    match: {op: pod_exec, namespace: ns, pod: xwing, command_has: [curl, "http://d/land"]}
+    results: [{stdout: "", stderr: "curl: (28) Connection timed out after 2001 milliseconds", rc: 28}]
+""")
+    lab = Lab(ReplayBackend(load_transcript(mutant)))
+    for port in ("20001", "20002", "20003"):
+        got = lab.exec("ns", "xwing", None, ["curl", "--local-port", port, "http://d/land"])
+        assert got.rc == 28
+    other = Lab(ReplayBackend(load_transcript(mutant)))
+    with pytest.raises(ReplayMiss):  # another pod's request is not the rule's
+        other.exec("ns", "tiefighter", None, ["curl", "--local-port", "20001", "http://d/land"])
+    plain = Lab(ReplayBackend(load_transcript(tmp_path / "base.yaml")))
+    assert plain.exec("ns", "xwing", None, ["curl", "--local-port", "20001", "http://d/land"]).rc == 0
+    with pytest.raises(ReplayMiss):  # without the rule a retry is a call nobody recorded
+        plain.exec("ns", "xwing", None, ["curl", "--local-port", "20002", "http://d/land"])
+
+
+def test_faults_of_every_file_of_a_folder_count(tmp_path: Path) -> None:
+    folder = tmp_path / "lab"
+    folder.mkdir()
+    _write(folder, "a.yaml", REQUESTS)
+    _write(folder, "b.yaml", """
+transcript: {name: b}
+faults:
+  - match: {op: pod_exec, command_has: [curl]}
+    results: [{stdout: "", stderr: "refused", rc: 7}]
+""")
+    assert Lab(ReplayBackend(load_transcript(folder))).exec(
+        "ns", "xwing", None, ["curl", "--local-port", "20001", "http://d/land"]).rc == 7
+
+
 @pytest.mark.parametrize("text, where", [
+    ("transcript: {name: x}\nfaults:\n  - match: {op: pod_exec, command_has: curl}\n    results: [{rc: 1}]\n",
+     "faults[0].match.command_has must be a non-empty list of strings"),
     ("transcript: {name: x}\ncalls:\n  - op: node_shell\n    args: {node: a, command: b}\n    state: []\n"
      "    results: [{stderr: only}]\n", "t.yaml:6: calls[0].results[0]: a command result needs 'stdout'"),
     ("transcript: {name: x}\ncalls:\n  - op: http_get\n    args: {url: u}\n    results: [{status: ok}]\n",

@@ -112,7 +112,10 @@ def call_cost(op: str, args: dict[str, Any], state: list[str], result: dict[str,
     if op == "pod_exec":
         # the suite's requests run `sh -c '<start line>; exec "$@"' sh curl ...` (issue 9)
         if "curl" in argv:
-            if result.get("rc", 0) in (28, 7) or "error" in result:
+            if result.get("rc", 0) == 7:
+                return Cost(EXEC.seconds + REQUEST.seconds,
+                            f"estimated: kubectl exec plus a curl whose connect is refused at once; {EXEC.source}")
+            if result.get("rc", 0) == 28 or "error" in result:
                 bound, why = _curl_bound(argv)
                 return Cost(EXEC.seconds + bound,
                             f"estimated: kubectl exec plus a curl that gets no answer, bounded by "
