@@ -115,6 +115,16 @@ def send_allowed(lab: Lab, namespace: str, ship: str, method: str, path: str,
                                  keep_last=True, not_yet=not_yet)
 
 
+def request(lab: Lab, namespace: str, ship: str, method: str, path: str, policy: str | None,
+            max_time: int = 5) -> traffic.Response:
+    """A request of the demo as the policy in force (`policy`: None, "l3l4", "l7") treats it:
+    one it allows is made again while unanswered (`send_allowed`); one it must deny is sent
+    once, after the policy is realised (`send`): its verdict is that single request's."""
+    if allowed(ship, method, path, policy):
+        return send_allowed(lab, namespace, ship, method, path, max_time=max_time)
+    return send(lab, namespace, ship, method, path, max_time=max_time)
+
+
 def endpoints_identities(lab: Lab, namespace: str) -> dict[str, int | None]:
     """Pod name -> security identity, from the CiliumEndpoints of the namespace
     (`kubectl get ciliumendpoints.cilium.io -n <ns>`: status.identity.id)."""

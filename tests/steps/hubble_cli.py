@@ -216,14 +216,15 @@ def _cmd(ctx: dict[str, Any]) -> str:
 
 @when("the tiefighter and the xwing each request a landing")
 def both_ships_land(lab: Lab, scenario_ns: str, ctx: dict[str, Any]) -> None:
-    ctx["requests"] = {ship: starwars.send(lab, scenario_ns, ship, *starwars.LANDING, max_time=MAX_TIME)
+    ctx["requests"] = {ship: starwars.request(lab, scenario_ns, ship, *starwars.LANDING, ctx.get("rule1"),
+                                              max_time=MAX_TIME)
                        for ship in ("tiefighter", "xwing")}
 
 
 @when("the tiefighter requests a landing and then sends PUT /v1/exhaust-port")
 def tiefighter_post_and_put(lab: Lab, scenario_ns: str, ctx: dict[str, Any]) -> None:
-    ctx["requests"] = {f"tiefighter {method}": starwars.send(lab, scenario_ns, "tiefighter", method, path,
-                                                             max_time=MAX_TIME)
+    ctx["requests"] = {f"tiefighter {method}": starwars.request(lab, scenario_ns, "tiefighter", method, path,
+                                                                ctx.get("rule1"), max_time=MAX_TIME)
                        for method, path in (starwars.LANDING, starwars.EXHAUST_PORT)}
 
 
