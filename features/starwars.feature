@@ -26,7 +26,10 @@ Feature: The Star Wars demo: identities, an L3/L4 policy and an L7 policy
   deathstar.<namespace>.svc.cluster.local. Each scenario deploys the demo,
   waits until its pods are Ready, applies the policy it needs and waits until every Cilium
   agent has realised that policy on every endpoint before sending any traffic; deleting
-  the namespace at the end deletes the demo and the policy. Where the student runs
+  the namespace at the end deletes the demo and the policy. A request the policy allows is
+  asked again, from a new client port, while it gets no answer (on a real lab the ship's
+  node may not have programmed the new deathstar Service yet); a request the policy must
+  stop is sent once, and its own failure is the verdict. Where the student runs
   `hubble observe` on k8s-ctr through a port-forward, the suite asks Relay through its
   Service from an agent pod (`hubble observe --server <hubble-relay ClusterIP>:80 -o jsonpb
   --namespace <namespace>`) and picks each request's flows by its client port.
