@@ -97,8 +97,7 @@ def read(lab: Lab, node: str, namespace: str) -> ExportRead:
     that is not a valid export event is reported in `problem`.
     """
     agent = k8s.cilium_agent_on(lab, node)
-    result = lab.when_ready(lambda: lab.exec("kube-system", agent, "cilium-agent", tail_command(namespace),
-                                             timeout=60, scope=namespace),
+    result = k8s.agent_exec(lab, agent, tail_command(namespace), timeout=60, scope=namespace,
                             what=f"the export file is read in {agent}")
     if result.rc == NO_FILE_RC:
         return ExportRead(node, agent, False, FlowBatch(), 0, result.stderr.strip())
@@ -121,8 +120,7 @@ class ExportFile:
 def files(lab: Lab, node: str) -> list[ExportFile]:
     """The files in the export directory of `node` (events.log and its rotated backups)."""
     agent = k8s.cilium_agent_on(lab, node)
-    result = lab.when_ready(lambda: lab.exec("kube-system", agent, "cilium-agent", LIST_COMMAND, timeout=30),
-                            what=f"the export directory is listed in {agent}")
+    result = k8s.agent_exec(lab, agent, LIST_COMMAND, what=f"the export directory is listed in {agent}")
     if not result.ok:
         raise AssertionError(f"listing {EXPORT_DIR} in {agent} on {node} failed "
                              f"(exit {result.rc}): {result.stderr.strip()[:200]}")

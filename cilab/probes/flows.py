@@ -40,15 +40,8 @@ def of_request(flows: list[Flow], sent: Response) -> list[Flow]:
     """Flows of exactly this request (see the module doc): after its start, with the client
     pod (name, namespace, current IP) at one end, and its marker or pinned port."""
     req = sent.request
-    if not sent.client_ips:
-        return []
-
-    def client(f: Flow, pinned: bool) -> bool:
-        return any(ep.pod_name == req.pod and ep.namespace == req.namespace and ep.ip in sent.client_ips
-                   and (not pinned or ep.port == req.local_port) for ep in (f.source, f.destination))
-
-    return [f for f in since(flows, sent) if
-            client(f, pinned=True) or (f.http_url is not None and req.marker in f.http_url and client(f, pinned=False))]
+    return [f for f in from_client(flows, sent)
+            if _client_end(f, sent, port=req.local_port) or (f.http_url is not None and req.marker in f.http_url)]
 
 
 def since(flows: list[Flow], sent: Response) -> list[Flow]:
@@ -67,12 +60,16 @@ def from_client(flows: list[Flow], sent: Response) -> list[Flow]:
     """Flows after the request's start with its client pod (name, namespace, current IP) at
     one end, on any port: what the client did for this request besides the request's own
     connection (its DNS lookup, which has a source port of its own)."""
-    req = sent.request
     if not sent.client_ips:
         return []
-    return [f for f in since(flows, sent) if any(
-        ep.pod_name == req.pod and ep.namespace == req.namespace and ep.ip in sent.client_ips
-        for ep in (f.source, f.destination))]
+    return [f for f in since(flows, sent) if _client_end(f, sent)]
+
+
+def _client_end(f: Flow, sent: Response, port: int | None = None) -> bool:
+    """One end of the flow is the request's client pod at its address then (and on `port`)."""
+    req = sent.request
+    return any(ep.pod_name == req.pod and ep.namespace == req.namespace and ep.ip in sent.client_ips
+               and (port is None or ep.port == port) for ep in (f.source, f.destination))
 
 
 def window(sent: Response) -> str:

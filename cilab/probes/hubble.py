@@ -30,8 +30,7 @@ def _agent(lab: Lab) -> str:
 def status(lab: Lab) -> HubbleStatus:
     server = relay_server(lab)
     agent = _agent(lab)
-    result = lab.when_ready(lambda: lab.exec("kube-system", agent, "cilium-agent",
-                                             ["hubble", "status", "--server", server], timeout=30),
+    result = k8s.agent_exec(lab, agent, ["hubble", "status", "--server", server],
                             what=f"hubble status runs in {agent}")
     return parse_hubble_status(result.stdout + ("\n" + result.stderr if result.stderr else ""))
 
@@ -39,9 +38,8 @@ def status(lab: Lab) -> HubbleStatus:
 def observe(lab: Lab, *args: str, scope: str | None = None, last: int = 1000) -> FlowBatch:
     server = relay_server(lab)
     agent = _agent(lab)
-    result = lab.when_ready(lambda: lab.exec("kube-system", agent, "cilium-agent",
-                                             ["hubble", "observe", "--server", server, "-o", "jsonpb",
-                                              "--last", str(last), *args], timeout=60, scope=scope),
+    result = k8s.agent_exec(lab, agent, ["hubble", "observe", "--server", server, "-o", "jsonpb",
+                                         "--last", str(last), *args], timeout=60, scope=scope,
                             what=f"hubble observe runs in {agent}", budget="flows")
     if not result.ok:
         raise AssertionError(f"hubble observe failed (exit {result.rc}): {result.stderr.strip()[:300]}")

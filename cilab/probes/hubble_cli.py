@@ -201,7 +201,7 @@ IP_LIST = ["cilium-dbg", "ip", "list", "-o", "json"]
 def ip_cache(lab: Lab, node: str) -> list[IPCacheEntry]:
     """`cilium-dbg ip list -o json` in the cilium-agent container on `node`."""
     agent = k8s.cilium_agent_on(lab, node)
-    result = lab.when_ready(lambda: lab.exec("kube-system", agent, "cilium-agent", IP_LIST, timeout=30),
+    result = k8s.agent_exec(lab, agent, IP_LIST,
                             what=f"the cilium-agent container of {agent} answers `cilium-dbg ip list`")
     if not result.ok:
         raise AssertionError(f"`cilium-dbg ip list` failed in {agent} on {node} (exit {result.rc}): "

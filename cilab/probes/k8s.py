@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from cilab.lab import Lab
+from cilab.model import CommandResult
 from cilab.parsers import kube
 
 
@@ -77,6 +78,17 @@ def running_pods(lab: Lab, namespace: str, selector: str) -> list[dict[str, Any]
 def pod_node(pod: dict[str, Any]) -> str | None:
     spec = pod.get("spec") or {}
     return spec.get("nodeName") or spec.get("node_name")
+
+
+AGENT_CONTAINER = "cilium-agent"
+
+
+def agent_exec(lab: Lab, agent: str, command: list[str], *, what: str, timeout: float = 30,
+               scope: str | None = None, budget: float | str = "default") -> CommandResult:
+    """`kubectl exec -n kube-system <agent> -c cilium-agent -- <command>`, made again while
+    that container is not there (a restarting agent) within `budget` (`Lab.when_ready`)."""
+    return lab.when_ready(lambda: lab.exec("kube-system", agent, AGENT_CONTAINER, command, timeout=timeout,
+                                           scope=scope), what=what, budget=budget)
 
 
 def cilium_agent_on(lab: Lab, node: str) -> str:

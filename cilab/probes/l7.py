@@ -20,8 +20,7 @@ from typing import Any
 
 from cilab.parsers.hubble import Flow
 from cilab.probes.flows import of_request
-from cilab.probes.traffic import Response
-from cilab.probes.traffic import parse_time as traffic_parse_time
+from cilab.probes.traffic import Response, parse_time
 
 #: the headers the seed's response shows once the request went through Envoy (seed 2849-2853)
 ENVOY_HEADERS = ("X-Envoy-Expected-Rq-Timeout-Ms", "X-Envoy-Internal", "X-Forwarded-Proto", "X-Request-Id")
@@ -91,9 +90,6 @@ def parse_whoami(body: str) -> WhoamiEcho:
 def http_flows_of(flows: list[Flow], sent: Response) -> list[Flow]:
     """The HTTP flows of exactly this request (requests and responses)."""
     return [f for f in of_request(flows, sent) if f.l7_protocol == "http"]
-
-
-parse_time = traffic_parse_time  # RFC 3339 (Hubble's nanoseconds or the API server's seconds) in UTC
 
 
 def dns_flows(flows: list[Flow], namespace: str, pod: str, query: str,

@@ -43,7 +43,7 @@ from cilab.parsers.cilium_dbg import AgentEndpoint, PolicySnapshot, parse_endpoi
 from cilab.probes import k8s
 
 CNP_API = "cilium.io/v2"
-AGENT_CONTAINER = "cilium-agent"
+AGENT_CONTAINER = k8s.AGENT_CONTAINER
 POLICY_LABEL_NAME = "io.cilium.k8s.policy.name"
 POLICY_LABEL_NAMESPACE = "io.cilium.k8s.policy.namespace"
 POLICY_LABEL_UID = "io.cilium.k8s.policy.uid"

@@ -511,6 +511,17 @@ class Scenario:
                  container=starwars.SHIP_CONTAINER, command=traffic.curl_argv(req, max_time=MAX_TIME))
         return req
 
+    def exhaust_port_denied(self, request_seed: str, observe_seed: str) -> None:
+        """Under the L7 rule1: the tiefighter's PUT /v1/exhaust-port gets Envoy's 403, and
+        Hubble shows its http-request DROPPED and the 403 response."""
+        req = self.request("tiefighter", *starwars.EXHAUST_PORT, DENIED, request_seed,
+                           started="2025-07-25T18:24:02.231870452Z")
+        self.observe(["--protocol", "http"],
+                     [cmd("\n".join(http_flows(self.ns, req.local_port, *starwars.EXHAUST_PORT,
+                                               request_verdict="DROPPED", code=403, latency_ns="0",
+                                               when="2025-07-25T18:24:02.3")) + "\n")],
+                     observe_seed)
+
     def deathstar_service(self) -> None:
         """The deny check reads the deathstar Service's ClusterIP (the address curl must have tried)."""
         self.add("k8s_get", "seed 1554 (service/deathstar ClusterIP 10.96.41.44)", [value(service_obj_ns(self.ns))],
@@ -631,14 +642,9 @@ def build() -> dict[str, Scenario]:
     s = begin("l7-exhaust")
     s.policy_applied("l3l4")
     s.policy_applied("l7")
-    req = s.request("tiefighter", *starwars.EXHAUST_PORT, DENIED,
-                    "facts §1 (the L7 rule denies PUT /v1/exhaust-port: Envoy's 403 'Access denied')",
-                    started="2025-07-25T18:24:02.231870452Z")
-    s.observe(["--protocol", "http"],
-              [cmd("\n".join(http_flows(s.ns, req.local_port, *starwars.EXHAUST_PORT, request_verdict="DROPPED",
-                                        code=403, latency_ns="0", when="2025-07-25T18:24:02.3")) + "\n")],
-              "facts §1 (hubble-cli.rst: http-request DROPPED (HTTP/1.1 PUT .../v1/exhaust-port), then Envoy's "
-              "http-response FORWARDED 403)")
+    s.exhaust_port_denied("facts §1 (the L7 rule denies PUT /v1/exhaust-port: Envoy's 403 'Access denied')",
+                          "facts §1 (hubble-cli.rst: http-request DROPPED (HTTP/1.1 PUT .../v1/exhaust-port), then "
+                          "Envoy's http-response FORWARDED 403)")
     s.namespace_deleted()
 
     s = begin("no-policy-endpoints")
@@ -662,14 +668,9 @@ def build() -> dict[str, Scenario]:
     s.add("k8s_delete", "reconstructed (the namespace teardown when the scenario stops before the L7 update)",
           [value(True)], api_version="v1", kind="Namespace", name=s.ns)
     s.policy_applied("l7")
-    req = s.request("tiefighter", *starwars.EXHAUST_PORT, DENIED,
-                    "facts §1 (under the L7 rule1 the PUT is denied: Envoy's 403 'Access denied')",
-                    started="2025-07-25T18:24:02.231870452Z")
-    s.observe(["--protocol", "http"],
-              [cmd("\n".join(http_flows(s.ns, req.local_port, *starwars.EXHAUST_PORT, request_verdict="DROPPED",
-                                        code=403, latency_ns="0", when="2025-07-25T18:24:02.3")) + "\n")],
-              "seed 2897-2903 (L7 visibility: method and URL) and facts §1 (hubble-cli.rst: http-request DROPPED "
-              "(HTTP/1.1 PUT .../v1/exhaust-port), then Envoy's http-response FORWARDED 403)")
+    s.exhaust_port_denied("facts §1 (under the L7 rule1 the PUT is denied: Envoy's 403 'Access denied')",
+                          "seed 2897-2903 (L7 visibility: method and URL) and facts §1 (hubble-cli.rst: http-request "
+                          "DROPPED (HTTP/1.1 PUT .../v1/exhaust-port), then Envoy's http-response FORWARDED 403)")
     s.namespace_deleted()
 
     s = begin("l7-status")
