@@ -135,15 +135,16 @@ def _flag_on(args: list[str], flag: str) -> bool:
     return False
 
 
+def _agent_container(ds: dict[str, Any] | None) -> dict[str, Any]:
+    """The cilium-agent container of the DaemonSet's pod template ({} when there is none)."""
+    containers = ((((ds or {}).get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers") or []
+    return next((c for c in containers if c.get("name") == k8s.AGENT_CONTAINER), {})
+
+
 def agent_args(ds: dict[str, Any] | None) -> list[str]:
     """The cilium-agent container's command and args of the DaemonSet's pod template."""
-    if ds is None:
-        return []
-    containers = (((ds.get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers") or []
-    for c in containers:
-        if c.get("name") == "cilium-agent":
-            return [str(a) for a in (c.get("command") or []) + (c.get("args") or [])]
-    return []
+    c = _agent_container(ds)
+    return [str(a) for a in (c.get("command") or []) + (c.get("args") or [])]
 
 
 _IMAGE_VERSION = re.compile(r":v(\d+\.\d+\.\d+(?:-(?:pre|rc)\.\d+)?)(?:@|$)")
@@ -151,12 +152,8 @@ _IMAGE_VERSION = re.compile(r":v(\d+\.\d+\.\d+(?:-(?:pre|rc)\.\d+)?)(?:@|$)")
 
 def agent_version(ds: dict[str, Any] | None) -> str | None:
     """The Cilium version of the agent image (`quay.io/cilium/cilium:v1.17.6@sha256:...`)."""
-    containers = ((((ds or {}).get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers") or []
-    for c in containers:
-        if c.get("name") == "cilium-agent":
-            m = _IMAGE_VERSION.search(str(c.get("image") or ""))
-            return m.group(1) if m else None
-    return None
+    m = _IMAGE_VERSION.search(str(_agent_container(ds).get("image") or ""))
+    return m.group(1) if m else None
 
 
 def detect_stage(lab: Lab) -> dict[str, Any]:
