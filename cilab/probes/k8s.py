@@ -26,6 +26,13 @@ def service(lab: Lab, namespace: str, name: str) -> dict[str, Any] | None:
     return lab.get("v1", "Service", name, namespace)
 
 
+def cluster_ip(lab: Lab, namespace: str, name: str) -> str | None:
+    """The Service's ClusterIP (the address a client's lookup of its name resolves to)."""
+    svc = service(lab, namespace, name)
+    assert svc is not None, f"Service {namespace}/{name} does not exist"
+    return (svc.get("spec") or {}).get("clusterIP")
+
+
 def service_endpoints(lab: Lab, namespace: str, name: str) -> set[tuple[str, int]]:
     """Ready (ip, port) pairs behind a Service, from its EndpointSlices."""
     slices = lab.list("discovery.k8s.io/v1", "EndpointSlice", namespace,

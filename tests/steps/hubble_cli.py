@@ -330,9 +330,7 @@ def _sock(f: Flow) -> str:
                  r'to its address as world, then post-xlate-fwd TRANSLATED to a pod behind it'))
 def service_translated(lab: Lab, ctx: dict[str, Any], service: str, port: str, proto: str) -> None:
     ns, name = service.replace("{ns}", ctx["ns"]).split("/", 1)
-    svc = k8s.service(lab, ns, name)
-    assert svc is not None, f"Service {ns}/{name} does not exist"
-    address = (svc.get("spec") or {}).get("clusterIP")
+    address = k8s.cluster_ip(lab, ns, name)
     backends = {(ip, p) for ip, p in k8s.service_endpoints(lab, ns, name)}
     sent = ctx["response"]
     client = sent.request.pod

@@ -241,9 +241,7 @@ def dns_request(lab: Lab, webpod_ns: str, ctx: dict[str, Any]) -> None:
 
 @then("Hubble shows a dns-response to curl-pod with the ClusterIP of Service webpod, observed by the proxy, FORWARDED")
 def dns_response(lab: Lab, webpod_ns: str, ctx: dict[str, Any]) -> None:
-    svc = k8s.service(lab, webpod_ns, "webpod")
-    assert svc is not None, "Service webpod does not exist"
-    cluster_ip = (svc.get("spec") or {}).get("clusterIP")
+    cluster_ip = k8s.cluster_ip(lab, webpod_ns, "webpod")
     found = _dns_flows(lab, webpod_ns, ctx, "RESPONSE", "A")
     answering = [f for f in found if cluster_ip in f.dns_ips and f.dns_rcode == 0 and f.destination.pod_name == CLIENT]
     assert answering, (f"dns-response: expected the answer {cluster_ip} (Service webpod) to {CLIENT}, saw "

@@ -171,9 +171,7 @@ def request_times_out(lab: Lab, scenario_ns: str, ctx: dict[str, Any]) -> None:
     """A policy drop, told apart by its cause: the connect attempt to the webpod Service's
     address timed out (not a resolver timeout, a refusal or an answer)."""
     resp: traffic.Response = ctx["response"]
-    svc = k8s.service(lab, scenario_ns, whoami.WEBPOD)
-    assert svc is not None, f"Service {scenario_ns}/{whoami.WEBPOD} does not exist"
-    problem = traffic.deny_problem(resp, (svc.get("spec") or {}).get("clusterIP"))
+    problem = traffic.deny_problem(resp, k8s.cluster_ip(lab, scenario_ns, whoami.WEBPOD))
     assert problem is None, (f"{resp.request.url}: expected the connection to be dropped by policy (the connect "
                              f"attempt to the webpod Service times out after {traffic.CONNECT_TIMEOUT} s); "
                              f"saw: {problem}")

@@ -140,12 +140,6 @@ def _what(resp: Any) -> str:
     return f"{req.pod}: {req.method} {req.url} (from port {req.local_port})"
 
 
-def _deathstar_ip(lab: Lab, namespace: str) -> str:
-    svc = k8s.service(lab, namespace, "deathstar")
-    assert svc is not None, f"Service {namespace}/deathstar does not exist"
-    return (svc.get("spec") or {}).get("clusterIP")
-
-
 @then(parsers.re(r'the deathstar answers "(?P<text>[^"]+)"'))
 def deathstar_answers(ctx: dict[str, Any], text: str) -> None:
     resp = ctx["response"]
@@ -175,7 +169,7 @@ def request_times_out(lab: Lab, scenario_ns: str, ctx: dict[str, Any]) -> None:
     the connect attempt to that address timed out (not a resolver timeout, a refusal, or an
     answer from the proxy)."""
     resp = ctx["response"]
-    problem = traffic.deny_problem(resp, _deathstar_ip(lab, scenario_ns))
+    problem = traffic.deny_problem(resp, k8s.cluster_ip(lab, scenario_ns, starwars.DEATHSTAR))
     assert problem is None, (f"{_what(resp)}: expected the connection to be dropped by policy (the connect "
                              f"attempt to the deathstar Service times out after {traffic.CONNECT_TIMEOUT} s); "
                              f"saw: {problem}")
