@@ -90,9 +90,7 @@ def wait_relay_connected(lab: Lab) -> None:
         want = len(k8s.nodes(lab))
         st = hubble.status(lab)
         assert st.healthy, f"hubble status not healthy: {st.message}"
-        assert st.connected_nodes == want == st.total_nodes, (
-            f"hubble status: expected Connected Nodes {want}/{want}, saw {st.connected_nodes}/{st.total_nodes}"
-            + (f" (unavailable: {', '.join(st.unavailable_nodes)})" if st.unavailable_nodes else ""))
+        hubble.check_every_node_connected(st, want)
     lab.eventually(check, what="Hubble Relay connected to every node", budget="relay")
 
 

@@ -44,3 +44,11 @@ def observe(lab: Lab, *args: str, scope: str | None = None, last: int = 1000) ->
     if not result.ok:
         raise AssertionError(f"hubble observe failed (exit {result.rc}): {result.stderr.strip()[:300]}")
     return parse_flows(result.stdout)
+
+
+def check_every_node_connected(st: HubbleStatus, want: int) -> None:
+    """`hubble status` counts `want` nodes, every one connected (``Connected Nodes: 3/3``);
+    raises AssertionError naming what was seen (and the unavailable nodes it lists)."""
+    assert (st.connected_nodes, st.total_nodes) == (want, want), (
+        f"hubble status: expected Connected Nodes {want}/{want}, saw {st.connected_nodes}/{st.total_nodes}"
+        + (f" (unavailable: {', '.join(st.unavailable_nodes)})" if st.unavailable_nodes else ""))

@@ -259,8 +259,5 @@ def every_node_connected(lab: Lab, ctx: dict[str, Any]) -> None:
         want = len(k8s.nodes(lab))
         st = ctx.get("hubble_status") or hubble.status(lab)
         ctx["hubble_status"] = None  # a retry asks Relay again
-        assert (st.connected_nodes, st.total_nodes) == (want, want), (
-            f"hubble status: expected Connected Nodes {want}/{want}, saw "
-            f"{st.connected_nodes}/{st.total_nodes}"
-            + (f" (unavailable: {', '.join(st.unavailable_nodes)})" if st.unavailable_nodes else ""))
+        hubble.check_every_node_connected(st, want)
     lab.eventually(check, what="every node connected to Hubble Relay", budget="relay")

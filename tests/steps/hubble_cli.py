@@ -13,7 +13,7 @@ from pytest_bdd import given, parsers, then, when
 from cilab.lab import Lab
 from cilab.locks import resource_lock
 from cilab.parsers.hubble import Flow
-from cilab.probes import flows, hubble_cli, k8s, starwars
+from cilab.probes import flows, hubble, hubble_cli, k8s, starwars
 from cilab.probes.traffic import Response
 
 KS = "kube-system"
@@ -155,9 +155,7 @@ def status_every_node(lab: Lab, ctx: dict[str, Any]) -> None:
         want = len(k8s.nodes(lab))
         st = ctx.pop("cli_status", None) or hubble_cli.status(lab, node)
         ctx["cli_status_seen"] = st
-        assert (st.connected_nodes, st.total_nodes) == (want, want), (
-            f"hubble status: expected Connected Nodes {want}/{want}, saw {st.connected_nodes}/{st.total_nodes}"
-            + (f" (unavailable: {', '.join(st.unavailable_nodes)})" if st.unavailable_nodes else ""))
+        hubble.check_every_node_connected(st, want)
     lab.eventually(check, what="every node connected, seen through the port-forward", budget="relay")
 
 
