@@ -16,7 +16,7 @@ import json
 import os
 import time
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 
@@ -108,48 +108,32 @@ def _install_wrappers() -> None:
     # what a warm lab (Hubble already on) does not do: the pre-Hubble snapshot, the upgrade
     # and the rollout wait (ensure_hubble skips them when enable-hubble is already true), nor
     # wait for Relay to reconnect
-    wait_relay = stages.wait_relay_connected
+    def warm_wait(wait: Callable[..., Any], stage: str) -> Callable[..., Any]:
+        """A wait a warm lab passes at its first poll: only the last call per command remains
+        part of the scenario; the time before is the stage's application."""
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            T.calls.append([])
+            before = lab_now()
+            try:
+                return wait(*args, **kwargs)
+            finally:
+                last: dict[str, float] = {}
+                for key, seconds, _ in T.calls.pop():
+                    last[key] = seconds
+                info = _active.get(stage)
+                if info is not None:
+                    info["application"] += max(0.0, lab_now() - before - sum(last.values()))
+        return wrapper
 
-    def wait_relay_w(*args: Any, **kwargs: Any) -> Any:
-        # a warm lab's Relay has long been connected: the first poll sees every node, so
-        # only the last call per command remains (the reference has Relay reconnecting after
-        # the upgrade, a cold lab's wait)
-        T.calls.append([])
-        before = lab_now()
-        try:
-            return wait_relay(*args, **kwargs)
-        finally:
-            calls = T.calls.pop()
-            last: dict[str, float] = {}
-            for key, seconds, _ in calls:
-                last[key] = seconds
-            info = _active.get("hubble")
-            if info is not None:
-                info["application"] += max(0.0, lab_now() - before - sum(last.values()))
-    stages.wait_relay_connected = wait_relay_w
+    # a warm lab's Relay has long been connected: the first poll sees every node (the
+    # reference has Relay reconnecting after the upgrade, a cold lab's wait)
+    stages.wait_relay_connected = warm_wait(stages.wait_relay_connected, "hubble")
     stages.pre_hubble_snapshot = timed(stages.pre_hubble_snapshot, "hubble")
     stages.apply_stage = timed(stages.apply_stage, "hubble")
     stages.wait_rollout = timed(stages.wait_rollout, "hubble")
     stages.ensure_hubble = ensure_hubble_w
 
     ensure_monitoring = monitoring.ensure_monitoring
-    wait_ready = monitoring.wait_ready
-
-    def wait_ready_w(*args: Any, **kwargs: Any) -> Any:
-        # a warm lab (monitoring already running) sees every Deployment ready at the first
-        # poll: only the last call per Deployment remains; the rest is application
-        T.calls.append([])
-        before = lab_now()
-        try:
-            return wait_ready(*args, **kwargs)
-        finally:
-            calls = T.calls.pop()
-            last: dict[str, float] = {}
-            for key, seconds, _ in calls:
-                last[key] = seconds
-            info = _active.get("monitoring")
-            if info is not None:
-                info["application"] += max(0.0, lab_now() - before - sum(last.values()))
 
     def ensure_monitoring_w(*args: Any, **kwargs: Any) -> Any:
         with _stage("monitoring", None) as info:
@@ -158,7 +142,8 @@ def _install_wrappers() -> None:
                 return ensure_monitoring(*args, **kwargs)
             finally:
                 _active["monitoring"] = None
-    monitoring.wait_ready = wait_ready_w
+    # a warm lab (monitoring already running) sees every Deployment ready at the first poll
+    monitoring.wait_ready = warm_wait(monitoring.wait_ready, "monitoring")
     monitoring.ensure_monitoring = ensure_monitoring_w
 
     cluster_lock = locks.cluster_lock
