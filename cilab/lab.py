@@ -74,6 +74,16 @@ def describe_call(op: str, args: dict[str, Any]) -> str:
     return f"{op} {json.dumps(args)}"
 
 
+def typed_name(op: str, args: dict[str, Any], typed: str | None) -> str:
+    """The name a report gives a call: the student's command where the probe said what the
+    student types (on a node: ``[k8s-ctr] $ <typed>``), else the command that ran."""
+    if not typed:
+        return describe_call(op, args)
+    if op == "node_shell":
+        return f"[{args['node']}] $ {typed}"
+    return typed
+
+
 def render_result(result: Any) -> str:
     """The raw output of a call as text for a report or log, secrets scrubbed."""
     from cilab.transcript import scrub
@@ -131,10 +141,18 @@ class Lab:
         self.calls = 0
         #: a text file object: one line per primitive call (command and outcome), secrets scrubbed
         self.call_log = call_log
+        #: the commands (as a student types them) of the running Gherkin step, in order;
+        #: a failed step names them as what to run by hand
+        self.step_commands: list[str] = []
         self._lock = threading.Lock()
 
     # -- the single dispatch point ----------------------------------------------------
-    def call(self, op: str, scope: str | None = None, **args: Any) -> Any:
+    def call(self, op: str, scope: str | None = None, typed: str | None = None, **args: Any) -> Any:
+        """One primitive call.  `typed` is the command a student types for what this call
+        does (``cilium hubble port-forward &`` for the harness's setsid/pid-file wrapper):
+        it names the report attachment and the call-log line, while the attachment body
+        keeps the full command that really ran.  It is not part of the call (nor of the
+        replay key)."""
         if op not in PRIMITIVES:
             raise ValueError(f"unknown primitive {op}")
         args = {k: v for k, v in args.items() if v is not None}
@@ -155,27 +173,39 @@ class Lab:
             if self.recorder is not None and isinstance(exc, (LabUnavailable, CallFailed)):
                 self.recorder.add(op, key_args, state, exc, started=started,
                                   duration=time.monotonic() - started)
-            self._attach(op, args, exc)
+            self._attach(op, args, exc, typed)
             raise
         if self.recorder is not None:
             self.recorder.add(op, key_args, state, result, started=started,
                               duration=time.monotonic() - started)
-        self._attach(op, args, result)
+        self._attach(op, args, result, typed)
         return result
 
-    def _attach(self, op: str, args: dict[str, Any], result: Any) -> None:
+    def _attach(self, op: str, args: dict[str, Any], result: Any, typed: str | None = None) -> None:
+        ran = describe_call(op, args)
+        name = typed_name(op, args, typed)
+        with self._lock:
+            if not self.step_commands or self.step_commands[-1] != name:
+                self.step_commands.append(name)
         if self.call_log is not None:
             from cilab.transcript import scrub
-            line = scrub(f"{describe_call(op, args)}  =>  {summarize(result)}")
+            line = scrub(f"{ran}  =>  {summarize(result)}")
             with self._lock:
                 self.call_log.write(line.replace("\n", " ") + "\n")
                 self.call_log.flush()
         if self.attach is None:
             return
         try:
-            self.attach(describe_call(op, args), describe_call(op, args) + "\n\n" + render_result(result))
+            head = ran if name == ran else f"{name}\n\nwhat ran: {ran}"
+            self.attach(name, head + "\n\n" + render_result(result))
         except Exception:  # reporting must never break a probe
             log.debug("attachment failed", exc_info=True)
+
+    def begin_step(self) -> list[str]:
+        """Start a new Gherkin step's list of commands (`step_commands`); returns the last one's."""
+        with self._lock:
+            done, self.step_commands = self.step_commands, []
+        return done
 
     # -- scenario / stage bookkeeping ---------------------------------------------------
     def begin_scenario(self, name: str) -> None:
@@ -189,12 +219,12 @@ class Lab:
         self.state.stages = set(stages)
 
     # -- conveniences (each is exactly one primitive call) ------------------------------
-    def shell(self, node: str, command: str, timeout: float = 30.0) -> CommandResult:
-        return self.call("node_shell", node=node, command=command, timeout=timeout)
+    def shell(self, node: str, command: str, timeout: float = 30.0, typed: str | None = None) -> CommandResult:
+        return self.call("node_shell", typed=typed, node=node, command=command, timeout=timeout)
 
     def exec(self, namespace: str, pod: str, container: str | None, command: list[str],
-             timeout: float = 30.0, scope: str | None = None) -> CommandResult:
-        return self.call("pod_exec", scope=scope or namespace, namespace=namespace, pod=pod,
+             timeout: float = 30.0, scope: str | None = None, typed: str | None = None) -> CommandResult:
+        return self.call("pod_exec", scope=scope or namespace, typed=typed, namespace=namespace, pod=pod,
                          container=container, command=list(command), timeout=timeout)
 
     def get(self, api_version: str, kind: str, name: str,

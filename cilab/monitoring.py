@@ -73,7 +73,9 @@ def control_plane_node(lab: Lab) -> str:
 
 
 def _run(lab: Lab, node: str, command: str, what: str) -> str:
-    result = lab.shell(node, command, timeout=180)
+    # the report names it as the student types it on k8s-ctr (kubectl reads ~/.kube/config there)
+    result = lab.shell(node, command, timeout=180,
+                       typed=command.replace(f"kubectl --kubeconfig {KUBECONFIG} ", "kubectl ", 1))
     if not result.ok:
         tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
         raise CallFailed(f"{what} failed on {node} (exit {result.rc}): {' | '.join(tail)}")

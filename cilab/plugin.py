@@ -233,6 +233,9 @@ def pytest_configure(config: pytest.Config) -> None:
         signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     config.addinivalue_line("markers", "cilab_cluster_change: the scenario changes the cluster for "
                                        "everyone and runs under the exclusive cluster lock")
+    from cilab import report_plugin
+    if not config.pluginmanager.is_registered(report_plugin):
+        config.pluginmanager.register(report_plugin, "cilab.report")
     if not _is_worker(config):
         _validate(config)
         _write_allure_extras(config)
@@ -529,9 +532,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         return
     message = str(call.excinfo.value).split("\nassert ")[0].strip() or "assertion failed"
     title, step = failed
+    from cilab.report_plugin import hand_commands
+    by_hand = hand_commands(item)
+    see = ("To see it yourself, run:\n" + "".join(f"  {c}\n" for c in by_hand)) if by_hand else ""
     report.longrepr = (f"Scenario: {title}\n"
                        f"Step failed: {step}\n"
                        f"{call.excinfo.typename}: {message}\n"
+                       f"{see}"
                        f"(the full traceback: --tb=long)")
 
 

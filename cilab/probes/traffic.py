@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import re
+import shlex
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -138,6 +139,15 @@ def curl_argv(req: Request, *, max_time: int = 5, extra: tuple[str, ...] = ()) -
             "--local-port", str(req.local_port), "-X", req.method, "-w", TRAILER, *extra, req.url]
 
 
+def typed_curl(req: Request, extra: tuple[str, ...] = ()) -> str:
+    """The request as the student types it (``kubectl exec -n NS xwing -- curl -s -XPOST
+    URL``): the start line, -v, the timeouts, the pinned port and the -w trailer are the
+    suite's, and stay in the attachment."""
+    method = "" if req.method == "GET" else f" -X{req.method}"
+    more = "".join(f" {shlex.quote(x)}" for x in extra)
+    return f"kubectl exec -n {req.namespace} {req.pod} -- curl -s{method}{more} {shlex.quote(req.url)}"
+
+
 def _float(text: str) -> float | None:
     try:
         return float(text)
@@ -179,7 +189,7 @@ def send(lab: Lab, req: Request, *, container: str | None = None, max_time: int 
     # a container that is not there yet ran nothing: only then is the exec made again
     result = lab.when_ready(lambda: lab.exec(req.namespace, req.pod, container,
                                              curl_argv(req, max_time=max_time, extra=extra),
-                                             timeout=max_time + 15),
+                                             timeout=max_time + 15, typed=typed_curl(req, extra)),
                             what=f"{req.pod} in {req.namespace} runs curl")
     return parse_response(req, result.stdout, result.stderr, result.rc)
 

@@ -197,6 +197,7 @@ class _Lab:
         self.slices = slices or []
         self.outputs = list(outputs or [])
         self.sent: list[list[str]] = []
+        self.typed: list[str | None] = []
         self.clock = VirtualClock()
 
     def list(self, api_version: str, kind: str, namespace: str, label_selector: str = "") -> list:
@@ -206,9 +207,11 @@ class _Lab:
     def when_ready(self, call, what: str):  # noqa: ANN001
         return call()
 
-    def exec(self, namespace: str, pod: str, container, argv: list[str], timeout: float):  # noqa: ANN001
+    def exec(self, namespace: str, pod: str, container, argv: list[str], timeout: float,  # noqa: ANN001
+             typed: str | None = None):
         from cilab.model import CommandResult
         self.sent.append(argv)
+        self.typed.append(typed)
         stdout, stderr, rc = self.outputs.pop(0) if len(self.outputs) > 1 else self.outputs[0]
         return CommandResult(stdout, stderr, rc)
 
@@ -295,3 +298,18 @@ def test_which_star_wars_requests_the_policy_allows(ship: str, method: str, path
     """An allowed request is made again while unanswered; a denied one is sent once."""
     from cilab.probes import starwars
     assert starwars.allowed(ship, method, path, policy) is allowed
+
+
+def test_the_report_names_a_request_by_the_command_the_student_types() -> None:
+    """The attachment of a request is named `kubectl exec -n NS POD -- curl -s -XPOST URL`; the
+    start line, -v, the timeouts, the pinned port and the -w trailer stay inside it."""
+    from cilab.probes.traffic import new_request, send, typed_curl
+    lab = _Lab(outputs=[("cilab-start 2025-07-25T19:48:16.123456789Z 172.20.0.10\nShip landed\n"
+                         "cilab-curl code=200 remote_ip=10.96.0.5 namelookup=0.001 connect=0.002 total=0.003",
+                         "", 0)])
+    req = new_request(lab, "ns1", "tiefighter", "POST", "http://deathstar.ns1.svc.cluster.local/v1/request-landing")
+    send(lab, req, container="spaceship")
+    assert lab.typed == [typed_curl(req)]
+    assert typed_curl(req) == ("kubectl exec -n ns1 tiefighter -- curl -s -XPOST "
+                               f"'http://deathstar.ns1.svc.cluster.local/v1/request-landing?cilab={req.marker}'")
+    assert "sh" not in typed_curl(req).split() and "cilab-start" in " ".join(lab.sent[0])

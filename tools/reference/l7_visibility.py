@@ -232,7 +232,7 @@ class _Capture:
         self.args: dict[str, Any] = {}
 
     def exec(self, namespace: str, pod: str, container: str | None, command: list[str],
-             timeout: float = 30.0, scope: str | None = None) -> CommandResult:
+             timeout: float = 30.0, scope: str | None = None, typed: str | None = None) -> CommandResult:
         self.args = {"namespace": namespace, "pod": pod, "command": list(command)}
         if container is not None:
             self.args["container"] = container
