@@ -40,6 +40,7 @@ from typing import Any
 import yaml
 from filelock import FileLock, Timeout
 
+from cilab.backends.base import helm_read_argv, helm_rollback_argv
 from cilab.backends.kube import APIPrimitives, KubeAPI
 from cilab.errors import ConfigError, LabError, LabUnavailable
 from cilab.model import CommandResult
@@ -316,6 +317,10 @@ class VagrantBackend(APIPrimitives):
         self.ssh = SSHPool(hosts)
         self.api = KubeAPI(info["kubeconfig"], cache_dir=Path(info_path).parent)
         self._nodes = sorted(hosts)
+        #: False for a folder the student built (the write-up's Vagrantfile): its Cilium release
+        #: is changed only with --allow-helm-changes (cilab.stages)
+        self.suite_built = bool(info.get("own", True))
+        self.allow_helm_changes = self.suite_built
 
     def node_names(self) -> list[str]:
         return list(self._nodes)
@@ -325,6 +330,10 @@ class VagrantBackend(APIPrimitives):
 
     def helm_upgrade(self, release: str, chart: str, version: str, namespace: str,
                      values: list[str], timeout: float, repo: str | None = None) -> CommandResult:
+        if not self.allow_helm_changes:
+            raise ConfigError(f"this step would upgrade the Helm release {release!r} of a lab the suite did "
+                              "not build: pass --allow-helm-changes to let it (the release is restored "
+                              "at the end of the run)")
         remote_dir = "/tmp/cilab-helm"
         self.ssh.run(CONTROL_PLANE, f"mkdir -p {remote_dir}", 30)
         files: list[str] = []
@@ -340,6 +349,18 @@ class VagrantBackend(APIPrimitives):
         for f in files:
             argv += ["-f", f]
         return self.ssh.run(CONTROL_PLANE, "sudo -n " + shlex.join(argv), timeout + 60)
+
+    def _helm(self, args: list[str], timeout: float) -> CommandResult:
+        """helm on the control plane (where the lab was installed with it), as root."""
+        argv = ["helm", *args, "--kubeconfig", ADMIN_KUBECONFIG]
+        return self.ssh.run(CONTROL_PLANE, "sudo -n " + shlex.join(argv), timeout)
+
+    def helm_read(self, release: str, namespace: str, what: str,
+                  revision: int | None = None) -> CommandResult:
+        return self._helm(helm_read_argv(release, namespace, what, revision), 60)
+
+    def helm_rollback(self, release: str, namespace: str, revision: int, timeout: float) -> CommandResult:
+        return self._helm(helm_rollback_argv(release, namespace, revision, timeout), timeout + 60)
 
     def close(self) -> None:
         self.ssh.close()
