@@ -390,7 +390,9 @@ def _build_lab(config: pytest.Config, shared: Path) -> Lab:
         from cilab.transcript import Recorder
         recorder = Recorder(Path(opt.record) / f"{worker}.yaml", name=f"recorded-{opt.lab}",
                             description=f"Recorded from a real {opt.lab} lab by cilium-lab-conformance",
-                            lab={"kind": opt.lab, **versions.as_properties()})
+                            lab={"kind": opt.lab, **versions.as_properties(),
+                                 "suite_built": bool(getattr(backend, "suite_built", True)),
+                                 "allow_helm_changes": bool(getattr(backend, "allow_helm_changes", True))})
         recorder.header["run_id"] = run_id
     return Lab(backend, recorder=recorder, clock=Clock(), attach=_allure_attach,
                info={"run_id": run_id})
