@@ -106,7 +106,7 @@ def main(argv: list[str]) -> int:
         return 0
     if pos[:2] == ["get", "values"]:
         want = _opt(argv, "--revision")
-        rev = next((r for r in revisions if want is None or r["revision"] == int(want)), None)
+        rev = revisions[-1] if want is None else next((r for r in revisions if r["revision"] == int(want)), None)
         if rev is None:
             print(f"Error: release: not found (revision {want})", file=sys.stderr)
             return 1

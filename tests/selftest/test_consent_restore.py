@@ -89,6 +89,9 @@ def test_the_release_ends_as_found(tmp_path: Path, stop: str | None, workers: st
         assert run.returncode == (2 if stop and not workers else run.returncode), out[-3000:]
         upgrades = _calls(state, "upgrade")
         assert upgrades, "the probe changed nothing:\n" + out[-3000:]
+        # every revision the run made kept the student's own settings (stages over the values found)
+        made = json.loads(state.read_text())["revisions"][2:]
+        assert all(r["values"].get("cluster") == {"name": "students-lab"} for r in made), made
         assert _calls(state, "rollback") == [_calls(state, "rollback")[0]] and \
             _calls(state, "rollback")[0][:3] == ["rollback", "cilium", "2"], out[-3000:]
         assert _seen(api, state) == found, out[-3000:]

@@ -120,8 +120,8 @@ class HelmCluster(FakeCluster):
             out = [{"revision": last["revision"], "chart": "cilium-1.17.6", "app_version": "1.17.6",
                     "status": "deployed", "description": "Upgrade complete"}]
             return CommandResult(stdout=json.dumps(out), stderr="", rc=0)
-        rev = next(r for r in self.revisions if revision is None or r["revision"] == revision) \
-            if revision is not None else self.revisions[-1]
+        rev = self.revisions[-1] if revision is None else \
+            next(r for r in self.revisions if r["revision"] == revision)
         return CommandResult(stdout=json.dumps(rev["values"] or None), stderr="", rc=0)
 
     def helm_rollback(self, release: str, namespace: str, revision: int, timeout: float) -> CommandResult:
