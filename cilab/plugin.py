@@ -286,8 +286,8 @@ class ReleaseRestore:
                 restore_release(the_lab, shared, say)
             finally:
                 the_lab.close()
-        except LabError as exc:
-            say(f"stage: restoring the Cilium release failed: {str(exc).splitlines()[0]}; the marker "
+        except (LabError, OSError, ValueError) as exc:
+            say(f"stage: restoring the Cilium release failed: {(str(exc).splitlines() or [repr(exc)])[0]}; the marker "
                 "ConfigMap kube-system/cilab-restore stays and the next run restores it first")
             session.exitstatus = pytest.ExitCode.TESTS_FAILED if exitstatus == 0 else exitstatus
         finally:

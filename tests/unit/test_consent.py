@@ -247,3 +247,31 @@ def test_a_killed_runs_marker_is_acted_on_first(tmp_path: Path) -> None:
     assert cluster.seen() == found and MARKER not in cluster.objects
     assert record["found"] == "hubble" and record["switches"] == [
         "restored revision 2 left by an interrupted run"]
+
+
+def test_no_helm_release_is_one_line_before_any_change(tmp_path: Path) -> None:
+    cluster = HelmCluster(WRITE_UP_HUBBLE, tmp_path, allow_helm_changes=True)
+    cluster.helm_read = lambda *a, **k: CommandResult(  # type: ignore[method-assign]
+        stdout="", stderr="Error: release: not found\n", rc=1)
+    with pytest.raises(ConfigError) as err:
+        start(cluster, tmp_path, [])
+    assert str(err.value) == ("no Helm release 'cilium' in kube-system: the suite switches stages only on a Cilium "
+                              "installed with Helm (as the write-up does); run without --allow-helm-changes to "
+                              "check the lab as found")
+    assert cluster.helm == [] and MARKER not in cluster.objects
+
+
+def test_a_restore_that_does_not_give_the_values_back_keeps_the_marker(tmp_path: Path) -> None:
+    cluster = HelmCluster(WRITE_UP_HUBBLE, tmp_path, allow_helm_changes=True)
+    lab, _ = start(cluster, tmp_path, [])
+    real = cluster.helm_rollback
+
+    def lossy(*args: Any, **kw: Any) -> CommandResult:  # a rollback that lands elsewhere
+        result = real(*args, **kw)
+        cluster.revisions[-1]["values"] = {"hubble": {"enabled": True}}
+        return result
+    cluster.helm_rollback = lossy  # type: ignore[method-assign]
+    from cilab.errors import CallFailed
+    with pytest.raises(CallFailed, match="differ from the values found .* marker ConfigMap kube-system/cilab-restore is kept"):
+        restore_release(lab, tmp_path, lambda line: None)
+    assert MARKER in cluster.objects
