@@ -24,14 +24,15 @@ REFERENCE = ROOT / "fixtures" / "transcripts" / "reference"
 KS = "kube-system"
 
 
-def write_up_lab_with_hubble(tmp: Path) -> Path:
+def write_up_lab_with_hubble(tmp: Path, hubble: bool = True) -> Path:
     ref = load_transcript(REFERENCE)
     cm_args = {"api_version": "v1", "kind": "ConfigMap", "name": "cilium-config", "namespace": KS}
     found_cm = copy.deepcopy(ref.lookup("k8s_get", cm_args, []).results[0]["value"])
-    found_cm["data"]["enable-hubble"] = "true"
+    found_cm["data"]["enable-hubble"] = "true" if hubble else found_cm["data"]["enable-hubble"]
     marker_args = {"api_version": "v1", "kind": "ConfigMap", "name": "cilab-restore", "namespace": KS}
-    calls = [{"op": "k8s_get", "args": cm_args, "state": [], "results": [{"value": found_cm}]},
-             {"op": "k8s_get", "args": marker_args, "state": [], "results": [{"value": None}]}]
+    calls = [{"op": "k8s_get", "args": marker_args, "state": [], "results": [{"value": None}]}]
+    if hubble:
+        calls.append({"op": "k8s_get", "args": cm_args, "state": [], "results": [{"value": found_cm}]})
     header = {"name": "write-up-lab-with-hubble", "source": "overlay of the reference (tests/selftest)",
               "description": "a lab the student built from the write-up, left at its Hubble chapter",
               "lab": {**ref.header.get("lab", {}), "suite_built": False, "allow_helm_changes": False}}
@@ -66,3 +67,15 @@ def test_a_write_up_lab_is_checked_as_found(tmp_path: Path) -> None:
     assert all("--allow-helm-changes" in r.get("statusDetails", {}).get("message", "") for r in skipped), skipped
     env = (allure / "environment.properties").read_text()
     assert "stage.checked_as_found=yes" in env and "stage.switches=none" in env
+
+
+def test_a_lab_found_before_hubble_is_snapshotted_as_found(tmp_path: Path) -> None:
+    calls = tmp_path / "calls.log"
+    run = run_suite(tmp_path / "run", f"--transcript={write_up_lab_with_hubble(tmp_path, hubble=False)}",
+                    f"--call-log={calls}", "-rs", "-k", "before_the_upgrade or hubble_status")
+    assert run.rc == 0 and not run.failed, run.output[-3000:]
+    assert any("before_the_upgrade" in n for n in run.passed), run.outcomes  # checked on the lab as found
+    assert any("hubble_status" in n for n in run.skipped), run.outcomes
+    assert any("not checked: this scenario needs the Hubble stage, but the lab was found before Hubble "
+               "(stage base)" in l for l in run.output.splitlines() if l.startswith("SKIPPED")), run.output[-2000:]
+    assert not any("helm upgrade" in l for l in calls.read_text().splitlines())
