@@ -324,12 +324,15 @@ def ensure_hubble(lab: Lab, shared_dir: Path, cilium_version: str,
 
 
 #: what a scenario needs of the lab, by tag: `before` the pre-Hubble snapshot, `cluster_change`
-#: a stage switch of its own (redaction), every other scenario the Hubble stage
+#: a stage switch of its own (redaction), `flows` Hubble without URL redaction (its flows are
+#: compared with the URLs as sent, and the marker rides in the query), every other one Hubble on
 def stage_need(tags: set[str]) -> str:
     if "before" in tags:
         return "before-hubble"
     if "cluster_change" in tags:
         return "redaction-switch"
+    if "flows" in tags:
+        return "hubble-unredacted"
     return "hubble"
 
 
@@ -347,6 +350,10 @@ def require_stage(record: dict[str, Any], need: str) -> str | None:
             "the lab before Hubble (the pre-Hubble snapshot)", shown)
     if need == "hubble":
         return None if found in ("hubble", "redaction") else not_checked("the Hubble stage", shown)
+    if need == "hubble-unredacted":
+        return None if found == "hubble" else not_checked(
+            "the Hubble stage without URL query redaction (its flows are compared with the URLs as sent)",
+            shown)
     if need == "redaction-switch":  # a Helm upgrade during the scenario, whatever was found
         return not_checked("Hubble redaction switched on during the scenario, after a request "
                            "seen without it", shown)

@@ -24,7 +24,7 @@ from cilab.errors import ConfigError
 from cilab.lab import Lab
 from cilab.model import CommandResult
 from cilab.retry import VirtualClock
-from cilab.stages import detect_stage, ensure_hubble, require_stage, stage_switched, stage_values
+from cilab.stages import detect_stage, ensure_hubble, require_stage, stage_need, stage_switched, stage_values
 from tests.unit.test_stage_detection import FakeCluster
 
 #: what the write-up's student installed and upgraded with (--set flags; seed 290-300, 1009-1025,
@@ -151,7 +151,7 @@ def test_no_consent_checks_the_lab_as_found(tmp_path: Path) -> None:
     assert cluster.helm == [] and [c for c in cluster.calls if not c.startswith("read")] == []
     assert cluster.seen() == before
     assert record["stage"] == "hubble" and record["snapshot"] is None
-    assert require_stage(record, "hubble") is None
+    assert require_stage(record, "hubble") is None and require_stage(record, "hubble-unredacted") is None
     for need in ("before-hubble", "redaction-switch"):
         reason = require_stage(record, need)
         assert reason is not None and "\n" not in reason
@@ -174,7 +174,8 @@ def test_no_consent_before_hubble_and_redaction_found(tmp_path: Path) -> None:
     red = HelmCluster(WRITE_UP_REDACTION, tmp_path / "b", allow_helm_changes=False)
     _, record = start(red, tmp_path / "b", [])
     assert red.helm == [] and record["stage"] == "redaction"
-    assert require_stage(record, "hubble") is None
+    assert require_stage(record, "hubble") is None  # Hubble is on: checked as found
+    assert "needs the Hubble stage without URL query redaction" in require_stage(record, "hubble-unredacted")
     assert "with Hubble redaction on (stage redaction)" in require_stage(record, "redaction-switch")
 
 
@@ -275,3 +276,10 @@ def test_a_restore_that_does_not_give_the_values_back_keeps_the_marker(tmp_path:
     with pytest.raises(CallFailed, match="differ from the values found .* marker ConfigMap kube-system/cilab-restore is kept"):
         restore_release(lab, tmp_path, lambda line: None)
     assert MARKER in cluster.objects
+
+
+def test_what_a_scenario_needs_comes_from_its_tags() -> None:
+    assert stage_need({"hubble", "before"}) == "before-hubble"
+    assert stage_need({"redaction", "cluster_change", "flows"}) == "redaction-switch"
+    assert stage_need({"l7_visibility", "flows"}) == "hubble-unredacted"
+    assert stage_need({"hubble", "ports"}) == "hubble"
