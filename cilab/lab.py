@@ -71,6 +71,12 @@ def describe_call(op: str, args: dict[str, Any]) -> str:
     if op == "helm_upgrade":
         return (f"helm upgrade --install {args['release']} {args['chart']} --version {args['version']}"
                 f" -n {args['namespace']} ({len(args['values'])} values file(s))")
+    if op == "helm_read":
+        from cilab.backends.base import helm_read_argv
+        return "helm " + " ".join(helm_read_argv(args["release"], args["namespace"], args["what"],
+                                                 args.get("revision")))
+    if op == "helm_rollback":
+        return f"helm rollback {args['release']} {args['revision']} -n {args['namespace']} --wait"
     return f"{op} {json.dumps(args)}"
 
 
@@ -271,6 +277,15 @@ class Lab:
         if result.ok:
             self.set_stages(stages)
         return result
+
+    def helm_read(self, *, release: str, namespace: str, what: str,
+                  revision: int | None = None) -> CommandResult:
+        return self.call("helm_read", release=release, namespace=namespace, what=what, revision=revision)
+
+    def helm_rollback(self, *, release: str, namespace: str, revision: int,
+                      timeout: float = 600.0) -> CommandResult:
+        return self.call("helm_rollback", release=release, namespace=namespace, revision=revision,
+                         timeout=timeout)
 
     def when_ready(self, call: Callable[[], Any], *, what: str, budget: float | str = "default") -> Any:
         """One primitive call, made again while the service it reaches in the lab is not

@@ -60,14 +60,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="OpenSSH config with one Host per node name for node probes (--lab kubeconfig); "
                      "without it node probes use a privileged host-network debug pod")
     g.addoption("--allow-helm-changes", action="store_true", default=False,
-                help="--lab kubeconfig: let the suite upgrade the cluster's Cilium release to its stages "
-                     "(Hubble, redaction) with provisioning/helm/*.yaml; without it such steps fail "
-                     "with a reason")
+                help="a lab the suite did not build (--lab kubeconfig, or --vagrant-dir on a folder of "
+                     "your own): let the suite switch its Cilium release to the stages some scenarios "
+                     "need (before Hubble, Hubble, redaction), layering provisioning/helm/*.yaml over the "
+                     "values found; the release found is recorded and rolled back at the end of the run "
+                     "(also after Ctrl-C).  Without it the lab is checked as found and the scenarios "
+                     "needing another stage are skipped, each with the reason")
     g.addoption("--vagrant-dir", metavar="DIR", default=None,
                 help="--lab vagrant: the folder holding the lab's Vagrantfile (default: provisioning/, "
                      "which the suite builds and provisions).  A folder of your own, e.g. the one where "
-                     "you ran the write-up's Vagrantfile, is used read-only: nothing is started, "
-                     "provisioned or destroyed there")
+                     "you ran the write-up's Vagrantfile: nothing is started, provisioned or destroyed "
+                     "there, and its Cilium release is checked as found unless --allow-helm-changes")
     g.addoption("--provisioning-logs", metavar="DIR", default=None,
                 help="--lab vagrant: where the Vagrant and node provisioning logs go "
                      "(default: reports/provisioning)")
@@ -102,9 +105,12 @@ def _validate(config: pytest.Config) -> None:
         replay_speed(opt.replay_speed)
     if opt.record and lab == "replay":
         raise _usage("--record records a real lab; it cannot be combined with --lab replay")
-    if (opt.kubeconfig or opt.context or opt.ssh_config or opt.allow_helm_changes) and lab != "kubeconfig":
-        raise _usage("--kubeconfig/--context/--ssh-config/--allow-helm-changes only go with --lab kubeconfig "
+    if (opt.kubeconfig or opt.context or opt.ssh_config) and lab != "kubeconfig":
+        raise _usage("--kubeconfig/--context/--ssh-config only go with --lab kubeconfig "
                      f"(got --lab {lab})")
+    if opt.allow_helm_changes and lab == "replay":
+        raise _usage("--allow-helm-changes goes with a real lab the suite did not build (--lab kubeconfig, "
+                     "or --lab vagrant --vagrant-dir on a folder of your own), not with --lab replay")
     if (opt.provider or opt.destroy_lab or opt.vagrant_dir or opt.provisioning_logs) and lab != "vagrant":
         raise _usage("--vagrant-dir/--provider/--destroy-lab/--provisioning-logs only go with --lab vagrant "
                      f"(got --lab {lab})")
@@ -239,6 +245,71 @@ def pytest_configure(config: pytest.Config) -> None:
     if not _is_worker(config):
         _validate(config)
         _write_allure_extras(config)
+        config.pluginmanager.register(ReleaseRestore(config), "cilab-release-restore")
+
+
+# --- a student's Cilium release back as found (cilab.consent) ------------------------------
+
+class ReleaseRestore:
+    """Restores, once per run, the Cilium release of a lab the suite did not build when a
+    stage switch changed it (--allow-helm-changes).  Registered in the process that owns
+    the session (the xdist controller, or the only process); it runs after every other
+    `pytest_sessionfinish` (a hook wrapper), so after xdist has shut its workers down and
+    after the session fixtures' teardown: also after Ctrl-C or SIGTERM, which end the
+    session like an interrupted run."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> Iterator[None]:
+        yield
+        factory = getattr(self.config, "_tmp_path_factory", None)
+        if factory is None or self.config.option.lab == "replay":
+            return
+        shared = factory.getbasetemp()
+        from cilab.consent import FOUND_FILE, restore_release
+        if not (shared / FOUND_FILE).exists():
+            return
+        import signal
+        from cilab.progress import ProgressFile
+        out = ProgressFile(shared)
+        tr = self.config.pluginmanager.get_plugin("terminalreporter")
+
+        def say(line: str) -> None:
+            out(line)
+            if tr is not None:
+                tr.write_line("[cilab] " + line)
+        # a second Ctrl-C (or SIGTERM) must not cut the restore short: it is bounded by helm's
+        # own timeout, and a SIGKILL leaves the marker for the next run
+        previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            the_lab = _restore_lab(self.config, shared)
+            try:
+                restore_release(the_lab, shared, say)
+            finally:
+                the_lab.close()
+        except (LabError, OSError, ValueError) as exc:
+            say(f"stage: restoring the Cilium release failed: {(str(exc).splitlines() or [repr(exc)])[0]}; the marker "
+                "ConfigMap kube-system/cilab-restore stays and the next run restores it first")
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED if exitstatus == 0 else exitstatus
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+def _restore_lab(config: pytest.Config, shared: Path) -> Lab:
+    """A lab for the restore, on the backend the workers used (no recording, no report)."""
+    opt = config.option
+    if opt.lab == "vagrant":
+        from cilab.backends import vagrant
+        backend: Any = vagrant.VagrantBackend(shared / "lab.json")
+        backend.allow_helm_changes = backend.suite_built or bool(opt.allow_helm_changes)
+    else:
+        from cilab.backends.kube import KubeconfigBackend
+        backend = KubeconfigBackend(opt.kubeconfig, opt.context, opt.ssh_config,
+                                    allow_helm_changes=opt.allow_helm_changes)
+    return Lab(backend, clock=Clock())
 
 
 # --- reporting extras --------------------------------------------------------------------
@@ -312,6 +383,7 @@ def _build_lab(config: pytest.Config, shared: Path) -> Lab:
         if info.get("written_by_pid") == os.getpid():  # the worker that provisioned attaches its logs
             _attach_logs([Path(p) for p in info.get("logs", [])])
         backend: Any = vagrant.VagrantBackend(info_path)
+        backend.allow_helm_changes = backend.suite_built or bool(opt.allow_helm_changes)
     else:
         from cilab.backends.kube import KubeconfigBackend
         backend = KubeconfigBackend(opt.kubeconfig, opt.context, opt.ssh_config,
@@ -321,7 +393,9 @@ def _build_lab(config: pytest.Config, shared: Path) -> Lab:
         from cilab.transcript import Recorder
         recorder = Recorder(Path(opt.record) / f"{worker}.yaml", name=f"recorded-{opt.lab}",
                             description=f"Recorded from a real {opt.lab} lab by cilium-lab-conformance",
-                            lab={"kind": opt.lab, **versions.as_properties()})
+                            lab={"kind": opt.lab, **versions.as_properties(),
+                                 "suite_built": bool(getattr(backend, "suite_built", True)),
+                                 "allow_helm_changes": bool(getattr(backend, "allow_helm_changes", True))})
         recorder.header["run_id"] = run_id
     return Lab(backend, recorder=recorder, clock=Clock(), attach=_allure_attach,
                info={"run_id": run_id})
@@ -398,6 +472,8 @@ def hubble_stage(request: pytest.FixtureRequest, lab: Lab, lab_shared_dir: Path)
         raise
     _add_environment(request.config, lab_shared_dir, {
         "stage.found": record.get("found", "unknown"),
+        "stage.checked_as_found": "no" if record.get("may_change", True) else
+        "yes (a lab the suite did not build, no --allow-helm-changes)",
         "stage.found.evidence": "; ".join(record.get("found_evidence", [])),
         "stage.switches": ", ".join(record.get("switches", [])) or "none"})
     return record

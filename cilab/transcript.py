@@ -37,7 +37,7 @@ from cilab.backends.base import PRIMITIVES
 from cilab.errors import TranscriptError
 from cilab.model import CommandResult, HttpResult
 
-COMMAND_OPS = {"node_shell", "pod_exec", "helm_upgrade"}
+COMMAND_OPS = {"node_shell", "pod_exec", "helm_upgrade", "helm_read", "helm_rollback"}
 #: timing of a result (optional): `duration`, the wall seconds the lab took to answer (for a
 #: "not yet" answer seen again and again by a poll: from the first such call's start to the
 #: last one's end), and `at`, when the first call that got it started, in seconds since the

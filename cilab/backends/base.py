@@ -12,6 +12,24 @@ from typing import Any, Protocol
 
 from cilab.model import CommandResult, HttpResult
 
+#: what `helm_read` may ask helm
+HELM_READS = ("history", "values")
+
+
+def helm_read_argv(release: str, namespace: str, what: str, revision: int | None = None) -> list[str]:
+    """The helm arguments (after `helm`) of a `helm_read` call."""
+    if what == "history":
+        return ["history", release, "--namespace", namespace, "--max", "1", "--output", "json"]
+    if what == "values":
+        argv = ["get", "values", release, "--namespace", namespace, "--output", "json"]
+        return argv + (["--revision", str(int(revision))] if revision is not None else [])
+    raise ValueError(f"helm_read: {what!r} is not one of {', '.join(HELM_READS)}")
+
+
+def helm_rollback_argv(release: str, namespace: str, revision: int, timeout: float) -> list[str]:
+    return ["rollback", release, str(int(revision)), "--namespace", namespace, "--wait",
+            "--timeout", f"{int(timeout)}s"]
+
 #: primitive name -> True when it changes the lab (advances the recorded lab state)
 PRIMITIVES: dict[str, bool] = {
     "node_shell": False,
@@ -22,6 +40,8 @@ PRIMITIVES: dict[str, bool] = {
     "k8s_apply": True,
     "k8s_delete": True,
     "helm_upgrade": True,
+    "helm_read": False,
+    "helm_rollback": True,
 }
 
 
@@ -63,6 +83,16 @@ class Backend(Protocol):
                      values: list[str], timeout: float, repo: str | None = None) -> CommandResult:
         """`helm upgrade --install` with the given values documents (YAML text), in order,
         from chart repository `repo` (URL) when given."""
+
+    def helm_read(self, release: str, namespace: str, what: str,
+                  revision: int | None = None) -> CommandResult:
+        """`helm history RELEASE --max 1 -o json` (what="history": the release's current
+        revision, chart and status) or `helm get values RELEASE -o json [--revision N]`
+        (what="values": the values the release was installed or upgraded with)."""
+
+    def helm_rollback(self, release: str, namespace: str, revision: int, timeout: float) -> CommandResult:
+        """`helm rollback RELEASE REVISION --wait`: the release back at that revision's chart
+        and values (as a new revision)."""
 
     def close(self) -> None:
         """Release connections."""

@@ -40,6 +40,7 @@ from typing import Any
 import yaml
 from filelock import FileLock, Timeout
 
+from cilab.backends.base import helm_read_argv, helm_rollback_argv
 from cilab.backends.kube import APIPrimitives, KubeAPI
 from cilab.errors import ConfigError, LabError, LabUnavailable
 from cilab.model import CommandResult
@@ -52,6 +53,10 @@ UP_TIMEOUT = 35 * 60.0
 PROVISION_TIMEOUT = 25 * 60.0
 CONTROL_PLANE = "k8s-ctr"
 ADMIN_KUBECONFIG = "/etc/kubernetes/admin.conf"
+#: helm on the control plane (the write-up and k8s-ctr.sh install it there); read when called
+HELM = "helm"
+#: where the values documents of a helm upgrade are written on the control plane (0700)
+HELM_VALUES_DIR = "/tmp/cilab-helm"
 MARKER_DIR = "/var/lib/cilab"
 NODE_LOGS = "/var/log/cilab"
 #: the provisioning scripts each node runs, in order; each writes MARKER_DIR/<script>.done
@@ -316,6 +321,10 @@ class VagrantBackend(APIPrimitives):
         self.ssh = SSHPool(hosts)
         self.api = KubeAPI(info["kubeconfig"], cache_dir=Path(info_path).parent)
         self._nodes = sorted(hosts)
+        #: False for a folder the student built (the write-up's Vagrantfile): its Cilium release
+        #: is changed only with --allow-helm-changes (cilab.stages)
+        self.suite_built = bool(info.get("own", True))
+        self.allow_helm_changes = self.suite_built
 
     def node_names(self) -> list[str]:
         return list(self._nodes)
@@ -325,21 +334,41 @@ class VagrantBackend(APIPrimitives):
 
     def helm_upgrade(self, release: str, chart: str, version: str, namespace: str,
                      values: list[str], timeout: float, repo: str | None = None) -> CommandResult:
-        remote_dir = "/tmp/cilab-helm"
-        self.ssh.run(CONTROL_PLANE, f"mkdir -p {remote_dir}", 30)
+        if not self.allow_helm_changes:
+            raise ConfigError(f"this step would upgrade the Helm release {release!r} of a lab the suite did "
+                              "not build: pass --allow-helm-changes to let it (the release is restored "
+                              "at the end of the run)")
+        remote_dir = shlex.quote(HELM_VALUES_DIR)
+        # the values may be the student's own (cilab.consent): a folder only its owner reads
+        self.ssh.run(CONTROL_PLANE, f"rm -rf {remote_dir} && mkdir -m 700 {remote_dir}", 30)
         files: list[str] = []
         for i, doc in enumerate(values):
-            path = f"{remote_dir}/values-{i}.yaml"
+            path = f"{HELM_VALUES_DIR}/values-{i}.yaml"
             self.ssh.write_file(CONTROL_PLANE, path, doc.encode("utf-8"))
             files.append(path)
-        argv = ["helm", "upgrade", "--install", release, chart, "--version", version,
+        argv = [HELM, "upgrade", "--install", release, chart, "--version", version,
                 "--namespace", namespace, "--kubeconfig", ADMIN_KUBECONFIG,
                 "--wait", "--timeout", f"{int(timeout)}s"]
         if repo:
             argv += ["--repo", repo]
         for f in files:
             argv += ["-f", f]
-        return self.ssh.run(CONTROL_PLANE, "sudo -n " + shlex.join(argv), timeout + 60)
+        try:
+            return self.ssh.run(CONTROL_PLANE, "sudo -n " + shlex.join(argv), timeout + 60)
+        finally:
+            self.ssh.run(CONTROL_PLANE, f"rm -rf {remote_dir}", 30)
+
+    def _helm(self, args: list[str], timeout: float) -> CommandResult:
+        """helm on the control plane (where the lab was installed with it), as root."""
+        argv = [HELM, *args, "--kubeconfig", ADMIN_KUBECONFIG]
+        return self.ssh.run(CONTROL_PLANE, "sudo -n " + shlex.join(argv), timeout)
+
+    def helm_read(self, release: str, namespace: str, what: str,
+                  revision: int | None = None) -> CommandResult:
+        return self._helm(helm_read_argv(release, namespace, what, revision), 60)
+
+    def helm_rollback(self, release: str, namespace: str, revision: int, timeout: float) -> CommandResult:
+        return self._helm(helm_rollback_argv(release, namespace, revision, timeout), timeout + 60)
 
     def close(self) -> None:
         self.ssh.close()

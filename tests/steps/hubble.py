@@ -18,7 +18,9 @@ from tests.steps.common import table_rows
 def _snapshot(stage_record: dict[str, Any]) -> dict[str, Any]:
     snap = stage_record.get("snapshot")
     if snap is None:
-        pytest.skip(f"cannot check the pre-Hubble lab: {stage_record.get('note')}")
+        from cilab.stages import require_stage
+        pytest.skip(require_stage(stage_record, "before-hubble")
+                    or f"cannot check the pre-Hubble lab: {stage_record.get('note')}")
     return snap
 
 

@@ -16,7 +16,7 @@ from cilab.lab import Lab
 from cilab.parsers.metrics import metric_sum, samples_named
 from cilab.probes import flows, grafana, k8s, prometheus, traffic, whoami
 from cilab.probes.policy import wait_policy_realised
-from tests.steps.common import table_rows
+from tests.steps.common import skip_unless_checkable, table_rows
 
 # --- the monitoring stage ----------------------------------------------------------------
 
@@ -31,7 +31,10 @@ def monitoring_stage(request: pytest.FixtureRequest, lab: Lab, lab_shared_dir: P
 
 
 @given(parsers.parse("Cilium's monitoring example is deployed in \"{namespace}\" and published on NodePorts"))
-def monitoring_deployed(monitoring_stage: dict[str, Any], cluster_shared_lock: None, namespace: str) -> None:
+def monitoring_deployed(request: pytest.FixtureRequest, hubble_stage: dict[str, Any], cluster_shared_lock: None,
+                        namespace: str) -> None:
+    skip_unless_checkable(request, hubble_stage)  # before anything is deployed
+    request.getfixturevalue("monitoring_stage")
     from cilab.monitoring import NAMESPACE
     assert namespace == NAMESPACE, f"the monitoring example lives in {NAMESPACE}, not {namespace}"
 

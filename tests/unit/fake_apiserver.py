@@ -308,7 +308,10 @@ class FakeAPIServer:
         """Route one authorised request; returns (status, JSON body) or raises ApiError."""
         parts = [unquote(p) for p in path.strip("/").split("/") if p]
         if method == "GET" and parts == ["version"]:
+            # every field a real API server sends (the kubernetes client requires them)
             return 200, {"major": "1", "minor": "33", "gitVersion": "v1.33.1",
+                         "gitCommit": "8adc0f041b8e7ad1d30e29cc59c6ae7a15e19828", "gitTreeState": "clean",
+                         "buildDate": "2025-05-15T08:19:08Z", "goVersion": "go1.24.2", "compiler": "gc",
                          "platform": "linux/amd64"}
         if method == "GET" and parts == ["api"]:
             return 200, {"kind": "APIVersions", "versions": ["v1"],
