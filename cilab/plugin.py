@@ -1,6 +1,7 @@
 """The pytest plugin: options, the session lab, stages, scenario hooks and reporting.
 
-Loaded by the top-level conftest.py.  Options (see `pytest --help`, group "cilium lab"):
+Loaded as an entry point (and by the top-level conftest.py).  Options (see `pytest --help`,
+the group headed "cilium-lab-conformance: which lab answers the probes"):
 
   --lab vagrant|kubeconfig|replay   which lab answers the probes (default: vagrant)
   --transcript PATH                  replay source (default: the shipped reference lab)
@@ -319,6 +320,10 @@ def _check_api(kubeconfig: Path, context: str | None, api_config: pytest.Config)
         api.close()
     except LabError as exc:
         raise _usage(lab_unavailable_line(api_config, exc)) from None
+    except Exception as exc:  # an answer that is not a Kubernetes version (not an API server?)
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise _usage(f"kubeconfig {kubeconfig}: its server's answer to GET /version is not a "
+                     f"Kubernetes version ({first[:160]})") from None
 
 
 def lab_unavailable_line(config: pytest.Config, exc: BaseException) -> str:

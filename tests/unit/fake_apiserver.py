@@ -309,7 +309,9 @@ class FakeAPIServer:
         parts = [unquote(p) for p in path.strip("/").split("/") if p]
         if method == "GET" and parts == ["version"]:
             return 200, {"major": "1", "minor": "33", "gitVersion": "v1.33.1",
-                         "platform": "linux/amd64"}
+                         "gitCommit": "0" * 40, "gitTreeState": "clean",
+                         "buildDate": "2025-05-15T08:27:33Z", "goVersion": "go1.24.2",
+                         "compiler": "gc", "platform": "linux/amd64"}
         if method == "GET" and parts == ["api"]:
             return 200, {"kind": "APIVersions", "versions": ["v1"],
                          "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0",
