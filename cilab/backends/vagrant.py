@@ -203,17 +203,16 @@ def _error_fields(exc: BaseException) -> dict[str, Any]:
     return {}
 
 
-def failed_error(text: str) -> LabError:
+def failed_error(text: str) -> LabUnavailable:
     """The error another worker wrote to lab.failed, rebuilt with its kind and fields, so
     every worker reports an unreachable lab in the same words."""
     from cilab import errors
     try:
         data = json.loads(text)
         kind = getattr(errors, data["kind"], None)
-        if isinstance(kind, type) and issubclass(kind, errors.LabError):
-            return kind(data["message"], **data.get("fields", {})) if data.get("fields") \
-                else kind(data["message"])
-        return LabUnavailable(data["message"])
+        if kind in (errors.SSHUnreachable, errors.APIUnreachable) and data.get("fields"):
+            return kind(data["message"], **data["fields"])
+        return LabUnavailable(data["message"])  # to the other workers the lab is unavailable
     except (ValueError, KeyError, TypeError):
         return LabUnavailable(text.strip())
 
