@@ -1,6 +1,7 @@
 """The pytest plugin: options, the session lab, stages, scenario hooks and reporting.
 
-Loaded by the top-level conftest.py.  Options (see `pytest --help`, group "cilium lab"):
+Loaded as an entry point (and by the top-level conftest.py).  Options (see `pytest --help`,
+the group headed "cilium-lab-conformance: which lab answers the probes"):
 
   --lab vagrant|kubeconfig|replay   which lab answers the probes (default: vagrant)
   --transcript PATH                  replay source (default: the shipped reference lab)
@@ -22,7 +23,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from cilab.errors import ConfigError, LabError
+from cilab.errors import ConfigError, LabError, LabUnavailable
 from cilab.lab import Lab
 from cilab.retry import Clock, ScaledClock, VirtualClock
 
@@ -83,6 +84,90 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                      "to PATH; each xdist worker writes PATH.<worker>")
 
 
+# --- the project's rootdir, whatever form an option's value takes -------------------------
+
+REEXEC_ENV = "CILAB_ROOTDIR_REEXEC"
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser,
+                                  args: list[str]) -> Iterator[None]:
+    """`--vagrant-dir ~/cilium-lab` (a plugin option's value as a word of its own) must mean
+    what `--vagrant-dir=~/cilium-lab` means.  pytest chooses its rootdir and config file
+    before any plugin's options are known, from every argument that names an existing path,
+    so such a value moved the rootdir out of the project: no pyproject.toml, no testpaths,
+    no feature folder (`FileNotFoundError: .../tests/scenarios/cluster.feature`).  Here,
+    with the options known, pytest's own rule is applied again to the real file arguments;
+    when it gives another rootdir, the command line is run again with each such value
+    joined to its option (`--opt=VALUE`), before anything was collected, created or printed
+    (this wrapper runs outside output capturing).  In-process runs get one line instead."""
+    _keep_project_rootdir(early_config, parser)
+    return (yield)
+
+
+def _keep_project_rootdir(config: pytest.Config, parser: pytest.Parser) -> None:
+    from _pytest.config.findpaths import determine_setup
+    ns = config.known_args_namespace
+    try:
+        rootpath, inipath, _, _ = determine_setup(
+            inifile=ns.inifilename, override_ini=ns.override_ini, args=ns.file_or_dir,
+            rootdir_cmd_arg=ns.rootdir or None, invocation_dir=config.invocation_params.dir)
+    except pytest.UsageError:
+        return  # pytest itself reports a bad --rootdir / -c
+    if (rootpath, inipath) == (config.rootpath, config.inipath):
+        return
+    argv = list(config.invocation_params.args)
+    fixed = join_option_values(argv, parser)
+    env_addopts = os.environ.get("PYTEST_ADDOPTS", "")
+    fixed_env = shlex_join(join_option_values(shlex_split(env_addopts), parser)) if env_addopts else ""
+    joined = [a for a in fixed if a not in argv] + ([fixed_env] if fixed_env != env_addopts else [])
+    import sys
+    cli = list(sys.argv[1:]) == argv and len(sys.orig_argv) >= len(sys.argv)
+    if not joined or os.environ.get(REEXEC_ENV) or not cli:
+        raise _usage(f"pytest took {config.rootpath} as its rootdir (not {rootpath}) because an "
+                     "option's value is a path written as a word of its own: write it as "
+                     "--option=VALUE" + (f" ({', '.join(joined)})" if joined else ""))
+    # the interpreter and how it was asked to run pytest (a script, or -m pytest), then the args
+    head = sys.orig_argv[:len(sys.orig_argv) - len(argv)]
+    env = dict(os.environ, **{REEXEC_ENV: "1"})
+    if env_addopts:
+        env["PYTEST_ADDOPTS"] = fixed_env
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, [sys.executable, *head[1:], *fixed], env)
+
+
+def join_option_values(args: list[str], parser: pytest.Parser) -> list[str]:
+    """`--opt VALUE` -> `--opt=VALUE` for every long option that takes one value; the words
+    after `--` and everything else stay as they are."""
+    actions = parser.optparser._option_string_actions
+    out: list[str] = []
+    i = 0
+    while i < len(args):
+        word = args[i]
+        if word == "--":
+            out += args[i:]
+            break
+        action = actions.get(word) if word.startswith("--") and "=" not in word else None
+        if action is not None and action.nargs is None and i + 1 < len(args):
+            out.append(f"{word}={args[i + 1]}")
+            i += 2
+            continue
+        out.append(word)
+        i += 1
+    return out
+
+
+def shlex_split(text: str) -> list[str]:
+    import shlex
+    return shlex.split(text)
+
+
+def shlex_join(words: list[str]) -> str:
+    import shlex
+    return shlex.join(words)
+
+
 def _usage(msg: str) -> pytest.UsageError:
     return pytest.UsageError(msg)
 
@@ -114,6 +199,8 @@ def _validate(config: pytest.Config) -> None:
     if (opt.provider or opt.destroy_lab or opt.vagrant_dir or opt.provisioning_logs) and lab != "vagrant":
         raise _usage("--vagrant-dir/--provider/--destroy-lab/--provisioning-logs only go with --lab vagrant "
                      f"(got --lab {lab})")
+    if dry_run(config):
+        return  # help, collection, markers, fixtures: the options are checked, no lab is looked at
     try:
         from cilab.versions import load_versions
         load_versions()
@@ -142,8 +229,11 @@ def _validate(config: pytest.Config) -> None:
         root = vagrant_dir(config)
         cli = VagrantCLI(root, executable=exe)
         try:
-            cli.check_version()  # first: an old Vagrant fails later with a message naming no version
             check_folder(root)
+            # The floor is the lab the suite builds (its Vagrantfile needs it); in a lab of the
+            # student's own only `--version`, `status` and `ssh-config` run, with any Vagrant.
+            if is_suite_lab(root):  # first: an old Vagrant fails later with a message naming no version
+                cli.check_version()
         except ConfigError as exc:
             raise _usage(str(exc)) from None
         except LabError as exc:
@@ -172,9 +262,20 @@ def _validate(config: pytest.Config) -> None:
         if not text.strip():
             raise _usage(f"kubeconfig {path}: file is empty")
         opt.kubeconfig = str(path)
-        _check_api(path, opt.context)
+        _check_api(path, opt.context, config)
         if opt.ssh_config and not Path(opt.ssh_config).expanduser().is_file():
             raise _usage(f"--ssh-config {opt.ssh_config}: no such file")
+
+
+DRY_RUN_OPTIONS = ("help", "version", "collectonly", "markers", "showfixtures",
+                   "show_fixtures_per_test", "setuponly", "setupplan")
+
+
+def dry_run(config: pytest.Config) -> bool:
+    """`--help`, `--version`, `--collect-only`, `--markers`, `--fixtures`,
+    `--fixtures-per-test`, `--setup-plan`/`--setup-only` (also with `-k`/`-m`): nothing
+    of these reaches a lab, so none of them looks for one (no Vagrant, no kubeconfig)."""
+    return any(getattr(config.option, name, False) for name in DRY_RUN_OPTIONS)
 
 
 def vagrant_dir(config: pytest.Config) -> Path:
@@ -213,7 +314,7 @@ def _check_writable(target: Path, what: str = "--record") -> None:
         raise _usage(f"{what} {target}: cannot write there ({probe} is not writable)")
 
 
-def _check_api(kubeconfig: Path, context: str | None) -> None:
+def _check_api(kubeconfig: Path, context: str | None, api_config: pytest.Config) -> None:
     """An unusable or unreachable kubeconfig is bad input: one line, before any test."""
     from kubernetes import client
 
@@ -224,7 +325,42 @@ def _check_api(kubeconfig: Path, context: str | None) -> None:
             _request_timeout=(3.0, 5.0)))
         api.close()
     except LabError as exc:
-        raise _usage(str(exc).splitlines()[0]) from None
+        raise _usage(lab_unavailable_line(api_config, exc)) from None
+    except Exception as exc:  # an answer that is not a Kubernetes version (not an API server?)
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise _usage(f"kubeconfig {kubeconfig}: its server's answer to GET /version is not a "
+                     f"Kubernetes version ({first[:160]})") from None
+
+
+def lab_unavailable_line(config: pytest.Config, exc: BaseException) -> str:
+    """A lab the suite cannot reach, in one line of words with the next command to try
+    (no traceback): a node's SSH not answering or refusing the login, the API server not
+    answering.  Anything else: the error's first line."""
+    from cilab.errors import APIUnreachable, SSHUnreachable
+    opt = config.option
+    if opt.lab == "vagrant":
+        root = vagrant_dir(config)
+        where = f"`cd {root} && vagrant status`"
+    if isinstance(exc, SSHUnreachable):
+        if opt.lab == "vagrant":
+            if exc.auth:
+                return (f"{exc.node} refused the SSH login of {exc.user} at {exc.address} ({exc.reason}); "
+                        f"the key `vagrant ssh-config` names is not accepted: try `cd {root} && vagrant ssh {exc.node}`")
+            return (f"{exc.node} does not answer on SSH at {exc.address} ({exc.reason}): the lab's machines "
+                    f"are stopped or gone; try {where}")
+        how = f"`ssh -F {opt.ssh_config} {exc.node}`" if opt.ssh_config else f"`ssh {exc.user}@{exc.node}`"
+        if exc.auth:
+            return f"{exc.node} refused the SSH login of {exc.user} at {exc.address} ({exc.reason}); try {how}"
+        return f"{exc.node} does not answer on SSH at {exc.address} ({exc.reason}); try {how}"
+    if isinstance(exc, APIUnreachable):
+        if opt.lab == "vagrant":
+            return (f"the API server {exc.server} does not answer ({exc.reason}): is k8s-ctr running, with "
+                    f"its kube-apiserver up? try {where}, then `vagrant ssh k8s-ctr -c 'kubectl get nodes'` there")
+        kubeconfig = opt.kubeconfig or "~/.kube/config"
+        return (f"the API server {exc.server} does not answer ({exc.reason}); "
+                f"try `kubectl --kubeconfig {kubeconfig} get nodes`")
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
@@ -435,7 +571,7 @@ def lab(request: pytest.FixtureRequest, lab_shared_dir: Path) -> Iterator[Lab]:
     try:
         the_lab = _build_lab(request.config, lab_shared_dir)
     except LabError as exc:
-        request.session.shouldstop = f"lab unavailable: {exc}"
+        request.session.shouldstop = f"lab unavailable: {lab_unavailable_line(request.config, exc)}"
         raise
     request.config.stash[LAB_KEY] = the_lab
     log_file = None
@@ -468,7 +604,7 @@ def hubble_stage(request: pytest.FixtureRequest, lab: Lab, lab_shared_dir: Path)
         record = ensure_hubble(lab, lab_shared_dir, load_versions().cilium_version,
                                progress=ProgressFile(lab_shared_dir))
     except LabError as exc:
-        request.session.shouldstop = f"lab unavailable: {exc}"
+        request.session.shouldstop = f"lab unavailable: {lab_unavailable_line(request.config, exc)}"
         raise
     _add_environment(request.config, lab_shared_dir, {
         "stage.found": record.get("found", "unknown"),
@@ -600,6 +736,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     alone too.  Errors that are not a failed expectation (a broken lab) keep theirs."""
     outcome = yield
     report = outcome.get_result()
+    if (report.failed and call.excinfo is not None and call.excinfo.errisinstance(LabUnavailable)
+            and item.config.getoption("tbstyle", "auto") in ("auto", "short")
+            and not item.config.getoption("fulltrace", False)):
+        # a lab that cannot be reached: one line in words and the command to try, not the
+        # frames of pytest-bdd, the fixtures and the transport
+        report.longrepr = f"lab unavailable: {lab_unavailable_line(item.config, call.excinfo.value)}"
+        return
     failed = item.stash.get(FAILED_STEP_KEY, None)
     if (call.when != "call" or not report.failed or failed is None or call.excinfo is None
             or not call.excinfo.errisinstance(AssertionError)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from cilab.backends.base import helm_read_argv, helm_rollback_argv
-from cilab.errors import CallFailed, ConfigError, LabUnavailable, ServiceNotReady
+from cilab.errors import APIUnreachable, CallFailed, ConfigError, LabUnavailable, ServiceNotReady
 from cilab.model import CommandResult, HttpResult
 from cilab.retry import eventually
 
@@ -43,6 +43,17 @@ def _short_reason(exc: BaseException) -> str:
             text = (marker.strip() + " " if marker.startswith("Read") else "") + text.split(marker)[-1]
             break
     return text.rstrip(")'\"")[:160] or type(exc).__name__
+
+
+def api_failure_words(exc: BaseException) -> str:
+    """Why the API server did not answer, in words: `connection refused`, `timed out`, ...."""
+    text = _short_reason(exc)
+    m = re.search(r"\[Errno -?\d+\] (.*)", text)
+    if m:
+        return m.group(1).strip().lower()
+    if "timed out" in text.lower():
+        return "timed out"
+    return text
 
 
 #: what the API server says when the thing asked for is not there *yet*: a container that
@@ -136,8 +147,9 @@ class KubeAPI:
             raise CallFailed(f"{what}: HTTP {exc.status} {exc.reason}: {str(exc.body)[:300]}") from None
         except Exception as exc:
             if _transport_error(exc):
-                raise LabUnavailable(f"API server {self.server} unreachable during {what}: "
-                                     f"{_short_reason(exc)}") from None
+                raise APIUnreachable(f"API server {self.server} unreachable during {what}: "
+                                     f"{_short_reason(exc)}", server=str(self.server),
+                                     reason=api_failure_words(exc)) from None
             raise
 
     def dynamic(self) -> Any:

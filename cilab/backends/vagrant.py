@@ -183,8 +183,8 @@ def provision_once(shared_dir: Path, *, provider: str | None, ctr_ip: str,
         with FileLock(str(shared_dir / "lab.json.lock"), timeout=lock_timeout):
             if info_path.exists():
                 return info_path
-            if failed_path.exists():
-                raise LabUnavailable(failed_path.read_text(encoding="utf-8").strip())
+            if failed_path.exists():  # the first worker's error, as it was raised there
+                raise failed_error(failed_path.read_text(encoding="utf-8"))
             try:
                 return _provision(shared_dir, info_path, provider=provider, ctr_ip=ctr_ip,
                                   root=Path(vagrant_root), cli=cli or VagrantCLI(vagrant_root),
@@ -193,18 +193,43 @@ def provision_once(shared_dir: Path, *, provider: str | None, ctr_ip: str,
                                   say=progress or (lambda line: None), marker_dir=marker_dir,
                                   node_logs=node_logs, min_vagrant=min_vagrant)
             except LabError as exc:
-                failed_path.write_text(str(exc), encoding="utf-8")
+                failed_path.write_text(json.dumps({"kind": type(exc).__name__, "message": str(exc),
+                                                   "fields": _error_fields(exc)}), encoding="utf-8")
                 raise
     except Timeout:
         raise LabUnavailable(f"waited {lock_timeout:g}s for another worker to bring the lab up") from None
+
+
+def _error_fields(exc: BaseException) -> dict[str, Any]:
+    """The keyword fields of a structured LabUnavailable (SSHUnreachable, APIUnreachable)."""
+    from cilab.errors import APIUnreachable, SSHUnreachable
+    if isinstance(exc, (SSHUnreachable, APIUnreachable)):
+        return {k: v for k, v in vars(exc).items() if not k.startswith("_")}
+    return {}
+
+
+def failed_error(text: str) -> LabUnavailable:
+    """The error another worker wrote to lab.failed, rebuilt with its kind and fields, so
+    every worker reports an unreachable lab in the same words."""
+    from cilab import errors
+    try:
+        data = json.loads(text)
+        kind = getattr(errors, data["kind"], None)
+        if kind in (errors.SSHUnreachable, errors.APIUnreachable) and data.get("fields"):
+            return kind(data["message"], **data["fields"])
+        return LabUnavailable(data["message"])  # to the other workers the lab is unavailable
+    except (ValueError, KeyError, TypeError):
+        return LabUnavailable(text.strip())
 
 
 def _provision(shared_dir: Path, info_path: Path, *, provider: str | None, ctr_ip: str, root: Path,
                cli: VagrantCLI, remote_kubeconfig: str, log_dir: Path, say: Progress,
                marker_dir: str, node_logs: str, min_vagrant: str) -> Path:
     own = is_suite_lab(root)
-    found_version = cli.check_version(min_vagrant)
-    say(f"Vagrant {found_version} in {root} ({'the suite provisions this lab' if own else 'a lab of your own: read-only, nothing is started or provisioned'})")
+    # The version floor belongs to the lab the suite builds; a lab of the student's own only
+    # gets `status` and `ssh-config`, which every Vagrant answers: its version is shown.
+    found_version = cli.check_version(min_vagrant) if own else (cli.version() or "(unknown version)")
+    say(f"Vagrant {found_version} in {root} ({'the suite provisions this lab' if own else 'a lab of your own: read-only, nothing is started or provisioned; the ' + min_vagrant + ' floor is for the lab the suite builds'})")
     states = cli.status()
     check_machines(root, states, provider)
     stopped = [s for s in states if s.state != "running"]
