@@ -229,7 +229,7 @@ def _provision(shared_dir: Path, info_path: Path, *, provider: str | None, ctr_i
     # The version floor belongs to the lab the suite builds; a lab of the student's own only
     # gets `status` and `ssh-config`, which every Vagrant answers: its version is shown.
     found_version = cli.check_version(min_vagrant) if own else (cli.version() or "(unknown version)")
-    say(f"Vagrant {found_version} in {root} ({'the suite provisions this lab' if own else 'a lab of your own: read-only, nothing is started or provisioned; the ' + min_vagrant + ' floor is for the lab the suite builds'})")
+    say(f"Vagrant {found_version} in {root} ({'the suite provisions this lab' if own else 'a lab of your own: nothing is started or provisioned, its Cilium release is changed only with --allow-helm-changes; the ' + min_vagrant + ' floor is for the lab the suite builds'})")
     states = cli.status()
     check_machines(root, states, provider)
     stopped = [s for s in states if s.state != "running"]

@@ -165,8 +165,9 @@ def test_machines_gone_is_one_line_with_vagrant_status(tmp_path: Path) -> None:
     rc, out = run(tmp_path, "--lab", "vagrant", "--vagrant-dir", str(lab), env={"VAGRANT_EXE": str(exe)})
     assert rc != 0
     assert time.monotonic() - started < 60, out
-    assert (f"[cilab] Vagrant 2.4.3 in {lab} (a lab of your own: read-only, nothing is started or "
-            "provisioned; the 2.4.9 floor is for the lab the suite builds)") in out.splitlines(), out
+    assert (f"[cilab] Vagrant 2.4.3 in {lab} (a lab of your own: nothing is started or provisioned, its "
+            "Cilium release is changed only with --allow-helm-changes; the 2.4.9 floor is for the lab the "
+            "suite builds)") in out.splitlines(), out
     line = (f"lab unavailable: k8s-ctr does not answer on SSH at 127.0.0.1:{port} (connection refused): the "
             f"lab's machines are stopped or gone; try `cd {lab} && vagrant status`")
     assert lab_unavailable_lines(out) == [line, f"! Interrupted: {line} !"], out
