@@ -49,6 +49,7 @@ SCENARIOS = {  # key -> pytest test name
     "refused": "test_before_the_portforward_hubble_status_is_refused_on_1270014245",
     "loopback": "test_cilium_hubble_portforward_opens_4245_on_the_nodes_loopback_only",
     "config": "test_hubble_config_view_points_the_cli_at_localhost4245",
+    "config-defaults": "test_hubble_config_view_shows_the_clis_5_s_timeout_and_tls_off",
     "status": "test_hubble_status_through_the_portforward_sees_every_node_and_their_flow_buffers",
     "plumbing": "test_hubble_observe_shows_the_labs_own_plumbing",
     "identities": "test_cilium_numbers_the_reserved_identities_host_1_world_2_remotenode_6_kubeapiserver_7",
@@ -104,13 +105,13 @@ def status_text(max_flows: str = "12,285") -> str:
             "Connected Nodes: 3/3\n")
 
 
-def config_text(server: str = "localhost:4245") -> str:
+def config_text(server: str = "localhost:4245", timeout: str = "5s", tls: str = "false") -> str:
     """seed 1304-1307 `server: localhost:4245` `tls: false` (server, port-forward-port, timeout, tls); the other keys: reconstructed
     (hubble cmd/config view.go prints every setting as YAML, sorted)."""
     return ("basic-auth-password: \"\"\nbasic-auth-username: \"\"\nconfig: /root/.config/hubble/config.yaml\n"
             "debug: false\nkube-context: \"\"\nkube-namespace: kube-system\nkubeconfig: \"\"\n"
             "port-forward: false\nport-forward-port: \"4245\"\nrequest-timeout: 12s\n"
-            f"server: {server}\ntimeout: 5s\ntls: false\ntls-allow-insecure: false\n"
+            f"server: {server}\ntimeout: {timeout}\ntls: {tls}\ntls-allow-insecure: false\n"
             "tls-ca-cert-files: []\ntls-client-cert-file: \"\"\ntls-client-key-file: \"\"\ntls-server-name: \"\"\n")
 
 
@@ -706,6 +707,11 @@ def mutants() -> dict[str, dict[str, Any]]:
             "expect": [t["config"]],
             "message": "server: expected 'localhost:4245', saw 'localhost:4244'",
             "calls": [_over(_shared(PF, "hubble config view"), [cmd(config_text("localhost:4244"))])]},
+        "hubble-cli-config-tls-on-timeout-30s": {
+            "breaks": "hubble config view shows a CLI that dials Relay with TLS and a 30 s timeout",
+            "expect": [t["config-defaults"]],
+            "message": "timeout: expected '5s', saw '30s'; tls: expected 'false', saw 'true'",
+            "calls": [_over(_shared(PF, "hubble config view"), [cmd(config_text(timeout="30s", tls="true"))])]},
         "hubble-cli-max-flows-two-nodes": {
             "breaks": "Relay's Max Flows counts the buffers of two nodes while three are connected",
             "expect": [t["status"]],
