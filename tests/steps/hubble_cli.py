@@ -140,6 +140,17 @@ def config_server(ctx: dict[str, Any], server: str, port: str) -> None:
     assert not wrong, "hubble config view: " + "; ".join(wrong)
 
 
+@then(parsers.parse('the CLI\'s timeout is "{timeout}" and its tls "{tls}"'))
+def config_timeout_tls(ctx: dict[str, Any], timeout: str, tls: str) -> None:
+    # seed 1306-1307: `timeout: 5s`, `tls: false` (YAML: tls reads back as a boolean)
+    cfg = ctx["cli_config"]
+    seen = {"timeout": cfg.get("timeout", "<absent>"), "tls": cfg.get("tls", "<absent>")}
+    shown = {k: (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in seen.items()}
+    wrong = [f"{key}: expected {want!r}, saw {shown[key]!r}"
+             for key, want in (("timeout", timeout), ("tls", tls)) if shown[key] != want]
+    assert not wrong, "hubble config view: " + "; ".join(wrong)
+
+
 @then(parsers.parse("the health check via {via} is Ok"))
 def status_ok_via(ctx: dict[str, Any], via: str) -> None:
     st = ctx["cli_status"]

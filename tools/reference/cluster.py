@@ -128,14 +128,14 @@ def all_pods(coredns_ip: str | None = None) -> list[dict[str, Any]]:
 
 def _own_calls() -> list[dict[str, Any]]:
     return [
-        call("k8s_get", "seed 585-586 (kubeadm-config proxy.disabled: true), 633-647 (no kube-proxy pod), 703",
+        call("k8s_get", "seed 586 `disabled: true` (kubeadm-config proxy.disabled: true; no kube-proxy pod in 633-647, no kube-proxy rule at 703)",
              [value(None)], HUBBLE, api_version="apps/v1", kind="DaemonSet", name="kube-proxy", namespace=KS),
-        *[call("node_shell", "seed 660-703 (CILIUM_* chains in nat/filter/mangle; no kube-proxy rules); "
+        *[call("node_shell", "seed 662-701 `CILIUM_OUTPUT_nat` `CILIUM_POST_mangle` (CILIUM_* chains in nat/filter/mangle; no kube-proxy rules); "
                "workers and elided lines reconstructed", [cmd(iptables_save(n))], HUBBLE,
                node=n, command="iptables-save") for n in NODES],
-        call("k8s_list", "seed 507, 626-629 (Cilium pod CIDRs 172.20.0/1/2.0/24; addresses reconstructed)",
+        call("k8s_list", "seed 627-629 `172.20.0.0/24` `172.20.2.0/24` (Cilium pod CIDRs 172.20.0/1/2.0/24; addresses reconstructed)",
              [value([cilium_node(n) for n in NODES])], HUBBLE, api_version="cilium.io/v2", kind="CiliumNode"),
-        call("k8s_list", "seed 633-647 (kubectl get pod -A -owide), 1161-1165, 1192, 1317 (relay on k8s-w2, ui on k8s-w1)",
+        call("k8s_list", "seed 635-647 `cilium-envoy-m7njw` `kube-scheduler-k8s-ctr` (kubectl get pod -A -owide), 1161 `hubble-relay-5dcd46f5c-tln2s`, 1192 `172.20.1.129`, 1317 `hubble-ui-76d4965bb6-hcgj6` (relay on k8s-w2, ui on k8s-w1)",
              [value(all_pods())], HUBBLE, api_version="v1", kind="Pod"),
     ]
 

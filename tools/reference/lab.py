@@ -170,7 +170,7 @@ def ss_line(addr: str, process: str, pid: int, fd: int, peer: str = "*:*") -> st
 
 
 # --- cilium-config -------------------------------------------------------------------
-BASE_CONFIG = {  # seed 777-790 (cilium config view) and 1045-1080; keys rendered by the 1.17.6 chart
+BASE_CONFIG = {  # seed 766-773 (cilium config view) and 1045-1080; keys rendered by the 1.17.6 chart
     "agent-not-ready-taint-key": "node.cilium.io/agent-not-ready",
     "cluster-pool-ipv4-cidr": "172.20.0.0/16",
     "cluster-pool-ipv4-mask-size": "24",
@@ -305,7 +305,7 @@ UI_CONTAINERS = [  # seed 1180-1188 (kubectl describe pod -l k8s-app=hubble-ui)
 
 
 def hubble_status_text(connected: int, total: int, unavailable: list[str] = ()) -> str:
-    """seed 1296-1300 (`hubble status`), here through the relay's ClusterIP."""
+    """seed 1297-1300 (`hubble status`), here through the relay's ClusterIP."""
     text = (f"Healthcheck (via {SVC_IPS['hubble-relay']}:80): Ok\n"
             "Current/Max Flows: 11,282/12,285 (91.84%)\n"
             "Flows/s: 35.22\n"

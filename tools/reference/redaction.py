@@ -79,13 +79,13 @@ def redaction_scene() -> Scene:
     s.webpod()
     s.policy()
     first = s.request("http://webpod/", FIRST, envoy=True, marker_param="user_id",
-                      seed="seed 2933-2947 (GET /?user_id=1234 echoed, through Envoy)", started=STARTED_BEFORE)
+                      seed="seed 2934-2947 `Hostname: webpod-697b545f57-b2xst` `X-Request-Id` (GET /?user_id=1234 echoed, through Envoy)", started=STARTED_BEFORE)
     before = dns_flows(s.ns, BEFORE, dns_port(s.ns, 1), coredns="coredns-674b8bbfcf-2sbw2") \
         + http_flows(s.ns, BEFORE, first, FIRST)
-    s.observe("seed 2950-2956 (http-request FORWARDED (HTTP/1.1 GET http://webpod/?user_id=1234))",
+    s.observe("seed 2951-2956 `10292` `2460` (http-request FORWARDED (HTTP/1.1 GET http://webpod/?user_id=1234))",
               [jsonl(before)], "--type", "l7")
     # -- redaction on: helm upgrade, then the agents restart ------------------------------------
-    s.add("helm_upgrade", "seed 2958-2974 (helm upgrade ... hubble redaction: REVISION 3)",
+    s.add("helm_upgrade", "seed 2961 `Happy Helming!` (helm upgrade ... hubble redaction: REVISION 3)",
           [cmd(helm_output(3, "Sat Jul 26 04:55:45 2025"))], scoped=False,
           release="cilium", chart="cilium", version=CILIUM_VERSION, namespace=KS,
           values=stage_values("redaction"), repo=CHART_REPO)
@@ -96,24 +96,24 @@ def redaction_scene() -> Scene:
     s.add("k8s_get", "reconstructed (cilium DaemonSet generation 3 rolling out, then 3/3 updated)",
           [value(agent_ds(3, 3, 1, 2)), value(agent_ds(3, 3, 3, 3))], scoped=False,
           api_version="apps/v1", kind="DaemonSet", name="cilium", namespace=KS)
-    s.add("k8s_list", "seed 603-606 (nodes)", [value([node_obj(n) for n in NODES])], scoped=False,
+    s.add("k8s_list", "seed 601-603 `192.168.10.100` `192.168.10.102` (nodes)", [value([node_obj(n) for n in NODES])], scoped=False,
           api_version="v1", kind="Node")
-    s.add("k8s_get", "seed 1164 (service/hubble-relay)", [value(relay_service())], scoped=False,
+    s.add("k8s_get", "seed 1164 `10.96.174.49` (service/hubble-relay)", [value(relay_service())], scoped=False,
           api_version="v1", kind="Service", name="hubble-relay", namespace=KS)
     s.add("k8s_list", "reconstructed (new agent pods after the restart)", [value(agent_pods(NEW_AGENTS))],
           scoped=False, api_version="v1", kind="Pod", namespace=KS, label_selector="k8s-app=cilium")
-    s.add("pod_exec", "seed 1296-1300 (Connected Nodes 3/3; 2/3 while Relay reconnects: reconstructed)",
+    s.add("pod_exec", "seed 1300 `Connected Nodes: 3/3` (Connected Nodes 3/3; 2/3 while Relay reconnects: reconstructed)",
           [cmd(hubble_status_text(2, 3, ["k8s-w2"])), cmd(hubble_status_text(3, 3))], scoped=False,
           namespace=KS, pod=NEW_AGENTS["k8s-ctr"], container="cilium-agent", command=STATUS_CMD)
     s.policy_realised(NEW_AGENTS)
     second = s.request("http://webpod/", FIRST, envoy=True, marker_param="user_id",
-                       seed="seed 2976-2990 (GET /?user_id=1234 still echoed by whoami)", started=STARTED_AFTER)
+                       seed="seed 2977-2990 `Hostname: webpod-697b545f57-b2xst` `X-Request-Id` (GET /?user_id=1234 still echoed by whoami)", started=STARTED_AFTER)
     after = dns_flows(s.ns, AFTER, dns_port(s.ns, 2)) + http_flows(
         s.ns, AFTER, second, FIRST, url="http://webpod/", redacted_headers=True)
-    s.observe("seed 2993-2999 (http-request/http-response show http://webpod/; the restarted agents' ring "
+    s.observe("seed 2994-2999 `10292` `2460` (http-request/http-response show http://webpod/; the restarted agents' ring "
               "buffers hold no older flows)", [jsonl(after)], "--type", "l7", agent=NEW_AGENTS["k8s-ctr"])
     # -- back to the Hubble stage ------------------------------------------------------------------
-    s.add("helm_upgrade", "reconstructed (restore: helm upgrade back to the Hubble stage, REVISION 4)",
+    s.add("helm_upgrade", "reconstructed (restore: helm upgrade back to the Hubble stage of seed 1081-1093, REVISION 4)",
           [cmd(helm_output(4, "Sat Jul 26 05:02:10 2025"))], scoped=False,
           release="cilium", chart="cilium", version=CILIUM_VERSION, namespace=KS,
           values=stage_values("hubble"), repo=CHART_REPO)
