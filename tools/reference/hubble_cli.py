@@ -149,9 +149,10 @@ def _tcp(sport: int, dport: int, *flags: str) -> dict[str, Any]:
     return {"TCP": {"source_port": sport, "destination_port": dport, "flags": {f: True for f in flags}}}
 
 
-def plumbing_flows(*, w1_identity: int = 6) -> list[str]:
+def plumbing_flows(*, w1_identity: int = 6, skip: str | None = None) -> list[str]:
     """seed 1312-1339 as jsonpb: Relay (k8s-w2) reading 4244 of every node, the UI calling Relay on
-    4245 and the API server on 6443 (times, uuids, ports of the k8s-ctr peer: reconstructed)."""
+    4245 and the API server on 6443 (times, uuids, ports of the k8s-ctr peer: reconstructed).
+    `skip` leaves out Relay's flow with that node's 4244 (a mutant)."""
     relay = {"ID": 93, "identity": RELAY_ID, "namespace": KS, "pod_name": RELAY_POD,
              "labels": ["k8s:k8s-app=hubble-relay"], "workloads": [{"name": "hubble-relay", "kind": "Deployment"}]}
     relay_remote = {k: v for k, v in relay.items() if k != "ID"}
@@ -164,6 +165,8 @@ def plumbing_flows(*, w1_identity: int = 6) -> list[str]:
     lines = []
     for i, (node, sport, ident) in enumerate((("k8s-w1", 42624, w1_identity), ("k8s-w2", 37400, 1),
                                               ("k8s-ctr", 51834, 7))):
+        if node == skip:
+            continue
         lines.append(_flow(f"{t}{i}11223Z", "k8s-w2", NODES[node]["ip"], RELAY_IP, _reserved(ident), relay,
                            l4=_tcp(4244, sport, "ACK", "PSH"), reply=True, summary="TCP Flags: ACK, PSH",
                            uid=sw._flow_uuid("plumbing", node)))
@@ -699,6 +702,12 @@ def mutants() -> dict[str, dict[str, Any]]:
             "message": "192.168.10.101:4244 seen by k8s-w2 as world (identity 2), expected remote-node (6)",
             "calls": [_over(_shared(PF, cli.observe_command("--namespace", KS)),
                             [cmd("\n".join(plumbing_flows(w1_identity=2)) + "\n")])]},
+        "hubble-cli-relay-misses-w1": {
+            "breaks": "Relay never reads k8s-w1's Hubble server (no flow between Relay and 192.168.10.101:4244)",
+            "expect": [t["plumbing"]],
+            "message": "expected Relay talking to 4244 of k8s-w1 (192.168.10.101:4244), saw none",
+            "calls": [_over(_shared(PF, cli.observe_command("--namespace", KS)),
+                            [cmd("\n".join(plumbing_flows(skip="k8s-w1")) + "\n")])]},
         "hubble-cli-health-identity-present": {
             "breaks": "an agent health endpoint (identity 4) exists although endpoint health checking is off",
             "expect": [t["identities"]],
