@@ -97,11 +97,16 @@ def ss_4245(addresses: tuple[str, ...] = ("127.0.0.1:4245", "[::1]:4245")) -> st
     return "".join(ss_line(a, "cilium", PF_PID, 7 + i, peers.get(a, "*:*")) + "\n" for i, a in enumerate(addresses))
 
 
-def status_text(max_flows: str = "12,285") -> str:
-    return ("Healthcheck (via localhost:4245): Ok\n"
+def status_text(max_flows: str = "12,285", unavailable: tuple[str, ...] = ()) -> str:
+    """`hubble status` through the port-forward (seed 1296-1300); `unavailable` names nodes
+    Relay does not reach (mutants; the list format of tools/reference/lab.py)."""
+    text = ("Healthcheck (via localhost:4245): Ok\n"
             f"Current/Max Flows: 11,282/{max_flows} (91.84%)\n"
             "Flows/s: 35.22\n"
-            "Connected Nodes: 3/3\n")
+            f"Connected Nodes: {3 - len(unavailable)}/3\n")
+    if unavailable:
+        text += f"Unavailable Nodes: {len(unavailable)}\n" + "".join(f"  - {n}\n" for n in unavailable)
+    return text
 
 
 def config_text(server: str = "localhost:4245") -> str:
@@ -696,6 +701,11 @@ def mutants() -> dict[str, dict[str, Any]]:
             "expect": [t["status"]],
             "message": "expected Max Flows 3 x 4095 = 12,285, saw 8,190",
             "calls": [_over(_shared(PF, "hubble status"), [cmd(status_text("8,190"))])]},
+        "hubble-cli-status-w1-unavailable": {
+            "breaks": "through the port-forward, Relay reaches k8s-ctr and k8s-w2 but not k8s-w1",
+            "expect": [t["status"]],
+            "message": "expected Connected Nodes 3/3, saw 2/3 (unavailable: k8s-w1)",
+            "calls": [_over(_shared(PF, "hubble status"), [cmd(status_text("8,190", unavailable=("k8s-w1",)))])]},
         "hubble-cli-remote-node-seen-as-world": {
             "breaks": "k8s-w2's agent labels k8s-w1's Hubble server world instead of remote-node",
             "expect": [t["plumbing"]],
