@@ -53,7 +53,11 @@ Feature: Prometheus and Grafana collect Cilium and Hubble metrics
 
   @prometheus
   Scenario: Prometheus stores the flows Hubble processed
-    Then the Prometheus query "sum by (instance) (hubble_flows_processed_total)" returns a positive count from the Hubble metrics of a node
+    Every agent runs a Hubble observer, and Prometheus scrapes the Hubble metrics of each
+    node (9965 on every node, seed 2683-2695), so each node's instance counts the flows
+    it processed. In the Prometheus UI:
+      sum by (instance) (hubble_flows_processed_total)
+    Then the Prometheus query "sum by (instance) (hubble_flows_processed_total)" returns a positive count from the Hubble metrics of every node
 
   @hubble_metrics
   Scenario Outline: The <component> metrics on port <port> are named <prefix>...

@@ -23,6 +23,24 @@ def all_pods(lab: Lab) -> list[PodAddress]:
     return pod_addresses(lab.list("v1", "Pod"))
 
 
+def selected_pods_by_node(lab: Lab, namespace: str, match_labels: dict[str, str]) -> dict[str, list[str]]:
+    """The pods of `namespace` carrying every label of `match_labels` (a workload's
+    spec.selector.matchLabels) that are Running and Ready, by node: node -> pod names.
+    Read from the same `kubectl get pod -A` list as `all_pods`."""
+    out: dict[str, list[str]] = {}
+    for pod in lab.list("v1", "Pod"):
+        meta, spec, status = pod.get("metadata") or {}, pod.get("spec") or {}, pod.get("status") or {}
+        labels = meta.get("labels") or {}
+        if meta.get("namespace") != namespace or any(labels.get(k) != v for k, v in match_labels.items()):
+            continue
+        ready = status.get("phase") == "Running" and any(
+            c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
+        node = spec.get("nodeName")
+        if ready and node:
+            out.setdefault(node, []).append(str(meta.get("name")))
+    return out
+
+
 def iptables(lab: Lab, node: str) -> dict[str, Table]:
     """`iptables-save` on `node` (as root): every table of the node's ruleset."""
     result = lab.shell(node, IPTABLES_COMMAND, timeout=30)

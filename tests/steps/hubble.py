@@ -117,6 +117,7 @@ def port_on_every_node(lab: Lab, port: int, process: str) -> None:
 
 @then(parsers.parse('port {port:d} is listened on by "{process}" on the node running the operator'))
 def port_on_operator_node(lab: Lab, port: int, process: str) -> None:
+    """One node: the operator runs one replica; the port is open where it runs only."""
     def check() -> None:
         cluster = k8s.nodes(lab)
         operator_nodes = sorted({k8s.pod_node(p) for p in
@@ -226,6 +227,8 @@ def container_env(lab: Lab, container: str, name: str, var: str, value: str) -> 
 
 @then(parsers.parse("an HTTP GET of port {port:d} on a node returns the Hubble UI page"))
 def ui_page(lab: Lab, port: int) -> None:
+    """One node: the seed opens the UI at one address (http://192.168.10.100:31234, seed
+    1197-1198); which nodes serve a NodePort is kube-proxy replacement's, not the UI's."""
     cluster = k8s.nodes(lab)
     node = sorted(cluster)[0]
     url = f"http://{cluster[node]}:{port}/"

@@ -290,6 +290,9 @@ def _selection(name: str) -> Callable[[dict[str, Any], list[Flow]], list[Flow]]:
 
 @then(parsers.parse("it shows {what}"))
 def it_shows(lab: Lab, ctx: dict[str, Any], what: str) -> None:
+    """One flow of the selection: this step shows the filter lets the request through; which
+    flows a request makes is the Star Wars chapter's, and every flow shown is judged by
+    "every flow it shows ..." (issue 18: "every"/"one" in docs/architecture.md)."""
     select = _selection(what)
 
     def check() -> None:
@@ -303,6 +306,8 @@ def it_shows(lab: Lab, ctx: dict[str, Any], what: str) -> None:
 def it_leaves_out(lab: Lab, ctx: dict[str, Any], what: str) -> None:
     select = _selection(what)
     witness = ["--namespace", ctx["ns"]]
+    # one flow of the hidden selection in Hubble witnesses that there is something to leave
+    # out; the filtered output must then leave out every one of them
 
     def held() -> None:
         found = select(ctx, _observe(lab, ctx, witness))
@@ -438,6 +443,8 @@ def relay_reads_every_node(lab: Lab, ctx: dict[str, Any]) -> None:
 
 @then(parsers.parse("the Hubble UI talks to Relay on port {port:d}"))
 def ui_talks_to_relay(lab: Lab, ctx: dict[str, Any], port: int) -> None:
+    """One flow: the lab runs one UI and one Relay replica (seed 1105-1106), so one flow
+    between them on the port shows the path."""
     relays = {p["metadata"]["name"] for p in k8s.running_pods(lab, KS, "k8s-app=hubble-relay")}
     uis = {p["metadata"]["name"] for p in k8s.running_pods(lab, KS, "k8s-app=hubble-ui")}
 

@@ -210,7 +210,10 @@ def echoes_query(ctx: dict[str, Any]) -> None:
 
 
 def _dns_flows(lab: Lab, namespace: str, ctx: dict[str, Any], kind: str, qtype: str) -> list[Flow]:
-    """Wait until Hubble holds curl-pod's `kind` (REQUEST/RESPONSE) for webpod's `qtype` record."""
+    """Wait until Hubble holds curl-pod's `kind` (REQUEST/RESPONSE) for webpod's `qtype` record.
+
+    One: curl-pod makes one lookup of webpod, so "a dns-request" / "a dns-response" is that
+    lookup's one flow of each kind (the verdict and source are judged on what is found)."""
     query = f"webpod.{namespace}.svc.cluster.local."
     seen: list[Flow] = []
 

@@ -96,6 +96,8 @@ def target_on_every_node(lab: Lab, port: int) -> None:
 
 @then(parsers.parse("Prometheus has an active target on port {port:d} exactly once, on the operator's node, and up"))
 def target_on_operator_node(lab: Lab, port: int) -> None:
+    """Exactly one: the lab runs one operator replica, whose 9963 is open on k8s-ctr only
+    (seed 2683-2695); it is scraped where it runs."""
     base = _base(lab, prometheus.PROMETHEUS_NODE_PORT)
 
     def check() -> None:
@@ -115,18 +117,23 @@ def target_on_operator_node(lab: Lab, port: int) -> None:
 # --- series in Prometheus ------------------------------------------------------------------
 
 
-@then(parsers.parse('the Prometheus query "{promql}" returns a positive count from the Hubble metrics of a node'))
+@then(parsers.parse('the Prometheus query "{promql}" returns a positive count from the Hubble metrics of every node'))
 def query_positive_from_hubble(lab: Lab, promql: str) -> None:
+    """Every node: every agent runs a Hubble observer and Prometheus scrapes each one's
+    :9965 (seed 2683-2695), so each node's instance must count flows; one positive node
+    would hide the others' silent observers.  Other series (other instances, a real lab's
+    extra labels) are shown, never required."""
     base = _base(lab, prometheus.PROMETHEUS_NODE_PORT)
 
     def check() -> None:
-        hubble = {f"{ip}:{prometheus.HUBBLE_METRICS_PORT}" for ip in k8s.nodes(lab).values()}
+        hubble = {f"{ip}:{prometheus.HUBBLE_METRICS_PORT}": node for node, ip in k8s.nodes(lab).items()}
         series = prometheus.query(lab, base, promql)
         seen = ", ".join(f"{s.labels.get('instance', '?')}={s.value:g}" for s in series) or "no series"
-        good = [s for s in series if s.labels.get("instance") in hubble and s.value > 0]
-        assert good, (f"query {promql!r}: expected a positive value from a node's Hubble metrics "
-                      f"({', '.join(sorted(hubble))}), saw {seen}")
-    lab.eventually(check, what=f"Prometheus answers {promql}", budget="metrics")
+        positive = {s.labels.get("instance") for s in series if s.value > 0}
+        missing = [f"{inst} ({hubble[inst]})" for inst in sorted(hubble) if inst not in positive]
+        assert not missing, (f"query {promql!r}: no positive series for {', '.join(missing)} "
+                             f"(expected one from the Hubble metrics of every node); saw {seen}")
+    lab.eventually(check, what=f"Prometheus answers {promql} for every node", budget="metrics")
 
 
 # --- policies ------------------------------------------------------------------------------
@@ -271,6 +278,8 @@ def _expected_value(phrase: str, lab: Lab, namespace: str, ctx: dict[str, Any]) 
 @then(parsers.parse("the Hubble metrics of the answering webpod's node count it in {metric} with:"))
 def http_series(lab: Lab, scenario_ns: str, ctx: dict[str, Any], metric: str,
                 datatable: list[list[str]]) -> None:
+    # one series on one node: the one request is counted once, by the server-side reporter of
+    # the node whose webpod answered it; other series there (other traffic) are shown, not required
     want = {r["label"]: _expected_value(r["value"], lab, scenario_ns, ctx) for r in table_rows(datatable)}
     server = ctx["server_pod"]
     node = k8s.pod_node(whoami.pod(lab, scenario_ns, server))
@@ -355,6 +364,7 @@ def _label_filters(text: str, namespace: str) -> dict[str, str]:
 
 @then("on curl-pod's node these Hubble metrics rose:")
 def families_rose(lab: Lab, scenario_ns: str, ctx: dict[str, Any], datatable: list[list[str]]) -> None:
+    # every family, on one node: the traffic is curl-pod's, so the agent of curl-pod's node counts it
     node, ip = ctx["metrics_node"]
     before = ctx["metrics_before"]
     rows = [(r["family"], r["metric"], _label_filters(r["labels"], scenario_ns)) for r in table_rows(datatable)]
@@ -416,6 +426,8 @@ def grafana_datasource(lab: Lab, ctx: dict[str, Any], node_port: int, name: str,
 @then(parsers.parse('the Prometheus query "{promql}" through that data source returns series'))
 def grafana_proxied_query(lab: Lab, ctx: dict[str, Any], promql: str) -> None:
     base, ds = ctx["grafana"]
+    # one series: this shows the data source reaches Prometheus; which targets are up is the
+    # targets scenario's
 
     def check() -> None:
         status, doc = grafana.proxied_query(lab, base, ds.uid, promql)

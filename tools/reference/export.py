@@ -393,6 +393,13 @@ def mutants() -> dict[str, dict[str, Any]]:
             "calls": [_replace(ref, "pod_exec", HUBBLE, [cmd(export_files("k8s-w1", backups=7))], namespace=KS,
                                pod=AGENT_PODS["k8s-w1"], container="cilium-agent",
                                command=export_probe.LIST_COMMAND)]},
+        "export-no-events-log-on-w2": {
+            "breaks": "k8s-w2's agent writes no export file (its export directory is empty)",
+            "expect": [ROTATION_TEST],
+            "message": "no events.log in /var/run/cilium/hubble on k8s-w2 (saw nothing)",
+            "calls": [_replace(ref, "pod_exec", HUBBLE, [cmd("")], namespace=KS,
+                               pod=AGENT_PODS["k8s-w2"], container="cilium-agent",
+                               command=export_probe.LIST_COMMAND)]},
         "export-client-node-misses-the-request": {
             "breaks": "k8s-ctr's export file lacks the flows of curl-pod's request",
             "expect": [f"{FILE_TEST}[client]"],

@@ -98,11 +98,16 @@ def ss_4245(addresses: tuple[str, ...] = ("127.0.0.1:4245", "[::1]:4245")) -> st
     return "".join(ss_line(a, "cilium", PF_PID, 7 + i, peers.get(a, "*:*")) + "\n" for i, a in enumerate(addresses))
 
 
-def status_text(max_flows: str = "12,285") -> str:
-    return ("Healthcheck (via localhost:4245): Ok\n"
+def status_text(max_flows: str = "12,285", unavailable: tuple[str, ...] = ()) -> str:
+    """`hubble status` through the port-forward (seed 1296-1300); `unavailable` names nodes
+    Relay does not reach (mutants; the list format of tools/reference/lab.py)."""
+    text = ("Healthcheck (via localhost:4245): Ok\n"
             f"Current/Max Flows: 11,282/{max_flows} (91.84%)\n"
             "Flows/s: 35.22\n"
-            "Connected Nodes: 3/3\n")
+            f"Connected Nodes: {3 - len(unavailable)}/3\n")
+    if unavailable:
+        text += f"Unavailable Nodes: {len(unavailable)}\n" + "".join(f"  - {n}\n" for n in unavailable)
+    return text
 
 
 def config_text(server: str = "localhost:4245", timeout: str = "5s", tls: str = "false") -> str:
@@ -150,9 +155,10 @@ def _tcp(sport: int, dport: int, *flags: str) -> dict[str, Any]:
     return {"TCP": {"source_port": sport, "destination_port": dport, "flags": {f: True for f in flags}}}
 
 
-def plumbing_flows(*, w1_identity: int = 6) -> list[str]:
+def plumbing_flows(*, w1_identity: int = 6, skip: str | None = None) -> list[str]:
     """seed 1312-1339 as jsonpb: Relay (k8s-w2) reading 4244 of every node, the UI calling Relay on
-    4245 and the API server on 6443 (times, uuids, ports of the k8s-ctr peer: reconstructed)."""
+    4245 and the API server on 6443 (times, uuids, ports of the k8s-ctr peer: reconstructed).
+    `skip` leaves out Relay's flow with that node's 4244 (a mutant)."""
     relay = {"ID": 93, "identity": RELAY_ID, "namespace": KS, "pod_name": RELAY_POD,
              "labels": ["k8s:k8s-app=hubble-relay"], "workloads": [{"name": "hubble-relay", "kind": "Deployment"}]}
     relay_remote = {k: v for k, v in relay.items() if k != "ID"}
@@ -165,6 +171,8 @@ def plumbing_flows(*, w1_identity: int = 6) -> list[str]:
     lines = []
     for i, (node, sport, ident) in enumerate((("k8s-w1", 42624, w1_identity), ("k8s-w2", 37400, 1),
                                               ("k8s-ctr", 51834, 7))):
+        if node == skip:
+            continue
         lines.append(_flow(f"{t}{i}11223Z", "k8s-w2", NODES[node]["ip"], RELAY_IP, _reserved(ident), relay,
                            l4=_tcp(4244, sport, "ACK", "PSH"), reply=True, summary="TCP Flags: ACK, PSH",
                            uid=sw._flow_uuid("plumbing", node)))
@@ -717,12 +725,23 @@ def mutants() -> dict[str, dict[str, Any]]:
             "expect": [t["status"]],
             "message": "expected Max Flows 3 x 4095 = 12,285, saw 8,190",
             "calls": [_over(_shared(PF, "hubble status"), [cmd(status_text("8,190"))])]},
+        "hubble-cli-status-w1-unavailable": {
+            "breaks": "through the port-forward, Relay reaches k8s-ctr and k8s-w2 but not k8s-w1",
+            "expect": [t["status"]],
+            "message": "expected Connected Nodes 3/3, saw 2/3 (unavailable: k8s-w1)",
+            "calls": [_over(_shared(PF, "hubble status"), [cmd(status_text("8,190", unavailable=("k8s-w1",)))])]},
         "hubble-cli-remote-node-seen-as-world": {
             "breaks": "k8s-w2's agent labels k8s-w1's Hubble server world instead of remote-node",
             "expect": [t["plumbing"]],
             "message": "192.168.10.101:4244 seen by k8s-w2 as world (identity 2), expected remote-node (6)",
             "calls": [_over(_shared(PF, cli.observe_command("--namespace", KS)),
                             [cmd("\n".join(plumbing_flows(w1_identity=2)) + "\n")])]},
+        "hubble-cli-relay-misses-w1": {
+            "breaks": "Relay never reads k8s-w1's Hubble server (no flow between Relay and 192.168.10.101:4244)",
+            "expect": [t["plumbing"]],
+            "message": "expected Relay talking to 4244 of k8s-w1 (192.168.10.101:4244), saw none",
+            "calls": [_over(_shared(PF, cli.observe_command("--namespace", KS)),
+                            [cmd("\n".join(plumbing_flows(skip="k8s-w1")) + "\n")])]},
         "hubble-cli-health-identity-present": {
             "breaks": "an agent health endpoint (identity 4) exists although endpoint health checking is off",
             "expect": [t["identities"]],

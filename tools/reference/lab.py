@@ -108,6 +108,8 @@ def workload(kind: str, name: str, ready: int, want: int, containers: list[dict[
     else:
         status.update(replicas=want, readyReplicas=ready, updatedReplicas=want, availableReplicas=ready)
     spec: dict[str, Any] = {"template": {"spec": {"containers": containers}}}
+    if kind == "DaemonSet":  # the chart's selectors (k8s-app: cilium / cilium-envoy)
+        spec["selector"] = {"matchLabels": {"k8s-app": name}}
     if kind == "Deployment":
         spec["replicas"] = want
     obj = {"apiVersion": "apps/v1", "kind": kind,

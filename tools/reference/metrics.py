@@ -216,6 +216,13 @@ FLOWS_QUERY = "sum by (instance) (hubble_flows_processed_total)"
 FLOWS_PROCESSED = {"k8s-ctr": 48213, "k8s-w1": 30977, "k8s-w2": 61540}  # reconstructed
 
 
+def flows_vector(*, drop: str | None = None, zero: str | None = None) -> dict[str, Any]:
+    """`sum by (instance) (hubble_flows_processed_total)`: one series per node's :9965
+    instance (mutants leave one out, or report it 0)."""
+    return vector([({"instance": f"{NODES[n]['ip']}:9965"}, 0.0 if n == zero else float(FLOWS_PROCESSED[n]))
+                   for n in NODES if n != drop])
+
+
 def drops_query(node: str) -> str:
     return f'sum(hubble_drop_total{{reason="POLICY_DENIED",instance="{NODES[node]["ip"]}:9965"}})'
 
@@ -599,7 +606,7 @@ def _own_calls() -> list[dict[str, Any]]:
              [http_json(targets_doc(health={f"{ip}:{p}": "unknown" for ip in ip_of.values() for p in (9962, 9965)})),
               http_json(targets_doc())], HUBBLE, url=f"{PROM}/api/v1/targets?state=active"),
         call("http_get", "reconstructed (hubble_flows_processed_total per node, scraped from 9965)",
-             [http_json(vector([({"instance": f"{NODES[n]['ip']}:9965"}, float(FLOWS_PROCESSED[n])) for n in NODES]))],
+             [http_json(flows_vector())],
              HUBBLE, url=query_url(FLOWS_QUERY)),
         *scrapes,
         call("http_get", "reconstructed (seed 2717 names the query hubble_drop_total but prints no "
@@ -694,8 +701,21 @@ def mutants() -> dict[str, dict[str, Any]]:
         "metrics-flows-processed-absent": {
             "breaks": "Prometheus holds no hubble_flows_processed_total",
             "expect": [TESTS["flows"]],
-            "message": "expected a positive value from a node's Hubble metrics",
+            "message": "no positive series for " + ", ".join(f"{ip[n]}:9965 ({n})" for n in NODES),
             "calls": [_replace(ref, "http_get", HUBBLE, [http_json(vector([]))], url=query_url(FLOWS_QUERY))]},
+        "metrics-flows-processed-missing-on-w1": {
+            "breaks": "Prometheus holds hubble_flows_processed_total for k8s-ctr and k8s-w2 but none for "
+                      "k8s-w1's Hubble metrics (its observer counts no flow)",
+            "expect": [TESTS["flows"]],
+            "message": f"no positive series for {ip['k8s-w1']}:9965 (k8s-w1) (expected one",
+            "calls": [_replace(ref, "http_get", HUBBLE, [http_json(flows_vector(drop="k8s-w1"))],
+                               url=query_url(FLOWS_QUERY))]},
+        "metrics-flows-processed-zero-on-w2": {
+            "breaks": "k8s-w2's Hubble metrics report hubble_flows_processed_total 0 (series present, no flow counted)",
+            "expect": [TESTS["flows"]],
+            "message": f"no positive series for {ip['k8s-w2']}:9965 (k8s-w2) (expected one",
+            "calls": [_replace(ref, "http_get", HUBBLE, [http_json(flows_vector(zero="k8s-w2"))],
+                               url=query_url(FLOWS_QUERY))]},
         "metrics-drop-counter-not-rising": {
             "breaks": "hubble_drop_total does not count the policy drops on k8s-w1",
             "expect": [TESTS["drop"]],
