@@ -166,11 +166,11 @@ Feature: The Hubble CLI on k8s-ctr: port-forward, status, observe and its filter
     And every flow it shows <property>
 
     Examples:
-      | filter                                          | shown                    | hidden                   | property                         |
-      | --pod {ns}/xwing                                | the xwing's request      | the tiefighter's request | has the xwing at one end         |
-      | --to-pod {ns}/deathstar                         | the xwing's request      | the deathstar's replies  | ends at a deathstar pod          |
-      | --from-identity {xwing identity}                | the xwing's request      | the tiefighter's request | comes from the xwing's identity  |
-      | --to-identity {deathstar identity}              | the tiefighter's request | the deathstar's replies  | ends at the deathstar's identity |
+      | filter                                          | shown                    | hidden                                               | property                                   |
+      | --pod {ns}/xwing                                | the xwing's request      | the tiefighter's request                             | has the xwing at one end                   |
+      | --to-pod {ns}/deathstar                         | the xwing's request      | the deathstar's replies                              | ends at a deathstar pod                    |
+      | --from-identity {xwing identity}                | the xwing's request      | the tiefighter's request                             | comes from the xwing's identity            |
+      | --to-identity {deathstar identity}              | the tiefighter's request | the deathstar's replies                              | ends at the deathstar's identity           |
       | --from-identity {xwing identity} --protocol udp | the xwing's DNS lookups  | the xwing's request and the tiefighter's DNS lookups | comes from the xwing's identity and is UDP |
       | --from-identity {xwing identity} --protocol tcp | the xwing's request      | the xwing's DNS lookups and the tiefighter's request | comes from the xwing's identity and is TCP |
 
@@ -190,9 +190,9 @@ Feature: The Hubble CLI on k8s-ctr: port-forward, status, observe and its filter
     And every flow it shows <property>
 
     Examples:
-      | filter                                | shown                    | hidden                      | property      |
-      | --type drop                           | the xwing's request      | the tiefighter's request    | is DROPPED    |
-      | --verdict FORWARDED --namespace {ns}  | the tiefighter's request | the xwing's dropped packets | is FORWARDED and has the scenario's namespace at one end |
+      | filter                               | shown                    | hidden                      | property                                                 |
+      | --type drop                          | the xwing's request      | the tiefighter's request    | is DROPPED                                               |
+      | --verdict FORWARDED --namespace {ns} | the tiefighter's request | the xwing's dropped packets | is FORWARDED and has the scenario's namespace at one end |
 
   @flows @filters @l7
   Scenario Outline: Under the L7 rule1, hubble observe <filter> picks HTTP flows
