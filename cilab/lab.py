@@ -68,6 +68,8 @@ def describe_call(op: str, args: dict[str, Any]) -> str:
         return f"kubectl delete{ns} {args['kind']} {args['name']}"
     if op == "http_get":
         return f"curl -s {args['url']}"
+    if op == "node_clock":
+        return f"[{args['node']}] $ date -u +%s.%N (the node's clock, bracketed by the runner's)"
     if op == "helm_upgrade":
         return (f"helm upgrade --install {args['release']} {args['chart']} --version {args['version']}"
                 f" -n {args['namespace']} ({len(args['values'])} values file(s))")
@@ -264,6 +266,9 @@ class Lab:
         elif scope is not None:
             self.state.namespaces.get(scope, {}).pop(f"{kind}/{name}", None)
         return result
+
+    def node_clock(self, node: str, timeout: float = 30.0) -> dict[str, Any]:
+        return self.call("node_clock", node=node, timeout=timeout)
 
     def http_get(self, url: str, timeout: float = 10.0,
                  headers: dict[str, str] | None = None) -> HttpResult:

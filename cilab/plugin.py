@@ -612,7 +612,34 @@ def hubble_stage(request: pytest.FixtureRequest, lab: Lab, lab_shared_dir: Path)
         "yes (a lab the suite did not build, no --allow-helm-changes)",
         "stage.found.evidence": "; ".join(record.get("found_evidence", [])),
         "stage.switches": ", ".join(record.get("switches", [])) or "none"})
+    _node_clocks(request.config, lab, lab_shared_dir)
     return record
+
+
+def _node_clocks(config: pytest.Config, lab: Lab, shared: Path) -> None:
+    """Measure the nodes' clock offsets once per run (the first worker; the others read its
+    file), write them into the report's environment, say in one line each node whose offset
+    is not corrected, and match flows with them from now on (cilab.probes.clocks)."""
+    from filelock import FileLock
+    from cilab.probes import clocks, flows, k8s
+    from cilab.progress import ProgressFile
+    path = shared / "node-clocks.json"
+    with FileLock(str(shared / "node-clocks.lock"), timeout=300):
+        if path.exists():
+            measured = clocks.Clocks.from_json(json.loads(path.read_text(encoding="utf-8")))
+        else:
+            try:
+                names = sorted(k8s.nodes(lab))
+            except LabError as exc:
+                measured = clocks.Clocks(problem=f"the nodes could not be listed: {exc}")
+            else:
+                measured = clocks.measure(lab, names)
+            path.write_text(json.dumps(measured.to_json()), encoding="utf-8")
+            say = ProgressFile(shared)
+            for line in measured.warnings():
+                say(line)
+            _add_environment(config, shared, measured.properties())
+    flows.use_clocks(measured)
 
 
 def _add_environment(config: pytest.Config, shared: Path, props: dict[str, str]) -> None:

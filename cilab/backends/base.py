@@ -37,6 +37,7 @@ PRIMITIVES: dict[str, bool] = {
     "k8s_get": False,
     "k8s_list": False,
     "http_get": False,
+    "node_clock": False,
     "k8s_apply": True,
     "k8s_delete": True,
     "helm_upgrade": True,
@@ -79,6 +80,9 @@ class Backend(Protocol):
                  headers: dict[str, str] | None = None) -> HttpResult:
         """HTTP GET from the runner."""
 
+    def node_clock(self, node: str, timeout: float) -> dict[str, Any]:
+        """The node's clock read through `node_shell`, bracketed by the runner's: `measure_clock`."""
+
     def helm_upgrade(self, release: str, chart: str, version: str, namespace: str,
                      values: list[str], timeout: float, repo: str | None = None) -> CommandResult:
         """`helm upgrade --install` with the given values documents (YAML text), in order,
@@ -96,3 +100,25 @@ class Backend(Protocol):
 
     def close(self) -> None:
         """Release connections."""
+
+
+#: the node's clock, as seconds since the epoch with nanoseconds (GNU date on the lab's Ubuntu nodes)
+CLOCK_COMMAND = "date -u +%s.%N"
+CLOCK_SAMPLES = 3
+
+
+def measure_clock(node_shell: Any, node: str, timeout: float, samples: int = CLOCK_SAMPLES) -> dict[str, Any]:
+    """Read the node's clock `samples` times over the node shell the lab already uses (SSH, or
+    the debug pod), each read bracketed by the runner's wall clock (NTP-style: the node's
+    reading belongs between `before` and `after`).  The answer is data, recorded and replayed
+    like any call: ``{"command": ..., "samples": [{"before": s, "node": "<stdout>", "rc": n,
+    "after": s}, ...]}``; cilab.probes.clocks turns it into an offset and its uncertainty."""
+    import time
+    out = []
+    for _ in range(samples):
+        before = time.time()
+        result = node_shell(node, CLOCK_COMMAND, timeout)
+        after = time.time()
+        out.append({"before": round(before, 6), "node": result.stdout.strip(), "rc": result.rc,
+                    "after": round(after, 6)})
+    return {"command": CLOCK_COMMAND, "samples": out}

@@ -407,6 +407,10 @@ class APIPrimitives:
                  headers: dict[str, str] | None = None) -> HttpResult:
         return http_get(url, timeout, headers)
 
+    def node_clock(self, node: str, timeout: float) -> dict[str, Any]:
+        from cilab.backends.base import measure_clock
+        return measure_clock(self.node_shell, node, timeout)  # type: ignore[attr-defined]
+
 
 
 class KubeconfigBackend(APIPrimitives):

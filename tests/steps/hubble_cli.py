@@ -13,7 +13,7 @@ from pytest_bdd import given, parsers, then, when
 from cilab.lab import Lab
 from cilab.locks import resource_lock
 from cilab.parsers.hubble import Flow
-from cilab.probes import flows, hubble, hubble_cli, k8s, starwars
+from cilab.probes import flows, hubble, hubble_cli, k8s, observe_filter, starwars
 from cilab.probes.traffic import Response
 
 KS = "kube-system"
@@ -213,7 +213,19 @@ def run_observe(lab: Lab, request: pytest.FixtureRequest, ctx: dict[str, Any], a
 
 
 def _observe(lab: Lab, ctx: dict[str, Any], args: list[str]) -> list[Flow]:
-    return hubble_cli.observe(lab, _node(lab, ctx), *args, scope=ctx.get("ns")).flows
+    seen = hubble_cli.observe(lab, _node(lab, ctx), *args, scope=ctx.get("ns")).flows
+    if args == ctx.get("observe_args"):
+        ctx["flows"] = seen
+    return seen
+
+
+def _whole_filter(ctx: dict[str, Any]) -> None:
+    """Every flow the command returned matches every part of its filter (observe_filter:
+    Hubble's semantics); the failure names each part broken and the flows that break it."""
+    shown = ctx["flows"]
+    broken = observe_filter.report(observe_filter.parse(ctx["observe_args"]), shown)
+    assert not broken, (f"`{_cmd(ctx)}`: expected every flow to match every part of the filter, "
+                        f"saw flows that do not: {broken}")
 
 
 def _cmd(ctx: dict[str, Any]) -> str:
@@ -246,6 +258,11 @@ def _request(ctx: dict[str, Any], key: str) -> Response:
     return ctx["requests"][key]
 
 
+def _dns_lookups(c: dict[str, Any], fl: list[Flow], ship: str) -> list[Flow]:
+    return [f for f in flows.from_client(fl, _request(c, ship))
+            if _is(f.source, c["ns"], ship) and f.l4_protocol == "UDP" and f.destination.port == 53]
+
+
 #: the words of the feature -> the flows of the scenario's own traffic they name
 SELECTIONS: dict[str, Callable[[dict[str, Any], list[Flow]], list[Flow]]] = {
     "the xwing's request": lambda c, fl: flows.of_request(fl, _request(c, "xwing")),
@@ -260,9 +277,8 @@ SELECTIONS: dict[str, Callable[[dict[str, Any], list[Flow]], list[Flow]]] = {
         f for r in c["requests"].values() for f in flows.of_request(fl, r) if _is(f.source, c["ns"], "deathstar")],
     # the namespace is the scenario's own: the xwing there looks up only what this scenario asks;
     # a lookup has a source port of its own, so it is tied to the request by time and address
-    "the xwing's DNS lookups": lambda c, fl: [
-        f for f in flows.from_client(fl, _request(c, "xwing"))
-        if _is(f.source, c["ns"], "xwing") and f.l4_protocol == "UDP" and f.destination.port == 53],
+    "the xwing's DNS lookups": lambda c, fl: _dns_lookups(c, fl, "xwing"),
+    "the tiefighter's DNS lookups": lambda c, fl: _dns_lookups(c, fl, "tiefighter"),
 }
 
 PROPERTIES: dict[str, Callable[[dict[str, Any], Flow], bool]] = {
@@ -302,31 +318,45 @@ def it_shows(lab: Lab, ctx: dict[str, Any], what: str) -> None:
     lab.eventually(check, what=f"`{_cmd(ctx)}` shows {what}", budget="flows")
 
 
-@then(parsers.parse("it leaves out {what}, which Hubble holds"))
-def it_leaves_out(lab: Lab, ctx: dict[str, Any], what: str) -> None:
-    select = _selection(what)
+@then(parsers.parse("it leaves out {whats}, which Hubble holds"))
+def it_leaves_out(lab: Lab, ctx: dict[str, Any], whats: str) -> None:
+    """`whats`: one selection, or several joined by " and " (one per part of a compound filter);
+    each is first seen in Hubble (`--namespace` of the scenario), then absent from the output."""
+    names = [w.strip() for w in whats.split(" and ")] if whats not in SELECTIONS else [whats]
+    selects = [(what, _selection(what)) for what in names]
     witness = ["--namespace", ctx["ns"]]
     # one flow of the hidden selection in Hubble witnesses that there is something to leave
     # out; the filtered output must then leave out every one of them
 
     def held() -> None:
-        found = select(ctx, _observe(lab, ctx, witness))
-        assert found, f"`hubble observe --namespace {ctx['ns']}`: expected {what} in Hubble, saw none"
-    lab.eventually(held, what=f"Hubble holds {what}", budget="flows")
+        seen = _observe(lab, ctx, witness)
+        missing = [what for what, select in selects if not select(ctx, seen)]
+        assert not missing, (f"`hubble observe --namespace {ctx['ns']}`: expected {' and '.join(missing)} in Hubble, "
+                             "saw none")
+    lab.eventually(held, what=f"Hubble holds {whats}", budget="flows")
     ctx["flows"] = _observe(lab, ctx, ctx["observe_args"])
-    wrong = select(ctx, ctx["flows"])
-    assert not wrong, f"`{_cmd(ctx)}`: expected none of {what}, saw {flows.describe(wrong)}"
+    flt = observe_filter.parse(ctx["observe_args"])
+    for what, select in selects:
+        wrong = select(ctx, ctx["flows"])
+        assert not wrong, (f"`{_cmd(ctx)}`: expected none of {what}, saw {flows.describe(wrong)}; "
+                           + (f"the filter should have left them out: {observe_filter.report(flt, wrong)}"
+                              if flt.violations(wrong) else "they match every part of the filter"))
 
 
-@then(parsers.parse("every flow it shows {prop}"))
-def every_flow(ctx: dict[str, Any], prop: str) -> None:
-    if prop not in PROPERTIES:
-        raise KeyError(f"step text names an unknown property {prop!r}; known: {', '.join(PROPERTIES)}")
+@then(parsers.parse("every flow it shows {props}"))
+def every_flow(ctx: dict[str, Any], props: str) -> None:
+    """`props`: one property, or several joined by " and " (one per part of a compound filter)."""
+    names = [p.strip() for p in props.split(" and ")] if props not in PROPERTIES else [props]
+    for prop in names:
+        if prop not in PROPERTIES:
+            raise KeyError(f"step text names an unknown property {prop!r}; known: {', '.join(PROPERTIES)}")
     shown = ctx["flows"]
     assert shown, f"`{_cmd(ctx)}` showed no flows"
-    wrong = [f for f in shown if not PROPERTIES[prop](ctx, f)]
-    assert not wrong, (f"`{_cmd(ctx)}`: expected every flow to satisfy '{prop}', saw {len(wrong)} that do not: "
-                       f"{flows.describe(wrong)}")
+    _whole_filter(ctx)
+    for prop in names:
+        wrong = [f for f in shown if not PROPERTIES[prop](ctx, f)]
+        assert not wrong, (f"`{_cmd(ctx)}`: expected every flow to satisfy '{prop}', saw {len(wrong)} that do not: "
+                           f"{flows.describe(wrong)}")
 
 
 # --- flow fields ----------------------------------------------------------------------------------------
@@ -372,6 +402,7 @@ def service_translated(lab: Lab, ctx: dict[str, Any], service: str, port: str, p
                            f"({', '.join(f'{ip}:{p}' for ip, p in sorted(backends)) or 'none ready'}), saw "
                            + ("; ".join(_sock(f) for f in post) or "no post-xlate-fwd flow of that socket"))
     lab.eventually(check, what=f"{what} translated by socket-LB", budget="flows")
+    _whole_filter(ctx)
 
 
 @then(parsers.parse("the xwing's connection shows the TCP flags {flag_sets}"))
@@ -389,6 +420,7 @@ def connection_flags(lab: Lab, ctx: dict[str, Any], flag_sets: str) -> None:
                              + ("; ".join(", ".join(s) for s in sorted(seen)) or "no TCP flags")
                              + f" ({flows.window(sent)})")
     lab.eventually(check, what=f"TCP flags of {req.pod}'s connection", budget="flows")
+    _whole_filter(ctx)
 
 
 # --- the lab's own plumbing ------------------------------------------------------------------------------

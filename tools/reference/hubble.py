@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from cilab.stages import CHART_REPO, stage_values
+from tools.reference import clocks
 from tools.reference.lab import *  # noqa: F401,F403
 from tools.reference.lab import _cm_with, _replace  # noqa: F401
 
@@ -100,11 +101,49 @@ def calls() -> list[dict[str, Any]]:
              [cmd("", 1, RELAY_REFUSED), cmd(hubble_status_text(2, 3, ["k8s-w2"])), cmd(hubble_status_text(3, 3))],
              HUBBLE,
              namespace=KS, pod=AGENT_PODS["k8s-ctr"], container="cilium-agent", command=status_cmd),
+        # the nodes' clocks, measured once per run right after the stage (tools/reference/clocks.py)
+        *clocks.clock_calls(),
     ]
     return calls
 
 
+CLOCK_BEHIND = "k8s-w2"
+
+
+def faults() -> dict[str, dict[str, Any]]:
+    """Healthy-lab variants built from the reference (fixtures/transcripts/faults/)."""
+    why = "FAULT: k8s-w2's clock 1.2 s behind"
+    return {"clock-w2-1.2s-behind": {
+        "summary": "k8s-w2's clock is 1.2 s behind the other nodes; its offset is measured and corrected.",
+        "description": ("k8s-w2's clock runs 1.2 s behind the other nodes (its timesyncd stepped late): the "
+                        "suite's clock reading shows it, every flow k8s-w2's agent stamps and every start line "
+                        "of a client pod on k8s-w2 is 1.2 s earlier. The offset is within what the suite "
+                        "corrects (cilab.probes.clocks), so every scenario passes and the report's environment "
+                        "shows the offset."),
+        "expect": {"failing": "none"},
+        "calls": clocks.skewed(clocks.all_reference_calls(), CLOCK_BEHIND, -1.2, why)}}
+
+
 def mutants() -> dict[str, dict[str, Any]]:
+    out = _mutants()
+    out["clock-w2-4s-behind"] = {
+        "breaks": ("k8s-w2's clock is 4 s behind the other nodes (not synchronized): the flows its agent stamps "
+                   "fall before the requests' windows"),
+        "expect": CLOCK_FAILS,
+        "message": "stamped by k8s-w2",
+        "message_also": ["k8s-w2's clock is 3.998 s behind the other nodes", "not corrected",
+                         "`timedatectl` on k8s-w2"],
+        "calls": clocks.skewed(clocks.all_reference_calls(), CLOCK_BEHIND, -4.0, "MUTATED: k8s-w2's clock 4 s behind")}
+    return out
+
+
+#: the scenarios whose request's flows only k8s-w2 stamps: the xwing's drop at the deathstar (k8s-w2) and
+#: the export file of the webpod's node (k8s-w2); the others also see flows stamped by a node in step
+CLOCK_FAILS = ["test_the_sides_node_writes_the_requests_flows_to_its_export_file[server]",
+               "test_under_the_l3l4_rule1_the_xwings_landing_request_is_dropped"]
+
+
+def _mutants() -> dict[str, dict[str, Any]]:
     ref = calls()
     status_cmd = ["hubble", "status", "--server", f"{SVC_IPS['hubble-relay']}:80"]
     peer_slice = slice_obj("hubble-peer", "peer-service", 4244,

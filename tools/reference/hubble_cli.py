@@ -68,13 +68,13 @@ ROWS = [
      "comes from the xwing's identity"),
     (NO_POLICY, "--to-identity {deathstar identity}", "the tiefighter's request", "the deathstar's replies",
      "ends at the deathstar's identity"),
-    (NO_POLICY, "--from-identity {xwing identity} --protocol udp", "the xwing's DNS lookups", "the xwing's request",
-     "is UDP"),
-    (NO_POLICY, "--from-identity {xwing identity} --protocol tcp", "the xwing's request", "the xwing's DNS lookups",
-     "is TCP"),
+    (NO_POLICY, "--from-identity {xwing identity} --protocol udp", "the xwing's DNS lookups",
+     "the xwing's request and the tiefighter's DNS lookups", "comes from the xwing's identity and is UDP"),
+    (NO_POLICY, "--from-identity {xwing identity} --protocol tcp", "the xwing's request",
+     "the xwing's DNS lookups and the tiefighter's request", "comes from the xwing's identity and is TCP"),
     (L3L4, "--type drop", "the xwing's request", "the tiefighter's request", "is DROPPED"),
     (L3L4, "--verdict FORWARDED --namespace {ns}", "the tiefighter's request", "the xwing's dropped packets",
-     "is FORWARDED"),
+     "is FORWARDED and has the scenario's namespace at one end"),
     (L7, "-t l7", "the tiefighter's POST", "the L3/L4 flows of the tiefighter's POST", "is an L7 flow"),
     (L7, "--http-method PUT", "the tiefighter's PUT", "the tiefighter's POST", "is an HTTP PUT"),
     (L7, "--http-path /v1/request-landing", "the tiefighter's POST", "the tiefighter's PUT",
@@ -454,7 +454,7 @@ def end(s: CliScenario) -> CliScenario:
     return s
 
 
-def filter_scenario(row: tuple[str, ...], *, leak: bool = False) -> CliScenario:
+def filter_scenario(row: tuple[str, ...], *, leak: bool = False, ignore: str | None = None) -> CliScenario:
     test, flt = row[0], row[1]
     policy = {NO_POLICY: None, L3L4: "l3l4", L7: "l7"}[test]
     s = begin(test, row_test(row), policy)
@@ -465,14 +465,18 @@ def filter_scenario(row: tuple[str, ...], *, leak: bool = False) -> CliScenario:
     args = resolve(s.ns, flt)
     if "identity" in flt:
         s.identities()
-    kept = keep(args)
-    hidden = HIDDEN[row[3]]
+    # a mutant Hubble leaks the hidden selection, or ignores one flag of the command
+    kept = keep([a for i, a in enumerate(args) if ignore is None or (a != ignore and args[i - 1] != ignore)]
+                if ignore else args)
+    hidden = hidden_of(row[3])
     shown = s.traffic.lines(lambda f: kept(f) or (leak and hidden(s, f)))
-    if not any(a in ("--namespace", "--pod", "--to-pod", "--from-pod") or "identity" in a for a in args):
-        shown += "".join(line + "\n" for line in foreign(args))  # the rest of the cluster, kept by the filter
-    s.observe(args, [cmd(""), cmd(shown)] if not leak else [cmd(shown)],
+    if ignore is not None or not any(a in ("--namespace", "--pod", "--to-pod", "--from-pod") or "identity" in a
+                                     for a in args):
+        shown += "".join(line + "\n" for line in foreign(args, kept))  # the rest of the cluster, kept by the filter
+    mutated = leak or ignore is not None
+    s.observe(args, [cmd(""), cmd(shown)] if not mutated else [cmd(shown)],
               filter_seed(args, shown) + ("; nothing yet on the first look: reconstructed 'not yet'"
-                                                         if not leak else ""))
+                                                         if not mutated else ""))
     if args != ["--namespace", s.ns]:
         s.observe(["--namespace", s.ns], [cmd(s.traffic.lines(keep(["--namespace", s.ns])))],
                   filter_seed(["--namespace", s.ns], "deathstar"))
@@ -482,11 +486,14 @@ def filter_scenario(row: tuple[str, ...], *, leak: bool = False) -> CliScenario:
 OTHER_NS = "cilab-another-scenario-0a1b2c"
 
 
-def foreign(args: list[str]) -> list[str]:
+def foreign(args: list[str], kept: Callable[[dict[str, Any]], bool] | None = None) -> list[str]:
     """Flows of another namespace that a cluster-wide filter (`--type drop`, `-t l7`) also returns:
-    a healthy lab prints more than this scenario's own flows (reconstructed)."""
+    a healthy lab prints more than this scenario's own flows (reconstructed); `kept`: the
+    filter a mutant Hubble applies instead, which lets the lab's plumbing through too."""
     other = sw.drop_flows(OTHER_NS, 41234, when="2025-07-25T18:05:1")[:1] + sw.http_flows(OTHER_NS, 41235, *starwars.LANDING)
-    kept = keep(args)
+    if kept is not None:
+        other += plumbing_flows()
+    kept = kept or keep(args)
     return [line for line in other if kept(json.loads(line)["flow"])]
 
 
@@ -504,10 +511,17 @@ HIDDEN: dict[str, Callable[[CliScenario, dict[str, Any]], bool]] = {
     "the deathstar's replies": lambda s, f: str(f["source"].get("pod_name", "")).startswith("deathstar")
     and f["source"].get("namespace") == s.ns,
     "the xwing's DNS lookups": lambda s, f: f["source"].get("pod_name") == "xwing" and "UDP" in f.get("l4", {}),
+    "the tiefighter's DNS lookups": lambda s, f: f["source"].get("pod_name") == "tiefighter" and "UDP" in f.get("l4", {}),
     "the L3/L4 flows of the tiefighter's POST": lambda s, f: _of_port(s, "tiefighter POST")(f) and f["Type"] != "L7",
     "the tiefighter's POST": lambda s, f: _of_port(s, "tiefighter POST")(f),
     "the tiefighter's PUT": lambda s, f: _of_port(s, "tiefighter PUT")(f),
 }
+
+
+def hidden_of(text: str) -> Callable[[CliScenario, dict[str, Any]], bool]:
+    """The flows of a hidden cell: one selection or several joined by " and "."""
+    parts = [HIDDEN[t] for t in text.split(" and ")] if text not in HIDDEN else [HIDDEN[text]]
+    return lambda s, f: any(p(s, f) for p in parts)
 
 
 def translation_scenario(*, post_to: str | None = None) -> CliScenario:
@@ -783,7 +797,9 @@ def mutants() -> dict[str, dict[str, Any]]:
     out["hubble-cli-namespace-filter-leaks"] = {
         "breaks": "hubble observe --namespace also returns flows of kube-system only",
         "expect": [t["namespace"]],
-        "message": "expected every flow to satisfy 'has the scenario's namespace at one end', saw 1 that do not",
+        "message": (f"expected every flow to match every part of the filter, saw flows that do not: --namespace {nsm.ns} "
+                    "is broken by 1 flow(s): "),
+        "message_also": ["192.168.10.101:4244 (ID:6) -> kube-system/hubble-relay-5dcd46f5c-tln2s"],
         "calls": [_mutated(_observe_of(nsm, ["--namespace", nsm.ns]))]}
     for row in ROWS:
         s = filter_scenario(row, leak=True)
@@ -792,6 +808,44 @@ def mutants() -> dict[str, dict[str, Any]]:
         out[f"hubble-cli-filter-{slug}-leaks"] = {
             "breaks": f"hubble observe {row[1]} also returns {row[3]}",
             "expect": [row_test(row)],
-            "message": f"`hubble observe {' '.join(args)}`: expected none of {row[3]}, saw",
+            "message": f"`hubble observe {' '.join(args)}`: expected none of {row[3].split(' and ')[0]}, saw",
+            "calls": [_mutated(_observe_of(s, args))]}
+    out.update(ignored_part_mutants())
+    return out
+
+
+#: compound filters with one part ignored: (row's filter, flag ignored, what fails and names the flag)
+IGNORED = [
+    ("--from-identity {xwing identity} --protocol udp", "--from-identity",
+     "expected none of the tiefighter's DNS lookups, saw", ["{ns}/tiefighter:", ": identity 9225"]),
+    ("--from-identity {xwing identity} --protocol udp", "--protocol",
+     "expected none of the xwing's request, saw", ["{ns}/xwing:", ": TCP"]),
+    ("--from-identity {xwing identity} --protocol tcp", "--from-identity",
+     "expected none of the tiefighter's request, saw", ["{ns}/tiefighter:", ": identity 9225"]),
+    ("--from-identity {xwing identity} --protocol tcp", "--protocol",
+     "expected none of the xwing's DNS lookups, saw", ["{ns}/xwing:", ": UDP"]),
+    ("--verdict FORWARDED --namespace {ns}", "--verdict", "expected none of the xwing's dropped packets, saw",
+     ["{ns}/xwing:", ": DROPPED"]),
+    ("--verdict FORWARDED --namespace {ns}", "--namespace",
+     "expected every flow to match every part of the filter, saw flows that do not: ",
+     ["kube-system/hubble-relay", "kube-system/"]),
+]
+
+
+def ignored_part_mutants() -> dict[str, dict[str, Any]]:
+    """A Hubble that ignores one flag of a compound filter returns flows the other flags select:
+    the outline of that filter fails, naming the flag ignored and a flow that breaks it."""
+    out: dict[str, dict[str, Any]] = {}
+    for flt, flag, says, names in IGNORED:
+        row = next(r for r in ROWS if r[1] == flt)
+        s = filter_scenario(row, ignore=flag)
+        args = resolve(s.ns, flt)
+        value = args[args.index(flag) + 1]
+        slug = re.sub(r"[^a-z0-9]+", "-", flt.replace("{", "").replace("}", "").lower()).strip("-")
+        out[f"hubble-cli-filter-{slug}-ignores-{flag.strip('-')}"] = {
+            "breaks": f"hubble observe {flt} ignores {flag} (returns what the other flags select)",
+            "expect": [row_test(row)],
+            "message": f"`hubble observe {' '.join(args)}`: {says}",
+            "message_also": [f"{flag} {value} is broken by", *(w.format(ns=s.ns) for w in names)],
             "calls": [_mutated(_observe_of(s, args))]}
     return out
