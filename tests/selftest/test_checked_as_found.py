@@ -117,8 +117,8 @@ def test_a_lab_found_with_redaction_on_gets_its_redaction_checked_as_found(tmp_p
 
 def test_a_lab_found_with_redaction_on_whose_flows_leak_the_query_fails_that_scenario(tmp_path: Path) -> None:
     mutant = MUTANTS / "redaction-on-query-still-visible.yaml"
-    run = run_suite(tmp_path / "run", "--transcript",
-                    str(write_up_lab_with_hubble(tmp_path, redaction=True, base=mutant)), "-k", SELECTED)
+    run = run_suite(tmp_path / "run", f"--transcript={write_up_lab_with_hubble(tmp_path, redaction=True, base=mutant)}",
+                    "-k", SELECTED)
     assert set(run.failed) == {FOUND_REDACTION}, run.outcomes
     message = run.failed[FOUND_REDACTION]
     assert "expected the flows to show the URL 'http://webpod/', saw http-request URL 'http://webpod/?user_id=" \
