@@ -323,12 +323,15 @@ def ensure_hubble(lab: Lab, shared_dir: Path, cilium_version: str,
         raise LabUnavailable(f"another worker held the Hubble stage lock for over {lock_timeout:g}s") from None
 
 
-#: what a scenario needs of the lab, by tag: `before` the pre-Hubble snapshot, `cluster_change`
-#: a stage switch of its own (redaction), `flows` Hubble without URL redaction (its flows are
+#: what a scenario needs of the lab, by tag: `before` the pre-Hubble snapshot, `redaction_on`
+#: the redaction stage (found so, or switched on for the scenario), `cluster_change` a stage
+#: switch of its own (redaction), `flows` Hubble without URL redaction (its flows are
 #: compared with the URLs as sent, and the marker rides in the query), every other one Hubble on
 def stage_need(tags: set[str]) -> str:
     if "before" in tags:
         return "before-hubble"
+    if "redaction_on" in tags:
+        return "redaction"
     if "cluster_change" in tags:
         return "redaction-switch"
     if "flows" in tags:
@@ -354,6 +357,9 @@ def require_stage(record: dict[str, Any], need: str) -> str | None:
         return None if found == "hubble" else not_checked(
             "the Hubble stage without URL query redaction (its flows are compared with the URLs as sent)",
             shown)
+    if need == "redaction":  # checked as found on a lab left with redaction on, no switch
+        return None if found == "redaction" else not_checked(
+            "Hubble redaction of URL queries on (stage redaction, as the write-up's extraArgs leave it)", shown)
     if need == "redaction-switch":  # a Helm upgrade during the scenario, whatever was found
         return not_checked("Hubble redaction switched on during the scenario, after a request "
                            "seen without it", shown)

@@ -17,14 +17,18 @@ from pathlib import Path
 import yaml
 
 from cilab.transcript import load_transcript
-from tests.selftest.suite_runner import run_suite
+from tests.selftest.suite_runner import MUTANTS, run_suite
 
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = ROOT / "fixtures" / "transcripts" / "reference"
 KS = "kube-system"
 
 
-def write_up_lab_with_hubble(tmp: Path, hubble: bool = True) -> Path:
+def write_up_lab_with_hubble(tmp: Path, hubble: bool = True, redaction: bool = False,
+                             base: Path = REFERENCE) -> Path:
+    """`redaction`: left with the write-up's redaction on (seed 2922-2923: the agent
+    DaemonSet runs with extraArgs --hubble-redact-enabled --hubble-redact-http-urlquery).
+    `base`: the transcript overlaid (the reference, or a mutant of it)."""
     ref = load_transcript(REFERENCE)
     cm_args = {"api_version": "v1", "kind": "ConfigMap", "name": "cilium-config", "namespace": KS}
     found_cm = copy.deepcopy(ref.lookup("k8s_get", cm_args, []).results[0]["value"])
@@ -33,11 +37,18 @@ def write_up_lab_with_hubble(tmp: Path, hubble: bool = True) -> Path:
     calls = [{"op": "k8s_get", "args": marker_args, "state": [], "results": [{"value": None}]}]
     if hubble:
         calls.append({"op": "k8s_get", "args": cm_args, "state": [], "results": [{"value": found_cm}]})
+    if redaction:
+        ds_args = {"api_version": "apps/v1", "kind": "DaemonSet", "name": "cilium", "namespace": KS}
+        found_ds = copy.deepcopy(ref.lookup("k8s_get", ds_args, []).results[-1]["value"])
+        agent = next(c for c in found_ds["spec"]["template"]["spec"]["containers"] if c["name"] == "cilium-agent")
+        agent["args"] = [*agent.get("args", []), "--hubble-redact-enabled", "--hubble-redact-http-urlquery"]
+        calls.append({"op": "k8s_get", "args": ds_args, "state": [], "results": [{"value": found_ds}]})
     header = {"name": "write-up-lab-with-hubble", "source": "overlay of the reference (tests/selftest)",
-              "description": "a lab the student built from the write-up, left at its Hubble chapter",
+              "description": "a lab the student built from the write-up, left at its Hubble chapter"
+                             + (" with redaction on" if redaction else ""),
               "lab": {**ref.header.get("lab", {}), "suite_built": False, "allow_helm_changes": False}}
     path = tmp / "write-up-lab.yaml"
-    path.write_text(yaml.safe_dump({"transcript": header, "base": str(REFERENCE), "calls": calls}, sort_keys=False))
+    path.write_text(yaml.safe_dump({"transcript": header, "base": str(base), "calls": calls}, sort_keys=False))
     return path
 
 
@@ -79,3 +90,47 @@ def test_a_lab_found_before_hubble_is_snapshotted_as_found(tmp_path: Path) -> No
     assert any("not checked: this scenario needs the Hubble stage, but the lab was found before Hubble "
                "(stage base)" in l for l in run.output.splitlines() if l.startswith("SKIPPED")), run.output[-2000:]
     assert not any("helm upgrade" in l for l in calls.read_text().splitlines())
+
+
+FOUND_REDACTION = "test_with_redaction_on_hubble_shows_the_url_without_its_query"
+SWITCHED_REDACTION = "test_hubble_stops_showing_url_queries_once_redaction_is_on"
+SELECTED = "url_without_its_query or url_queries_once or status_through_relay or http_request_and_response_of_one"
+
+
+def test_a_lab_found_with_redaction_on_gets_its_redaction_checked_as_found(tmp_path: Path) -> None:
+    calls = tmp_path / "calls.log"
+    run = run_suite(tmp_path / "run", f"--transcript={write_up_lab_with_hubble(tmp_path, redaction=True)}",
+                    f"--call-log={calls}", "-rs", "-k", SELECTED)
+    assert run.rc == 0 and not run.failed, run.output[-3000:]
+    assert FOUND_REDACTION in run.passed, run.outcomes  # the query reached whoami, the flows show http://webpod/
+    assert any("hubble_status" in n for n in run.passed), run.outcomes
+    assert SWITCHED_REDACTION in run.skipped, run.outcomes  # it switches redaction on itself
+    assert any("http_request_and_response_of_one" in n for n in run.skipped), run.outcomes  # compares URLs as sent
+    assert not any(("helm upgrade" in l or "helm rollback" in l) for l in calls.read_text().splitlines())
+    assert "[cilab] stage found: redaction (cilium-config enable-hubble=true; agent DaemonSet args " \
+           "--hubble-redact-enabled --hubble-redact-http-urlquery)" in run.output
+    assert "stage: switching" not in run.output
+    reasons = [l for l in run.output.splitlines() if l.startswith("SKIPPED")]
+    assert any("needs Hubble redaction switched on during the scenario" in l and
+               "found with Hubble redaction on (stage redaction)" in l for l in reasons), reasons
+
+
+def test_a_lab_found_with_redaction_on_whose_flows_leak_the_query_fails_that_scenario(tmp_path: Path) -> None:
+    mutant = MUTANTS / "redaction-on-query-still-visible.yaml"
+    run = run_suite(tmp_path / "run", f"--transcript={write_up_lab_with_hubble(tmp_path, redaction=True, base=mutant)}",
+                    "-k", SELECTED)
+    assert set(run.failed) == {FOUND_REDACTION}, run.outcomes
+    message = run.failed[FOUND_REDACTION]
+    assert "expected the flows to show the URL 'http://webpod/', saw http-request URL 'http://webpod/?user_id=" \
+        in message, message[:1500]
+
+
+def test_a_lab_found_at_the_hubble_stage_does_not_check_redaction_on(tmp_path: Path) -> None:
+    run = run_suite(tmp_path / "run", f"--transcript={write_up_lab_with_hubble(tmp_path)}", "-rs",
+                    "-k", "url_without_its_query")
+    assert run.rc == 0 and run.skipped == {FOUND_REDACTION}, run.outcomes
+    assert any(l.endswith("not checked: this scenario needs Hubble redaction of URL queries on (stage redaction, "
+                          "as the write-up's extraArgs leave it), but the lab was found with Hubble on (stage hubble) "
+                          "and the suite changes the Cilium release of a lab it did not build only with "
+                          "--allow-helm-changes (the release is restored at the end of the run)")
+               for l in run.output.splitlines() if l.startswith("SKIPPED")), run.output[-2000:]

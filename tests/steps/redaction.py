@@ -63,6 +63,20 @@ def hubble_and_exclusive(request: pytest.FixtureRequest, hubble_stage: dict[str,
     return hubble_stage
 
 
+@given("Hubble redaction of URL queries is on, as found or switched on for this scenario",
+       target_fixture="stage_record")
+def redaction_as_found_or_switched(request: pytest.FixtureRequest, hubble_stage: dict[str, Any]) -> dict[str, Any]:
+    """A lab found in the redaction stage and checked as found (no --allow-helm-changes) is
+    used as it is: no Helm change, the stage record says so.  Otherwise (the suite's own lab,
+    or consent) the lab is at the Hubble stage, and redaction is switched on for this scenario
+    and back at teardown, as in the scenario above."""
+    skip_unless_checkable(request, hubble_stage)  # before waiting for the exclusive lock
+    request.getfixturevalue("exclusive_cluster_lock")
+    if hubble_stage.get("stage") != "redaction":
+        request.getfixturevalue("redaction_stage")
+    return hubble_stage
+
+
 @when("Hubble redaction of URL queries is turned on")
 def redaction_on(request: pytest.FixtureRequest) -> None:
     request.getfixturevalue("redaction_stage")

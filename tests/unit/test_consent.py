@@ -152,7 +152,7 @@ def test_no_consent_checks_the_lab_as_found(tmp_path: Path) -> None:
     assert cluster.seen() == before
     assert record["stage"] == "hubble" and record["snapshot"] is None
     assert require_stage(record, "hubble") is None and require_stage(record, "hubble-unredacted") is None
-    for need in ("before-hubble", "redaction-switch"):
+    for need in ("before-hubble", "redaction-switch", "redaction"):
         reason = require_stage(record, need)
         assert reason is not None and "\n" not in reason
         assert reason.startswith("not checked: this scenario needs ")
@@ -177,6 +177,10 @@ def test_no_consent_before_hubble_and_redaction_found(tmp_path: Path) -> None:
     assert require_stage(record, "hubble") is None  # Hubble is on: checked as found
     assert "needs the Hubble stage without URL query redaction" in require_stage(record, "hubble-unredacted")
     assert "with Hubble redaction on (stage redaction)" in require_stage(record, "redaction-switch")
+    assert require_stage(record, "redaction") is None  # the redaction found is checked as found, no switch
+    assert "needs Hubble redaction of URL queries on (stage redaction, as the write-up's extraArgs leave it), " \
+           "but the lab was found with Hubble on (stage hubble)" in require_stage(
+               {**record, "found": "hubble", "stage": "hubble"}, "redaction")
 
 
 def test_layers_go_over_the_values_found(tmp_path: Path) -> None:
@@ -281,5 +285,6 @@ def test_a_restore_that_does_not_give_the_values_back_keeps_the_marker(tmp_path:
 def test_what_a_scenario_needs_comes_from_its_tags() -> None:
     assert stage_need({"hubble", "before"}) == "before-hubble"
     assert stage_need({"redaction", "cluster_change", "flows"}) == "redaction-switch"
+    assert stage_need({"redaction", "cluster_change", "redaction_on"}) == "redaction"
     assert stage_need({"l7_visibility", "flows"}) == "hubble-unredacted"
     assert stage_need({"hubble", "ports"}) == "hubble"

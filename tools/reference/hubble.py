@@ -253,9 +253,10 @@ def _mutants() -> dict[str, dict[str, Any]]:
         "hubble-status-w2-unavailable": {
             "breaks": "Relay never connects to k8s-w2",
             # a stage switch is done only with Relay connected to every node: the redaction
-            # scenario's switch back to the Hubble stage never completes either
+            # and redaction-on scenarios' switch back to the Hubble stage never completes either
             "expect": ["test_hubble_status_through_relay_sees_every_node",
-                       "test_hubble_stops_showing_url_queries_once_redaction_is_on"],
+                       "test_hubble_stops_showing_url_queries_once_redaction_is_on",
+                       "test_with_redaction_on_hubble_shows_the_url_without_its_query"],
             "message": "expected Connected Nodes 3/3, saw 2/3 (unavailable: k8s-w2)",
             "calls": [_replace(ref, "pod_exec", HUBBLE, [cmd(hubble_status_text(2, 3, ["k8s-w2"]))],
                                namespace=KS, pod=AGENT_PODS["k8s-ctr"], container="cilium-agent", command=status_cmd)]},

@@ -19,6 +19,7 @@ from tools.reference.l7_visibility import (
     Scene,
     _request_id,
     answer,
+    cnp_obj,
     dns_flows,
     dns_port,
     http_flows,
@@ -32,6 +33,8 @@ from tools.reference.lab import _replace
 SEED = "seed lines 2905-3000"
 
 T_REDACT = "test_hubble_stops_showing_url_queries_once_redaction_is_on"
+#: the redaction stage checked as it is: found so on a student's lab, or switched on by itself
+T_FOUND = "test_with_redaction_on_hubble_shows_the_url_without_its_query"
 REDACTION = ["hubble", "redaction"]
 #: agent pods after the restart the redaction layer causes (names reconstructed)
 NEW_AGENTS = {"k8s-ctr": "cilium-9xk2p", "k8s-w1": "cilium-q7lmz", "k8s-w2": "cilium-vr4wd"}
@@ -122,8 +125,30 @@ def redaction_scene() -> Scene:
     return s
 
 
+def found_scene() -> Scene:
+    """The scenario checking the redaction stage as it is: every call of its own in the
+    redaction stage (the switch it makes on the suite's own lab is the scenario above's,
+    scoped to no namespace; a lab found in that stage makes no switch, tests/selftest)."""
+    s = Scene(T_FOUND)
+    s.stages = list(REDACTION)
+    s.namespace()
+    s.webpod()
+    s.apply("webpod/l7_visibility_policy.yaml", [cnp_obj(s.ns)],
+            "seed 2758-2786, 2803-2804 (ciliumnetworkpolicy.cilium.io/l7-visibility created)")
+    s.policy_realised(NEW_AGENTS)
+    sent = s.request("http://webpod/", FIRST, envoy=True, marker_param="user_id",
+                     seed="seed 2976-2990 (GET /?user_id=1234 echoed by whoami with redaction on)",
+                     started=STARTED_AFTER)
+    flows = dns_flows(s.ns, AFTER, dns_port(s.ns, 1)) + http_flows(
+        s.ns, AFTER, sent, FIRST, url="http://webpod/", redacted_headers=True)
+    s.observe("seed 2993-2999 (http-request/http-response show http://webpod/)", [jsonl(flows)],
+              "--type", "l7", agent=NEW_AGENTS["k8s-ctr"])
+    s.teardown()
+    return s
+
+
 def calls() -> list[dict[str, Any]]:
-    return list(redaction_scene().calls.values())
+    return list(redaction_scene().calls.values()) + list(found_scene().calls.values())
 
 
 def mutants() -> dict[str, dict[str, Any]]:
@@ -135,7 +160,17 @@ def mutants() -> dict[str, dict[str, Any]]:
     leaked = dns_flows(s.ns, AFTER, dns_port(s.ns, 2)) + http_flows(s.ns, AFTER, second, FIRST)
     lost_query = whoami_body(FIRST, "/", second.req.local_port, envoy=True,
                              request_id=_request_id(second.req.marker))
+    f = found_scene()
+    (sent,) = f.sent
+    found_leak = dns_flows(f.ns, AFTER, dns_port(f.ns, 1)) + http_flows(f.ns, AFTER, sent, FIRST)
     return {
+        "redaction-on-query-still-visible": {
+            "breaks": "redaction is on (cilium-config and the agents say so), yet the flows still show the URL query",
+            "expect": [T_FOUND],
+            "message": "expected the flows to show the URL 'http://webpod/', saw http-request URL "
+                       f"'{sent.req.url}'",
+            "calls": [_replace(list(f.calls.values()), "pod_exec", sorted(f.state()), [cmd(jsonl(found_leak))],
+                               **observe_args(f.ns, "--type", "l7", agent=NEW_AGENTS["k8s-ctr"]))]},
         "redaction-query-still-visible": {
             "breaks": "with redaction on, the flows still show the URL query",
             "expect": [T_REDACT],
@@ -149,20 +184,20 @@ def mutants() -> dict[str, dict[str, Any]]:
             "calls": [_replace(ref, "pod_exec", in_redaction, [answer(second, lost_query, STARTED_AFTER)], **second.args)]},
         "redaction-relay-not-reconnected": {
             "breaks": "after the switch to redaction, Hubble Relay stays connected to 2 of the 3 restarted agents",
-            "expect": [T_REDACT],
+            "expect": [T_REDACT, T_FOUND],
             "message": "expected Connected Nodes 3/3, saw 2/3 (unavailable: k8s-w2)",
             "calls": [_replace(ref, "pod_exec", REDACTION, [cmd(hubble_status_text(2, 3, ["k8s-w2"]))],
                                namespace=KS, pod=NEW_AGENTS["k8s-ctr"], container="cilium-agent",
                                command=STATUS_CMD)]},
         "redaction-config-keys-missing": {
             "breaks": "the Helm upgrade leaves cilium-config without the hubble-redact-* keys",
-            "expect": [T_REDACT],
+            "expect": [T_REDACT, T_FOUND],
             "message": "hubble-redact-enabled: expected 'true', saw '<absent>'",
             "calls": [_replace(ref, "k8s_get", REDACTION, [value(configmap("cilium-config", HUBBLE_CONFIG))],
                                api_version="v1", kind="ConfigMap", name="cilium-config", namespace=KS)]},
         "redaction-agents-not-restarted": {
             "breaks": "the Helm upgrade does not change the agents' pod template, so they keep running without redaction",
-            "expect": [T_REDACT],
+            "expect": [T_REDACT, T_FOUND],
             "message": "DaemonSet kube-system/cilium still at generation 2",
             "calls": [_replace(ref, "k8s_get", REDACTION, [value(copy.deepcopy(
                 workload("DaemonSet", "cilium", 3, 3, AGENT_CONTAINERS)))],
