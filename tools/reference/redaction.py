@@ -134,14 +134,14 @@ def found_scene() -> Scene:
     s.namespace()
     s.webpod()
     s.apply("webpod/l7_visibility_policy.yaml", [cnp_obj(s.ns)],
-            "seed 2758-2786, 2803-2804 (ciliumnetworkpolicy.cilium.io/l7-visibility created)")
+            "seed 2759-2785 `cilium.io/v2` `http` (ciliumnetworkpolicy.cilium.io/l7-visibility created)")
     s.policy_realised(NEW_AGENTS)
     sent = s.request("http://webpod/", FIRST, envoy=True, marker_param="user_id",
-                     seed="seed 2976-2990 (GET /?user_id=1234 echoed by whoami with redaction on)",
+                     seed="seed 2977-2990 `Hostname: webpod-697b545f57-b2xst` `X-Request-Id` (GET /?user_id=1234 echoed by whoami with redaction on)",
                      started=STARTED_AFTER)
     flows = dns_flows(s.ns, AFTER, dns_port(s.ns, 1)) + http_flows(
         s.ns, AFTER, sent, FIRST, url="http://webpod/", redacted_headers=True)
-    s.observe("seed 2993-2999 (http-request/http-response show http://webpod/)", [jsonl(flows)],
+    s.observe("seed 2994-2999 `10292` `2460` (http-request/http-response show http://webpod/)", [jsonl(flows)],
               "--type", "l7", agent=NEW_AGENTS["k8s-ctr"])
     s.teardown()
     return s
