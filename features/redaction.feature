@@ -48,7 +48,7 @@ Feature: URL query redaction in Hubble flows
     Then whoami echoes the request line with the query it was sent
     And Hubble shows the http-request and http-response of the request with the URL "http://webpod/"
 
-  @cluster_change @redaction_on
+  @cluster_change @redaction_on @flows
   Scenario: With redaction on, Hubble shows the URL without its query
     The lab as the student leaves it after the chapter: redaction on (seed 2922-2923, the
     write-up's extraArgs). A lab found in that stage is checked as found, without any Helm
