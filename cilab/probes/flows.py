@@ -27,7 +27,7 @@ from typing import Callable
 
 from cilab.lab import Lab
 from cilab.parsers.hubble import Flow
-from cilab.probes import clocks, hubble
+from cilab.probes import clocks, hubble, traffic
 from cilab.probes.traffic import Response, parse_time
 
 #: the clocks of the client's node and of the node that saw a flow may differ this much
@@ -112,7 +112,7 @@ def window(sent: Response) -> str:
     """The request's window and client, for failure messages; with the flows of its client the
     last look set aside for their time only (node, how far before the window, the node's clock)."""
     req = sent.request
-    start = sent.started.isoformat().replace("+00:00", "Z") if sent.started else "unknown (no cilab-start line)"
+    start = sent.started.isoformat().replace("+00:00", "Z") if sent.started else traffic.unknown_start(sent)
     allowance = (f"in the clock of each flow's node: corrected by its measured offset, or less "
                  f"{CLOCK_SKEW.total_seconds():g} s where it is not" if CLOCKS is not None and CLOCKS.nodes
                  else f"less {CLOCK_SKEW.total_seconds():g} s")

@@ -203,7 +203,7 @@ STARTED = f"{T0}07.050213884Z"  # reconstructed: curl-pod's clock as the request
 def answered(req: traffic.Request, server: str, status: int = 200, headers: list[str] = (),
              started: str = STARTED) -> dict[str, Any]:
     """curl-pod's output for a request whoami answered (traffic.curl_argv's shape)."""
-    return curl_out(started, CURL_POD_IP, body=whoami_body(req, server, headers), status=status,
+    return curl_out(netshoot_start(started), CURL_POD_IP, body=whoami_body(req, server, headers), status=status,
                     host=f"webpod.{req.namespace}.svc.cluster.local", address=WEBPOD_SVC_IP)
 
 

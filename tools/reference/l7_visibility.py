@@ -246,7 +246,7 @@ def answer(sent: "Sent", body: str, started: str | None = None, status: int = 20
     """curl-pod's output (traffic.curl_argv's shape) for a request answered with `body`."""
     host = urlsplit(sent.req.url).hostname or "webpod"
     address, port = KUBERNETES_SVC if host.startswith("kubernetes.") else (WEBPOD_IP, 80)
-    return curl_out(started or STARTED, CURL_IP, body=body, status=status, host=host, address=address, port=port)
+    return curl_out(netshoot_start(started or STARTED), CURL_IP, body=body, status=status, host=host, address=address, port=port)
 
 
 @dataclass
@@ -613,7 +613,7 @@ def drop_scene() -> Scene:
     sent = s.new_request(API_URL, extra=("-k",))
     s.add("pod_exec", "reconstructed (seed 2757 and 2891 state that egress not listed is dropped; the seed prints no curl output for it: the connect attempt to the API server's "
           "ClusterIP times out, exit 28; message and start line reconstructed)",
-          [curl_out(f"{DROP_WHEN}.101532804Z", CURL_IP, status=None, rc=28, connected=False,
+          [curl_out(netshoot_start(f"{DROP_WHEN}.101532804Z"), CURL_IP, status=None, rc=28, connected=False,
                     address=KUBERNETES_SVC[0], port=KUBERNETES_SVC[1],
                     error="Connection timed out after 2001 milliseconds")], **sent.args)
     s.observe("reconstructed (Policy denied DROPPED, TCP Flags: SYN; hubble-1.17-formats §1.4)",
@@ -710,7 +710,7 @@ def mutants() -> dict[str, dict[str, Any]]:
             "message": "expected the connection to be dropped by policy (the connect attempt to the resolved address "
                        "times out after 2 s, no answer); saw: could not resolve kubernetes.default.svc.cluster.local "
                        "(curl 28 after 2 s: Resolving timed out after 2000 milliseconds)",
-            "calls": [_entry(drop, d_sent, [curl_out(f"{DROP_WHEN}.101532804Z", CURL_IP, status=None, rc=28,
+            "calls": [_entry(drop, d_sent, [curl_out(netshoot_start(f"{DROP_WHEN}.101532804Z"), CURL_IP, status=None, rc=28,
                                                      connected=False, namelookup=0.0, total=2.0,
                                                      error="Resolving timed out after 2000 milliseconds")])]},
         "l7-egress-not-dropped": {

@@ -143,6 +143,12 @@ def cmd(stdout: str, rc: int = 0, stderr: str = "") -> dict[str, Any]:
     return {"stdout": stdout, "stderr": stderr, "rc": rc}
 
 
+def netshoot_start(started: str) -> str:
+    """curl-pod's start time as nicolaka/netshoot prints it: BusyBox `date` without %N on
+    musl gives the whole second (traffic.START_SCRIPT), never the nanoseconds."""
+    return started[:19] + "Z"
+
+
 def curl_out(started: str, client_ip: str, *, body: str = "", status: int | None = 200, rc: int = 0,
              host: str = "", address: str = "", port: int = 80, error: str = "", connected: bool = True,
              namelookup: float = 0.004, total: float | None = None) -> dict[str, Any]:

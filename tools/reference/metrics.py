@@ -480,7 +480,7 @@ def drop_scenario() -> tuple[Scenario, traffic.Request]:
     start_workloads(sc)
     apply_policy(sc, "metrics/webpod-deny-curl.yaml")
     req = request(sc.ns)
-    send(sc, req, curl_out(f"{T0}20.951377012Z", CURL_POD_IP, status=None, rc=28, connected=False,
+    send(sc, req, curl_out(netshoot_start(f"{T0}20.951377012Z"), CURL_POD_IP, status=None, rc=28, connected=False,
                            address=WEBPOD_SVC_IP, error="Connection timed out after 2001 milliseconds"),
          "reconstructed (the denied request's connect attempt to the webpod Service times out after "
          "--connect-timeout 2: curl exit 28, as xwing's in seed 1923-1924; start line before its drops)")
