@@ -323,6 +323,7 @@ def _check_api(kubeconfig: Path, context: str | None, api_config: pytest.Config)
         api = KubeAPI(kubeconfig, context, request_timeout=(3.0, 5.0))
         api._wrap("a version check", lambda: client.VersionApi(api.api_client).get_code(
             _request_timeout=(3.0, 5.0)))
+        nodes = api.k8s_list("v1", "Node")
         api.close()
     except LabError as exc:
         raise _usage(lab_unavailable_line(api_config, exc)) from None
@@ -330,6 +331,11 @@ def _check_api(kubeconfig: Path, context: str | None, api_config: pytest.Config)
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise _usage(f"kubeconfig {kubeconfig}: its server's answer to GET /version is not a "
                      f"Kubernetes version ({first[:160]})") from None
+    from cilab.roles import from_nodes
+    try:  # the nodes by role (cilab.roles): a cluster without them is not the write-up's lab
+        from_nodes(nodes, f"the cluster of {kubeconfig}")
+    except ConfigError as exc:
+        raise _usage(str(exc)) from None
 
 
 def lab_unavailable_line(config: pytest.Config, exc: BaseException) -> str:
@@ -494,6 +500,8 @@ def _build_lab(config: pytest.Config, shared: Path) -> Lab:
         transcript = load_transcript(opt.transcript or REFERENCE_TRANSCRIPT)
         info = {"transcript": transcript.name, "header": transcript.header,
                 "run_id": str(transcript.header.get("run_id", "reference"))}
+        if isinstance(transcript.header.get("roles"), dict):  # recorded on a lab with other names
+            info["roles"] = transcript.header["roles"]
         if opt.replay_timing == "recorded":
             scaled = ScaledClock(replay_speed(opt.replay_speed))
             return Lab(ReplayBackend(transcript, clock=scaled), clock=scaled, wait_clock=scaled,
@@ -524,6 +532,7 @@ def _build_lab(config: pytest.Config, shared: Path) -> Lab:
         from cilab.backends.kube import KubeconfigBackend
         backend = KubeconfigBackend(opt.kubeconfig, opt.context, opt.ssh_config,
                                     allow_helm_changes=opt.allow_helm_changes)
+    roles = _node_roles(config, backend)
     run_id = _run_id(shared)
     if opt.record:
         from cilab.transcript import Recorder
@@ -533,8 +542,20 @@ def _build_lab(config: pytest.Config, shared: Path) -> Lab:
                                  "suite_built": bool(getattr(backend, "suite_built", True)),
                                  "allow_helm_changes": bool(getattr(backend, "allow_helm_changes", True))})
         recorder.header["run_id"] = run_id
+        recorder.header["roles"] = roles.to_json()
     return Lab(backend, recorder=recorder, clock=Clock(), attach=_allure_attach,
-               info={"run_id": run_id})
+               info={"run_id": run_id, "roles": roles})
+
+
+def _node_roles(config: pytest.Config, backend: Any) -> Any:
+    """The lab's nodes by role (cilab.roles), found once per worker: on a cluster the suite
+    did not build (--lab kubeconfig) from its Node objects; the vagrant lab is the
+    write-up's, with its names."""
+    from cilab import roles
+    if config.option.lab != "kubeconfig":
+        return roles.WRITE_UP
+    kubeconfig = config.option.kubeconfig or "~/.kube/config"
+    return roles.from_nodes(backend.api.k8s_list("v1", "Node"), f"the cluster of {kubeconfig}")
 
 
 def _attach_logs(paths: list[Path]) -> None:
@@ -574,6 +595,9 @@ def lab(request: pytest.FixtureRequest, lab_shared_dir: Path) -> Iterator[Lab]:
         request.session.shouldstop = f"lab unavailable: {lab_unavailable_line(request.config, exc)}"
         raise
     request.config.stash[LAB_KEY] = the_lab
+    from cilab.roles import of_lab
+    if the_lab.kind != "replay" or of_lab(the_lab).renamed:
+        _add_environment(request.config, lab_shared_dir, of_lab(the_lab).properties())
     log_file = None
     if request.config.option.call_log:
         worker = os.environ.get("PYTEST_XDIST_WORKER")
@@ -781,9 +805,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     from cilab.report_plugin import hand_commands
     by_hand = hand_commands(item)
     see = ("To see it yourself, run:\n" + "".join(f"  {c}\n" for c in by_hand)) if by_hand else ""
+    from cilab.roles import of_lab
+    roles = of_lab(item.config.stash.get(LAB_KEY, None))  # the write-up's node names, with this lab's
     report.longrepr = (f"Scenario: {title}\n"
-                       f"Step failed: {step}\n"
-                       f"{call.excinfo.typename}: {message}\n"
+                       f"Step failed: {roles.say(step)}\n"
+                       f"{call.excinfo.typename}: {roles.say(message)}\n"
                        f"{see}"
                        f"(the full traceback: --tb=long)")
 

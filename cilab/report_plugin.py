@@ -39,7 +39,8 @@ def _the_lab(config: pytest.Config) -> Any:
 
 
 def lab_label(config: pytest.Config, lab: Any) -> str:
-    """``replay lab (fixtures/transcripts/reference): k8s-ctr, k8s-w1, k8s-w2``."""
+    """``replay lab (fixtures/transcripts/reference): k8s-ctr, k8s-w1, k8s-w2``; on a lab whose
+    nodes have other names, each with its write-up name: ``cp-1 (k8s-ctr), node-a (k8s-w1), ...``."""
     opt = config.option
     nodes: list[str] = []
     where = ""
@@ -61,6 +62,12 @@ def lab_label(config: pytest.Config, lab: Any) -> str:
     else:
         where = f"{opt.kubeconfig}" + (f", context {opt.context}" if getattr(opt, "context", None) else "")
     text = f"{opt.lab} lab ({where})"
+    if lab is not None:
+        from cilab.roles import of_lab
+        roles = of_lab(lab)
+        if roles.renamed:  # the lab's names, with the write-up's name of each node's role
+            named = {v: k for k, v in roles.by_write_up_name().items()}
+            nodes = [f"{n} ({named[n]})" if n in named else n for n in nodes or named]
     return text + (f": {', '.join(nodes)}" if nodes else "")
 
 
