@@ -336,6 +336,15 @@ def destroy(vagrant_root: Path = PROVISIONING_DIR, timeout: float = 900.0) -> No
     VagrantCLI(vagrant_root).destroy(timeout=timeout)
 
 
+def _helm_found(result: CommandResult) -> CommandResult:
+    """A helm that sudo cannot find (``sudo: helm: command not found``) is one line naming
+    the write-up step that installs it (cilab.node_tools), not a failed helm call."""
+    from cilab import node_tools
+    if node_tools.not_found(HELM, result.rc, result.stderr):
+        raise ConfigError(node_tools.missing_line(CONTROL_PLANE, HELM))
+    return result
+
+
 class VagrantBackend(APIPrimitives):
     kind = "vagrant"
 
@@ -379,14 +388,14 @@ class VagrantBackend(APIPrimitives):
         for f in files:
             argv += ["-f", f]
         try:
-            return self.ssh.run(CONTROL_PLANE, "sudo -n " + shlex.join(argv), timeout + 60)
+            return _helm_found(self.ssh.run(CONTROL_PLANE, "sudo -n " + shlex.join(argv), timeout + 60))
         finally:
             self.ssh.run(CONTROL_PLANE, f"rm -rf {remote_dir}", 30)
 
     def _helm(self, args: list[str], timeout: float) -> CommandResult:
         """helm on the control plane (where the lab was installed with it), as root."""
         argv = [HELM, *args, "--kubeconfig", ADMIN_KUBECONFIG]
-        return self.ssh.run(CONTROL_PLANE, "sudo -n " + shlex.join(argv), timeout)
+        return _helm_found(self.ssh.run(CONTROL_PLANE, "sudo -n " + shlex.join(argv), timeout))
 
     def helm_read(self, release: str, namespace: str, what: str,
                   revision: int | None = None) -> CommandResult:

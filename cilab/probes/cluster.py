@@ -1,6 +1,7 @@
 """Probes of the cluster as built: nodes, Cilium's IPAM, pods and each node's iptables."""
 from __future__ import annotations
 
+from cilab import node_tools
 from cilab.lab import Lab
 from cilab.parsers.cluster import NodeFacts, PodAddress, cilium_pod_cidrs, node_facts, pod_addresses
 from cilab.parsers.iptables import Table, parse_iptables_save
@@ -43,7 +44,7 @@ def selected_pods_by_node(lab: Lab, namespace: str, match_labels: dict[str, str]
 
 def iptables(lab: Lab, node: str) -> dict[str, Table]:
     """`iptables-save` on `node` (as root): every table of the node's ruleset."""
-    result = lab.shell(node, IPTABLES_COMMAND, timeout=30)
+    result = node_tools.run(lab, node, "iptables-save", IPTABLES_COMMAND, timeout=30)
     if not result.ok:
         raise AssertionError(f"`{IPTABLES_COMMAND}` failed on {node} (exit {result.rc}): "
                              f"{result.stderr.strip()[:200]}")

@@ -811,7 +811,27 @@ def mutants() -> dict[str, dict[str, Any]]:
             "message": f"`hubble observe {' '.join(args)}`: expected none of {row[3].split(' and ')[0]}, saw",
             "calls": [_mutated(_observe_of(s, args))]}
     out.update(ignored_part_mutants())
+    out["hubble-cli-not-installed"] = not_installed_mutant()
     return out
+
+
+def not_installed_mutant() -> dict[str, Any]:
+    """A lab where the student skipped the Hubble CLI chapter's install (seed 1223-1231): every
+    `hubble` command on k8s-ctr is answered by the shell's "not found".  Every scenario that
+    runs it fails with the one line of cilab.node_tools; the port-forward (the cilium CLI)
+    and the IP cache (cilium-dbg in the agent) are unaffected."""
+    t = SCENARIOS
+    return {
+        "breaks": "the hubble CLI is not installed on k8s-ctr (the Hubble CLI chapter's install skipped): "
+                  "dash answers every `hubble` command there with `sh: 1: hubble: not found`, exit 127",
+        "expect": [t[k] for k in ("refused", "config", "config-defaults", "status", "plumbing", "translation",
+                                  "tcp-flags", "namespace")] + [row_test(r) for r in ROWS],
+        "message": ("`hubble` is not installed on k8s-ctr: the suite runs it for `hubble status`, `hubble config "
+                    "view` and `hubble observe` on the control plane; the write-up installs it in the Hubble CLI "
+                    "chapter's install (seed 1223-1231"),
+        "faults": [{"name": "no hubble on k8s-ctr's PATH",
+                    "match": {"op": "node_shell", "node": "k8s-ctr", "command": "hubble *"},
+                    "results": [{"stdout": "", "stderr": "sh: 1: hubble: not found\n", "rc": 127}]}]}
 
 
 #: compound filters with one part ignored: (row's filter, flag ignored, what fails and names the flag)
