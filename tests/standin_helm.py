@@ -32,10 +32,12 @@ from typing import Any
 import yaml
 
 
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+def helm_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """How helm 3 merges one -f file over the values before it: maps deep-merged, anything
+    else (lists included) replaced.  The model of helm the test doubles share."""
     out = copy.deepcopy(base)
     for key, value in over.items():
-        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) \
+        out[key] = helm_merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) \
             else copy.deepcopy(value)
     return out
 
@@ -119,7 +121,7 @@ def main(argv: list[str]) -> int:
         merged: dict[str, Any] = {}
         for i, arg in enumerate(argv):
             if arg in ("-f", "--values"):
-                merged = _merge(merged, yaml.safe_load(Path(argv[i + 1]).read_text()) or {})
+                merged = helm_merge(merged, yaml.safe_load(Path(argv[i + 1]).read_text()) or {})
         revisions.append({"revision": revisions[-1]["revision"] + 1, "values": merged,
                           "description": "Upgrade complete"})
         print(f'Release "{pos[1]}" has been upgraded. Happy Helming!\nREVISION: {revisions[-1]["revision"]}')

@@ -71,20 +71,13 @@ class WriteupRank:
                                           (chapter, number)))
         self.unknown = (len(CHAPTER_ORDER) + 1, 0)
 
-    def __len__(self) -> int:
-        return len(self.exact)
-
-    def get(self, full_name: str, default: tuple[int, int] | None = None) -> tuple[int, int]:
+    def get(self, full_name: str) -> tuple[int, int]:
         if full_name in self.exact:
             return self.exact[full_name]
         for pattern, rank in self.outlines:
             if pattern.match(full_name):
                 return rank
-        return default if default is not None else self.unknown
-
-
-def writeup_rank(features_dir: Path = ROOT / "features") -> WriteupRank:
-    return WriteupRank(features_dir)
+        return self.unknown
 
 
 def in_writeup_order(html: str, ranks: WriteupRank) -> tuple[str, int]:
@@ -100,16 +93,15 @@ def in_writeup_order(html: str, ranks: WriteupRank) -> tuple[str, int]:
         if name.startswith("data/test-results/"):
             tr = decode(name)
             results[tr["id"]] = tr
-    far = ranks.unknown
 
     def key(test_id: str) -> tuple:
         tr = results.get(test_id) or {}
-        return (*ranks.get(tr.get("fullName", ""), far), tr.get("start") or 0, test_id)
+        return (*ranks.get(tr.get("fullName", "")), tr.get("start") or 0, test_id)
 
     replaced: dict[str, object] = {}
     placed = 0
     for name in files:
-        if name.endswith("/tree.json") or name == "tree.json" or name.endswith("widgets/tree.json"):
+        if name == "tree.json" or name.endswith("/tree.json"):
             tree = decode(name)
             if not isinstance(tree, dict) or "leavesById" not in tree:
                 continue
@@ -150,7 +142,7 @@ def main(argv: list[str]) -> int:
         print(f"offline_report: cannot read {path}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     text, removed = strip(text)
-    text, _ = in_writeup_order(text, writeup_rank())
+    text, _ = in_writeup_order(text, WriteupRank())
     left = remote_references(text)
     if left:
         print(f"offline_report: {path} still loads from the network: {', '.join(left[:3])}", file=sys.stderr)

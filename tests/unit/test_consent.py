@@ -25,6 +25,7 @@ from cilab.lab import Lab
 from cilab.model import CommandResult
 from cilab.retry import VirtualClock
 from cilab.stages import detect_stage, ensure_hubble, require_stage, stage_need, stage_switched, stage_values
+from tests.standin_helm import helm_merge
 from tests.unit.test_stage_detection import FakeCluster
 
 #: what the write-up's student installed and upgraded with (--set flags; seed 290-300, 1009-1025,
@@ -35,14 +36,6 @@ WRITE_UP_HUBBLE = {"k8sServiceHost": "192.168.10.100", "k8sServicePort": 6443, "
                    "operator": {"replicas": 1}, "cluster": {"name": "students-lab"}}
 WRITE_UP_REDACTION = {**copy.deepcopy(WRITE_UP_HUBBLE),
                       "extraArgs": ["--hubble-redact-enabled", "--hubble-redact-http-urlquery"]}
-
-
-def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(base)
-    for key, value in over.items():
-        out[key] = merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) \
-            else copy.deepcopy(value)
-    return out
 
 
 class HelmCluster(FakeCluster):
@@ -106,7 +99,7 @@ class HelmCluster(FakeCluster):
             raise ConfigError("not allowed")
         merged: dict[str, Any] = {}
         for doc in values:  # -f files left to right, without --reuse-values
-            merged = merge(merged, yaml.safe_load(doc) or {})
+            merged = helm_merge(merged, yaml.safe_load(doc) or {})
         self.revisions.append({"revision": self.revisions[-1]["revision"] + 1, "values": merged})
         self.calls.append(f"upgrade {len(values)} files")
         self._render()

@@ -57,7 +57,7 @@ def test_the_tree_is_put_in_the_write_up_order(tmp_path: Path) -> None:
     import json
     import re
 
-    from tools.offline_report import in_writeup_order, writeup_rank
+    from tools.offline_report import WriteupRank, in_writeup_order
     features = tmp_path / "features"
     features.mkdir()
     (features / "starwars.feature").write_text("@starwars\nFeature: SW\n  Scenario: first\n"
@@ -73,7 +73,7 @@ def test_the_tree_is_put_in_the_write_up_order(tmp_path: Path) -> None:
     page = "".join([_embed("widgets/tree.json", tree), _embed("widgets/nav.json", list(runs)),
                     *(_embed(f"data/test-results/{k}.json", {"id": k, "fullName": full, "start": start})
                       for k, (full, start) in runs.items())])
-    out, placed = in_writeup_order(page, writeup_rank(features))
+    out, placed = in_writeup_order(page, WriteupRank(features))
     assert placed == 5
     files = {m[1]: json.loads(base64.b64decode(m[2])) for m in re.finditer(r'd\("([^"]+)","([^"]*)"\)', out)}
     leaves = files["widgets/tree.json"]["leavesById"]
