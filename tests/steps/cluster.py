@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import ipaddress
+from typing import Any
 
 from pytest_bdd import parsers, then
 
+from cilab.facts import asserts, fact
 from cilab.lab import Lab
 from cilab.parsers import kube
 from cilab.parsers.cluster import NodeFacts
@@ -110,6 +112,16 @@ def cluster_configmap_key(lab: Lab, name: str, namespace: str, key: str, value: 
     assert data is not None, f"ConfigMap {namespace}/{name} does not exist"
     seen = data.get(key)
     assert seen == value, f"ConfigMap {namespace}/{name}: {key}: expected {value!r}, saw {seen if seen is None else repr(seen)}"
+
+
+@then("cilium-config turns the L7 proxy on and runs it as a separate Envoy")
+@asserts("l7-proxy-on")
+def cluster_l7_proxy(ctx: dict[str, Any]) -> None:
+    name, data = ctx["configmap"]
+    want = dict(pair.split("=", 1) for pair in fact("l7-proxy-on").split())
+    wrong = [f"{key}: expected {value!r}, saw {data.get(key, '<absent>')!r}"
+             for key, value in want.items() if data.get(key) != value]
+    assert not wrong, f"ConfigMap {name}: " + "; ".join(wrong)
 
 
 # --- IPAM ----------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 import pytest
 from pytest_bdd import given, parsers, then, when
 
+from cilab.facts import asserts, fact
 from cilab.lab import Lab
 from cilab.locks import resource_lock
 from cilab.parsers.hubble import Flow
@@ -89,12 +90,18 @@ def port_forward_says(ctx: dict[str, Any], address: str) -> None:
 
 
 @then(parsers.parse("port {port:d} on k8s-ctr is listened on by the port-forward on 127.0.0.1 and [::1] only"))
+@asserts("port-forward-loopback")
 def port_forward_loopback(lab: Lab, ctx: dict[str, Any], port: int) -> None:
+    """Every socket on the port, not only the port-forward's own: "only" means nothing
+    listens there on another address (seed 1288-1290 shows just these two lines)."""
     pf = ctx["port_forward"]
+    want = sorted(a.rsplit(":", 1)[0] for a in fact("port-forward-loopback").split()
+                  if a.rsplit(":", 1)[1] == str(port))
     found = [l for l in hubble_cli.listeners(lab, pf.node) if l.port == port]
     own = sorted({l.address for l in found if pf.pid in l.pids})
-    assert own == ["127.0.0.1", "[::1]"], (
-        f"port {port} on {pf.node}: expected the port-forward (pid {pf.pid}) on 127.0.0.1 and [::1] only, "
+    every = sorted({l.address for l in found})
+    assert own == want and every == want, (
+        f"port {port} on {pf.node}: expected the port-forward (pid {pf.pid}) on {' and '.join(want)} only, "
         f"saw {_listeners(found)}")
 
 
@@ -120,7 +127,10 @@ def run_status(lab: Lab, ctx: dict[str, Any]) -> None:
 
 
 @then(parsers.parse("it fails because the connection to {address} is refused"))
+@asserts("status-refused-before-port-forward")
 def status_refused(ctx: dict[str, Any], address: str) -> None:
+    assert address == fact("status-refused-before-port-forward"), (
+        f"the seed shows hubble status refused on {fact('status-refused-before-port-forward')}, not {address}")
     st = ctx["cli_status"]
     ok = not st.healthy and f"dial tcp {address}" in st.message and "connection refused" in st.message
     assert ok, (f"hubble status without a port-forward: expected 'dial tcp {address}: connect: connection refused', "
@@ -133,7 +143,10 @@ def run_config_view(lab: Lab, ctx: dict[str, Any]) -> None:
 
 
 @then(parsers.parse('the CLI\'s server is "{server}" and its port-forward-port "{port}"'))
+@asserts("config-view-server")
 def config_server(ctx: dict[str, Any], server: str, port: str) -> None:
+    assert f"{server} {port}" == fact("config-view-server"), (
+        f"the seed's hubble config view shows {fact('config-view-server')}, the sentence {server} {port}")
     cfg = ctx["cli_config"]
     wrong = [f"{key}: expected {want!r}, saw {cfg.get(key, '<absent>')!r}"
              for key, want in (("server", server), ("port-forward-port", port)) if str(cfg.get(key)) != want]
@@ -141,8 +154,11 @@ def config_server(ctx: dict[str, Any], server: str, port: str) -> None:
 
 
 @then(parsers.parse('the CLI\'s timeout is "{timeout}" and its tls "{tls}"'))
+@asserts("config-view-timeout-tls")
 def config_timeout_tls(ctx: dict[str, Any], timeout: str, tls: str) -> None:
     # seed 1306-1307: `timeout: 5s`, `tls: false` (YAML: tls reads back as a boolean)
+    assert f"{timeout} {tls}" == fact("config-view-timeout-tls"), (
+        f"the seed's hubble config view shows {fact('config-view-timeout-tls')}, the sentence {timeout} {tls}")
     cfg = ctx["cli_config"]
     seen = {"timeout": cfg.get("timeout", "<absent>"), "tls": cfg.get("tls", "<absent>")}
     shown = {k: (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in seen.items()}
@@ -152,9 +168,11 @@ def config_timeout_tls(ctx: dict[str, Any], timeout: str, tls: str) -> None:
 
 
 @then(parsers.parse("the health check via {via} is Ok"))
+@asserts("status-healthcheck-ok")
 def status_ok_via(ctx: dict[str, Any], via: str) -> None:
     st = ctx["cli_status"]
-    assert st.healthy and st.via == via, (f"hubble status: expected 'Healthcheck (via {via}): Ok', saw "
+    assert (f"{st.via} {'Ok' if st.healthy else 'not Ok'}" == fact("status-healthcheck-ok")
+            and st.via == via), (f"hubble status: expected 'Healthcheck (via {via}): Ok', saw "
                                           f"{'via ' + str(st.via) + ': ' if st.via else ''}{st.message or 'Ok'}")
 
 
@@ -171,7 +189,10 @@ def status_every_node(lab: Lab, ctx: dict[str, Any]) -> None:
 
 
 @then(parsers.parse("Max Flows is {per_node:d} for each node of the cluster"))
+@asserts("max-flows-per-node")
 def status_max_flows(lab: Lab, ctx: dict[str, Any], per_node: int) -> None:
+    assert per_node == int(fact("max-flows-per-node")), (
+        f"the agent's default ring buffer holds {fact('max-flows-per-node')} flows, the sentence says {per_node}")
     st = ctx.get("cli_status_seen") or ctx["cli_status"]
     count = len(k8s.nodes(lab))
     want = count * per_node
@@ -363,6 +384,7 @@ def every_flow(ctx: dict[str, Any], props: str) -> None:
 
 
 PRE_FWD, POST_FWD = "SOCK_XLATE_POINT_PRE_DIRECTION_FWD", "SOCK_XLATE_POINT_POST_DIRECTION_FWD"
+XLATE_POINT = {"pre-xlate-fwd": PRE_FWD, "post-xlate-fwd": POST_FWD}   # compact name -> jsonpb value
 
 
 def _sock(f: Flow) -> str:
@@ -372,7 +394,12 @@ def _sock(f: Flow) -> str:
 
 @then(parsers.re(r'the Service "(?P<service>[^"]+)" on (?P<port>\d+)/(?P<proto>TCP|UDP) shows pre-xlate-fwd TRACED '
                  r'to its address as world, then post-xlate-fwd TRANSLATED to a pod behind it'))
+@asserts("socket-lb-translation")
 def service_translated(lab: Lab, ctx: dict[str, Any], service: str, port: str, proto: str) -> None:
+    # the seed's compact lines: "pre-xlate-fwd TRACED", then "post-xlate-fwd TRANSLATED"
+    (pre_name, pre_verdict), (post_name, post_verdict) = (
+        tuple(p.split()) for p in fact("socket-lb-translation").split(", "))
+    assert (XLATE_POINT[pre_name], XLATE_POINT[post_name]) == (PRE_FWD, POST_FWD), fact("socket-lb-translation")
     ns, name = service.replace("{ns}", ctx["ns"]).split("/", 1)
     address = k8s.cluster_ip(lab, ns, name)
     backends = {(ip, p) for ip, p in k8s.service_endpoints(lab, ns, name)}
@@ -390,13 +417,13 @@ def service_translated(lab: Lab, ctx: dict[str, Any], service: str, port: str, p
         assert pre, f"{what}: expected a pre-xlate-fwd flow to {address}:{port}, saw " + (
             "; ".join(_sock(f) for f in mine if f.sock_xlate_point) or "no trace-sock flows") + (
             f" ({flows.window(sent)})")
-        good_pre = [f for f in pre if f.verdict == "TRACED" and f.destination.identity == IDENTITY["world"]]
+        good_pre = [f for f in pre if f.verdict == pre_verdict and f.destination.identity == IDENTITY["world"]]
         assert good_pre, (f"{what}: expected pre-xlate-fwd TRACED to {address}:{port} (world, identity 2), saw "
                           + "; ".join(_sock(f) for f in pre))
         cookies = {f.socket_cookie for f in good_pre}
         post = [f for f in mine if f.sock_xlate_point == POST_FWD
                 and (f.socket_cookie in cookies or None in cookies)]
-        good_post = [f for f in post if f.verdict == "TRANSLATED"
+        good_post = [f for f in post if f.verdict == post_verdict
                      and (f.destination.ip, f.destination.port) in backends]
         assert good_post, (f"{what}: expected post-xlate-fwd TRANSLATED to a backend "
                            f"({', '.join(f'{ip}:{p}' for ip, p in sorted(backends)) or 'none ready'}), saw "
@@ -445,7 +472,9 @@ NAMES = {v: k for k, v in IDENTITY.items()}
 
 @then("Relay reads port 4244 of every node, each node labelled host by its own agent and remote-node or "
       "kube-apiserver by the others")
+@asserts("relay-reads-4244")
 def relay_reads_every_node(lab: Lab, ctx: dict[str, Any]) -> None:
+    port = int(fact("relay-reads-4244"))   # each node's Hubble server
     cluster = k8s.nodes(lab)
     relays = {p["metadata"]["name"] for p in k8s.running_pods(lab, KS, "k8s-app=hubble-relay")}
     assert relays, "no Running hubble-relay pod"
@@ -458,17 +487,17 @@ def relay_reads_every_node(lab: Lab, ctx: dict[str, Any]) -> None:
             pairs = []
             for f in seen:
                 for a, b in ((f.source, f.destination), (f.destination, f.source)):
-                    if a.namespace == KS and a.pod_name in relays and b.ip == ip and b.port == 4244:
+                    if a.namespace == KS and a.pod_name in relays and b.ip == ip and b.port == port:
                         pairs.append((f, b))
             if not pairs:
-                missing.append(f"{node} ({ip}:4244)")
+                missing.append(f"{node} ({ip}:{port})")
             for f, b in pairs:
                 want = _expected_node_identity(ip, cluster.get(_observer(f)), apiservers)
                 if b.identity != want:
-                    wrong.append(f"{ip}:4244 seen by {_observer(f) or '?'} as {NAMES.get(b.identity, b.identity)} "
+                    wrong.append(f"{ip}:{port} seen by {_observer(f) or '?'} as {NAMES.get(b.identity, b.identity)} "
                                  f"(identity {b.identity}), expected {NAMES[want]} ({want})")
         assert not missing and not wrong, (
-            f"`{_cmd(ctx)}`: " + (f"expected Relay talking to 4244 of {', '.join(missing)}, saw none; " if missing else "")
+            f"`{_cmd(ctx)}`: " + (f"expected Relay talking to {port} of {', '.join(missing)}, saw none; " if missing else "")
             + "; ".join(wrong[:6]))
     lab.eventually(check, what="Relay reading every node's Hubble server", budget="flows")
 
@@ -530,7 +559,11 @@ def _host_entry(cidr: str) -> str:
 
 @then("its own address has identity 1, 0.0.0.0/0 identity 2, the other nodes identity 6 and the API server's "
       "node identity 7")
+@asserts("reserved-identities")
 def ip_cache_identities(ctx: dict[str, Any]) -> None:
+    seed = dict(pair.split("=") for pair in fact("reserved-identities").split())
+    wrong_numbers = {n: v for n, v in seed.items() if IDENTITY.get(n) != int(v)}
+    assert not wrong_numbers, f"the step numbers the reserved identities {IDENTITY}, the seed {seed}"
     node, cluster, apiservers = ctx["ipcache_node"], ctx["cluster"], ctx["apiservers"]
     by_addr = {_host_entry(e.cidr): e.identity for e in ctx["ipcache"]}
     want = {"0.0.0.0/0": IDENTITY["world"]}

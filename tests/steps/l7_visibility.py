@@ -14,6 +14,7 @@ import pytest
 from pytest_bdd import given, parsers, then, when
 
 from cilab import manifests
+from cilab.facts import asserts, fact
 from cilab.lab import Lab
 from cilab.parsers import kube
 from cilab.parsers.hubble import Flow
@@ -300,7 +301,9 @@ def http_request_with_query(lab: Lab, ctx: dict[str, Any]) -> None:
 
 
 @then(parsers.parse('Hubble shows the http-request and http-response of the request with the URL "{url}"'))
+@asserts("redacted-url")
 def http_flows_url(lab: Lab, ctx: dict[str, Any], url: str) -> None:
+    assert url == fact("redacted-url"), f"the seed shows the redacted URL {fact('redacted-url')!r}, the sentence {url!r}"
     req = ctx["request"]
     by_kind = request_flows(lab, ctx["response"])
     wrong = [f"http-{kind.lower()} URL {f.http_url!r} ({f.summary})"

@@ -12,6 +12,7 @@ import pytest
 from pytest_bdd import given, parsers, then, when
 
 from cilab import manifests
+from cilab.facts import asserts, fact
 from cilab.lab import Lab
 from cilab.parsers.metrics import metric_sum, samples_named
 from cilab.probes import flows, grafana, k8s, prometheus, traffic, whoami
@@ -310,7 +311,10 @@ FOREIGN_PREFIXES = ("go_", "process_", "promhttp_", "workqueue_", "rest_client_"
 
 @then(parsers.parse("port {port:d} of every node serves metrics named {prefix}..., among them {example}, "
                     "and none named hubble_..."))
+@asserts("metric-prefixes")
 def metrics_prefix(lab: Lab, port: int, prefix: str, example: str) -> None:
+    assert prefix in fact("metric-prefixes").split(), (
+        f"the seed names the prefixes {fact('metric-prefixes')}, the sentence {prefix}")
     for node, ip in sorted(k8s.nodes(lab).items()):
         def check(node: str = node, ip: str = ip) -> None:
             names = sorted({s.name for s in prometheus.scrape(lab, ip, port)})
@@ -386,9 +390,13 @@ def families_rose(lab: Lab, scenario_ns: str, ctx: dict[str, Any], datatable: li
 
 
 @then("those are all the families cilium-config enables in hubble-metrics")
+@asserts("hubble-metric-families")
 def families_are_the_enabled_ones(lab: Lab, ctx: dict[str, Any]) -> None:
     cfg = k8s.configmap_data(lab, "kube-system", "cilium-config") or {}
     enabled = {item.split(":", 1)[0] for item in (cfg.get("hubble-metrics") or "").split()}
+    seed = set(fact("hubble-metric-families").split())
+    assert enabled == seed, (f"cilium-config hubble-metrics enables {', '.join(sorted(enabled)) or 'nothing'}; "
+                             f"the lab's Helm upgrade enables {', '.join(sorted(seed))}")
     checked = ctx["families"]
     assert enabled == checked, (f"cilium-config hubble-metrics enables {', '.join(sorted(enabled)) or 'nothing'}; "
                                 f"the scenario checks {', '.join(sorted(checked))}")

@@ -155,6 +155,21 @@ def _mutants() -> dict[str, dict[str, Any]]:
             "message": "before Hubble: expected nothing on 4244",
             "calls": [_replace(ref, "node_shell", [], [cmd(ss_before("k8s-ctr") + ss_line("*:4244", "cilium-agent", 5120, 50) + "\n")],
                                node="k8s-ctr", command="ss -tlnpH")]},
+        "hubble-before-envoy-metrics-closed": {
+            "breaks": "before the upgrade k8s-w1's Envoy did not serve its metrics on 9964",
+            "expect": ["test_before_the_upgrade_hubble_was_off"],
+            "message": "before Hubble: expected port 9964 listened on by cilium-envoy on every node "
+                       "(k8s-ctr, k8s-w1, k8s-w2), saw it on k8s-ctr, k8s-w2",
+            "calls": [_replace(ref, "node_shell", [], [cmd("".join(l + "\n" for l in ss_before("k8s-w1").splitlines()
+                                                                   if ":9964 " not in l))],
+                               node="k8s-w1", command="ss -tlnpH")]},
+        "hubble-before-operator-metrics-on-two-nodes": {
+            "breaks": "before the upgrade 9963 was open by cilium-operator on two nodes (the operator runs one replica)",
+            "expect": ["test_before_the_upgrade_hubble_was_off"],
+            "message": "before Hubble: expected port 9963 listened on by cilium-operator on one node "
+                       "(the operator's one replica), saw it on k8s-ctr, k8s-w2",
+            "calls": [_replace(ref, "node_shell", [], [cmd(ss_before("k8s-w2") + ss_line("*:9963", "cilium-operator", 3951, 8) + "\n")],
+                               node="k8s-w2", command="ss -tlnpH")]},
         "hubble-before-relay-deployed": {
             "breaks": "before the upgrade a hubble-relay Deployment already existed",
             "expect": ["test_before_the_upgrade_hubble_was_off"],

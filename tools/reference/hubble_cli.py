@@ -724,6 +724,13 @@ def mutants() -> dict[str, dict[str, Any]]:
             "expect": [t["loopback"]],
             "message": "expected the port-forward (pid 10570) on 127.0.0.1 and [::1] only, saw *:4245 by cilium pid 10570",
             "calls": [_over(_shared(PF, cli.SS_4245), [cmd(ss_4245(("*:4245",)))])]},
+        "hubble-cli-4245-also-open-to-the-network": {
+            "breaks": "besides the port-forward's loopback sockets, another process (a hostPort socat) listens on 0.0.0.0:4245",
+            "expect": [t["loopback"]],
+            "message": "expected the port-forward (pid 10570) on 127.0.0.1 and [::1] only, saw 127.0.0.1:4245 by cilium "
+                       "pid 10570, [::1]:4245 by cilium pid 10570, 0.0.0.0:4245 by socat pid 4321",
+            "calls": [_over(_shared(PF, cli.SS_4245),
+                            [cmd(ss_4245() + ss_line("0.0.0.0:4245", "socat", 4321, 3, "0.0.0.0:*") + "\n")])]},
         "hubble-cli-config-server-4244": {
             "breaks": "hubble config view points the CLI at localhost:4244",
             "expect": [t["config"]],

@@ -60,7 +60,7 @@ TESTS = {
     "http": "test_http_requests_are_counted_per_workload_by_httpv2_with_the_labels_context",
     "dashboards": "test_grafana_lists_the_cilium_and_hubble_dashboards",
     "datasource": "test_grafanas_prometheus_data_source_answers_queries",
-    "families": "test_curlpods_own_traffic_moves_every_hubble_metric_family_the_lab_enables",
+    "families": "test_every_hubble_metric_family_the_lab_enables_rises_on_curlpods_node_while_curlpod_sends_its_traffic",
     "prefix": "test_the_component_metrics_on_port_port_are_named_prefix",
 }
 PREFIX_ROWS = {9962: "Cilium agent-9962-cilium_-cilium_endpoint_state", 9964: "Envoy-9964-envoy_-envoy_server_live"}
