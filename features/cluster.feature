@@ -50,9 +50,10 @@ Feature: The cluster as built
     kubeadm init skipped the kube-proxy addon (kubeadm-config shows `proxy: disabled: true`)
     and Cilium was installed with kubeProxyReplacement=true: Services are handled in eBPF,
     so no node has the iptables chains kube-proxy would have written.
+      cilium config view | grep kube-proxy-replacement
+    Beyond the write-up, which reads the chains in `iptables -t nat -S` (seed 660-703):
       kubectl get ds -n kube-system
       iptables-save | grep -E 'KUBE-(SERVICES|SVC-)'
-      cilium config view | grep kube-proxy-replacement
     Then there is no DaemonSet "kube-proxy" in "kube-system"
     And no node has kube-proxy's KUBE-SERVICES or KUBE-SVC-* iptables chains
     And the ConfigMap "cilium-config" in "kube-system" has kube-proxy-replacement "true"
@@ -130,7 +131,7 @@ Feature: The cluster as built
     Then on every node the <table> table has the chains <chains>, each fed from a built-in chain
 
     Examples:
-      | table  | chains                                            |
-      | filter | CILIUM_INPUT, CILIUM_OUTPUT, CILIUM_FORWARD       |
+      | table  | chains                                             |
+      | filter | CILIUM_INPUT, CILIUM_OUTPUT, CILIUM_FORWARD        |
       | nat    | CILIUM_PRE_nat, CILIUM_POST_nat, CILIUM_OUTPUT_nat |
-      | mangle | CILIUM_PRE_mangle, CILIUM_POST_mangle             |
+      | mangle | CILIUM_PRE_mangle, CILIUM_POST_mangle              |

@@ -40,7 +40,8 @@ Feature: Flows are exported to a file on every node
       | hubble-export-fieldmask        |                                   |
 
   Scenario: Every node keeps its export file within the rotation limits
-    The files the agent writes (the suite asks the agent pod of each node in turn):
+    The files the agent writes (the suite asks the agent pod of each node in turn), beyond
+    the write-up, which only tails events.log:
       kubectl -n kube-system exec ds/cilium -c cilium-agent -- ls -l /var/run/cilium/hubble/
     Then on every node the export directory holds events.log of at most 10 MB and at most 5 rotated backups
 

@@ -26,6 +26,25 @@ Feature: The Hubble CLI on k8s-ctr: port-forward, status, observe and its filter
   is named next to each check. Scenarios that need traffic of their own deploy the Star
   Wars demo in a namespace of their own ("default" in the seed becomes that namespace).
 
+  Placeholders in the steps: `{ns}` is that namespace of the scenario's own, and
+  `{xwing identity}` and `{deathstar identity}` are the security identities Cilium gave
+  the xwing pod and the deathstar pods there. The student notes them from the endpoint
+  list as $XWINGID and $DEATHSTARID (seed 1659-1677: 7207 and 15933 in the seed's lab);
+  the suite reads them from the CiliumEndpoints of the pods in `{ns}`, the objects
+  `kubectl get ciliumendpoints.cilium.io -A` lists (seed 1562-1565).
+
+  What the write-up does not print comes from upstream, and each scenario names it: the
+  reserved identity numbers from Cilium 1.17.6's pkg/identity/numericidentity.go, the
+  flow buffer's default from its Hubble code and Helm chart, and what each filter flag of
+  `hubble observe` keeps from the hubble CLI v1.17.5 the lab installs (cilium/hubble
+  v1.17.5, which vendors Cilium's CLI code: the flags and their help text in
+  vendor/github.com/cilium/cilium/hubble/cmd/observe/flows.go, how each becomes a filter
+  in flows_filter.go next to it).
+
+  A scenario tagged @beyond_writeup types a command the write-up never types (another
+  filter of `hubble observe`, say); its description names that command and what the
+  write-up types instead.
+
   Background:
     Given the lab has Hubble enabled
 
@@ -54,6 +73,27 @@ Feature: The Hubble CLI on k8s-ctr: port-forward, status, observe and its filter
     When the port-forward is stopped
     Then nothing listens on port 4245 on k8s-ctr
 
+  @status
+  Scenario: hubble status through the port-forward sees every node and their flow buffers
+    `hubble status` through the port-forward (seed 1296-1300):
+      Healthcheck (via localhost:4245): Ok
+      Current/Max Flows: 11,282/12,285 (91.84%)
+      Connected Nodes: 3/3
+    Relay adds up the ring buffers of the nodes it reads, 4095 flows each, so Max Flows is
+    3 x 4095 = 12,285 here. The seed prints only the sum; 4095 is the agent's default
+    hubble-event-buffer-capacity, which the lab does not set: in Cilium 1.17.6 the flag's
+    default is observeroption.Default.MaxFlows, container.Capacity4095
+    (pkg/hubble/cell/config.go and pkg/hubble/observer/observeroption/defaults.go), and the
+    chart leaves hubble.eventBufferCapacity commented out, "Defaults to 4095"
+    (install/kubernetes/cilium/values.yaml).
+    (The "Hubble is enabled" chapter asks Relay the same question from an agent pod,
+    without the port-forward.)
+    Given the Hubble API is port-forwarded on k8s-ctr
+    When I run "hubble status" on k8s-ctr
+    Then the health check via localhost:4245 is Ok
+    And it counts every node of the cluster as connected
+    And Max Flows is 4095 for each node of the cluster
+
   @port_forward
   Scenario: hubble config view points the CLI at localhost:4245
     `hubble config view` (seed 1303-1307) shows where the CLI connects by default:
@@ -63,32 +103,17 @@ Feature: The Hubble CLI on k8s-ctr: port-forward, status, observe and its filter
     When I run "hubble config view" on k8s-ctr
     Then the CLI's server is "localhost:4245" and its port-forward-port "4245"
 
-  @status
-  Scenario: hubble status through the port-forward sees every node and their flow buffers
-    `hubble status` through the port-forward (seed 1296-1300):
-      Healthcheck (via localhost:4245): Ok
-      Current/Max Flows: 11,282/12,285 (91.84%)
-      Connected Nodes: 3/3
-    Relay adds up the ring buffers of the nodes it reads, 4095 flows each (the agent's
-    default hubble-event-buffer-capacity), so Max Flows is 3 x 4095 = 12,285 here.
-    (The "Hubble is enabled" chapter asks Relay the same question from an agent pod,
-    without the port-forward.)
-    Given the Hubble API is port-forwarded on k8s-ctr
-    When I run "hubble status" on k8s-ctr
-    Then the health check via localhost:4245 is Ok
-    And it counts every node of the cluster as connected
-    And Max Flows is 4095 for each node of the cluster
-
-  @flows @plumbing
+  @flows @plumbing @beyond_writeup
   Scenario: hubble observe shows the lab's own plumbing
     `hubble observe` right after the port-forward (seed 1312-1339) shows the lab talking to
     itself: Relay reading every node's Hubble server on 4244 (the nodes labelled with
     reserved identities, `192.168.10.101:4244 (remote-node)`, `192.168.10.102:4244 (host)`
     on Relay's own node), the UI asking Relay on 4245 (in the seed the UI is open in a
     browser since the Hubble chapter), and calls to the API server labelled
-    `(kube-apiserver)`. The suite asks for kube-system's flows only
-    (`hubble observe --namespace kube-system`), so other scenarios' traffic does not crowd
-    them out.
+    `(kube-apiserver)`. Beyond the write-up: the write-up types plain `hubble observe`; the
+    suite asks for kube-system's flows only (`hubble observe --namespace kube-system`), so
+    other scenarios' traffic does not crowd them out. `--namespace` keeps the flows with
+    that namespace at either end (the CLI's help, see above).
     Given the Hubble API is port-forwarded on k8s-ctr
     When I run "hubble observe --namespace kube-system" on k8s-ctr
     Then Relay reads port 4244 of every node, each node labelled host by its own agent and remote-node or kube-apiserver by the others
@@ -101,9 +126,13 @@ Feature: The Hubble CLI on k8s-ctr: port-forward, status, observe and its filter
     identities: the node itself is host (1), anything outside the cluster world (2), the
     other nodes remote-node (6), and the node serving the API kube-apiserver (7). The suite
     reads k8s-w1's agent (the student's `c1 ip list -n`), because on k8s-ctr the API
-    server's node is the host itself. The seed's note also lists health (4): that identity
-    belongs to the agents' health endpoints, and this lab turns endpoint health checking
-    off (enable-endpoint-health-checking false), so no address carries it.
+    server's node is the host itself. The seed's note also lists health (4), and this lab
+    turns endpoint health checking off (enable-endpoint-health-checking false), so no
+    address carries it. The seed prints kube-apiserver only by name (seed 1329) and health
+    (4) only in a note: that kube-apiserver is 7 and that 4 belongs to the agents' health
+    endpoints is upstream's, the reserved identities of Cilium 1.17.6 (pkg/identity/numericidentity.go:
+    ReservedIdentityHealth 4, "the local cilium-health endpoint"; ReservedIdentityKubeAPIServer
+    7, given to the nodes that run a kube-apiserver backend).
     (The suite asks for `cilium-dbg ip list -o json` in that agent's container.)
     When I list the IP cache of the agent on k8s-w1
     Then its own address has identity 1, 0.0.0.0/0 identity 2, the other nodes identity 6 and the API server's node identity 7
@@ -112,35 +141,41 @@ Feature: The Hubble CLI on k8s-ctr: port-forward, status, observe and its filter
   @flows @translation
   Scenario: Socket-LB translates a Service address inside the pod's connect()
     Without kube-proxy, Cilium rewrites a ClusterIP to a backend pod when the socket
-    connects. `hubble observe --from-identity $XWINGID` (seed 1696-1722) shows it for the
+    connects. `hubble observe -f --from-identity $XWINGID` (seed 1696-1722) shows it for the
     DNS lookup and for the deathstar Service:
       default/xwing (ID:7207) <> 10.96.0.10:53 (world) pre-xlate-fwd TRACED (UDP)
       default/xwing (ID:7207) <> kube-system/coredns-674b8bbfcf-2sbw2:53 (ID:5694) post-xlate-fwd TRANSLATED (UDP)
       default/xwing (ID:7207) <> 10.96.41.44:80 (world) pre-xlate-fwd TRACED (TCP)
       default/xwing (ID:7207) <> default/deathstar-8c4c77fb7-nnzkt:80 (ID:15933) post-xlate-fwd TRANSLATED (TCP)
-    The suite asks for the xwing's flows by pod (`hubble observe --from-pod <ns>/xwing`).
     Given the Star Wars demo is deployed in the scenario's namespace
     And the Hubble API is port-forwarded on k8s-ctr
     When the xwing requests a landing
-    And I run "hubble observe --from-pod {ns}/xwing" on k8s-ctr
+    And I run "hubble observe --from-identity {xwing identity}" on k8s-ctr
     Then the Service "kube-system/kube-dns" on 53/UDP shows pre-xlate-fwd TRACED to its address as world, then post-xlate-fwd TRANSLATED to a pod behind it
     And the Service "{ns}/deathstar" on 80/TCP shows pre-xlate-fwd TRACED to its address as world, then post-xlate-fwd TRANSLATED to a pod behind it
 
-  @flows
+  @flows @beyond_writeup
   Scenario: The flows of one connection carry its TCP flags
     The xwing's landing is one TCP connection (seed 1723-1737, 1785-1792): the handshake
     `(TCP Flags: SYN)`, the deathstar's `(TCP Flags: SYN, ACK)`, the request
     `(TCP Flags: ACK, PSH)` and the close `(TCP Flags: ACK, FIN)`.
+    Beyond the write-up: the write-up sees the two directions with two commands,
+    `hubble observe -f --protocol tcp --from-identity $XWINGID` and
+    `--from-identity $DEATHSTARID`; the suite asks for both at once with
+    `--pod {ns}/xwing --protocol tcp` (`--pod`: flows from or to pods whose name starts
+    with that prefix, the CLI's help).
     Given the Star Wars demo is deployed in the scenario's namespace
     And the Hubble API is port-forwarded on k8s-ctr
     When the xwing requests a landing
     And I run "hubble observe --pod {ns}/xwing --protocol tcp" on k8s-ctr
     Then the xwing's connection shows the TCP flags SYN; SYN, ACK; ACK, PSH; ACK, FIN
 
-  @flows @filters
+  @flows @filters @beyond_writeup
   Scenario: hubble observe --namespace shows only flows with that namespace at one end
-    `hubble observe --namespace <ns>` (`-n`) keeps a flow when its source or its destination
-    is in the namespace; everything else the cluster does is left out.
+    Beyond the write-up, which never types `--namespace` (`-n`):
+    `hubble observe --namespace {ns}` keeps a flow when its source or its destination is in
+    the namespace (the CLI's help: flows "related to" the namespace; flows_filter.go matches
+    either end); everything else the cluster does is left out.
     Given the Star Wars demo is deployed in the scenario's namespace
     And the Hubble API is port-forwarded on k8s-ctr
     When the tiefighter and the xwing each request a landing
@@ -149,14 +184,17 @@ Feature: The Hubble CLI on k8s-ctr: port-forward, status, observe and its filter
     And it shows the xwing's request
     And every flow it shows has the scenario's namespace at one end
 
-  @flows @filters
+  @flows @filters @beyond_writeup
   Scenario Outline: Without a policy, hubble observe <filter> keeps what it selects
     Both ships land (seed 1685-1692); each filter keeps the flows it selects and leaves out
     flows of the same exchange that Hubble holds (seed 1696-1806 uses --from-identity,
     --protocol udp and --protocol tcp). Flags of one command must all hold: with
     --from-identity and --protocol every flow shown has both, and each part leaves out
-    flows of its own. {ns} is the scenario's namespace, the identities are the ones Cilium
-    gave the demo's pods (`kubectl get ciliumendpoints`).
+    flows of its own. The write-up types the three `--from-identity` rows (seed 1679-1681).
+    Beyond the write-up: the `--pod`, `--to-pod` and `--to-identity` rows. By the CLI's help,
+    `--to-pod` keeps flows that end in a pod whose name starts with the given
+    [namespace/]pod prefix, and `--to-identity` flows that end at an endpoint of the given
+    security identity.
     Given the Star Wars demo is deployed in the scenario's namespace
     And the Hubble API is port-forwarded on k8s-ctr
     When the tiefighter and the xwing each request a landing
@@ -174,12 +212,15 @@ Feature: The Hubble CLI on k8s-ctr: port-forward, status, observe and its filter
       | --from-identity {xwing identity} --protocol udp | the xwing's DNS lookups  | the xwing's request and the tiefighter's DNS lookups | comes from the xwing's identity and is UDP |
       | --from-identity {xwing identity} --protocol tcp | the xwing's request      | the xwing's DNS lookups and the tiefighter's request | comes from the xwing's identity and is TCP |
 
-  @flows @filters @l3l4
+  @flows @filters @l3l4 @beyond_writeup
   Scenario Outline: Under the L3/L4 rule1, hubble observe <filter> tells dropped from forwarded
     With rule1 only org=empire may reach the deathstar (seed 1814-2005): the xwing's SYNs
     are dropped at the deathstar, the tiefighter lands. `hubble observe --type drop` (seed
-    1848) shows only drops; `--verdict` selects by verdict (the xwing's SYN still leaves its
-    own node FORWARDED when the deathstar it was sent to runs on another node).
+    1848) shows only drops. Beyond the write-up: the `--verdict FORWARDED --namespace {ns}`
+    row, the suite's own (`--namespace`: see the scenario on it above). By the CLI's help
+    `--verdict` keeps only flows with the given verdict (FORWARDED, DROPPED, AUDIT,
+    REDIRECTED, ERROR, TRACED or TRANSLATED); the xwing's SYN still leaves its own node
+    FORWARDED when the deathstar it was sent to runs on another node.
     Given the Star Wars demo is deployed in the scenario's namespace
     And the L3/L4 policy rule1 is in force
     And the Hubble API is port-forwarded on k8s-ctr
@@ -194,12 +235,14 @@ Feature: The Hubble CLI on k8s-ctr: port-forward, status, observe and its filter
       | --type drop                          | the xwing's request      | the tiefighter's request    | is DROPPED                                               |
       | --verdict FORWARDED --namespace {ns} | the tiefighter's request | the xwing's dropped packets | is FORWARDED and has the scenario's namespace at one end |
 
-  @flows @filters @l7
+  @flows @filters @l7 @beyond_writeup
   Scenario Outline: Under the L7 rule1, hubble observe <filter> picks HTTP flows
     With the L7 rule1 (seed 2046-2170) the deathstar's proxy reports each HTTP request and
     response; the tiefighter lands (POST /v1/request-landing) and is refused the exhaust
-    port (PUT /v1/exhaust-port). `-t l7` keeps only those L7 flows, `--http-method` and
-    `--http-path` one kind of request.
+    port (PUT /v1/exhaust-port). `-t l7` keeps only those L7 flows (the write-up types it in
+    the L7 visibility chapter, seed 2914). Beyond the write-up: the `--http-method` and
+    `--http-path` rows. By the CLI's help `--http-method` keeps the flows of that HTTP
+    method, and `--http-path` those whose path matches the given regular expression.
     Given the Star Wars demo is deployed in the scenario's namespace
     And the L3/L4 policy rule1 is in force
     And rule1 is updated to the L7 policy
@@ -211,10 +254,10 @@ Feature: The Hubble CLI on k8s-ctr: port-forward, status, observe and its filter
     And every flow it shows <property>
 
     Examples:
-      | filter                          | shown                    | hidden                             | property                             |
-      | -t l7                           | the tiefighter's POST    | the L3/L4 flows of the tiefighter's POST | is an L7 flow                  |
-      | --http-method PUT               | the tiefighter's PUT     | the tiefighter's POST              | is an HTTP PUT                       |
-      | --http-path /v1/request-landing | the tiefighter's POST    | the tiefighter's PUT               | has the path /v1/request-landing     |
+      | filter                          | shown                 | hidden                                   | property                         |
+      | -t l7                           | the tiefighter's POST | the L3/L4 flows of the tiefighter's POST | is an L7 flow                    |
+      | --http-method PUT               | the tiefighter's PUT  | the tiefighter's POST                    | is an HTTP PUT                   |
+      | --http-path /v1/request-landing | the tiefighter's POST | the tiefighter's PUT                     | has the path /v1/request-landing |
 
   # --- lessons of issue 17 point 4, kept apart so that the chapter's text above can be reworked ---
 

@@ -36,6 +36,11 @@ Feature: L7 visibility through Envoy
     first line names the pod that answered. The seed loops on
       kubectl exec -it curl-pod -- sh -c 'while true; do curl -s webpod | grep Hostname; sleep 1; done'
     and sees both webpod-697b545f57-b2xst and webpod-697b545f57-ntmqj answer.
+    The seed's Deployment asks for pod anti-affinity against `app=sample-app` (seed 2421-2430),
+    a label no pod carries, so the term keeps nothing apart: there the scheduler's own
+    spreading put one replica on each worker. The suite's manifest
+    (fixtures/manifests/webpod/webpod.yaml) fixes that, its term selects `app=webpod`, the
+    replicas themselves, so they always run on different nodes.
     When curl-pod requests "http://webpod/" until both webpod pods have answered
     Then every answer came from a webpod pod and both pods answered
     And the webpod pods run on different nodes
@@ -46,7 +51,7 @@ Feature: L7 visibility through Envoy
     The policy is accepted: its status says Valid, "Policy validation succeeded" (seed
     2806-2814). Envoy proxies the HTTP the policy selects and adds its own headers to the
     request, which whoami echoes back (seed 2842-2849):
-      kubectl get cnp l7-visibility -o yaml
+      kubectl get cnp -o yaml
       kubectl exec -it curl-pod -- curl -s webpod
     Given the l7-visibility policy is in place
     Then the policy "l7-visibility" reports Valid
@@ -86,9 +91,10 @@ Feature: L7 visibility through Envoy
     The policy allows DNS and HTTP to the pods of its namespace, nothing else: Cilium
     policies are default-deny once a pod is selected (seed 2757 and 2891, "Zero Trust"). The
     Kubernetes API is inside the cluster but not listed, so curl-pod's connection to it
-    is dropped and curl gives up (exit 28):
+    is dropped and curl gives up (exit 28). Beyond the write-up, which never asks for it:
       kubectl exec curl-pod -- curl -sk https://kubernetes.default.svc.cluster.local/version
-      hubble observe --type drop
+    and, as the Star Wars chapter types it:
+      hubble observe -f --type drop
     The seed states the rule but prints no such drop: the dropped request is upstream's
     behaviour (Cilium docs, security/policy "Policy Enforcement Modes": a pod selected by
     an egress rule denies all other egress).

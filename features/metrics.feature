@@ -50,7 +50,7 @@ Feature: Prometheus and Grafana collect Cilium and Hubble metrics
       | component                   | port | where                                          |
       | the Cilium agent metrics    | 9962 | of every node, and each is up                  |
       | the Hubble metrics          | 9965 | of every node, and each is up                  |
-      | the Cilium operator metrics | 9963 | exactly once, on the operator's node, and up    |
+      | the Cilium operator metrics | 9963 | exactly once, on the operator's node, and up   |
 
   @prometheus
   Scenario: Prometheus stores the flows Hubble processed
@@ -64,7 +64,8 @@ Feature: Prometheus and Grafana collect Cilium and Hubble metrics
   Scenario Outline: The <component> metrics on port <port> are named <prefix>...
     "Cilium metrics are exported under the cilium_ Prometheus namespace. Envoy metrics are
     exported under the envoy_ Prometheus namespace" (seed 2736-2737). Envoy's port 9964 was
-    open before Hubble already (seed 992, checked in the Hubble chapter):
+    open before Hubble already (seed 992, checked in the Hubble chapter). Beyond the
+    write-up, which reads the metrics only through Prometheus and Grafana:
       curl -s http://192.168.10.100:<port>/metrics
     Besides its own metrics, the agent also serves the Go runtime's (go_...) and those of
     the Kubernetes client libraries it uses; the suite checks that the agent's and Envoy's
@@ -88,6 +89,7 @@ Feature: Prometheus and Grafana collect Cilium and Hubble metrics
     raise too: their rise shows each family is counted on that node, not that it was
     curl-pod's packet.
       kubectl exec curl-pod -- curl -s webpod
+    and beyond the write-up, which neither pings nor reads the metrics port by hand:
       kubectl exec curl-pod -- ping -c 1 -W 2 <the webpod's IP>
       curl -s http://192.168.10.100:9965/metrics | grep -E '^hubble_'
     The seed prints no metric line: names and label values are upstream's (Cilium's

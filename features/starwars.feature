@@ -63,7 +63,10 @@ Feature: The Star Wars demo: identities, an L3/L4 policy and an L7 policy
     ENFORCEMENT and POLICY (egress) ENFORCEMENT Disabled for every endpoint (seed 1614-1618).
     The suite reads the same list in every agent and checks the demo's own four endpoints:
     other scenarios may have a policy in force in their namespaces while this one runs.
-      kubectl exec -n kube-system ds/cilium -c cilium-agent -- cilium-dbg endpoint list
+    The write-up asks one agent at a time with its aliases c0, c1 and c2 (`kubectl exec -it
+    <the cilium pod on k8s-ctr, k8s-w1 or k8s-w2> -n kube-system -c cilium-agent -- cilium`,
+    seed 1377-1379):
+      c0 endpoint list
     Then no endpoint of the demo enforces policy, ingress or egress
 
   @no_policy
@@ -125,10 +128,10 @@ Feature: The Star Wars demo: identities, an L3/L4 policy and an L7 policy
     and no flow names its method or URL ("L3/L4: only IP:80 connections", seed 2897-2903).
     Once rule1 has its HTTP rule the same request goes through Envoy and Hubble shows it as
     an http-request with its method, its URL and the proxy's verdict:
+      hubble observe -f --protocol tcp --from-identity $DEATHSTARID
       kubectl exec tiefighter -- curl -s -XPUT deathstar.default.svc.cluster.local/v1/exhaust-port
-      hubble observe --protocol tcp
       kubectl apply -f https://raw.githubusercontent.com/cilium/cilium/1.17.6/examples/minikube/sw_l3_l4_l7_policy.yaml
-      hubble observe --protocol http
+      hubble observe -f --pod deathstar --protocol http
     The suite asks for `--protocol tcp` with the scenario's namespace instead of the
     deathstar's identity; that filter also lets L7 flows through (Hubble matches a flow's
     L4 layer, which HTTP flows carry), so an http-request would show if there were one.
@@ -152,19 +155,6 @@ Feature: The Star Wars demo: identities, an L3/L4 policy and an L7 policy
     And rule1 is updated to the L7 policy
     Then the policy "rule1" reports Valid
     And every agent holds rule1 with the HTTP rule POST /v1/request-landing, ingress default-deny on and egress default-deny off
-
-  @l7 @policy_status
-  Scenario: Deleting rule1 leaves no policy behind
-    The cleanup (seed 2185-2192): after `kubectl delete cnp rule1`, `kubectl get cnp`
-    answers "No resources found in default namespace." The suite also asks every agent for
-    rule1, which none may still hold.
-      kubectl delete cnp rule1
-      kubectl get cnp
-    Given the L3/L4 policy rule1 is in force
-    And rule1 is updated to the L7 policy
-    When rule1 is deleted
-    Then `kubectl get cnp` lists no CiliumNetworkPolicy in the scenario's namespace
-    And no agent holds rule1 any more
 
   @l7 @flows
   Scenario: Under the L7 rule1, landing is still allowed and Hubble sees the HTTP exchange
@@ -196,3 +186,16 @@ Feature: The Star Wars demo: identities, an L3/L4 policy and an L7 policy
     And rule1 is updated to the L7 policy
     When the xwing requests a landing
     Then the request times out
+
+  @l7 @policy_status
+  Scenario: Deleting rule1 leaves no policy behind
+    The cleanup (seed 2185-2192): after `kubectl delete cnp rule1`, `kubectl get cnp`
+    answers "No resources found in default namespace." The suite also asks every agent for
+    rule1, which none may still hold.
+      kubectl delete cnp rule1
+      kubectl get cnp
+    Given the L3/L4 policy rule1 is in force
+    And rule1 is updated to the L7 policy
+    When rule1 is deleted
+    Then `kubectl get cnp` lists no CiliumNetworkPolicy in the scenario's namespace
+    And no agent holds rule1 any more

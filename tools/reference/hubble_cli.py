@@ -533,7 +533,8 @@ def translation_scenario(*, post_to: str | None = None) -> CliScenario:
         s.traffic.flows = [f for f in s.traffic.flows if not (f.get("sock_xlate_point", "").startswith(
             "SOCK_XLATE_POINT_POST") and f["destination"].get("namespace") == KS)]
         s.traffic.sock("xwing", DNS_IP, 53, "UDP", post_to, _reserved(2), "5555")
-    args = resolve(s.ns, "--from-pod {ns}/xwing")
+    args = resolve(s.ns, "--from-identity {xwing identity}")
+    s.identities()
     s.observe(args, [cmd(s.traffic.lines(keep(args)))],
               "seed 1697-1722 `10.96.0.10` `deathstar-8c4c77fb7-nnzkt` (xwing <> 10.96.0.10:53 (world) pre-xlate-fwd TRACED, coredns post-xlate-fwd "
               "TRANSLATED; 10.96.41.44:80 (world) pre-xlate-fwd TRACED, deathstar post-xlate-fwd TRANSLATED) as jsonpb; "
@@ -775,7 +776,7 @@ def mutants() -> dict[str, dict[str, Any]]:
         "expect": [t["translation"]],
         "message": ("expected post-xlate-fwd TRANSLATED to a backend (172.20.0.107:53, 172.20.0.107:9153, "
                     "172.20.0.51:53, 172.20.0.51:9153), saw xwing <> 10.96.0.11:53"),
-        "calls": [_mutated(_observe_of(tr, resolve(tr.ns, "--from-pod {ns}/xwing")))]}
+        "calls": [_mutated(_observe_of(tr, resolve(tr.ns, "--from-identity {xwing identity}")))]}
     fl = tcp_flags_scenario(skip=("SYN, ACK",))
     out["hubble-cli-no-syn-ack"] = {
         "breaks": "Hubble shows no SYN-ACK of the deathstar for the xwing's connection",
