@@ -220,7 +220,11 @@ Feature: The Hubble CLI on k8s-ctr: port-forward, status, observe and its filter
     row, the suite's own (`--namespace`: see the scenario on it above). By the CLI's help
     `--verdict` keeps only flows with the given verdict (FORWARDED, DROPPED, AUDIT,
     REDIRECTED, ERROR, TRACED or TRANSLATED); the xwing's SYN still leaves its own node
-    FORWARDED when the deathstar it was sent to runs on another node.
+    FORWARDED when the deathstar it was sent to runs on another node. The seed types
+    `--type drop` but prints no drop: the xwing's SYN shown "Policy denied DROPPED" is
+    upstream's (Cilium 1.17.6 docs, Documentation/observability/hubble/hubble-cli.rst), and
+    that an ingress rule is checked on the node of the receiving endpoint, not the sender's,
+    is Documentation/security/network/policyenforcement.rst.
     Given the Star Wars demo is deployed in the scenario's namespace
     And the L3/L4 policy rule1 is in force
     And the Hubble API is port-forwarded on k8s-ctr
