@@ -33,7 +33,7 @@ def snapshot_enable_hubble(stage_record: dict[str, Any], value: str) -> None:
 
 
 @then("the pre-Hubble snapshot shows no Hubble secrets")
-@outcome("the pre-Hubble stage record lists no cilium-ca or hubble-* Secret in kube-system")
+@outcome("the pre-Hubble stage record lists no Secret in kube-system named cilium-ca or holding 'hubble'")
 def snapshot_no_secrets(stage_record: dict[str, Any]) -> None:
     seen = _snapshot(stage_record)["secrets"]
     assert not seen, f"before Hubble: expected no cilium-ca/hubble secrets, saw {', '.join(seen)}"
