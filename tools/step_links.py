@@ -145,8 +145,8 @@ def step_for(sentence: Sentence, defs: list[StepDef]) -> StepDef | None:
 def outcome_gaps(root: Path) -> list[str]:
     """Every Then sentence (And/But after Then included) of features/*.feature whose step
     function declares neither the seed facts it asserts (``@asserts``) nor what it asserts
-    (``@outcome``), or that no Then step matches: one line each, with the feature line, the
-    sentence and the step function."""
+    (``@outcome``), that no Then step matches, or that several Then steps match: one line
+    each, with the feature line, the sentence and the step function(s)."""
     defs = scan(root)
     gaps: list[str] = []
     seen: set[tuple[str, int, str]] = set()
@@ -155,8 +155,12 @@ def outcome_gaps(root: Path) -> list[str]:
             continue
         seen.add((s.feature, s.line, s.text))
         d = step_for(s, defs)
+        several = sorted({o.where for o in defs if o.kind == "then" and o.parser.is_matching(s.text)})
         if d is None:
             gaps.append(f"{s.feature}:{s.line}: no Then step matches {s.text!r}")
+        elif len(several) > 1:
+            gaps.append(f"{s.feature}:{s.line}: {s.text!r} matches several Then steps ({'; '.join(several)}): "
+                        "which assertion checks it is not one link")
         elif not d.declared and not d.outcome:
             gaps.append(f"{s.feature}:{s.line}: {s.text!r} runs {d.where}, which declares neither "
                         "@asserts(...) nor @outcome(...)")

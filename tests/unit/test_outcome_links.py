@@ -122,6 +122,21 @@ def test_a_then_sentence_is_matched_as_pytest_bdd_matches_it(tmp_path: Path) -> 
                     "\"the Star Wars demo is deployed in the scenario's namespace\""]
 
 
+def test_a_then_sentence_two_steps_match_fails(tmp_path: Path) -> None:
+    root = _copy(tmp_path)
+    steps = root / "tests" / "steps" / "starwars.py"
+    steps.write_text(steps.read_text(encoding="utf-8") + textwrap.dedent("""
+
+        @then(parsers.re(r"the request times (?P<how>out)"))
+        @outcome("a second definition of the same sentence")
+        def times_out_again(how: str) -> None:
+            pass
+        """), encoding="utf-8")
+    gaps = step_links.outcome_gaps(root)
+    assert gaps and all("matches several Then steps" in g and "request_times_out" in g and "times_out_again" in g
+                        for g in gaps), gaps
+
+
 def test_outcome_names_the_assertion_and_changes_nothing_at_run_time() -> None:
     def step() -> str:
         return "ran"
