@@ -17,6 +17,13 @@ Two checks keep the declaration tied to the assertion:
 - ``tools/catalogue.py --check`` fails when a declared key is unknown, when the decorated
   function's own code has no ``fact("key")`` call, or when a section's key is declared by no
   step (docs/catalogue.md lists each section with the steps and scenarios that assert it).
+
+An outcome the write-up prints no value for (a sentence such as "the request times out")
+is named with ``@outcome("what the step asserts")`` instead: a short, honest statement of the
+check the step makes.  It records nothing at run time; tests/unit/test_outcome_links.py reads
+every Then sentence of features/*.feature, finds the step pytest-bdd runs for it and requires
+``@asserts`` or ``@outcome`` on that step, so a sentence that states an outcome is linked to
+the assertion that checks it by a declaration, not by a keyword in its text.
 """
 from __future__ import annotations
 
@@ -90,6 +97,27 @@ def fact(key: str) -> str:
         raise FactError(f"fact({key!r}) read outside a step that declares @asserts({key!r})")
     frame[key] = True
     return str(declared()[key]["value"])
+
+
+def outcome(what: str) -> Callable[[F], F]:
+    """Declare what a Then step asserts when the write-up prints no value for it.
+
+    Put it under pytest-bdd's ``@then`` (like ``@asserts``).  ``what`` says in a few words
+    what the step's own code checks; the function is returned unchanged."""
+    text = " ".join(str(what).split())
+    if not text:
+        raise FactError("@outcome needs the words of what the step asserts")
+
+    def mark(func: F) -> F:
+        func.__cilab_outcome__ = text  # type: ignore[attr-defined]
+        return func
+
+    return mark
+
+
+def outcome_of(func: Callable[..., Any]) -> str:
+    """What a step declares it asserts with ``@outcome`` ("" when it declares nothing)."""
+    return str(getattr(func, "__cilab_outcome__", ""))
 
 
 def facts_of(func: Callable[..., Any]) -> tuple[str, ...]:

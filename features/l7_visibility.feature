@@ -25,7 +25,9 @@ Feature: L7 visibility through Envoy
   selected those of `default`. Where the student runs `hubble observe -f -t l7` on
   k8s-ctr, the suite asks Relay through its Service from an agent pod (`hubble observe
   --server <hubble-relay ClusterIP>:80 -o jsonpb --namespace <namespace>`) and picks each
-  request's flows by its marker and client port.
+  request's flows by its marker and client port. The marker rides in the URL's query: where
+  a sentence says curl-pod requests "http://webpod/", the suite's curl asks for
+  `http://webpod/?cilab=<marker>`, and its flows show that URL, query included.
 
   Background:
     Given the lab has Hubble enabled
@@ -81,6 +83,8 @@ Feature: L7 visibility through Envoy
     Envoy reports the request and its response (seed 2864-2872):
       ... default/curl-pod:52252 -> default/webpod-...:80 http-request FORWARDED (HTTP/1.1 GET http://webpod/)
       ... default/curl-pod:52252 <- default/webpod-...:80 http-response FORWARDED (HTTP/1.1 200 4ms)
+    The suite's request carries its marker, so its http-request reads
+    `GET http://webpod/?cilab=<marker>`: the step checks that URL, exactly as sent.
     Given the l7-visibility policy is in place
     When curl-pod requests "http://webpod/"
     Then Hubble shows the http-request of the request, GET from curl-pod to a webpod pod, FORWARDED

@@ -1,9 +1,9 @@
 """Which step function each feature sentence runs, and which seed facts it declares.
 
 Read without importing the step modules: their source is parsed (ast) for pytest-bdd's
-``@given/@when/@then`` decorators, cilab.facts' ``@asserts("key", ...)`` and the
-``fact("key")`` calls in the function's own body; the feature files are parsed with the
-Gherkin parser pytest-bdd uses, and a sentence is matched with pytest-bdd's own step parsers
+``@given/@when/@then`` decorators, cilab.facts' ``@asserts("key", ...)``, the ``fact("key")``
+calls in the function's own body and ``@outcome("what it asserts")``; the feature files are
+parsed with the Gherkin parser pytest-bdd uses, and a sentence is matched with pytest-bdd's own step parsers
 (``parsers.parse``/``re``/``cfparse``/plain string), so the link is the one pytest-bdd makes.
 Used by tools/catalogue.py (the seed-fact catalogue) and tests/unit/test_outcome_links.py.
 """
@@ -31,6 +31,7 @@ class StepDef:
     parser: Any                 # a pytest_bdd.parsers.StepParser
     declared: tuple[str, ...]   # @asserts keys
     read: frozenset[str]        # keys of fact("key") calls in the function's own body
+    outcome: str = ""           # @outcome("what it asserts"), for an outcome with no seed value
 
     @property
     def where(self) -> str:
@@ -80,7 +81,7 @@ def scan(root: Path) -> list[StepDef]:
         for node in ast.walk(tree):
             if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 continue
-            kinds, declared = [], ()
+            kinds, declared, outcome = [], (), ""
             for dec in node.decorator_list:
                 if isinstance(dec, ast.Call) and _name(dec.func) in _KINDS:
                     try:
@@ -89,13 +90,18 @@ def scan(root: Path) -> list[StepDef]:
                         raise LinkError(f"{rel}:{dec.lineno}: cannot read the step sentence ({exc})") from None
                 elif isinstance(dec, ast.Call) and _name(dec.func) == "asserts":
                     declared = tuple(_const(a) for a in dec.args)
+                elif isinstance(dec, ast.Call) and _name(dec.func) == "outcome":
+                    try:
+                        outcome = " ".join(str(_const(dec.args[0])).split()) if dec.args else ""
+                    except ValueError:
+                        raise LinkError(f"{rel}:{dec.lineno}: @outcome takes a plain string") from None
             if not kinds:
                 continue
             read = frozenset(_const(c.args[0]) for c in ast.walk(node)
                              if isinstance(c, ast.Call) and _name(c.func) == "fact" and c.args
                              and isinstance(c.args[0], ast.Constant))
             for kind, parser in kinds:
-                out.append(StepDef(rel, node.name, node.lineno, kind, parser, declared, read))
+                out.append(StepDef(rel, node.name, node.lineno, kind, parser, declared, read, outcome))
     return out
 
 
@@ -134,3 +140,28 @@ def step_for(sentence: Sentence, defs: list[StepDef]) -> StepDef | None:
         if d.kind == sentence.kind and d.parser.is_matching(sentence.text):
             return d
     return None
+
+
+def outcome_gaps(root: Path) -> list[str]:
+    """Every Then sentence (And/But after Then included) of features/*.feature whose step
+    function declares neither the seed facts it asserts (``@asserts``) nor what it asserts
+    (``@outcome``), that no Then step matches, or that several Then steps match: one line
+    each, with the feature line, the sentence and the step function(s)."""
+    defs = scan(root)
+    gaps: list[str] = []
+    seen: set[tuple[str, int, str]] = set()
+    for s in sentences(root):
+        if s.kind != "then" or (s.feature, s.line, s.text) in seen:
+            continue
+        seen.add((s.feature, s.line, s.text))
+        d = step_for(s, defs)
+        several = sorted({o.where for o in defs if o.kind == "then" and o.parser.is_matching(s.text)})
+        if d is None:
+            gaps.append(f"{s.feature}:{s.line}: no Then step matches {s.text!r}")
+        elif len(several) > 1:
+            gaps.append(f"{s.feature}:{s.line}: {s.text!r} matches several Then steps ({'; '.join(several)}): "
+                        "which assertion checks it is not one link")
+        elif not d.declared and not d.outcome:
+            gaps.append(f"{s.feature}:{s.line}: {s.text!r} runs {d.where}, which declares neither "
+                        "@asserts(...) nor @outcome(...)")
+    return gaps

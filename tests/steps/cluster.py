@@ -6,7 +6,7 @@ from typing import Any
 
 from pytest_bdd import parsers, then
 
-from cilab.facts import asserts, fact
+from cilab.facts import asserts, fact, outcome
 from cilab.lab import Lab
 from cilab.parsers import kube
 from cilab.parsers.cluster import NodeFacts
@@ -29,6 +29,7 @@ def _readiness(facts: NodeFacts) -> str:
 
 
 @then(parsers.parse('node "{node}" is Ready'))
+@outcome("the Node's Ready condition is True")
 def cluster_node_ready(lab: Lab, node: str) -> None:
     def check() -> None:
         facts = _node(lab, node)
@@ -37,6 +38,7 @@ def cluster_node_ready(lab: Lab, node: str) -> None:
 
 
 @then(parsers.parse('node "{node}" has the InternalIP the lab assigns it ({address} by default)'))
+@outcome("the Node's InternalIP is the address provisioning/versions.env assigns the node")
 def cluster_node_internal_ip(lab: Lab, node: str, address: str) -> None:
     want = load_versions().node_ips.get(node)
     assert want is not None, (f"provisioning/versions.env assigns no address to {node} "
@@ -47,6 +49,7 @@ def cluster_node_internal_ip(lab: Lab, node: str, address: str) -> None:
 
 
 @then(parsers.parse('node "{node}" runs the kubelet of the lab\'s pinned Kubernetes version'))
+@outcome("the Node's kubelet version is v<KUBERNETES_VERSION> of provisioning/versions.env")
 def cluster_node_kubelet(lab: Lab, node: str) -> None:
     want = f"v{load_versions().kubernetes_version}"
     seen = _node(lab, node).kubelet_version
@@ -55,6 +58,7 @@ def cluster_node_kubelet(lab: Lab, node: str) -> None:
 
 
 @then(parsers.parse('node "{node}" runs the lab\'s pinned containerd version'))
+@outcome("the Node's container runtime is containerd://<CONTAINERD_VERSION> of provisioning/versions.env")
 def cluster_node_runtime(lab: Lab, node: str) -> None:
     want = f"containerd://{load_versions().containerd_version}"
     seen = _node(lab, node).container_runtime
@@ -63,6 +67,7 @@ def cluster_node_runtime(lab: Lab, node: str) -> None:
 
 
 @then("the nodes of the cluster are exactly the lab's nodes")
+@outcome("the cluster's Nodes are exactly the nodes of provisioning/versions.env, none missing, none extra")
 def cluster_nodes_exactly(lab: Lab) -> None:
     want = set(load_versions().node_ips)
     seen = set(cluster.nodes(lab))
@@ -72,6 +77,7 @@ def cluster_nodes_exactly(lab: Lab) -> None:
 
 
 @then("every node of the cluster is Ready")
+@outcome("every Node of the cluster has Ready=True")
 def cluster_every_node_ready(lab: Lab) -> None:
     def check() -> None:
         found = cluster.nodes(lab)
@@ -86,6 +92,7 @@ def cluster_every_node_ready(lab: Lab) -> None:
 
 
 @then(parsers.parse('there is no DaemonSet "{name}" in "{namespace}"'))
+@outcome("the API has no DaemonSet of that name in that namespace")
 def cluster_no_daemonset(lab: Lab, name: str, namespace: str) -> None:
     obj = k8s.daemonset(lab, namespace, name)
     if obj is not None:
@@ -94,6 +101,7 @@ def cluster_no_daemonset(lab: Lab, name: str, namespace: str) -> None:
 
 
 @then("no node has kube-proxy's KUBE-SERVICES or KUBE-SVC-* iptables chains")
+@outcome("iptables-save on every node holds no KUBE-SERVICES or KUBE-SVC-* chain or rule")
 def cluster_no_kube_proxy_rules(lab: Lab) -> None:
     def check() -> None:
         found = {}
@@ -107,6 +115,7 @@ def cluster_no_kube_proxy_rules(lab: Lab) -> None:
 
 
 @then(parsers.parse('the ConfigMap "{name}" in "{namespace}" has {key} "{value}"'))
+@outcome("the ConfigMap's data holds the key with exactly that value")
 def cluster_configmap_key(lab: Lab, name: str, namespace: str, key: str, value: str) -> None:
     data = k8s.configmap_data(lab, namespace, name)
     assert data is not None, f"ConfigMap {namespace}/{name} does not exist"
@@ -137,6 +146,7 @@ def _inside(ip: str, nets: list[ipaddress.IPv4Network]) -> bool:
 
 
 @then(parsers.parse("every node has a Cilium pod CIDR of its own, a /{bits:d} inside {pool}"))
+@outcome("each node's CiliumNode has pod CIDRs of that prefix length inside the pool, overlapping no other node's")
 def cluster_cilium_cidrs(lab: Lab, bits: int, pool: str) -> None:
     pool_net = ipaddress.ip_network(pool)
 
@@ -162,6 +172,7 @@ def cluster_cilium_cidrs(lab: Lab, bits: int, pool: str) -> None:
 
 
 @then("every pod that is not in the host network has an IP from its node's Cilium pod CIDR")
+@outcome("every Running or Pending pod outside the host network has an IP inside its node's CiliumNode pod CIDRs")
 def cluster_pod_ips_from_cilium(lab: Lab) -> None:
     cidrs = {node: _networks(c) for node, c in cluster.cilium_node_cidrs(lab).items()}
     pods = [p for p in cluster.all_pods(lab)
@@ -173,6 +184,7 @@ def cluster_pod_ips_from_cilium(lab: Lab) -> None:
 
 
 @then("no pod has an IP from its node's kubeadm podCIDR")
+@outcome("no pod outside the host network has an IP inside its Node's spec.podCIDRs")
 def cluster_no_kubeadm_pod_ips(lab: Lab) -> None:
     kubeadm = {name: _networks(f.pod_cidrs) for name, f in cluster.nodes(lab).items()}
     wrong = [f"{p.ref} on {p.node}: {p.ip} in {', '.join(map(str, kubeadm[p.node]))}"
@@ -185,6 +197,8 @@ def cluster_no_kubeadm_pod_ips(lab: Lab) -> None:
 
 
 @then(parsers.parse('the DaemonSet "{name}" in "{namespace}" is scheduled and ready on every node of the cluster'))
+@outcome("every node holds a Running, Ready pod of the DaemonSet, and its status says desired = ready = the "
+         "number of nodes")
 def cluster_daemonset_every_node(lab: Lab, name: str, namespace: str) -> None:
     """Every node: the agent and Envoy run one pod per node (seed 633-647), so each node must
     hold a Running, Ready pod of the DaemonSet, and the nodes without one are named; the
@@ -208,6 +222,7 @@ def cluster_daemonset_every_node(lab: Lab, name: str, namespace: str) -> None:
 
 
 @then(parsers.parse('the Deployment "{name}" in "{namespace}" has {ready:d}/{want:d} replicas ready'))
+@outcome("the Deployment's ready and wanted replicas are exactly the numbers of the sentence")
 def cluster_deployment_replicas(lab: Lab, name: str, namespace: str, ready: int, want: int) -> None:
     def check() -> None:
         obj = k8s.deployment(lab, namespace, name)
@@ -222,6 +237,7 @@ def cluster_deployment_replicas(lab: Lab, name: str, namespace: str, ready: int,
 
 
 @then(parsers.parse("on every node the {table} table has the chains {chains}, each fed from a built-in chain"))
+@outcome("on every node iptables-save's table has each named chain, and a rule of a built-in chain jumps to it")
 def cluster_cilium_chains(lab: Lab, table: str, chains: str) -> None:
     wanted = [c.strip() for c in chains.split(",") if c.strip()]
 

@@ -7,6 +7,7 @@ from typing import Any
 from pytest_bdd import given, parsers, then, when
 
 from cilab import manifests
+from cilab.facts import outcome
 from cilab.lab import Lab
 from cilab.probes import export, flows, k8s, traffic, whoami
 
@@ -31,6 +32,7 @@ def request_to_webpod(lab: Lab, scenario_ns: str, ctx: dict[str, Any]) -> None:
 
 
 @then("a webpod answers it with HTTP 200")
+@outcome("the answer is HTTP 200 and whoami's Hostname is a webpod pod")
 def webpod_answers(lab: Lab, scenario_ns: str, ctx: dict[str, Any]) -> None:
     resp: traffic.Response = ctx["response"]
     assert resp.status == 200, (f"{resp.request.url}: expected HTTP 200 from webpod, saw "
@@ -60,6 +62,8 @@ def side_node(lab: Lab, namespace: str, ctx: dict[str, Any], side: str) -> tuple
 
 @then(parsers.parse("on every node the export directory holds events.log of at most {mb:d} MB "
                     "and at most {backups:d} rotated backups"))
+@outcome("on every node the export directory holds events.log of at most that size and at most that many "
+         "rotated backups")
 def export_files_within_limits(lab: Lab, mb: int, backups: int) -> None:
     def check() -> None:
         wrong = []
@@ -83,6 +87,8 @@ def export_files_within_limits(lab: Lab, mb: int, backups: int) -> None:
 
 
 @then(parsers.parse("the export file on the node running the {side} holds JSON flow events of that node"))
+@outcome("the export file on that side's node holds flows of the scenario's namespace, each with that node's "
+         "node_name")
 def export_file_holds_events(lab: Lab, scenario_ns: str, ctx: dict[str, Any], side: str) -> None:
     """One node per side: an agent exports the flows it observes, so the request is in the
     files of the client's and the server's nodes (each an outline row), no other."""
@@ -102,6 +108,8 @@ def export_file_holds_events(lab: Lab, scenario_ns: str, ctx: dict[str, Any], si
 
 
 @then("among them are the request's flows between curl-pod and the webpod, FORWARDED")
+@outcome("that file holds flows of the request (its client port, after it was sent) between curl-pod and the "
+         "answering webpod, all FORWARDED")
 def export_file_has_request(lab: Lab, scenario_ns: str, ctx: dict[str, Any]) -> None:
     req: traffic.Request = ctx["request"]
     node, server = ctx["export_node"], ctx["server_pod"]

@@ -7,7 +7,7 @@ import pytest
 from pytest_bdd import parsers, then, when
 
 from cilab.errors import LabUnavailable
-from cilab.facts import asserts, fact
+from cilab.facts import asserts, fact, outcome
 from cilab.lab import Lab
 from cilab.parsers import kube
 from cilab.probes import hubble, k8s, nodes
@@ -26,12 +26,14 @@ def _snapshot(stage_record: dict[str, Any]) -> dict[str, Any]:
 
 
 @then(parsers.parse('the pre-Hubble snapshot shows enable-hubble "{value}"'))
+@outcome("the pre-Hubble stage record's cilium-config enable-hubble is exactly the value")
 def snapshot_enable_hubble(stage_record: dict[str, Any], value: str) -> None:
     seen = _snapshot(stage_record).get("enable-hubble")
     assert seen == value, f"before Hubble: expected enable-hubble {value!r}, saw {seen!r}"
 
 
 @then("the pre-Hubble snapshot shows no Hubble secrets")
+@outcome("the pre-Hubble stage record lists no Secret in kube-system named cilium-ca or holding 'hubble'")
 def snapshot_no_secrets(stage_record: dict[str, Any]) -> None:
     seen = _snapshot(stage_record)["secrets"]
     assert not seen, f"before Hubble: expected no cilium-ca/hubble secrets, saw {', '.join(seen)}"
@@ -110,6 +112,7 @@ def read_configmap(lab: Lab, ctx: dict[str, Any], name: str, namespace: str) -> 
 
 
 @then("it has these entries:")
+@outcome("the ConfigMap the When step read holds each row's key with exactly the row's value")
 def configmap_has(ctx: dict[str, Any], datatable: list[list[str]]) -> None:
     name, data = ctx["configmap"]
     wrong = [f"{r['key']}: expected {r['value']!r}, saw {data.get(r['key'], '<absent>')!r}"
@@ -118,6 +121,7 @@ def configmap_has(ctx: dict[str, Any], datatable: list[list[str]]) -> None:
 
 
 @then(parsers.parse('these Secrets exist in "{namespace}":'))
+@outcome("each Secret of the table exists in the namespace with the table's type")
 def secrets_exist(lab: Lab, namespace: str, datatable: list[list[str]]) -> None:
     types = k8s.secret_types(lab, namespace)
     wrong = []
@@ -145,6 +149,7 @@ def _listening(lab: Lab, cluster: dict[str, str], node: str, port: int,
 
 
 @then(parsers.parse('port {port:d} is listened on by "{process}" on every node'))
+@outcome("on every node ss shows the port listened on by that process on an address the other nodes reach")
 def port_on_every_node(lab: Lab, port: int, process: str) -> None:
     def check() -> None:
         cluster = k8s.nodes(lab)
@@ -159,6 +164,8 @@ def port_on_every_node(lab: Lab, port: int, process: str) -> None:
 
 
 @then(parsers.parse('port {port:d} is listened on by "{process}" on the node running the operator'))
+@outcome("the port is listened on by that process, on an address the other nodes reach, on exactly the node "
+         "of the one Running operator pod")
 def port_on_operator_node(lab: Lab, port: int, process: str) -> None:
     """One node: the operator runs one replica; the port is open where it runs only."""
     def check() -> None:
@@ -185,6 +192,7 @@ def port_on_operator_node(lab: Lab, port: int, process: str) -> None:
 
 
 @then(parsers.parse('the Deployment "{name}" in "{namespace}" is ready'))
+@outcome("the Deployment wants at least one replica and every one is ready")
 def deployment_ready(lab: Lab, name: str, namespace: str) -> None:
     def check() -> None:
         obj = k8s.deployment(lab, namespace, name)
@@ -216,6 +224,7 @@ def _check_target(lab: Lab, namespace: str, name: str, sp: Any, target: int) -> 
 
 
 @then(parsers.parse('the Service "{name}" in "{namespace}" sends port {port:d} to pod port {target:d}'))
+@outcome("the Service has the port, and its target port (a named one: its endpoints' port) is the pod port")
 def service_port_to(lab: Lab, name: str, namespace: str, port: int, target: int) -> None:
     def check() -> None:
         _, sp = _service_port(lab, namespace, name, port)
@@ -224,6 +233,7 @@ def service_port_to(lab: Lab, name: str, namespace: str, port: int, target: int)
 
 
 @then(parsers.parse('the relay configuration has peer-service "{peer}" and listen-address "{listen}"'))
+@outcome("hubble-relay-config's config.yaml has exactly that peer-service and listen-address")
 def relay_config(lab: Lab, peer: str, listen: str) -> None:
     data = k8s.configmap_data(lab, "kube-system", "hubble-relay-config")
     assert data is not None, "ConfigMap kube-system/hubble-relay-config does not exist"
@@ -234,6 +244,7 @@ def relay_config(lab: Lab, peer: str, listen: str) -> None:
 
 
 @then(parsers.parse('the endpoints of "{name}" are exactly every node\'s InternalIP on port {port:d}'))
+@outcome("the Service's endpoints are exactly every Node's InternalIP on the port")
 def endpoints_every_node(lab: Lab, name: str, port: int) -> None:
     def check() -> None:
         want = {(ip, port) for ip in k8s.nodes(lab).values()}
@@ -248,6 +259,7 @@ def endpoints_every_node(lab: Lab, name: str, port: int) -> None:
 
 
 @then(parsers.parse('the Service "{name}" in "{namespace}" is a NodePort on {node_port:d} to pod port {target:d}'))
+@outcome("the Service is of type NodePort with that nodePort, and its target is the pod port")
 def service_nodeport(lab: Lab, name: str, namespace: str, node_port: int, target: int) -> None:
     svc = k8s.service(lab, namespace, name)
     assert svc is not None, f"Service {namespace}/{name} does not exist"
@@ -260,6 +272,7 @@ def service_nodeport(lab: Lab, name: str, namespace: str, node_port: int, target
 
 
 @then(parsers.parse('the "{container}" container of Deployment "{name}" has {var} "{value}"'))
+@outcome("that container of the Deployment sets the variable to exactly that value")
 def container_env(lab: Lab, container: str, name: str, var: str, value: str) -> None:
     obj = k8s.deployment(lab, "kube-system", name)
     assert obj is not None, f"Deployment kube-system/{name} does not exist"
@@ -269,6 +282,7 @@ def container_env(lab: Lab, container: str, name: str, var: str, value: str) -> 
 
 
 @then(parsers.parse("an HTTP GET of port {port:d} on a node returns the Hubble UI page"))
+@outcome("GET http://<a node's InternalIP>:<port>/ answers 200 with <title>Hubble UI</title>")
 def ui_page(lab: Lab, port: int) -> None:
     """One node: the seed opens the UI at one address (http://192.168.10.100:31234, seed
     1197-1198); which nodes serve a NodePort is kube-proxy replacement's, not the UI's."""
@@ -293,6 +307,7 @@ def run_hubble_status(lab: Lab, ctx: dict[str, Any]) -> None:
 
 
 @then("the health check is Ok")
+@outcome("hubble status through Hubble Relay reports Healthcheck Ok")
 def health_ok(lab: Lab, ctx: dict[str, Any]) -> None:
     def check() -> None:
         st = ctx.get("hubble_status") or hubble.status(lab)
@@ -302,6 +317,7 @@ def health_ok(lab: Lab, ctx: dict[str, Any]) -> None:
 
 
 @then("every node of the cluster is connected")
+@outcome("hubble status through Hubble Relay reports Connected Nodes N/N, N the cluster's Nodes")
 def every_node_connected(lab: Lab, ctx: dict[str, Any]) -> None:
     def check() -> None:
         want = len(k8s.nodes(lab))

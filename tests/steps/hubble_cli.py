@@ -10,11 +10,11 @@ from urllib.parse import urlsplit
 import pytest
 from pytest_bdd import given, parsers, then, when
 
-from cilab.facts import asserts, fact
+from cilab.facts import asserts, fact, outcome
 from cilab.lab import Lab
 from cilab.locks import resource_lock
 from cilab.parsers.hubble import Flow
-from cilab.probes import flows, hubble, hubble_cli, k8s, observe_filter, starwars
+from cilab.probes import flows, hubble, hubble_cli, k8s, observe_filter, starwars, traffic
 from cilab.probes.traffic import Response
 
 KS = "kube-system"
@@ -83,6 +83,7 @@ def _listeners(found: list[Any]) -> str:
 
 
 @then(parsers.parse("the port-forward says Hubble Relay is available at {address}"))
+@outcome("the port-forward's own output contains 'Hubble Relay is available at <address>'")
 def port_forward_says(ctx: dict[str, Any], address: str) -> None:
     out = ctx["port_forward"].output
     assert f"Hubble Relay is available at {address}" in out, (
@@ -112,6 +113,7 @@ def stop_port_forward(lab: Lab, ctx: dict[str, Any]) -> None:
 
 
 @then(parsers.parse("nothing listens on port {port:d} on k8s-ctr"))
+@outcome("ss on the node shows no socket listening on the port")
 def nothing_on_port(lab: Lab, ctx: dict[str, Any], port: int) -> None:
     node = _node(lab, ctx)
     found = [l for l in hubble_cli.listeners(lab, node) if l.port == port]
@@ -177,6 +179,7 @@ def status_ok_via(ctx: dict[str, Any], via: str) -> None:
 
 
 @then("it counts every node of the cluster as connected")
+@outcome("hubble status through the port-forward reports Connected Nodes N/N, N the cluster's Nodes")
 def status_every_node(lab: Lab, ctx: dict[str, Any]) -> None:
     node = _node(lab, ctx)
 
@@ -256,11 +259,47 @@ def _cmd(ctx: dict[str, Any]) -> str:
 # --- the scenario's own traffic -------------------------------------------------------------------
 
 
+#: the landing's answer (seed 2163: `Ship landed`) and the L7 rule1's refusal, Envoy's 403 with the body
+#: "Access denied" (the seed does not print it: Cilium's Star Wars demo documentation, shared/reference facts)
+LANDED, DENIED = "Ship landed", "Access denied"
+
+
+def _answer_problem(resp: Response, allowed: bool, policy: str | None) -> str | None:
+    """None when a request of the demo got the answer the policy in force gives it (what the
+    outlines' descriptions say: with no rule1 both ships land; under the L3/L4 rule1 the
+    tiefighter lands and the xwing's connection is dropped; under the L7 rule1 the
+    tiefighter's landing is answered and its PUT /v1/exhaust-port refused with 403)."""
+    seen = starwars.describe_response(resp)
+    first = (resp.body.strip().splitlines() or [""])[0].strip()
+    if allowed:
+        ok = resp.rc == 0 and resp.status == 200 and first == LANDED
+        return None if ok else f"expected HTTP 200 {LANDED!r}, saw {seen}"
+    if policy == "l7":
+        ok = resp.status == 403 and resp.body.strip() == DENIED
+        return None if ok else f"expected HTTP 403 {DENIED!r}, saw {seen}"
+    problem = traffic.deny_problem(resp)
+    return None if problem is None else f"expected the connect attempt to time out (dropped by rule1), saw {problem}"
+
+
+def _check_answers(ctx: dict[str, Any]) -> None:
+    """The answers are part of what the scenario states: a filter is judged on the flows of
+    requests that went the way the policy says, so a wrong answer fails here, by name."""
+    policy = ctx.get("rule1")
+    wrong = []
+    for key, resp in ctx["requests"].items():
+        req = resp.request
+        problem = _answer_problem(resp, starwars.allowed(req.pod, req.method, urlsplit(req.url).path, policy), policy)
+        if problem:
+            wrong.append(f"{key}'s {req.method} {urlsplit(req.url).path} (from port {req.local_port}): {problem}")
+    assert not wrong, "; ".join(wrong)
+
+
 @when("the tiefighter and the xwing each request a landing")
 def both_ships_land(lab: Lab, scenario_ns: str, ctx: dict[str, Any]) -> None:
     ctx["requests"] = {ship: starwars.request(lab, scenario_ns, ship, *starwars.LANDING, ctx.get("rule1"),
                                               max_time=MAX_TIME)
                        for ship in ("tiefighter", "xwing")}
+    _check_answers(ctx)
 
 
 @when("the tiefighter requests a landing and then sends PUT /v1/exhaust-port")
@@ -268,6 +307,7 @@ def tiefighter_post_and_put(lab: Lab, scenario_ns: str, ctx: dict[str, Any]) -> 
     ctx["requests"] = {f"tiefighter {method}": starwars.request(lab, scenario_ns, "tiefighter", method, path,
                                                                 ctx.get("rule1"), max_time=MAX_TIME)
                        for method, path in (starwars.LANDING, starwars.EXHAUST_PORT)}
+    _check_answers(ctx)
 
 
 def _is(ep: Any, ns: str | None, prefix: str) -> bool:
@@ -326,6 +366,7 @@ def _selection(name: str) -> Callable[[dict[str, Any], list[Flow]], list[Flow]]:
 
 
 @then(parsers.parse("it shows {what}"))
+@outcome("the filtered output holds at least one flow of the named traffic of the scenario")
 def it_shows(lab: Lab, ctx: dict[str, Any], what: str) -> None:
     """One flow of the selection: this step shows the filter lets the request through; which
     flows a request makes is the Star Wars chapter's, and every flow shown is judged by
@@ -340,6 +381,8 @@ def it_shows(lab: Lab, ctx: dict[str, Any], what: str) -> None:
 
 
 @then(parsers.parse("it leaves out {whats}, which Hubble holds"))
+@outcome("the named flows are first seen in Hubble (--namespace of the scenario), then none of them is in the "
+         "filtered output")
 def it_leaves_out(lab: Lab, ctx: dict[str, Any], whats: str) -> None:
     """`whats`: one selection, or several joined by " and " (one per part of a compound filter);
     each is first seen in Hubble (`--namespace` of the scenario), then absent from the output."""
@@ -365,6 +408,8 @@ def it_leaves_out(lab: Lab, ctx: dict[str, Any], whats: str) -> None:
 
 
 @then(parsers.parse("every flow it shows {props}"))
+@outcome("the filtered output is not empty, every flow matches every part of the filter, and every flow has "
+         "the named property")
 def every_flow(ctx: dict[str, Any], props: str) -> None:
     """`props`: one property, or several joined by " and " (one per part of a compound filter)."""
     names = [p.strip() for p in props.split(" and ")] if props not in PROPERTIES else [props]
@@ -433,6 +478,8 @@ def service_translated(lab: Lab, ctx: dict[str, Any], service: str, port: str, p
 
 
 @then(parsers.parse("the xwing's connection shows the TCP flags {flag_sets}"))
+@outcome("the flows of the xwing's request (its client port, after it was sent) include each listed set of "
+         "TCP flags, and every flow shown matches the filter")
 def connection_flags(lab: Lab, ctx: dict[str, Any], flag_sets: str) -> None:
     sent = ctx["response"]
     req = sent.request
@@ -503,6 +550,7 @@ def relay_reads_every_node(lab: Lab, ctx: dict[str, Any]) -> None:
 
 
 @then(parsers.parse("the Hubble UI talks to Relay on port {port:d}"))
+@outcome("among the kube-system flows there is one between a hubble-ui pod and a hubble-relay pod on that port")
 def ui_talks_to_relay(lab: Lab, ctx: dict[str, Any], port: int) -> None:
     """One flow: the lab runs one UI and one Relay replica (seed 1105-1106), so one flow
     between them on the port shows the path."""
@@ -521,6 +569,8 @@ def ui_talks_to_relay(lab: Lab, ctx: dict[str, Any], port: int) -> None:
 
 
 @then(parsers.parse("traffic to the API server on port {port:d} carries the reserved identity kube-apiserver"))
+@outcome("there are flows to the API server's endpoints on the port seen from another node, and every one "
+         "carries identity 7 (kube-apiserver)")
 def apiserver_identity(lab: Lab, ctx: dict[str, Any], port: int) -> None:
     apiservers = _apiserver_ips(lab)
     cluster = k8s.nodes(lab)
@@ -576,6 +626,7 @@ def ip_cache_identities(ctx: dict[str, Any]) -> None:
 
 
 @then("no address has identity 4 (health)")
+@outcome("no entry of the agent's IP cache has identity 4")
 def no_health_identity(ctx: dict[str, Any]) -> None:
     health = [e.cidr for e in ctx["ipcache"] if e.identity == IDENTITY["health"]]
     assert not health, (f"cilium-dbg ip list on {ctx['ipcache_node']}: expected no health endpoint (identity 4) with "

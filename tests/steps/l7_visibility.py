@@ -14,7 +14,7 @@ import pytest
 from pytest_bdd import given, parsers, then, when
 
 from cilab import manifests
-from cilab.facts import asserts, fact
+from cilab.facts import asserts, fact, outcome
 from cilab.lab import Lab
 from cilab.parsers import kube
 from cilab.parsers.hubble import Flow
@@ -140,6 +140,7 @@ def request_try(lab: Lab, webpod_ns: str, ctx: dict[str, Any], url: str) -> None
 
 
 @then("every answer came from a webpod pod and both pods answered")
+@outcome("every answer's whoami Hostname is a webpod pod, and both webpod pods answered")
 def both_replicas_answered(ctx: dict[str, Any]) -> None:
     pods = ctx["webpod_pods"]
     seen = [l7.parse_whoami(r.body).hostname for r in ctx["responses"]]
@@ -152,6 +153,7 @@ def both_replicas_answered(ctx: dict[str, Any]) -> None:
 
 
 @then("the webpod pods run on different nodes")
+@outcome("the two webpod pods run on two different nodes")
 def replicas_spread(ctx: dict[str, Any]) -> None:
     pods = ctx["webpod_pods"]
     nodes = sorted(str(n) for n in pods.values())
@@ -161,6 +163,8 @@ def replicas_spread(ctx: dict[str, Any]) -> None:
 
 
 @then("whoami echoes none of the Envoy headers")
+@outcome("no whoami answer echoes X-Envoy-Expected-Rq-Timeout-Ms, X-Envoy-Internal, X-Forwarded-Proto or "
+         "X-Request-Id")
 def no_envoy_headers(ctx: dict[str, Any]) -> None:
     for resp in ctx["responses"]:
         echo = l7.parse_whoami(resp.body)
@@ -170,6 +174,7 @@ def no_envoy_headers(ctx: dict[str, Any]) -> None:
 
 
 @then("the answer is HTTP 200 from a webpod pod")
+@outcome("the answer is HTTP 200 and whoami's Hostname is one of the webpod pods")
 def answer_200(lab: Lab, webpod_ns: str, ctx: dict[str, Any]) -> None:
     resp = ctx["response"]
     host = l7.parse_whoami(resp.body).hostname
@@ -180,6 +185,7 @@ def answer_200(lab: Lab, webpod_ns: str, ctx: dict[str, Any]) -> None:
 
 
 @then("whoami echoes these headers added by Envoy:")
+@outcome("whoami echoes each header of the table with the table's value (a UUID where it says so)")
 def envoy_headers(ctx: dict[str, Any], datatable: list[list[str]]) -> None:
     echo = l7.parse_whoami(ctx["response"].body)
     wrong = []
@@ -198,6 +204,7 @@ def envoy_headers(ctx: dict[str, Any], datatable: list[list[str]]) -> None:
 
 
 @then("whoami echoes the request line with the query it was sent")
+@outcome("whoami's echoed request line is GET <path>?<query> HTTP/1.1 of the URL as sent")
 def echoes_query(ctx: dict[str, Any]) -> None:
     req = ctx["request"]
     parts = urlsplit(req.url)
@@ -236,6 +243,8 @@ def _verdict_and_source(found: list[Flow], what: str) -> None:
 
 
 @then("Hubble shows a dns-request from curl-pod for the A record of webpod, observed by the proxy, FORWARDED")
+@outcome("Hubble holds a dns-request of curl-pod for webpod.<namespace>.svc.cluster.local. A, with curl-pod "
+         "as source, FORWARDED and observed by the proxy")
 def dns_request(lab: Lab, webpod_ns: str, ctx: dict[str, Any]) -> None:
     found = _dns_flows(lab, webpod_ns, ctx, "REQUEST", "A")
     wrong_side = [f for f in found if f.source.pod_name != CLIENT]
@@ -244,6 +253,8 @@ def dns_request(lab: Lab, webpod_ns: str, ctx: dict[str, Any]) -> None:
 
 
 @then("Hubble shows a dns-response to curl-pod with the ClusterIP of Service webpod, observed by the proxy, FORWARDED")
+@outcome("Hubble holds a dns-response to curl-pod for that A query with rcode 0 and Service webpod's "
+         "ClusterIP, FORWARDED and observed by the proxy")
 def dns_response(lab: Lab, webpod_ns: str, ctx: dict[str, Any]) -> None:
     cluster_ip = k8s.cluster_ip(lab, webpod_ns, "webpod")
     found = _dns_flows(lab, webpod_ns, ctx, "RESPONSE", "A")
@@ -273,6 +284,8 @@ def request_flows(lab: Lab, sent: traffic.Response) -> dict[str, list[Flow]]:
 
 
 @then("Hubble shows the http-request of the request, GET from curl-pod to a webpod pod, FORWARDED")
+@outcome("the request's http-request flows (its marker and client port) exist and each is GET of its URL from "
+         "curl-pod to a webpod pod, FORWARDED")
 def http_request(lab: Lab, webpod_ns: str, ctx: dict[str, Any]) -> None:
     req = ctx["request"]
     pods = _webpod_pods(lab, webpod_ns)
@@ -285,6 +298,7 @@ def http_request(lab: Lab, webpod_ns: str, ctx: dict[str, Any]) -> None:
 
 
 @then("Hubble shows the http-response of the request with code 200, FORWARDED")
+@outcome("the request's http-response flows exist and each has code 200, FORWARDED")
 def http_response(lab: Lab, ctx: dict[str, Any]) -> None:
     req = ctx["request"]
     wrong = [f"code {f.http_code} {f.verdict} ({f.summary})" for f in request_flows(lab, ctx["response"])["RESPONSE"]
@@ -293,6 +307,7 @@ def http_response(lab: Lab, ctx: dict[str, Any]) -> None:
 
 
 @then("Hubble shows the http-request of the request with the query in its URL")
+@outcome("every http-request flow of the request shows its URL exactly as sent, query included")
 def http_request_with_query(lab: Lab, ctx: dict[str, Any]) -> None:
     req = ctx["request"]
     urls = [f.http_url for f in request_flows(lab, ctx["response"])["REQUEST"]]
@@ -316,6 +331,8 @@ def http_flows_url(lab: Lab, ctx: dict[str, Any], url: str) -> None:
 
 
 @then("the request times out without an answer")
+@outcome("the name resolved and curl's connect attempt to that address timed out: exit 28, no connection, no "
+         "HTTP answer")
 def timed_out(ctx: dict[str, Any]) -> None:
     """A policy drop, told apart by its cause: the name resolved, curl tried that address,
     and the connect attempt timed out (not a resolver timeout, a refusal or an answer)."""
@@ -327,6 +344,7 @@ def timed_out(ctx: dict[str, Any]) -> None:
 
 
 @then(parsers.parse('Hubble shows the request\'s packets from curl-pod DROPPED with reason "{reason}"'))
+@outcome("Hubble holds a DROPPED flow of the request (its client port) from curl-pod with that drop reason")
 def dropped(lab: Lab, ctx: dict[str, Any], reason: str) -> None:
     sent = ctx["response"]
     req = sent.request

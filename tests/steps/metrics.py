@@ -12,7 +12,7 @@ import pytest
 from pytest_bdd import given, parsers, then, when
 
 from cilab import manifests
-from cilab.facts import asserts, fact
+from cilab.facts import asserts, fact, outcome
 from cilab.lab import Lab
 from cilab.parsers.metrics import metric_sum, samples_named
 from cilab.probes import flows, grafana, k8s, prometheus, traffic, whoami
@@ -48,6 +48,7 @@ def _base(lab: Lab, node_port: int) -> str:
 
 
 @then(parsers.parse('Prometheus on NodePort {node_port:d} answers {path} with "{text}"'))
+@outcome("GET of the path on the NodePort answers 200 with the text in its body")
 def prometheus_answers(lab: Lab, node_port: int, path: str, text: str) -> None:
     url = _base(lab, node_port) + path
 
@@ -59,6 +60,7 @@ def prometheus_answers(lab: Lab, node_port: int, path: str, text: str) -> None:
 
 
 @then(parsers.parse('Grafana on NodePort {node_port:d} answers /api/health with database "{state}"'))
+@outcome("GET /api/health on the NodePort answers 200 with that database state")
 def grafana_health(lab: Lab, node_port: int, state: str) -> None:
     url = _base(lab, node_port) + "/api/health"
 
@@ -78,6 +80,7 @@ def grafana_health(lab: Lab, node_port: int, state: str) -> None:
 
 
 @then(parsers.parse("Prometheus has an active target on port {port:d} of every node, and each is up"))
+@outcome("Prometheus' active targets hold <node InternalIP>:<port> for every node, each with health up")
 def target_on_every_node(lab: Lab, port: int) -> None:
     base = _base(lab, prometheus.PROMETHEUS_NODE_PORT)
 
@@ -96,6 +99,8 @@ def target_on_every_node(lab: Lab, port: int) -> None:
 
 
 @then(parsers.parse("Prometheus has an active target on port {port:d} exactly once, on the operator's node, and up"))
+@outcome("Prometheus' active targets on the port are exactly one, on the node of the one Running operator "
+         "pod, with health up")
 def target_on_operator_node(lab: Lab, port: int) -> None:
     """Exactly one: the lab runs one operator replica, whose 9963 is open on k8s-ctr only
     (seed 2683-2695); it is scraped where it runs."""
@@ -119,6 +124,7 @@ def target_on_operator_node(lab: Lab, port: int) -> None:
 
 
 @then(parsers.parse('the Prometheus query "{promql}" returns a positive count from the Hubble metrics of every node'))
+@outcome("the query returns a positive series for the :9965 instance of every node")
 def query_positive_from_hubble(lab: Lab, promql: str) -> None:
     """Every node: every agent runs a Hubble observer and Prometheus scrapes each one's
     :9965 (seed 2683-2695), so each node's instance must count flows; one positive node
@@ -178,6 +184,8 @@ def denied_request(lab: Lab, scenario_ns: str, ctx: dict[str, Any]) -> None:
 
 
 @then("curl-pod's request times out")
+@outcome("the name resolved to the webpod Service's ClusterIP and curl's connect attempt timed out: exit 28, "
+         "no answer")
 def request_times_out(lab: Lab, scenario_ns: str, ctx: dict[str, Any]) -> None:
     """A policy drop, told apart by its cause: the connect attempt to the webpod Service's
     address timed out (not a resolver timeout, a refusal or an answer)."""
@@ -211,6 +219,7 @@ def _settled_drops(lab: Lab, resp: traffic.Response) -> list[Any]:
 
 
 @then(parsers.parse("Hubble shows the request's packets DROPPED with reason {reason}"))
+@outcome("the request's DROPPED flows (two reads agreeing) exist and each has that drop reason")
 def hubble_shows_drops(lab: Lab, ctx: dict[str, Any], reason: str) -> None:
     req: traffic.Request = ctx["request"]
     drops = _settled_drops(lab, ctx["response"])
@@ -224,6 +233,7 @@ def hubble_shows_drops(lab: Lab, ctx: dict[str, Any], reason: str) -> None:
 
 
 @then(parsers.parse('hubble_drop_total{{reason="{reason}"}} rose by at least those drops on the node that dropped them'))
+@outcome("on each node that dropped them, the node's counter rose by at least the request's own DROPPED flows there")
 def drops_counted(lab: Lab, ctx: dict[str, Any], reason: str) -> None:
     cluster = k8s.nodes(lab)
     before, drops = ctx["drops_before"], ctx["drops"]
@@ -243,6 +253,7 @@ def drops_counted(lab: Lab, ctx: dict[str, Any], reason: str) -> None:
 
 
 @then(parsers.parse('Prometheus reports at least that hubble_drop_total{{reason="{reason}"}} for that node'))
+@outcome("Prometheus' sum of the counter for that node's :9965 instance is at least the value the node served")
 def prometheus_has_drops(lab: Lab, ctx: dict[str, Any], reason: str) -> None:
     base = _base(lab, prometheus.PROMETHEUS_NODE_PORT)
     cluster = k8s.nodes(lab)
@@ -277,6 +288,8 @@ def _expected_value(phrase: str, lab: Lab, namespace: str, ctx: dict[str, Any]) 
 
 
 @then(parsers.parse("the Hubble metrics of the answering webpod's node count it in {metric} with:"))
+@outcome("the answering webpod's node's :9965 has a series of the scenario's namespace with each table label "
+         "and a value of at least 1")
 def http_series(lab: Lab, scenario_ns: str, ctx: dict[str, Any], metric: str,
                 datatable: list[list[str]]) -> None:
     # one series on one node: the one request is counted once, by the server-side reporter of
@@ -349,6 +362,7 @@ def ping_webpod(lab: Lab, scenario_ns: str, ctx: dict[str, Any]) -> None:
 
 
 @then("the ping gets no reply")
+@outcome("ping sent at least one echo request and received no reply")
 def ping_unanswered(ctx: dict[str, Any]) -> None:
     ping: traffic.PingResult = ctx["ping"]
     assert ping.sent >= 1 and ping.received == 0, (
@@ -367,8 +381,13 @@ def _label_filters(text: str, namespace: str) -> dict[str, str]:
 
 
 @then("on curl-pod's node these Hubble metrics rose:")
+@outcome("each row's series on curl-pod's node's :9965 is higher than before the traffic (node-wide sums; "
+         "httpV2 limited to the scenario's namespace)")
 def families_rose(lab: Lab, scenario_ns: str, ctx: dict[str, Any], datatable: list[list[str]]) -> None:
-    # every family, on one node: the traffic is curl-pod's, so the agent of curl-pod's node counts it
+    # every family, on one node: the agent of curl-pod's node counts curl-pod's traffic there; the
+    # rows other than httpV2 (which is limited to the scenario's namespace) are node-wide sums, so
+    # their rise shows the family counts on that node while curl-pod sent its traffic, not whose
+    # packet it was (features/metrics.feature says so)
     node, ip = ctx["metrics_node"]
     before = ctx["metrics_before"]
     rows = [(r["family"], r["metric"], _label_filters(r["labels"], scenario_ns)) for r in table_rows(datatable)]
@@ -384,9 +403,9 @@ def families_rose(lab: Lab, scenario_ns: str, ctx: dict[str, Any], datatable: li
             was, now = metric_sum(before, metric, **labels), metric_sum(after, metric, **labels)
             if now <= was:
                 flat.append(f"{family}: {series(metric, labels)} {was:g} -> {now:g}")
-        assert not flat, (f"on {node} ({ip}:{prometheus.HUBBLE_METRICS_PORT}) expected every family to count "
-                          "curl-pod's traffic; did not rise: " + "; ".join(flat))
-    lab.eventually(check, what=f"the Hubble metric families count curl-pod's traffic on {node}", budget="metrics")
+        assert not flat, (f"on {node} ({ip}:{prometheus.HUBBLE_METRICS_PORT}) expected every family's counter "
+                          "to rise while curl-pod sent its traffic; did not rise: " + "; ".join(flat))
+    lab.eventually(check, what=f"every Hubble metric family rises on {node}", budget="metrics")
 
 
 @then("those are all the families cilium-config enables in hubble-metrics")
@@ -406,6 +425,7 @@ def families_are_the_enabled_ones(lab: Lab, ctx: dict[str, Any]) -> None:
 
 
 @then(parsers.parse("Grafana on NodePort {node_port:d} lists these dashboards:"))
+@outcome("Grafana's dashboard search lists each title of the table")
 def grafana_dashboards(lab: Lab, node_port: int, datatable: list[list[str]]) -> None:
     base = _base(lab, node_port)
     want = [r["title"] for r in table_rows(datatable)]
@@ -419,6 +439,7 @@ def grafana_dashboards(lab: Lab, node_port: int, datatable: list[list[str]]) -> 
 
 
 @then(parsers.parse('Grafana on NodePort {node_port:d} has the data source "{name}" of type "{kind}" at "{url}"'))
+@outcome("Grafana has a data source of that name, with that type and URL")
 def grafana_datasource(lab: Lab, ctx: dict[str, Any], node_port: int, name: str, kind: str, url: str) -> None:
     base = _base(lab, node_port)
     sources = grafana.datasources(lab, base)
@@ -432,6 +453,7 @@ def grafana_datasource(lab: Lab, ctx: dict[str, Any], node_port: int, name: str,
 
 
 @then(parsers.parse('the Prometheus query "{promql}" through that data source returns series'))
+@outcome("the query through Grafana's data-source proxy answers HTTP 200, status success, with at least one series")
 def grafana_proxied_query(lab: Lab, ctx: dict[str, Any], promql: str) -> None:
     base, ds = ctx["grafana"]
     # one series: this shows the data source reaches Prometheus; which targets are up is the

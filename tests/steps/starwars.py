@@ -5,7 +5,7 @@ from typing import Any
 
 from pytest_bdd import given, parsers, then, when
 
-from cilab.facts import asserts, fact
+from cilab.facts import asserts, fact, outcome
 from cilab.lab import Lab
 from cilab.parsers import kube
 from cilab.parsers.hubble import Flow
@@ -46,6 +46,7 @@ def _deathstar_pods(ctx: dict[str, Any]) -> list[str]:
 
 
 @then(parsers.parse('the Deployment "{name}" has {replicas:d} ready replicas'))
+@outcome("the Deployment wants exactly that many replicas and all of them are ready")
 def deployment_replicas(lab: Lab, scenario_ns: str, name: str, replicas: int) -> None:
     def check() -> None:
         obj = k8s.deployment(lab, scenario_ns, name)
@@ -57,6 +58,7 @@ def deployment_replicas(lab: Lab, scenario_ns: str, name: str, replicas: int) ->
 
 
 @then(parsers.parse('the Service "{name}" sends port {port:d} to the {count:d} deathstar pods'))
+@outcome("the Service has the port and its endpoints are exactly the deathstar pods' IPs on it")
 def service_to_deathstars(lab: Lab, scenario_ns: str, ctx: dict[str, Any], name: str,
                           port: int, count: int) -> None:
     def check() -> None:
@@ -74,6 +76,7 @@ def service_to_deathstars(lab: Lab, scenario_ns: str, ctx: dict[str, Any], name:
 
 
 @then("the pods carry these labels:")
+@outcome("each pod of the table carries the table's org and class labels")
 def pods_labels(ctx: dict[str, Any], datatable: list[list[str]]) -> None:
     by_name = {p["metadata"]["name"]: (p["metadata"].get("labels") or {}) for p in ctx["starwars_pods"]}
     wrong = []
@@ -89,6 +92,7 @@ def pods_labels(ctx: dict[str, Any], datatable: list[list[str]]) -> None:
 
 
 @then("both deathstar pods have the same security identity")
+@outcome("the CiliumEndpoints of both deathstar pods have one and the same identity")
 def deathstars_share_identity(lab: Lab, scenario_ns: str, ctx: dict[str, Any]) -> None:
     names = _deathstar_pods(ctx)
 
@@ -103,6 +107,7 @@ def deathstars_share_identity(lab: Lab, scenario_ns: str, ctx: dict[str, Any]) -
 
 
 @then("tiefighter and xwing each have an identity of their own, different from the deathstar's")
+@outcome("tiefighter, xwing and a deathstar have three different CiliumEndpoint identities")
 def ships_own_identities(lab: Lab, scenario_ns: str, ctx: dict[str, Any]) -> None:
     deathstar = _deathstar_pods(ctx)[0]
 
@@ -142,6 +147,7 @@ def _what(resp: Any) -> str:
 
 
 @then(parsers.re(r'the deathstar answers "(?P<text>[^"]+)"'))
+@outcome("curl exits 0 and the answer's first line is exactly the text")
 def deathstar_answers(ctx: dict[str, Any], text: str) -> None:
     resp = ctx["response"]
     first = (resp.body.strip().splitlines() or [""])[0].strip()
@@ -150,6 +156,7 @@ def deathstar_answers(ctx: dict[str, Any], text: str) -> None:
 
 
 @then(parsers.re(r'the deathstar answers "(?P<text>[^"]+)" with HTTP (?P<status>\d+)'))
+@outcome("curl exits 0 with that HTTP status and the answer's first line is exactly the text")
 def deathstar_answers_with(ctx: dict[str, Any], text: str, status: str) -> None:
     resp = ctx["response"]
     first = (resp.body.strip().splitlines() or [""])[0].strip()
@@ -158,6 +165,7 @@ def deathstar_answers_with(ctx: dict[str, Any], text: str, status: str) -> None:
 
 
 @then(parsers.re(r'the answer is HTTP (?P<status>\d+) "(?P<text>[^"]+)"'))
+@outcome("the answer has that HTTP status and its body is exactly the text")
 def answer_is(ctx: dict[str, Any], status: str, text: str) -> None:
     resp = ctx["response"]
     assert resp.status == int(status) and resp.body.strip() == text, (
@@ -165,6 +173,8 @@ def answer_is(ctx: dict[str, Any], status: str, text: str) -> None:
 
 
 @then("the request times out")
+@outcome("the name resolved to the deathstar Service's ClusterIP and curl's connect attempt timed out: exit "
+         "28, no answer")
 def request_times_out(lab: Lab, scenario_ns: str, ctx: dict[str, Any]) -> None:
     """A policy drop, told apart by its cause: the name resolved to the deathstar Service and
     the connect attempt to that address timed out (not a resolver timeout, a refusal, or an
@@ -207,6 +217,7 @@ def _enforcement(node: str, ep: Any) -> str:
 
 
 @then("the deathstar endpoints enforce ingress policy and no egress policy")
+@outcome("every deathstar endpoint, as its agent lists it, enforces ingress policy and not egress")
 def deathstars_enforce_ingress(lab: Lab, scenario_ns: str, ctx: dict[str, Any]) -> None:
     def check() -> None:
         eps = _endpoints_of(lab, scenario_ns, _deathstar_pods(ctx))
@@ -278,6 +289,7 @@ def no_cnp_left(lab: Lab, scenario_ns: str) -> None:
 
 
 @then("no agent holds rule1 any more")
+@outcome("every agent answers 404 for rule1 or holds no rule of it")
 def no_agent_holds_rule1(lab: Lab, scenario_ns: str) -> None:
     def check() -> None:
         agents = policy.agent_pods(lab)
@@ -296,6 +308,7 @@ def no_agent_holds_rule1(lab: Lab, scenario_ns: str) -> None:
 
 
 @then("the tiefighter and xwing endpoints enforce no policy")
+@outcome("the tiefighter's and the xwing's endpoints enforce neither ingress nor egress policy")
 def ships_enforce_nothing(lab: Lab, scenario_ns: str) -> None:
     def check() -> None:
         eps = _endpoints_of(lab, scenario_ns, list(starwars.SHIPS))
@@ -310,6 +323,7 @@ def ships_enforce_nothing(lab: Lab, scenario_ns: str) -> None:
 
 
 @then(parsers.parse("Hubble shows that request DROPPED with drop reason {reason}"))
+@outcome("Hubble holds a DROPPED flow of that request (its pod and client port) with that drop reason")
 def request_dropped(lab: Lab, ctx: dict[str, Any], reason: str) -> None:
     sent = ctx["response"]
     req = sent.request
@@ -379,6 +393,7 @@ def http_request_with_url(lab: Lab, ctx: dict[str, Any], method: str, verdict: s
 
 
 @then("Hubble shows that request as an http-request DROPPED")
+@outcome("Hubble holds an http-request flow of that request's method (its client port), DROPPED")
 def http_request_dropped(lab: Lab, ctx: dict[str, Any]) -> None:
     sent = ctx["response"]
     req = sent.request

@@ -820,7 +820,34 @@ def mutants() -> dict[str, dict[str, Any]]:
             "calls": [_mutated(_observe_of(s, args))]}
     out.update(ignored_part_mutants())
     out["hubble-cli-not-installed"] = not_installed_mutant()
+    out["hubble-cli-l7-exhaust-port-not-refused"] = answer_mutant(
+        "--http-method PUT", "tiefighter", starwars.EXHAUST_PORT, sw.EXPLODED,
+        "under the L7 rule1 the tiefighter's PUT /v1/exhaust-port is not refused: the deathstar explodes (HTTP 503)",
+        "tiefighter PUT's PUT /v1/exhaust-port (from port",
+        "expected HTTP 403 'Access denied', saw HTTP 503 'Panic: deathstar exploded'")
+    out["hubble-cli-no-policy-xwing-does-not-land"] = answer_mutant(
+        "--pod {ns}/xwing", "xwing", starwars.LANDING, sw.DENIED,
+        "with no policy in the namespace the xwing's landing is refused with 403 Access denied (an L7 rule left behind)",
+        "xwing's POST /v1/request-landing (from port", "expected HTTP 200 'Ship landed', saw HTTP 403 'Access denied'")
     return out
+
+
+def answer_mutant(flt: str, ship: str, request: tuple[str, str], outcome: tuple[Any, ...], breaks: str,
+                  message: str, also: str) -> dict[str, Any]:
+    """The outlines' descriptions state how the demo's requests are answered ("Both ships
+    land", the tiefighter "is refused the exhaust port"): a lab that answers one of them
+    otherwise fails that row in the step that sends the requests, whatever Hubble shows."""
+    row = next(r for r in ROWS if r[1] == flt)
+    s = filter_scenario(row)
+    calls = [c for c in s.calls if c["op"] == "pod_exec" and c["args"].get("pod") == ship
+             and any(request[1] in str(a) for a in c["args"]["command"])]
+    return {
+        "breaks": breaks,
+        "expect": [row_test(row)],
+        "message": message,
+        "message_also": [also],
+        # the request's last call: a positive request is made again while it gets no answer
+        "calls": [_over(calls[-1], [sw.curl_result(s.ns, ship, outcome, s.started[ship])])]}
 
 
 def not_installed_mutant() -> dict[str, Any]:
