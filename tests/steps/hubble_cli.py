@@ -500,6 +500,7 @@ def relay_reads_every_node(lab: Lab, ctx: dict[str, Any]) -> None:
             f"`{_cmd(ctx)}`: " + (f"expected Relay talking to {port} of {', '.join(missing)}, saw none; " if missing else "")
             + "; ".join(wrong[:6]))
     lab.eventually(check, what="Relay reading every node's Hubble server", budget="flows")
+    _whole_filter(ctx)
 
 
 @then(parsers.parse("the Hubble UI talks to Relay on port {port:d}"))
@@ -518,6 +519,7 @@ def ui_talks_to_relay(lab: Lab, ctx: dict[str, Any], port: int) -> None:
                        f"({', '.join(sorted(relays)) or 'no pod'}) port {port}, saw "
                        + flows.describe([f for f in seen if f.source.pod_name in uis or f.destination.pod_name in uis]))
     lab.eventually(check, what=f"the UI talking to Relay on {port}", budget="flows")
+    _whole_filter(ctx)
 
 
 @then(parsers.parse("traffic to the API server on port {port:d} carries the reserved identity kube-apiserver"))
@@ -536,6 +538,7 @@ def apiserver_identity(lab: Lab, ctx: dict[str, Any], port: int) -> None:
                            + "; ".join(f"{f.destination.ip}:{port} as {NAMES.get(f.destination.identity, f.destination.identity)} "
                                        f"(identity {f.destination.identity}) on {_observer(f)}" for f in wrong[:4]))
     lab.eventually(check, what="the API server's reserved identity in flows", budget="flows")
+    _whole_filter(ctx)
 
 
 # --- reserved identities in the IP cache -------------------------------------------------------------------

@@ -547,9 +547,11 @@ def translation_scenario(*, post_to: str | None = None) -> CliScenario:
     return end(s)
 
 
-def tcp_flags_scenario(*, skip: tuple[str, ...] = (), earlier: bool = False) -> CliScenario:
+def tcp_flags_scenario(*, skip: tuple[str, ...] = (), earlier: bool = False, ignore: str | None = None) -> CliScenario:
     """`earlier`: the mutant whose connection flows all come 5 s before the xwing's start line
-    (an earlier run's connection from the same pinned port)."""
+    (an earlier run's connection from the same pinned port); `ignore`: the mutant Hubble that
+    ignores that flag of `--pod {ns}/xwing --protocol tcp` (returning the xwing's UDP lookups,
+    or the TCP flows of the rest of the cluster)."""
     s = begin("tcp-flags", SCENARIOS["tcp-flags"])
     req = s.request("xwing", *starwars.LANDING, sw.LANDED, landed_seed("xwing"))
     s.requests["xwing"] = req
@@ -558,7 +560,11 @@ def tcp_flags_scenario(*, skip: tuple[str, ...] = (), earlier: bool = False) -> 
         for f in s.traffic.flows:
             f["time"] = f["time"].replace("T17:44:03.", "T17:43:58.")
     args = resolve(s.ns, "--pod {ns}/xwing --protocol tcp")
-    s.observe(args, [cmd(s.traffic.lines(keep(args)))],
+    kept = keep(args if ignore is None else [a for i, a in enumerate(args) if a != ignore and args[i - 1] != ignore])
+    shown = s.traffic.lines(kept)
+    if ignore is not None:
+        shown += "".join(line + "\n" for line in foreign(args, kept))
+    s.observe(args, [cmd(shown)],
               "seed 1785-1792 `deathstar-8c4c77fb7-nnzkt` `deathstar-8c4c77fb7-nnzkt` (TCP Flags: SYN / SYN, ACK / ACK / ACK, PSH / ACK, FIN; the same sequence at seed 1723-1737) as jsonpb")
     return end(s)
 
@@ -790,6 +796,26 @@ def mutants() -> dict[str, dict[str, Any]]:
         "message": ("expected TCP flags SYN; SYN, ACK; ACK, PSH; ACK, FIN, missing SYN; SYN, ACK; ACK, PSH; ACK, FIN; "
                     "saw no TCP flags (flows since 2025-07-25T17:44:03."),
         "calls": [_mutated(_observe_of(early, resolve(early.ns, "--pod {ns}/xwing --protocol tcp")))]}
+    for flag, says in (("--protocol", ": UDP"), ("--pod", f"{OTHER_NS}/xwing")):
+        ig = tcp_flags_scenario(ignore=flag)
+        args = resolve(ig.ns, "--pod {ns}/xwing --protocol tcp")
+        out[f"hubble-cli-tcp-flags-ignores-{flag.strip('-')}"] = {
+            "breaks": f"hubble observe --pod {{ns}}/xwing --protocol tcp ignores {flag} (returns what the other flag selects)",
+            "expect": [t["tcp-flags"]],
+            "message": (f"`hubble observe {' '.join(args)}`: expected every flow to match every part of the filter, "
+                        f"saw flows that do not: {flag} {args[args.index(flag) + 1]} is broken by"),
+            "message_also": [says],
+            "calls": [_mutated(_observe_of(ig, args))]}
+    other = "".join(line + "\n" for line in foreign(["--namespace", KS], lambda f: True)
+                    if json.loads(line)["flow"]["source"].get("namespace") == OTHER_NS)
+    out["hubble-cli-plumbing-namespace-filter-ignored"] = {
+        "breaks": "hubble observe --namespace kube-system ignores --namespace (returns another namespace's flows too)",
+        "expect": [t["plumbing"]],
+        "message": ("`hubble observe --namespace kube-system`: expected every flow to match every part of the filter, "
+                    "saw flows that do not: --namespace kube-system is broken by"),
+        "message_also": [f"{OTHER_NS}/"],
+        "calls": [_over(_shared(PF, cli.observe_command("--namespace", KS)),
+                        [cmd("\n".join(plumbing_flows()) + "\n" + other)])]}
     drop_row = next(r for r in ROWS if r[1] == "--type drop")
     ds = filter_scenario(drop_row)
     xw = ds.requests["xwing"].local_port
