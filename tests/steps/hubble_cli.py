@@ -213,6 +213,8 @@ def _identities(lab: Lab, ns: str, ctx: dict[str, Any]) -> dict[str, int]:
             ids = starwars.endpoints_identities(lab, ns)
             deathstar = sorted(v for k, v in ids.items() if k.startswith("deathstar") and v is not None)
             assert ids.get("xwing") is not None and deathstar, f"CiliumEndpoints in {ns} without identity yet: {ids}"
+            # the deathstar pods share one identity (checked by the Star Wars chapter); a lab
+            # where they do not is filtered by the lowest, and the outline shows what it left
             return {"xwing": ids["xwing"], "deathstar": deathstar[0]}
         ctx["identities"] = lab.eventually(check, what=f"the demo's identities in {ns}")
     return ctx["identities"]
@@ -396,6 +398,8 @@ def _sock(f: Flow) -> str:
                  r'to its address as world, then post-xlate-fwd TRANSLATED to a pod behind it'))
 @asserts("socket-lb-translation")
 def service_translated(lab: Lab, ctx: dict[str, Any], service: str, port: str, proto: str) -> None:
+    """One connect() of the xwing, so one translation, to "a pod behind it": which backend
+    socket-LB picks is its choice; that every backend answers is the Star Wars chapter's."""
     # the seed's compact lines: "pre-xlate-fwd TRACED", then "post-xlate-fwd TRANSLATED"
     (pre_name, pre_verdict), (post_name, post_verdict) = (
         tuple(p.split()) for p in fact("socket-lb-translation").split(", "))
@@ -524,6 +528,10 @@ def ui_talks_to_relay(lab: Lab, ctx: dict[str, Any], port: int) -> None:
 
 @then(parsers.parse("traffic to the API server on port {port:d} carries the reserved identity kube-apiserver"))
 def apiserver_identity(lab: Lab, ctx: dict[str, Any], port: int) -> None:
+    """Every flow to the API server seen on another node carries kube-apiserver; at least one
+    is needed, not one per node: which kube-system pods call the API server from which node
+    is the scheduler's (in the seed the UI on k8s-w1), and every node's own IP cache label
+    is the identities scenario's (issue 18: "every"/"one" in docs/architecture.md)."""
     apiservers = _apiserver_ips(lab)
     cluster = k8s.nodes(lab)
 

@@ -155,7 +155,7 @@ def _tcp(sport: int, dport: int, *flags: str) -> dict[str, Any]:
     return {"TCP": {"source_port": sport, "destination_port": dport, "flags": {f: True for f in flags}}}
 
 
-def plumbing_flows(*, w1_identity: int = 6, skip: str | None = None) -> list[str]:
+def plumbing_flows(*, w1_identity: int = 6, skip: str | None = None, apiserver_identity: int = 7) -> list[str]:
     """seed 1312-1339 as jsonpb: Relay (k8s-w2) reading 4244 of every node, the UI calling Relay on
     4245 and the API server on 6443 (times, uuids, ports of the k8s-ctr peer: reconstructed).
     `skip` leaves out Relay's flow with that node's 4244 (a mutant)."""
@@ -178,7 +178,7 @@ def plumbing_flows(*, w1_identity: int = 6, skip: str | None = None) -> list[str
                            uid=sw._flow_uuid("plumbing", node)))
     lines.append(_flow(f"{t}412345Z", "k8s-w2", UI_IP, RELAY_IP, ui_remote, relay, l4=_tcp(55468, 4245, "ACK", "PSH"),
                        reply=False, summary="TCP Flags: ACK, PSH", uid=sw._flow_uuid("plumbing", "ui")))
-    lines.append(_flow("2025-07-25T17:13:17.280123456Z", "k8s-w1", UI_IP, APISERVER, ui, _reserved(7),
+    lines.append(_flow("2025-07-25T17:13:17.280123456Z", "k8s-w1", UI_IP, APISERVER, ui, _reserved(apiserver_identity),
                        l4=_tcp(47432, 6443, "ACK"), point="TO_NETWORK", sub_type=11, reply=False,
                        summary="TCP Flags: ACK", uid=sw._flow_uuid("plumbing", "apiserver")))
     lines.append(_flow("2025-07-25T17:13:17.649123456Z", "k8s-ctr", "10.0.2.15", COREDNS["coredns-674b8bbfcf-p8kth"],
@@ -602,7 +602,7 @@ def kube_dns_calls() -> list[dict[str, Any]]:
                  label_selector="kubernetes.io/service-name=kube-dns")]
 
 
-def ip_list(*, health: bool = False) -> str:
+def ip_list(*, health: bool = False, without: str | None = None) -> str:
     """`cilium-dbg ip list -o json` on k8s-w1 (seed 1414-1418 names the reserved identities; the entries,
     reconstructed from the lab's addresses: models.IPListEntry)."""
     rows = [("0.0.0.0/0", 2, "custom-resource"), (f"{APISERVER}/32", 7, "kube-apiserver"),
@@ -611,6 +611,7 @@ def ip_list(*, health: bool = False) -> str:
             ("172.20.1.129/32", UI_ID, "k8s"), ("172.20.2.176/32", RELAY_ID, "k8s")]
     if health:
         rows.append(("172.20.1.53/32", 4, "local"))
+    rows = [r for r in rows if r[0] != without]   # a mutant: one node's address missing
     return json.dumps([{"cidr": c, "identity": i, "metadata": {"source": src}} for c, i, src in rows], indent=2) + "\n"
 
 
@@ -763,6 +764,13 @@ def mutants() -> dict[str, dict[str, Any]]:
             "message": "192.168.10.101:4244 seen by k8s-w2 as world (identity 2), expected remote-node (6)",
             "calls": [_over(_shared(PF, cli.observe_command("--namespace", KS)),
                             [cmd("\n".join(plumbing_flows(w1_identity=2)) + "\n")])]},
+        "hubble-cli-apiserver-seen-as-world": {
+            "breaks": "k8s-w1's agent labels the UI's calls to the API server world instead of kube-apiserver",
+            "expect": [t["plumbing"]],
+            "message": "expected the API server labelled kube-apiserver (identity 7), saw 192.168.10.100:6443 as world "
+                       "(identity 2) on k8s-w1",
+            "calls": [_over(_shared(PF, cli.observe_command("--namespace", KS)),
+                            [cmd("\n".join(plumbing_flows(apiserver_identity=2)) + "\n")])]},
         "hubble-cli-relay-misses-w1": {
             "breaks": "Relay never reads k8s-w1's Hubble server (no flow between Relay and 192.168.10.101:4244)",
             "expect": [t["plumbing"]],
@@ -774,6 +782,12 @@ def mutants() -> dict[str, dict[str, Any]]:
             "expect": [t["identities"]],
             "message": "expected no health endpoint (identity 4) with endpoint health checking off, saw 172.20.1.53/32",
             "calls": [_over(next(c for c in shared_calls() if c["op"] == "pod_exec"), [cmd(ip_list(health=True))])]},
+        "hubble-cli-ipcache-misses-w2": {
+            "breaks": "k8s-w1's agent has no IP cache entry for k8s-w2's address (the other nodes are there)",
+            "expect": [t["identities"]],
+            "message": "cilium-dbg ip list on k8s-w1: 192.168.10.102: expected 6 (remote-node), saw no entry",
+            "calls": [_over(next(c for c in shared_calls() if c["op"] == "pod_exec"),
+                            [cmd(ip_list(without="192.168.10.102/32"))])]},
     }
     tr = translation_scenario(post_to="10.96.0.11")
     out["hubble-cli-dns-translated-to-no-backend"] = {
