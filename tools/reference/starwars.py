@@ -879,6 +879,12 @@ def mutants() -> dict[str, dict[str, Any]]:
                        "on the deathstar endpoints, saw deathstar-8c4c77fb7-m8q2b on k8s-w1 (endpoint 3615) "
                        "policy-enabled 'none'",
             "calls": [_over(w1_eps, [cmd(endpoint_list(enforced.ns, "k8s-w1", "l3l4", enforce={3615: "none"}))])]},
+        "starwars-xwing-enforces-ingress-under-rule1": {
+            "breaks": "under rule1 the xwing's endpoint on k8s-w1 enforces ingress policy too (rule1 selects only the deathstar)",
+            "expect": [t["l3l4-enforced"]],
+            "message": "expected POLICY ENFORCEMENT Disabled both ways (policy-enabled 'none') on the ships' endpoints, "
+                       "saw xwing on k8s-w1 (endpoint 2885) policy-enabled 'ingress'",
+            "calls": [_over(w1_eps, [cmd(endpoint_list(enforced.ns, "k8s-w1", "l3l4", enforce={2885: "ingress"}))])]},
         "starwars-xwing-lands-under-rule1": {
             "breaks": "under the L3/L4 rule1 the xwing still lands",
             "expect": [t["l3l4-xwing"]],
