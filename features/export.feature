@@ -55,7 +55,7 @@ Feature: Flows are exported to a file on every node
     When curl-pod sends a marked request to the webpod Service
     Then a webpod answers it with HTTP 200
     And the export file on the node running the <side> holds JSON flow events of that node
-    And among them are the request's flows between curl-pod and the webpod, FORWARDED
+    And among them are the request's flows from curl-pod to the webpod and back, each FORWARDED
 
     Examples:
       | side   |

@@ -27,8 +27,9 @@ from typing import Callable
 
 from cilab.lab import Lab
 from cilab.parsers.hubble import Flow
-from cilab.probes import clocks, hubble, traffic
+from cilab.probes import clocks, hubble, observe_filter, traffic
 from cilab.probes.traffic import Response, parse_time
+from cilab.retry import Final
 
 #: the clocks of the client's node and of the node that saw a flow may differ this much
 #: when the flow's node has no corrected offset (cilab.probes.clocks.UNCORRECTED_ALLOWANCE)
@@ -52,8 +53,19 @@ def _not_before(sent: Response, node_name: str | None) -> datetime:
 
 
 def observe(lab: Lab, namespace: str, *filters: str) -> list[Flow]:
-    """Recent flows touching `namespace` (`hubble observe --namespace NS -o jsonpb`)."""
-    return hubble.observe(lab, "--namespace", namespace, *filters, scope=namespace).flows
+    """Recent flows touching `namespace` (`hubble observe --namespace NS FILTERS -o jsonpb`).
+
+    The filter is checked whole (issue 16 point 3): every flow returned must match every
+    part of it (`observe_filter`, Hubble's semantics).  A flow that breaks a part is no lag
+    of the lab but a Hubble that does not filter as documented, so the failure is final
+    (`retry.Final`) and names the flag and the flow."""
+    args = ["--namespace", namespace, *filters]
+    seen = hubble.observe(lab, *args, scope=namespace).flows
+    broken = observe_filter.report(observe_filter.parse(args), seen)
+    if broken:
+        raise Final(f"`hubble observe {' '.join(args)}`: expected every flow to match every part of the filter, "
+                    f"saw flows that do not: {broken}")
+    return seen
 
 
 def of_request(flows: list[Flow], sent: Response) -> list[Flow]:

@@ -107,10 +107,13 @@ def export_file_holds_events(lab: Lab, scenario_ns: str, ctx: dict[str, Any], si
     lab.eventually(check, what=f"flow events of {scenario_ns} in the export file on {node}", budget="flows")
 
 
-@then("among them are the request's flows between curl-pod and the webpod, FORWARDED")
-@outcome("that file holds flows of the request (its client port, after it was sent) between curl-pod and the "
-         "answering webpod, all FORWARDED")
+@then("among them are the request's flows from curl-pod to the webpod and back, each FORWARDED")
+@outcome("that file holds flows of the request (its client port, after it was sent) in both directions, "
+         "curl-pod to the answering webpod and back, all FORWARDED")
 def export_file_has_request(lab: Lab, scenario_ns: str, ctx: dict[str, Any]) -> None:
+    """Both directions (issue 18): the agent of either node sees the request's packets and the
+    webpod's replies (seed 1785-1792 shows the replies leaving one node and reaching the
+    other), so a file holding one direction only is missing the other's flows."""
     req: traffic.Request = ctx["request"]
     node, server = ctx["export_node"], ctx["server_pod"]
     pair = {whoami.CURL_POD, server}
@@ -123,6 +126,10 @@ def export_file_has_request(lab: Lab, scenario_ns: str, ctx: dict[str, Any]) -> 
         assert mine, (f"expected flows of request {req.marker} (curl-pod port {req.local_port} <-> {server}) "
                       f"in {export.EXPORT_FILE} on {node}, saw none among {len(read.batch.flows)} "
                       f"flow(s) of {scenario_ns} ({flows.window(ctx['response'])}): {flows.describe(read.batch.flows)}")
+        ways = {f"{whoami.CURL_POD} -> {server}": whoami.CURL_POD, f"{server} -> {whoami.CURL_POD}": server}
+        missing = [way for way, src in ways.items() if not any(f.source.pod_name == src for f in mine)]
+        assert not missing, (f"request {req.marker} in {export.EXPORT_FILE} on {node}: expected flows both ways, "
+                             f"no flow {' and no flow '.join(missing)}; saw {flows.describe(mine)}")
         wrong = [f for f in mine if f.verdict != "FORWARDED"]
         assert not wrong, (f"request {req.marker} in {export.EXPORT_FILE} on {node}: expected FORWARDED, "
                            f"saw {flows.describe(wrong)}")

@@ -166,10 +166,12 @@ def replicas_spread(ctx: dict[str, Any]) -> None:
 @outcome("no whoami answer echoes X-Envoy-Expected-Rq-Timeout-Ms, X-Envoy-Internal, X-Forwarded-Proto or "
          "X-Request-Id")
 def no_envoy_headers(ctx: dict[str, Any]) -> None:
+    """Every answer: each replica's, so a replica reached through a proxy is named."""
     for resp in ctx["responses"]:
         echo = l7.parse_whoami(resp.body)
         present = [f"{h}: {echo.header(h)}" for h in l7.ENVOY_HEADERS if echo.header(h) is not None]
-        assert not present, (f"without an L7 policy the request should reach webpod directly, but whoami "
+        assert not present, (f"without an L7 policy the request should reach webpod directly, but the answer of "
+                             f"{echo.hostname or 'no Hostname line'} (client port {resp.request.local_port}): whoami "
                              f"echoed Envoy headers: {', '.join(present)}")
 
 

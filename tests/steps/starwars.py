@@ -109,6 +109,8 @@ def deathstars_share_identity(lab: Lab, scenario_ns: str, ctx: dict[str, Any]) -
 @then("tiefighter and xwing each have an identity of their own, different from the deathstar's")
 @outcome("tiefighter, xwing and a deathstar have three different CiliumEndpoint identities")
 def ships_own_identities(lab: Lab, scenario_ns: str, ctx: dict[str, Any]) -> None:
+    """One deathstar pod stands for "the deathstar's" identity: that both share it is the
+    step before ("both deathstar pods have the same security identity")."""
     deathstar = _deathstar_pods(ctx)[0]
 
     def check() -> None:

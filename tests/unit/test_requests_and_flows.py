@@ -314,3 +314,28 @@ def test_the_report_names_a_request_by_the_command_the_student_types() -> None:
     assert typed_curl(req) == ("kubectl exec -n ns1 tiefighter -- curl -s -XPOST "
                                f"'http://deathstar.ns1.svc.cluster.local/v1/request-landing?cilab={req.marker}'")
     assert "sh" not in typed_curl(req).split() and "cilab-start" in " ".join(lab.sent[0])
+
+
+def test_the_suites_own_filtered_observe_is_checked_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    """flows.observe: a flow that breaks a part of the filter (here `--type drop`, a
+    forwarded trace event) fails at once (retry.Final), naming the flag and the flow."""
+    from cilab.parsers.hubble import FlowBatch
+    from cilab.retry import Final
+    forwarded = Flow(time="2025-07-25T18:04:20.101738921Z", verdict="FORWARDED", source=XWING,
+                     destination=DEATHSTAR, node_name="k8s-w1", event_type=4)
+    dropped = Flow(time="2025-07-25T18:04:20.112738921Z", verdict="DROPPED", drop_reason_desc="POLICY_DENIED",
+                   source=XWING, destination=DEATHSTAR, node_name="k8s-w2", event_type=1)
+    asked: list[tuple[str, ...]] = []
+
+    def answer(lab: object, *args: str, scope: str | None = None, last: int = 1000) -> FlowBatch:
+        asked.append(args)
+        return FlowBatch(flows=list(batch))
+    monkeypatch.setattr(flows.hubble, "observe", answer)
+    batch = [dropped]
+    assert flows.observe(object(), "cilab-sw-1", "--type", "drop") == [dropped]
+    assert asked == [("--namespace", "cilab-sw-1", "--type", "drop")]
+    batch = [dropped, forwarded]
+    with pytest.raises(Final) as failed:
+        flows.observe(object(), "cilab-sw-1", "--type", "drop")
+    assert "--type drop is broken by 1 flow(s)" in str(failed.value)
+    assert "cilab-sw-1/xwing" in str(failed.value) and "event type 4" in str(failed.value)

@@ -331,7 +331,7 @@ def file_scenario(side: str) -> tuple[Scenario, traffic.Request, str]:
     return sc, req, server
 
 
-def file_calls(side: str, *, flows: bool = True, exists: bool = True) -> list[dict[str, Any]]:
+def file_calls(side: str, *, flows: bool = True, exists: bool = True, replies: bool = True) -> list[dict[str, Any]]:
     sc, req, server = file_scenario(side)
     node = CURL_POD_NODE if side == "client" else WEBPODS[server][0]
     sc.add("k8s_get", "seed 2502-2503 `webpod-697b545f57-` `webpod-697b545f57-` (webpod pods, their IPs and so their nodes; endpoints at 2493)", [value(webpod_obj(sc.ns, server))],
@@ -340,7 +340,7 @@ def file_calls(side: str, *, flows: bool = True, exists: bool = True) -> list[di
     if node == CURL_POD_NODE:
         events.append(dns_flow(sc.ns, 41327, 7.093))
     if flows:
-        events += request_flows(sc.ns, req, server, node)
+        events += [f for f in request_flows(sc.ns, req, server, node) if replies or not f["flow"].get("is_reply")]
     if exists:
         results = [cmd(""), cmd(lines(events))]
     else:
@@ -405,6 +405,11 @@ def mutants() -> dict[str, dict[str, Any]]:
             "expect": [f"{FILE_TEST}[client]"],
             "message": "expected flows of request reference-",
             "calls": file_mutant("client", flows=False)},
+        "export-server-node-misses-the-replies": {
+            "breaks": "k8s-w2's export file holds curl-pod's packets to the webpod but none of the webpod's replies",
+            "expect": [f"{FILE_TEST}[server]"],
+            "message": "expected flows both ways, no flow webpod-697b545f57-b2xst -> curl-pod",
+            "calls": file_mutant("server", replies=False)},
         "export-server-node-writes-no-file": {
             "breaks": "the agent on k8s-w2 writes no export file",
             "expect": [f"{FILE_TEST}[server]"],

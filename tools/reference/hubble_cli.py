@@ -155,7 +155,7 @@ def _tcp(sport: int, dport: int, *flags: str) -> dict[str, Any]:
     return {"TCP": {"source_port": sport, "destination_port": dport, "flags": {f: True for f in flags}}}
 
 
-def plumbing_flows(*, w1_identity: int = 6, skip: str | None = None) -> list[str]:
+def plumbing_flows(*, w1_identity: int = 6, skip: str | None = None, apiserver_identity: int = 7) -> list[str]:
     """seed 1312-1339 as jsonpb: Relay (k8s-w2) reading 4244 of every node, the UI calling Relay on
     4245 and the API server on 6443 (times, uuids, ports of the k8s-ctr peer: reconstructed).
     `skip` leaves out Relay's flow with that node's 4244 (a mutant)."""
@@ -178,7 +178,7 @@ def plumbing_flows(*, w1_identity: int = 6, skip: str | None = None) -> list[str
                            uid=sw._flow_uuid("plumbing", node)))
     lines.append(_flow(f"{t}412345Z", "k8s-w2", UI_IP, RELAY_IP, ui_remote, relay, l4=_tcp(55468, 4245, "ACK", "PSH"),
                        reply=False, summary="TCP Flags: ACK, PSH", uid=sw._flow_uuid("plumbing", "ui")))
-    lines.append(_flow("2025-07-25T17:13:17.280123456Z", "k8s-w1", UI_IP, APISERVER, ui, _reserved(7),
+    lines.append(_flow("2025-07-25T17:13:17.280123456Z", "k8s-w1", UI_IP, APISERVER, ui, _reserved(apiserver_identity),
                        l4=_tcp(47432, 6443, "ACK"), point="TO_NETWORK", sub_type=11, reply=False,
                        summary="TCP Flags: ACK", uid=sw._flow_uuid("plumbing", "apiserver")))
     lines.append(_flow("2025-07-25T17:13:17.649123456Z", "k8s-ctr", "10.0.2.15", COREDNS["coredns-674b8bbfcf-p8kth"],
@@ -548,9 +548,11 @@ def translation_scenario(*, post_to: str | None = None) -> CliScenario:
     return end(s)
 
 
-def tcp_flags_scenario(*, skip: tuple[str, ...] = (), earlier: bool = False) -> CliScenario:
+def tcp_flags_scenario(*, skip: tuple[str, ...] = (), earlier: bool = False, ignore: str | None = None) -> CliScenario:
     """`earlier`: the mutant whose connection flows all come 5 s before the xwing's start line
-    (an earlier run's connection from the same pinned port)."""
+    (an earlier run's connection from the same pinned port); `ignore`: the mutant Hubble that
+    ignores that flag of `--pod {ns}/xwing --protocol tcp` (returning the xwing's UDP lookups,
+    or the TCP flows of the rest of the cluster)."""
     s = begin("tcp-flags", SCENARIOS["tcp-flags"])
     req = s.request("xwing", *starwars.LANDING, sw.LANDED, landed_seed("xwing"))
     s.requests["xwing"] = req
@@ -559,7 +561,11 @@ def tcp_flags_scenario(*, skip: tuple[str, ...] = (), earlier: bool = False) -> 
         for f in s.traffic.flows:
             f["time"] = f["time"].replace("T17:44:03.", "T17:43:58.")
     args = resolve(s.ns, "--pod {ns}/xwing --protocol tcp")
-    s.observe(args, [cmd(s.traffic.lines(keep(args)))],
+    kept = keep(args if ignore is None else [a for i, a in enumerate(args) if a != ignore and args[i - 1] != ignore])
+    shown = s.traffic.lines(kept)
+    if ignore is not None:
+        shown += "".join(line + "\n" for line in foreign(args, kept))
+    s.observe(args, [cmd(shown)],
               "seed 1785-1792 `deathstar-8c4c77fb7-nnzkt` `deathstar-8c4c77fb7-nnzkt` (TCP Flags: SYN / SYN, ACK / ACK / ACK, PSH / ACK, FIN; the same sequence at seed 1723-1737) as jsonpb")
     return end(s)
 
@@ -597,7 +603,7 @@ def kube_dns_calls() -> list[dict[str, Any]]:
                  label_selector="kubernetes.io/service-name=kube-dns")]
 
 
-def ip_list(*, health: bool = False) -> str:
+def ip_list(*, health: bool = False, without: str | None = None) -> str:
     """`cilium-dbg ip list -o json` on k8s-w1 (seed 1414-1418 names the reserved identities; the entries,
     reconstructed from the lab's addresses: models.IPListEntry)."""
     rows = [("0.0.0.0/0", 2, "custom-resource"), (f"{APISERVER}/32", 7, "kube-apiserver"),
@@ -606,6 +612,7 @@ def ip_list(*, health: bool = False) -> str:
             ("172.20.1.129/32", UI_ID, "k8s"), ("172.20.2.176/32", RELAY_ID, "k8s")]
     if health:
         rows.append(("172.20.1.53/32", 4, "local"))
+    rows = [r for r in rows if r[0] != without]   # a mutant: one node's address missing
     return json.dumps([{"cidr": c, "identity": i, "metadata": {"source": src}} for c, i, src in rows], indent=2) + "\n"
 
 
@@ -758,6 +765,13 @@ def mutants() -> dict[str, dict[str, Any]]:
             "message": "192.168.10.101:4244 seen by k8s-w2 as world (identity 2), expected remote-node (6)",
             "calls": [_over(_shared(PF, cli.observe_command("--namespace", KS)),
                             [cmd("\n".join(plumbing_flows(w1_identity=2)) + "\n")])]},
+        "hubble-cli-apiserver-seen-as-world": {
+            "breaks": "k8s-w1's agent labels the UI's calls to the API server world instead of kube-apiserver",
+            "expect": [t["plumbing"]],
+            "message": "expected the API server labelled kube-apiserver (identity 7), saw 192.168.10.100:6443 as world "
+                       "(identity 2) on k8s-w1",
+            "calls": [_over(_shared(PF, cli.observe_command("--namespace", KS)),
+                            [cmd("\n".join(plumbing_flows(apiserver_identity=2)) + "\n")])]},
         "hubble-cli-relay-misses-w1": {
             "breaks": "Relay never reads k8s-w1's Hubble server (no flow between Relay and 192.168.10.101:4244)",
             "expect": [t["plumbing"]],
@@ -769,6 +783,12 @@ def mutants() -> dict[str, dict[str, Any]]:
             "expect": [t["identities"]],
             "message": "expected no health endpoint (identity 4) with endpoint health checking off, saw 172.20.1.53/32",
             "calls": [_over(next(c for c in shared_calls() if c["op"] == "pod_exec"), [cmd(ip_list(health=True))])]},
+        "hubble-cli-ipcache-misses-w2": {
+            "breaks": "k8s-w1's agent has no IP cache entry for k8s-w2's address (the other nodes are there)",
+            "expect": [t["identities"]],
+            "message": "cilium-dbg ip list on k8s-w1: 192.168.10.102: expected 6 (remote-node), saw no entry",
+            "calls": [_over(next(c for c in shared_calls() if c["op"] == "pod_exec"),
+                            [cmd(ip_list(without="192.168.10.102/32"))])]},
     }
     tr = translation_scenario(post_to="10.96.0.11")
     out["hubble-cli-dns-translated-to-no-backend"] = {
@@ -791,6 +811,26 @@ def mutants() -> dict[str, dict[str, Any]]:
         "message": ("expected TCP flags SYN; SYN, ACK; ACK, PSH; ACK, FIN, missing SYN; SYN, ACK; ACK, PSH; ACK, FIN; "
                     "saw no TCP flags (flows since 2025-07-25T17:44:03."),
         "calls": [_mutated(_observe_of(early, resolve(early.ns, "--pod {ns}/xwing --protocol tcp")))]}
+    for flag, says in (("--protocol", ": UDP"), ("--pod", f"{OTHER_NS}/xwing")):
+        ig = tcp_flags_scenario(ignore=flag)
+        args = resolve(ig.ns, "--pod {ns}/xwing --protocol tcp")
+        out[f"hubble-cli-tcp-flags-ignores-{flag.strip('-')}"] = {
+            "breaks": f"hubble observe --pod {{ns}}/xwing --protocol tcp ignores {flag} (returns what the other flag selects)",
+            "expect": [t["tcp-flags"]],
+            "message": (f"`hubble observe {' '.join(args)}`: expected every flow to match every part of the filter, "
+                        f"saw flows that do not: {flag} {args[args.index(flag) + 1]} is broken by"),
+            "message_also": [says],
+            "calls": [_mutated(_observe_of(ig, args))]}
+    other = "".join(line + "\n" for line in foreign(["--namespace", KS], lambda f: True)
+                    if json.loads(line)["flow"]["source"].get("namespace") == OTHER_NS)
+    out["hubble-cli-plumbing-namespace-filter-ignored"] = {
+        "breaks": "hubble observe --namespace kube-system ignores --namespace (returns another namespace's flows too)",
+        "expect": [t["plumbing"]],
+        "message": ("`hubble observe --namespace kube-system`: expected every flow to match every part of the filter, "
+                    "saw flows that do not: --namespace kube-system is broken by"),
+        "message_also": [f"{OTHER_NS}/"],
+        "calls": [_over(_shared(PF, cli.observe_command("--namespace", KS)),
+                        [cmd("\n".join(plumbing_flows()) + "\n" + other)])]}
     drop_row = next(r for r in ROWS if r[1] == "--type drop")
     ds = filter_scenario(drop_row)
     xw = ds.requests["xwing"].local_port

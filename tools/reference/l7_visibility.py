@@ -656,6 +656,14 @@ def mutants() -> dict[str, dict[str, Any]]:
             "expect": [T_SPREAD],
             "message": "webpod-697b545f57-ntmqj never answered",
             "calls": same_pod},
+        "l7-one-answer-through-envoy-without-policy": {
+            "breaks": "without a policy, the second of the two answers (webpod-697b545f57-ntmqj's) went through Envoy",
+            "expect": [T_SPREAD],
+            "message": "but the answer of webpod-697b545f57-ntmqj (client port ",
+            "message_also": ["whoami echoed Envoy headers: X-Envoy-Expected-Rq-Timeout-Ms"],
+            "calls": [_entry(spread, spread.sent[1], [answer(spread.sent[1], whoami_body(
+                SECOND, spread.sent[1].target, spread.sent[1].req.local_port, envoy=True,
+                request_id=_request_id(spread.sent[1].req.marker)))])]},
         "l7-webpod-replicas-on-one-node": {
             "breaks": "both webpod replicas run on k8s-w1",
             "expect": [T_SPREAD],
@@ -704,6 +712,14 @@ def mutants() -> dict[str, dict[str, Any]]:
                        "state": http.state(), "results": [cmd(jsonl(
                            earlier_run(http.ns) + dns_flows(http.ns, WHEN, dns_port(http.ns))
                            + http_flows(http.ns, WHEN, h_sent, FIRST, code=503)))]}]},
+        "l7-http-response-missing": {
+            "breaks": "Envoy reports the http-request of curl-pod's request but no http-response",
+            "expect": [T_HTTP],
+            "message": "no http-response of GET http://webpod/",
+            "calls": [{"op": "pod_exec", "seed": "MUTATED", "args": observe_args(http.ns, "--type", "l7"),
+                       "state": http.state(), "results": [cmd(jsonl(
+                           earlier_run(http.ns) + dns_flows(http.ns, WHEN, dns_port(http.ns))
+                           + http_flows(http.ns, WHEN, h_sent, FIRST)[:1]))]}]},
         "l7-egress-name-not-resolved": {
             "breaks": "curl-pod's request to the API server times out resolving its name, not at the policy",
             "expect": [T_DROP],

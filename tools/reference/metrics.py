@@ -39,7 +39,7 @@ from tools.reference.export import (
 )
 from tools.reference.l7_visibility import webpod_service
 from tools.reference.lab import *  # noqa: F401,F403
-from tools.reference.lab import _replace  # noqa: F401
+from tools.reference.lab import _cm_with, _replace  # noqa: F401
 
 SEED = "seed lines 2534-2739"
 
@@ -747,6 +747,14 @@ def mutants() -> dict[str, dict[str, Any]]:
             "calls": [_replace(ref, "http_get", HUBBLE, [http_text(hubble_metrics(CURL_POD_NODE)), http_text(
                 hubble_metrics(CURL_POD_NODE, rose={k: v for k, v in families_rose(families_ns).items()
                                                     if k[0] != "hubble_icmp_total"}))], url=scrape_url(CURL_POD_NODE))]},
+        "metrics-hubble-metrics-without-icmp": {
+            "breaks": "cilium-config's hubble-metrics enables every family of the lab's Helm upgrade but icmp",
+            "expect": [TESTS["families"]],
+            "message": "cilium-config hubble-metrics enables dns, drop, flow, httpV2, port-distribution, tcp; "
+                       "the lab's Helm upgrade enables dns, drop, flow, httpV2, icmp, port-distribution, tcp",
+            "calls": [_replace(ref, "k8s_get", HUBBLE, [value(_cm_with(HUBBLE_CONFIG, **{
+                "hubble-metrics": HUBBLE_CONFIG["hubble-metrics"].replace(" icmp ", " ")}))],
+                api_version="v1", kind="ConfigMap", name="cilium-config", namespace=KS)]},
         "metrics-agent-metrics-without-cilium-prefix": {
             "breaks": "k8s-w1's agent serves its metrics without the cilium_ prefix",
             "expect": [f"{TESTS['prefix']}[{PREFIX_ROWS[9962]}]"],

@@ -278,6 +278,18 @@ def drop_flows(ns: str, port: int, *, reason: str = "POLICY_DENIED", sub_type: i
     return lines
 
 
+def _forwarded_syn(ns: str, port: int) -> str:
+    """The xwing's SYN leaving its own node k8s-w1 FORWARDED (a trace event, type 4): a flow
+    `--type drop` leaves out (for the mutant whose Hubble ignores the flag; reconstructed)."""
+    return _line({
+        "time": "2025-07-25T18:04:20.101738921Z", "uuid": _flow_uuid(ns, port, "syn-out"), "verdict": "FORWARDED",
+        "IP": {"source": PODS["xwing"][1], "destination": PODS["deathstar-8c4c77fb7-nnzkt"][1], "ipVersion": "IPv4"},
+        "l4": {"TCP": {"source_port": port, "destination_port": 80, "flags": {"SYN": True}}},
+        "source": _ep(ns, "xwing", "k8s-w1"), "destination": _ep(ns, "deathstar-8c4c77fb7-nnzkt", "k8s-w1"),
+        "Type": "L3_L4", "node_name": "k8s-w1", "event_type": {"type": 4, "sub_type": 11},
+        "trace_observation_point": "TO_NETWORK", "traffic_direction": "EGRESS", "Summary": "TCP Flags: SYN"})
+
+
 #: seed 2033-2041 (`hubble observe -f --protocol tcp --from-identity $DEATHSTARID` while the
 #: tiefighter PUTs /v1/exhaust-port under the L3/L4 rule1): (observation point, node, flags);
 #: the deathstar-8c4c77fb7-m8q2b on k8s-w1 answers the tiefighter on k8s-w2, each segment
@@ -867,6 +879,12 @@ def mutants() -> dict[str, dict[str, Any]]:
                        "on the deathstar endpoints, saw deathstar-8c4c77fb7-m8q2b on k8s-w1 (endpoint 3615) "
                        "policy-enabled 'none'",
             "calls": [_over(w1_eps, [cmd(endpoint_list(enforced.ns, "k8s-w1", "l3l4", enforce={3615: "none"}))])]},
+        "starwars-xwing-enforces-ingress-under-rule1": {
+            "breaks": "under rule1 the xwing's endpoint on k8s-w1 enforces ingress policy too (rule1 selects only the deathstar)",
+            "expect": [t["l3l4-enforced"]],
+            "message": "expected POLICY ENFORCEMENT Disabled both ways (policy-enabled 'none') on the ships' endpoints, "
+                       "saw xwing on k8s-w1 (endpoint 2885) policy-enabled 'ingress'",
+            "calls": [_over(w1_eps, [cmd(endpoint_list(enforced.ns, "k8s-w1", "l3l4", enforce={2885: "ingress"}))])]},
         "starwars-xwing-lands-under-rule1": {
             "breaks": "under the L3/L4 rule1 the xwing still lands",
             "expect": [t["l3l4-xwing"]],
@@ -879,6 +897,15 @@ def mutants() -> dict[str, dict[str, Any]]:
             "message": "L3_L4 DROPPED CT_MAP_INSERTION_FAILED (TCP Flags: SYN)",
             "calls": [_over(_observe(sc["l3l4-xwing"]), [cmd("\n".join(drop_flows(
                 sc["l3l4-xwing"].ns, xw_port, reason="CT_MAP_INSERTION_FAILED", sub_type=155)) + "\n")])]},
+        "starwars-xwing-drop-filter-ignores-type": {
+            "breaks": "hubble observe --namespace NS --type drop ignores --type: besides the xwing's drops it returns "
+                      "the xwing's SYN forwarded by its own node (a trace event)",
+            "expect": [t["l3l4-xwing"]],
+            "message": (f"`hubble observe --namespace {sc['l3l4-xwing'].ns} --type drop`: expected every flow to match "
+                        "every part of the filter, saw flows that do not: --type drop is broken by 1 flow(s): "),
+            "message_also": ["L3_L4 FORWARDED (TCP Flags: SYN): event type 4"],
+            "calls": [_over(_observe(sc["l3l4-xwing"]), [cmd("\n".join(
+                drop_flows(sc["l3l4-xwing"].ns, xw_port) + [_forwarded_syn(sc["l3l4-xwing"].ns, xw_port)]) + "\n")])]},
         "starwars-xwing-drop-flow-missing": {
             "breaks": "Hubble shows no drop for the xwing's request (only an earlier request's)",
             "expect": [t["l3l4-xwing"]],
@@ -939,7 +966,7 @@ def mutants() -> dict[str, dict[str, Any]]:
         "starwars-l7-response-flow-missing": {
             "breaks": "Hubble shows the landing's http-request but no http-response",
             "expect": [t["l7-landing"]],
-            "message": "http-request FORWARDED and http-response FORWARDED flows for tiefighter's POST from port "
+            "message": "http-request FORWARDED and http-response 200 FORWARDED flows for tiefighter's POST from port "
                        f"{l7_land_port}: saw tiefighter -> deathstar-8c4c77fb7-nnzkt http-request FORWARDED",
             "calls": [_over(_observe(sc["l7-landing"]), [cmd(http_flows(sc["l7-landing"].ns, l7_land_port,
                                                                         *starwars.LANDING, code=None)[0] + "\n")])]},
