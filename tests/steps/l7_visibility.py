@@ -17,7 +17,7 @@ from cilab import manifests
 from cilab.lab import Lab
 from cilab.parsers import kube
 from cilab.parsers.hubble import Flow
-from cilab.probes import flows, k8s, l7, traffic, whoami
+from cilab.probes import attempt_flows, flows, k8s, l7, traffic, whoami
 from tests.steps.common import table_rows
 
 WEBPOD = "webpod/webpod.yaml"
@@ -96,8 +96,14 @@ def l7_policy_again(lab: Lab, webpod_ns: str) -> None:
 
 def _answered(lab: Lab, namespace: str, url: str, marker_param: str = "cilab") -> traffic.Response:
     """A request from curl-pod that got an HTTP answer: a positive request, made again (new
-    marker) while the lab is not ready to answer yet (`traffic.send_positive`)."""
-    return traffic.send_positive(lab, namespace, CLIENT, "GET", url, marker_param=marker_param)
+    marker) while the lab lags, every attempt judged (`traffic.send_positive`): one that
+    reached a webpod pod and failed (refused, a 5xx, Envoy's upstream connect error) fails
+    the step, naming the pod and its node from the attempt's own flows; a timed-out one
+    that its own flows show DROPPED by policy fails it too."""
+    return traffic.send_positive(
+        lab, namespace, CLIENT, "GET", url, marker_param=marker_param,
+        backend_of=lambda resp: attempt_flows.backend_of(lab, resp, _webpod_pods(lab, namespace)),
+        policy_drop_of=lambda resp: attempt_flows.policy_drop_of(lab, resp))
 
 
 @when(parsers.re(r'curl-pod requests "(?P<url>[^"]+)" until both webpod pods have answered'))

@@ -122,7 +122,8 @@ def _request(lab: Lab, scenario_ns: str, ctx: dict[str, Any], ship: str, method:
     """A request the policy in force allows is made again while it gets no answer (a Service
     backend not programmed yet on the ship's node); one it must deny is sent once, after the
     policy is realised (`starwars.request`; ctx["rule1"] is set by the policy steps)."""
-    ctx["response"] = starwars.request(lab, scenario_ns, ship, method, path, ctx.get("rule1"), max_time=MAX_TIME)
+    ctx["response"] = starwars.request(lab, scenario_ns, ship, method, path, ctx.get("rule1"), max_time=MAX_TIME,
+                                       nodes=starwars.deathstar_nodes(ctx["starwars_pods"]))
 
 
 @when(parsers.re(r"the (?P<ship>tiefighter|xwing) requests a landing"))
