@@ -71,6 +71,10 @@ Feature: The Star Wars demo: identities, an L3/L4 policy and an L7 policy
     No policy selects the deathstar, so every ship may land (seed 1685-1692; the flows of
     seed 1694-1813 show both exchanges forwarded):
       kubectl exec <ship> -- curl -s -XPOST deathstar.default.svc.cluster.local/v1/request-landing
+    The landing may be sent again while the lab is still catching up (the ship's node has no
+    backend for the Service yet: curl says "No route to host"). Every attempt counts: one
+    that reaches a deathstar pod and is refused or answered with a 5xx fails the scenario,
+    naming that pod and its node, even if a later attempt lands.
     When the <ship> requests a landing
     Then the deathstar answers "Ship landed"
 
@@ -103,7 +107,10 @@ Feature: The Star Wars demo: identities, an L3/L4 policy and an L7 policy
 
   @l3l4
   Scenario: Under the L3/L4 rule1, the tiefighter still lands
-    The tiefighter is org=empire (seed 1926-1935).
+    The tiefighter is org=empire (seed 1926-1935):
+      kubectl exec tiefighter -- curl -s -XPOST deathstar.default.svc.cluster.local/v1/request-landing
+    Every attempt counts: one that times out and that `hubble observe --type drop` shows
+    dropped with "Policy denied" fails the scenario, even if a later attempt lands.
     Given the L3/L4 policy rule1 is in force
     When the tiefighter requests a landing
     Then the deathstar answers "Ship landed"
