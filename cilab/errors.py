@@ -44,3 +44,22 @@ class TranscriptError(LabError):
 
 class ConfigError(LabError):
     """Bad input: options, versions, kubeconfig, missing tools."""
+
+
+class SSHUnreachable(LabUnavailable):
+    """A node's SSH did not let the suite in: no connection (`auth` False: the machine is
+    stopped, gone or elsewhere) or a refused login (`auth` True).  The fields let the run
+    say it in one line with the command to try next (cilab.plugin.lab_unavailable_line)."""
+
+    def __init__(self, message: str, *, node: str, user: str, address: str, reason: str,
+                 auth: bool = False) -> None:
+        super().__init__(message)
+        self.node, self.user, self.address, self.reason, self.auth = node, user, address, reason, auth
+
+
+class APIUnreachable(LabUnavailable):
+    """The Kubernetes API server did not answer (connection refused, timed out)."""
+
+    def __init__(self, message: str, *, server: str, reason: str) -> None:
+        super().__init__(message)
+        self.server, self.reason = server, reason

@@ -68,10 +68,28 @@ def describe_call(op: str, args: dict[str, Any]) -> str:
         return f"kubectl delete{ns} {args['kind']} {args['name']}"
     if op == "http_get":
         return f"curl -s {args['url']}"
+    if op == "node_clock":
+        return f"[{args['node']}] $ date -u +%s.%N (the node's clock, bracketed by the runner's)"
     if op == "helm_upgrade":
         return (f"helm upgrade --install {args['release']} {args['chart']} --version {args['version']}"
                 f" -n {args['namespace']} ({len(args['values'])} values file(s))")
+    if op == "helm_read":
+        from cilab.backends.base import helm_read_argv
+        return "helm " + " ".join(helm_read_argv(args["release"], args["namespace"], args["what"],
+                                                 args.get("revision")))
+    if op == "helm_rollback":
+        return f"helm rollback {args['release']} {args['revision']} -n {args['namespace']} --wait"
     return f"{op} {json.dumps(args)}"
+
+
+def typed_name(op: str, args: dict[str, Any], typed: str | None) -> str:
+    """The name a report gives a call: the student's command where the probe said what the
+    student types (on a node: ``[k8s-ctr] $ <typed>``), else the command that ran."""
+    if not typed:
+        return describe_call(op, args)
+    if op == "node_shell":
+        return f"[{args['node']}] $ {typed}"
+    return typed
 
 
 def render_result(result: Any) -> str:
@@ -131,10 +149,18 @@ class Lab:
         self.calls = 0
         #: a text file object: one line per primitive call (command and outcome), secrets scrubbed
         self.call_log = call_log
+        #: the commands (as a student types them) of the running Gherkin step, in order;
+        #: a failed step names them as what to run by hand
+        self.step_commands: list[str] = []
         self._lock = threading.Lock()
 
     # -- the single dispatch point ----------------------------------------------------
-    def call(self, op: str, scope: str | None = None, **args: Any) -> Any:
+    def call(self, op: str, scope: str | None = None, typed: str | None = None, **args: Any) -> Any:
+        """One primitive call.  `typed` is the command a student types for what this call
+        does (``cilium hubble port-forward &`` for the harness's setsid/pid-file wrapper):
+        it names the report attachment and the call-log line, while the attachment body
+        keeps the full command that really ran.  It is not part of the call (nor of the
+        replay key)."""
         if op not in PRIMITIVES:
             raise ValueError(f"unknown primitive {op}")
         args = {k: v for k, v in args.items() if v is not None}
@@ -155,27 +181,39 @@ class Lab:
             if self.recorder is not None and isinstance(exc, (LabUnavailable, CallFailed)):
                 self.recorder.add(op, key_args, state, exc, started=started,
                                   duration=time.monotonic() - started)
-            self._attach(op, args, exc)
+            self._attach(op, args, exc, typed)
             raise
         if self.recorder is not None:
             self.recorder.add(op, key_args, state, result, started=started,
                               duration=time.monotonic() - started)
-        self._attach(op, args, result)
+        self._attach(op, args, result, typed)
         return result
 
-    def _attach(self, op: str, args: dict[str, Any], result: Any) -> None:
+    def _attach(self, op: str, args: dict[str, Any], result: Any, typed: str | None = None) -> None:
+        ran = describe_call(op, args)
+        name = typed_name(op, args, typed)
+        with self._lock:
+            if not self.step_commands or self.step_commands[-1] != name:
+                self.step_commands.append(name)
         if self.call_log is not None:
             from cilab.transcript import scrub
-            line = scrub(f"{describe_call(op, args)}  =>  {summarize(result)}")
+            line = scrub(f"{ran}  =>  {summarize(result)}")
             with self._lock:
                 self.call_log.write(line.replace("\n", " ") + "\n")
                 self.call_log.flush()
         if self.attach is None:
             return
         try:
-            self.attach(describe_call(op, args), describe_call(op, args) + "\n\n" + render_result(result))
+            head = ran if name == ran else f"{name}\n\nwhat ran: {ran}"
+            self.attach(name, head + "\n\n" + render_result(result))
         except Exception:  # reporting must never break a probe
             log.debug("attachment failed", exc_info=True)
+
+    def begin_step(self) -> list[str]:
+        """Start a new Gherkin step's list of commands (`step_commands`); returns the last one's."""
+        with self._lock:
+            done, self.step_commands = self.step_commands, []
+        return done
 
     # -- scenario / stage bookkeeping ---------------------------------------------------
     def begin_scenario(self, name: str) -> None:
@@ -189,12 +227,12 @@ class Lab:
         self.state.stages = set(stages)
 
     # -- conveniences (each is exactly one primitive call) ------------------------------
-    def shell(self, node: str, command: str, timeout: float = 30.0) -> CommandResult:
-        return self.call("node_shell", node=node, command=command, timeout=timeout)
+    def shell(self, node: str, command: str, timeout: float = 30.0, typed: str | None = None) -> CommandResult:
+        return self.call("node_shell", typed=typed, node=node, command=command, timeout=timeout)
 
     def exec(self, namespace: str, pod: str, container: str | None, command: list[str],
-             timeout: float = 30.0, scope: str | None = None) -> CommandResult:
-        return self.call("pod_exec", scope=scope or namespace, namespace=namespace, pod=pod,
+             timeout: float = 30.0, scope: str | None = None, typed: str | None = None) -> CommandResult:
+        return self.call("pod_exec", scope=scope or namespace, typed=typed, namespace=namespace, pod=pod,
                          container=container, command=list(command), timeout=timeout)
 
     def get(self, api_version: str, kind: str, name: str,
@@ -229,6 +267,9 @@ class Lab:
             self.state.namespaces.get(scope, {}).pop(f"{kind}/{name}", None)
         return result
 
+    def node_clock(self, node: str, timeout: float = 30.0) -> dict[str, Any]:
+        return self.call("node_clock", node=node, timeout=timeout)
+
     def http_get(self, url: str, timeout: float = 10.0,
                  headers: dict[str, str] | None = None) -> HttpResult:
         return self.call("http_get", url=url, timeout=timeout, headers=headers)
@@ -241,6 +282,15 @@ class Lab:
         if result.ok:
             self.set_stages(stages)
         return result
+
+    def helm_read(self, *, release: str, namespace: str, what: str,
+                  revision: int | None = None) -> CommandResult:
+        return self.call("helm_read", release=release, namespace=namespace, what=what, revision=revision)
+
+    def helm_rollback(self, *, release: str, namespace: str, revision: int,
+                      timeout: float = 600.0) -> CommandResult:
+        return self.call("helm_rollback", release=release, namespace=namespace, revision=revision,
+                         timeout=timeout)
 
     def when_ready(self, call: Callable[[], Any], *, what: str, budget: float | str = "default") -> Any:
         """One primitive call, made again while the service it reaches in the lab is not

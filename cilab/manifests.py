@@ -26,12 +26,16 @@ def load(relpath: str) -> list[dict[str, Any]]:
 
 
 def apply(lab: Lab, relpath: str, namespace: str) -> list[dict[str, Any]]:
-    """Server-side apply every object of `relpath` in `namespace`.  An object refused as
-    "not yet" (`ServiceNotReady`: a pod in a namespace so fresh that its `default`
-    ServiceAccount does not exist yet) is applied again within the default budget."""
+    """Server-side apply every object of `relpath` in `namespace`.  A pod pinned to a
+    write-up node (`nodeName: k8s-ctr`) is pinned to the lab's node of that role
+    (cilab.roles.place).  An object refused as "not yet" (`ServiceNotReady`: a pod in a
+    namespace so fresh that its `default` ServiceAccount does not exist yet) is applied
+    again within the default budget."""
+    from cilab import roles
+    found = roles.of_lab(lab)
     return [lab.when_ready(lambda obj=obj: lab.apply(obj, namespace=namespace, label=relpath),
                            what=f"{obj['kind']} {obj['metadata']['name']} accepted in {namespace}")
-            for obj in load(relpath)]
+            for obj in (roles.place(o, found) for o in load(relpath))]
 
 
 def delete(lab: Lab, relpath: str, namespace: str) -> None:

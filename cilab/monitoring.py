@@ -23,6 +23,7 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
+from cilab import node_tools
 from cilab.errors import CallFailed, LabUnavailable
 from cilab.lab import Lab
 from cilab.stages import workload_ready
@@ -73,7 +74,9 @@ def control_plane_node(lab: Lab) -> str:
 
 
 def _run(lab: Lab, node: str, command: str, what: str) -> str:
-    result = lab.shell(node, command, timeout=180)
+    # the report names it as the student types it on k8s-ctr (kubectl reads ~/.kube/config there)
+    result = node_tools.run(lab, node, "kubectl", command, timeout=180,
+                            typed=command.replace(f"kubectl --kubeconfig {KUBECONFIG} ", "kubectl ", 1))
     if not result.ok:
         tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
         raise CallFailed(f"{what} failed on {node} (exit {result.rc}): {' | '.join(tail)}")
@@ -145,12 +148,16 @@ def ensure_monitoring(lab: Lab, shared_dir: Path, cilium_version: str,
                     record = {"deployed": True, **deploy(lab, cilium_version)}
                 except (CallFailed, LabUnavailable) as exc:
                     record = {"deployed": False, "error": str(exc)}
+                except node_tools.MissingTool as exc:  # kubectl is not on the control plane
+                    record = {"deployed": False, "missing": [exc.node, exc.tool]}
                 except AssertionError as exc:  # deployed, but never ready within the budget
                     record = {"deployed": False, "not_ready": True, "error": str(exc).split("\nassert ")[0]}
                 record_path.write_text(json.dumps(record, indent=2, sort_keys=True))
     except Timeout:
         raise LabUnavailable(f"another worker held the monitoring stage lock for over "
                              f"{lock_timeout:g}s") from None
+    if record.get("missing"):
+        raise node_tools.MissingTool(*record["missing"])
     if record.get("not_ready"):
         raise AssertionError(f"the monitoring example never got ready: {record.get('error')}")
     if not record.get("deployed"):

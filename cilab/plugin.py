@@ -1,6 +1,7 @@
 """The pytest plugin: options, the session lab, stages, scenario hooks and reporting.
 
-Loaded by the top-level conftest.py.  Options (see `pytest --help`, group "cilium lab"):
+Loaded as an entry point (and by the top-level conftest.py).  Options (see `pytest --help`,
+the group headed "cilium-lab-conformance: which lab answers the probes"):
 
   --lab vagrant|kubeconfig|replay   which lab answers the probes (default: vagrant)
   --transcript PATH                  replay source (default: the shipped reference lab)
@@ -22,7 +23,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from cilab.errors import ConfigError, LabError
+from cilab.errors import ConfigError, LabError, LabUnavailable
 from cilab.lab import Lab
 from cilab.retry import Clock, ScaledClock, VirtualClock
 
@@ -60,14 +61,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="OpenSSH config with one Host per node name for node probes (--lab kubeconfig); "
                      "without it node probes use a privileged host-network debug pod")
     g.addoption("--allow-helm-changes", action="store_true", default=False,
-                help="--lab kubeconfig: let the suite upgrade the cluster's Cilium release to its stages "
-                     "(Hubble, redaction) with provisioning/helm/*.yaml; without it such steps fail "
-                     "with a reason")
+                help="a lab the suite did not build (--lab kubeconfig, or --vagrant-dir on a folder of "
+                     "your own): let the suite switch its Cilium release to the stages some scenarios "
+                     "need (before Hubble, Hubble, redaction), layering provisioning/helm/*.yaml over the "
+                     "values found; the release found is recorded and rolled back at the end of the run "
+                     "(also after Ctrl-C).  Without it the lab is checked as found and the scenarios "
+                     "needing another stage are skipped, each with the reason")
     g.addoption("--vagrant-dir", metavar="DIR", default=None,
                 help="--lab vagrant: the folder holding the lab's Vagrantfile (default: provisioning/, "
                      "which the suite builds and provisions).  A folder of your own, e.g. the one where "
-                     "you ran the write-up's Vagrantfile, is used read-only: nothing is started, "
-                     "provisioned or destroyed there")
+                     "you ran the write-up's Vagrantfile: nothing is started, provisioned or destroyed "
+                     "there, and its Cilium release is checked as found unless --allow-helm-changes")
     g.addoption("--provisioning-logs", metavar="DIR", default=None,
                 help="--lab vagrant: where the Vagrant and node provisioning logs go "
                      "(default: reports/provisioning)")
@@ -78,6 +82,90 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--call-log", metavar="PATH", default=None,
                 help="append one line per lab call (the command and its outcome, secrets scrubbed) "
                      "to PATH; each xdist worker writes PATH.<worker>")
+
+
+# --- the project's rootdir, whatever form an option's value takes -------------------------
+
+REEXEC_ENV = "CILAB_ROOTDIR_REEXEC"
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser,
+                                  args: list[str]) -> Iterator[None]:
+    """`--vagrant-dir ~/cilium-lab` (a plugin option's value as a word of its own) must mean
+    what `--vagrant-dir=~/cilium-lab` means.  pytest chooses its rootdir and config file
+    before any plugin's options are known, from every argument that names an existing path,
+    so such a value moved the rootdir out of the project: no pyproject.toml, no testpaths,
+    no feature folder (`FileNotFoundError: .../tests/scenarios/cluster.feature`).  Here,
+    with the options known, pytest's own rule is applied again to the real file arguments;
+    when it gives another rootdir, the command line is run again with each such value
+    joined to its option (`--opt=VALUE`), before anything was collected, created or printed
+    (this wrapper runs outside output capturing).  In-process runs get one line instead."""
+    _keep_project_rootdir(early_config, parser)
+    return (yield)
+
+
+def _keep_project_rootdir(config: pytest.Config, parser: pytest.Parser) -> None:
+    from _pytest.config.findpaths import determine_setup
+    ns = config.known_args_namespace
+    try:
+        rootpath, inipath, _, _ = determine_setup(
+            inifile=ns.inifilename, override_ini=ns.override_ini, args=ns.file_or_dir,
+            rootdir_cmd_arg=ns.rootdir or None, invocation_dir=config.invocation_params.dir)
+    except pytest.UsageError:
+        return  # pytest itself reports a bad --rootdir / -c
+    if (rootpath, inipath) == (config.rootpath, config.inipath):
+        return
+    argv = list(config.invocation_params.args)
+    fixed = join_option_values(argv, parser)
+    env_addopts = os.environ.get("PYTEST_ADDOPTS", "")
+    fixed_env = shlex_join(join_option_values(shlex_split(env_addopts), parser)) if env_addopts else ""
+    joined = [a for a in fixed if a not in argv] + ([fixed_env] if fixed_env != env_addopts else [])
+    import sys
+    cli = list(sys.argv[1:]) == argv and len(sys.orig_argv) >= len(sys.argv)
+    if not joined or os.environ.get(REEXEC_ENV) or not cli:
+        raise _usage(f"pytest took {config.rootpath} as its rootdir (not {rootpath}) because an "
+                     "option's value is a path written as a word of its own: write it as "
+                     "--option=VALUE" + (f" ({', '.join(joined)})" if joined else ""))
+    # the interpreter and how it was asked to run pytest (a script, or -m pytest), then the args
+    head = sys.orig_argv[:len(sys.orig_argv) - len(argv)]
+    env = dict(os.environ, **{REEXEC_ENV: "1"})
+    if env_addopts:
+        env["PYTEST_ADDOPTS"] = fixed_env
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, [sys.executable, *head[1:], *fixed], env)
+
+
+def join_option_values(args: list[str], parser: pytest.Parser) -> list[str]:
+    """`--opt VALUE` -> `--opt=VALUE` for every long option that takes one value; the words
+    after `--` and everything else stay as they are."""
+    actions = parser.optparser._option_string_actions
+    out: list[str] = []
+    i = 0
+    while i < len(args):
+        word = args[i]
+        if word == "--":
+            out += args[i:]
+            break
+        action = actions.get(word) if word.startswith("--") and "=" not in word else None
+        if action is not None and action.nargs is None and i + 1 < len(args):
+            out.append(f"{word}={args[i + 1]}")
+            i += 2
+            continue
+        out.append(word)
+        i += 1
+    return out
+
+
+def shlex_split(text: str) -> list[str]:
+    import shlex
+    return shlex.split(text)
+
+
+def shlex_join(words: list[str]) -> str:
+    import shlex
+    return shlex.join(words)
 
 
 def _usage(msg: str) -> pytest.UsageError:
@@ -102,12 +190,17 @@ def _validate(config: pytest.Config) -> None:
         replay_speed(opt.replay_speed)
     if opt.record and lab == "replay":
         raise _usage("--record records a real lab; it cannot be combined with --lab replay")
-    if (opt.kubeconfig or opt.context or opt.ssh_config or opt.allow_helm_changes) and lab != "kubeconfig":
-        raise _usage("--kubeconfig/--context/--ssh-config/--allow-helm-changes only go with --lab kubeconfig "
+    if (opt.kubeconfig or opt.context or opt.ssh_config) and lab != "kubeconfig":
+        raise _usage("--kubeconfig/--context/--ssh-config only go with --lab kubeconfig "
                      f"(got --lab {lab})")
+    if opt.allow_helm_changes and lab == "replay":
+        raise _usage("--allow-helm-changes goes with a real lab the suite did not build (--lab kubeconfig, "
+                     "or --lab vagrant --vagrant-dir on a folder of your own), not with --lab replay")
     if (opt.provider or opt.destroy_lab or opt.vagrant_dir or opt.provisioning_logs) and lab != "vagrant":
         raise _usage("--vagrant-dir/--provider/--destroy-lab/--provisioning-logs only go with --lab vagrant "
                      f"(got --lab {lab})")
+    if dry_run(config):
+        return  # help, collection, markers, fixtures: the options are checked, no lab is looked at
     try:
         from cilab.versions import load_versions
         load_versions()
@@ -136,8 +229,11 @@ def _validate(config: pytest.Config) -> None:
         root = vagrant_dir(config)
         cli = VagrantCLI(root, executable=exe)
         try:
-            cli.check_version()  # first: an old Vagrant fails later with a message naming no version
             check_folder(root)
+            # The floor is the lab the suite builds (its Vagrantfile needs it); in a lab of the
+            # student's own only `--version`, `status` and `ssh-config` run, with any Vagrant.
+            if is_suite_lab(root):  # first: an old Vagrant fails later with a message naming no version
+                cli.check_version()
         except ConfigError as exc:
             raise _usage(str(exc)) from None
         except LabError as exc:
@@ -166,9 +262,20 @@ def _validate(config: pytest.Config) -> None:
         if not text.strip():
             raise _usage(f"kubeconfig {path}: file is empty")
         opt.kubeconfig = str(path)
-        _check_api(path, opt.context)
+        _check_api(path, opt.context, config)
         if opt.ssh_config and not Path(opt.ssh_config).expanduser().is_file():
             raise _usage(f"--ssh-config {opt.ssh_config}: no such file")
+
+
+DRY_RUN_OPTIONS = ("help", "version", "collectonly", "markers", "showfixtures",
+                   "show_fixtures_per_test", "setuponly", "setupplan")
+
+
+def dry_run(config: pytest.Config) -> bool:
+    """`--help`, `--version`, `--collect-only`, `--markers`, `--fixtures`,
+    `--fixtures-per-test`, `--setup-plan`/`--setup-only` (also with `-k`/`-m`): nothing
+    of these reaches a lab, so none of them looks for one (no Vagrant, no kubeconfig)."""
+    return any(getattr(config.option, name, False) for name in DRY_RUN_OPTIONS)
 
 
 def vagrant_dir(config: pytest.Config) -> Path:
@@ -207,7 +314,7 @@ def _check_writable(target: Path, what: str = "--record") -> None:
         raise _usage(f"{what} {target}: cannot write there ({probe} is not writable)")
 
 
-def _check_api(kubeconfig: Path, context: str | None) -> None:
+def _check_api(kubeconfig: Path, context: str | None, api_config: pytest.Config) -> None:
     """An unusable or unreachable kubeconfig is bad input: one line, before any test."""
     from kubernetes import client
 
@@ -216,9 +323,50 @@ def _check_api(kubeconfig: Path, context: str | None) -> None:
         api = KubeAPI(kubeconfig, context, request_timeout=(3.0, 5.0))
         api._wrap("a version check", lambda: client.VersionApi(api.api_client).get_code(
             _request_timeout=(3.0, 5.0)))
+        nodes = api.k8s_list("v1", "Node")
         api.close()
     except LabError as exc:
-        raise _usage(str(exc).splitlines()[0]) from None
+        raise _usage(lab_unavailable_line(api_config, exc)) from None
+    except Exception as exc:  # an answer that is not a Kubernetes version (not an API server?)
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise _usage(f"kubeconfig {kubeconfig}: its server's answer to GET /version is not a "
+                     f"Kubernetes version ({first[:160]})") from None
+    from cilab.roles import from_nodes
+    try:  # the nodes by role (cilab.roles): a cluster without them is not the write-up's lab
+        from_nodes(nodes, f"the cluster of {kubeconfig}")
+    except ConfigError as exc:
+        raise _usage(str(exc)) from None
+
+
+def lab_unavailable_line(config: pytest.Config, exc: BaseException) -> str:
+    """A lab the suite cannot reach, in one line of words with the next command to try
+    (no traceback): a node's SSH not answering or refusing the login, the API server not
+    answering.  Anything else: the error's first line."""
+    from cilab.errors import APIUnreachable, SSHUnreachable
+    opt = config.option
+    if opt.lab == "vagrant":
+        root = vagrant_dir(config)
+        where = f"`cd {root} && vagrant status`"
+    if isinstance(exc, SSHUnreachable):
+        if opt.lab == "vagrant":
+            if exc.auth:
+                return (f"{exc.node} refused the SSH login of {exc.user} at {exc.address} ({exc.reason}); "
+                        f"the key `vagrant ssh-config` names is not accepted: try `cd {root} && vagrant ssh {exc.node}`")
+            return (f"{exc.node} does not answer on SSH at {exc.address} ({exc.reason}): the lab's machines "
+                    f"are stopped or gone; try {where}")
+        how = f"`ssh -F {opt.ssh_config} {exc.node}`" if opt.ssh_config else f"`ssh {exc.user}@{exc.node}`"
+        if exc.auth:
+            return f"{exc.node} refused the SSH login of {exc.user} at {exc.address} ({exc.reason}); try {how}"
+        return f"{exc.node} does not answer on SSH at {exc.address} ({exc.reason}); try {how}"
+    if isinstance(exc, APIUnreachable):
+        if opt.lab == "vagrant":
+            return (f"the API server {exc.server} does not answer ({exc.reason}): is k8s-ctr running, with "
+                    f"its kube-apiserver up? try {where}, then `vagrant ssh k8s-ctr -c 'kubectl get nodes'` there")
+        kubeconfig = opt.kubeconfig or "~/.kube/config"
+        return (f"the API server {exc.server} does not answer ({exc.reason}); "
+                f"try `kubectl --kubeconfig {kubeconfig} get nodes`")
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
@@ -233,9 +381,77 @@ def pytest_configure(config: pytest.Config) -> None:
         signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     config.addinivalue_line("markers", "cilab_cluster_change: the scenario changes the cluster for "
                                        "everyone and runs under the exclusive cluster lock")
+    from cilab import report_plugin
+    if not config.pluginmanager.is_registered(report_plugin):
+        config.pluginmanager.register(report_plugin, "cilab.report")
     if not _is_worker(config):
         _validate(config)
         _write_allure_extras(config)
+        config.pluginmanager.register(ReleaseRestore(config), "cilab-release-restore")
+
+
+# --- a student's Cilium release back as found (cilab.consent) ------------------------------
+
+class ReleaseRestore:
+    """Restores, once per run, the Cilium release of a lab the suite did not build when a
+    stage switch changed it (--allow-helm-changes).  Registered in the process that owns
+    the session (the xdist controller, or the only process); it runs after every other
+    `pytest_sessionfinish` (a hook wrapper), so after xdist has shut its workers down and
+    after the session fixtures' teardown: also after Ctrl-C or SIGTERM, which end the
+    session like an interrupted run."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> Iterator[None]:
+        yield
+        factory = getattr(self.config, "_tmp_path_factory", None)
+        if factory is None or self.config.option.lab == "replay":
+            return
+        shared = factory.getbasetemp()
+        from cilab.consent import FOUND_FILE, restore_release
+        if not (shared / FOUND_FILE).exists():
+            return
+        import signal
+        from cilab.progress import ProgressFile
+        out = ProgressFile(shared)
+        tr = self.config.pluginmanager.get_plugin("terminalreporter")
+
+        def say(line: str) -> None:
+            out(line)
+            if tr is not None:
+                tr.write_line("[cilab] " + line)
+        # a second Ctrl-C (or SIGTERM) must not cut the restore short: it is bounded by helm's
+        # own timeout, and a SIGKILL leaves the marker for the next run
+        previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            the_lab = _restore_lab(self.config, shared)
+            try:
+                restore_release(the_lab, shared, say)
+            finally:
+                the_lab.close()
+        except (LabError, OSError, ValueError) as exc:
+            say(f"stage: restoring the Cilium release failed: {(str(exc).splitlines() or [repr(exc)])[0]}; the marker "
+                "ConfigMap kube-system/cilab-restore stays and the next run restores it first")
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED if exitstatus == 0 else exitstatus
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+def _restore_lab(config: pytest.Config, shared: Path) -> Lab:
+    """A lab for the restore, on the backend the workers used (no recording, no report)."""
+    opt = config.option
+    if opt.lab == "vagrant":
+        from cilab.backends import vagrant
+        backend: Any = vagrant.VagrantBackend(shared / "lab.json")
+        backend.allow_helm_changes = backend.suite_built or bool(opt.allow_helm_changes)
+    else:
+        from cilab.backends.kube import KubeconfigBackend
+        backend = KubeconfigBackend(opt.kubeconfig, opt.context, opt.ssh_config,
+                                    allow_helm_changes=opt.allow_helm_changes)
+    return Lab(backend, clock=Clock())
 
 
 # --- reporting extras --------------------------------------------------------------------
@@ -284,6 +500,8 @@ def _build_lab(config: pytest.Config, shared: Path) -> Lab:
         transcript = load_transcript(opt.transcript or REFERENCE_TRANSCRIPT)
         info = {"transcript": transcript.name, "header": transcript.header,
                 "run_id": str(transcript.header.get("run_id", "reference"))}
+        if isinstance(transcript.header.get("roles"), dict):  # recorded on a lab with other names
+            info["roles"] = transcript.header["roles"]
         if opt.replay_timing == "recorded":
             scaled = ScaledClock(replay_speed(opt.replay_speed))
             return Lab(ReplayBackend(transcript, clock=scaled), clock=scaled, wait_clock=scaled,
@@ -309,19 +527,35 @@ def _build_lab(config: pytest.Config, shared: Path) -> Lab:
         if info.get("written_by_pid") == os.getpid():  # the worker that provisioned attaches its logs
             _attach_logs([Path(p) for p in info.get("logs", [])])
         backend: Any = vagrant.VagrantBackend(info_path)
+        backend.allow_helm_changes = backend.suite_built or bool(opt.allow_helm_changes)
     else:
         from cilab.backends.kube import KubeconfigBackend
         backend = KubeconfigBackend(opt.kubeconfig, opt.context, opt.ssh_config,
                                     allow_helm_changes=opt.allow_helm_changes)
+    roles = _node_roles(config, backend)
     run_id = _run_id(shared)
     if opt.record:
         from cilab.transcript import Recorder
         recorder = Recorder(Path(opt.record) / f"{worker}.yaml", name=f"recorded-{opt.lab}",
                             description=f"Recorded from a real {opt.lab} lab by cilium-lab-conformance",
-                            lab={"kind": opt.lab, **versions.as_properties()})
+                            lab={"kind": opt.lab, **versions.as_properties(),
+                                 "suite_built": bool(getattr(backend, "suite_built", True)),
+                                 "allow_helm_changes": bool(getattr(backend, "allow_helm_changes", True))})
         recorder.header["run_id"] = run_id
+        recorder.header["roles"] = roles.to_json()
     return Lab(backend, recorder=recorder, clock=Clock(), attach=_allure_attach,
-               info={"run_id": run_id})
+               info={"run_id": run_id, "roles": roles})
+
+
+def _node_roles(config: pytest.Config, backend: Any) -> Any:
+    """The lab's nodes by role (cilab.roles), found once per worker: on a cluster the suite
+    did not build (--lab kubeconfig) from its Node objects; the vagrant lab is the
+    write-up's, with its names."""
+    from cilab import roles
+    if config.option.lab != "kubeconfig":
+        return roles.WRITE_UP
+    kubeconfig = config.option.kubeconfig or "~/.kube/config"
+    return roles.from_nodes(backend.api.k8s_list("v1", "Node"), f"the cluster of {kubeconfig}")
 
 
 def _attach_logs(paths: list[Path]) -> None:
@@ -358,9 +592,12 @@ def lab(request: pytest.FixtureRequest, lab_shared_dir: Path) -> Iterator[Lab]:
     try:
         the_lab = _build_lab(request.config, lab_shared_dir)
     except LabError as exc:
-        request.session.shouldstop = f"lab unavailable: {exc}"
+        request.session.shouldstop = f"lab unavailable: {lab_unavailable_line(request.config, exc)}"
         raise
     request.config.stash[LAB_KEY] = the_lab
+    from cilab.roles import of_lab
+    if the_lab.kind != "replay" or of_lab(the_lab).renamed:
+        _add_environment(request.config, lab_shared_dir, of_lab(the_lab).properties())
     log_file = None
     if request.config.option.call_log:
         worker = os.environ.get("PYTEST_XDIST_WORKER")
@@ -391,13 +628,42 @@ def hubble_stage(request: pytest.FixtureRequest, lab: Lab, lab_shared_dir: Path)
         record = ensure_hubble(lab, lab_shared_dir, load_versions().cilium_version,
                                progress=ProgressFile(lab_shared_dir))
     except LabError as exc:
-        request.session.shouldstop = f"lab unavailable: {exc}"
+        request.session.shouldstop = f"lab unavailable: {lab_unavailable_line(request.config, exc)}"
         raise
     _add_environment(request.config, lab_shared_dir, {
         "stage.found": record.get("found", "unknown"),
+        "stage.checked_as_found": "no" if record.get("may_change", True) else
+        "yes (a lab the suite did not build, no --allow-helm-changes)",
         "stage.found.evidence": "; ".join(record.get("found_evidence", [])),
         "stage.switches": ", ".join(record.get("switches", [])) or "none"})
+    _node_clocks(request.config, lab, lab_shared_dir)
     return record
+
+
+def _node_clocks(config: pytest.Config, lab: Lab, shared: Path) -> None:
+    """Measure the nodes' clock offsets once per run (the first worker; the others read its
+    file), write them into the report's environment, say in one line each node whose offset
+    is not corrected, and match flows with them from now on (cilab.probes.clocks)."""
+    from filelock import FileLock
+    from cilab.probes import clocks, flows, k8s
+    from cilab.progress import ProgressFile
+    path = shared / "node-clocks.json"
+    with FileLock(str(shared / "node-clocks.lock"), timeout=300):
+        if path.exists():
+            measured = clocks.Clocks.from_json(json.loads(path.read_text(encoding="utf-8")))
+        else:
+            try:
+                names = sorted(k8s.nodes(lab))
+            except LabError as exc:
+                measured = clocks.Clocks(problem=f"the nodes could not be listed: {exc}")
+            else:
+                measured = clocks.measure(lab, names)
+            path.write_text(json.dumps(measured.to_json()), encoding="utf-8")
+            say = ProgressFile(shared)
+            for line in measured.warnings():
+                say(line)
+            _add_environment(config, shared, measured.properties())
+    flows.use_clocks(measured)
 
 
 def _add_environment(config: pytest.Config, shared: Path, props: dict[str, str]) -> None:
@@ -521,6 +787,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     alone too.  Errors that are not a failed expectation (a broken lab) keep theirs."""
     outcome = yield
     report = outcome.get_result()
+    if (report.failed and call.excinfo is not None and call.excinfo.errisinstance(LabUnavailable)
+            and item.config.getoption("tbstyle", "auto") in ("auto", "short")
+            and not item.config.getoption("fulltrace", False)):
+        # a lab that cannot be reached: one line in words and the command to try, not the
+        # frames of pytest-bdd, the fixtures and the transport
+        report.longrepr = f"lab unavailable: {lab_unavailable_line(item.config, call.excinfo.value)}"
+        return
     failed = item.stash.get(FAILED_STEP_KEY, None)
     if (call.when != "call" or not report.failed or failed is None or call.excinfo is None
             or not call.excinfo.errisinstance(AssertionError)
@@ -529,9 +802,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         return
     message = str(call.excinfo.value).split("\nassert ")[0].strip() or "assertion failed"
     title, step = failed
+    from cilab.report_plugin import hand_commands
+    by_hand = hand_commands(item)
+    see = ("To see it yourself, run:\n" + "".join(f"  {c}\n" for c in by_hand)) if by_hand else ""
+    from cilab.roles import of_lab
+    roles = of_lab(item.config.stash.get(LAB_KEY, None))  # the write-up's node names, with this lab's
     report.longrepr = (f"Scenario: {title}\n"
-                       f"Step failed: {step}\n"
-                       f"{call.excinfo.typename}: {message}\n"
+                       f"Step failed: {roles.say(step)}\n"
+                       f"{call.excinfo.typename}: {roles.say(message)}\n"
+                       f"{see}"
                        f"(the full traceback: --tb=long)")
 
 

@@ -13,13 +13,18 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, TypeVar
 
-from tenacity import (Retrying, RetryCallState, retry_if_exception_type,
+from tenacity import (Retrying, RetryCallState, retry_if_exception,
                       wait_exponential)
 
 from cilab.errors import LabError, LabUnavailable, ServiceNotReady
 
 log = logging.getLogger("cilab.retry")
 T = TypeVar("T")
+
+
+class Final(AssertionError):
+    """A failed expectation that no retry can change (a program the write-up installs is
+    not on the node: cilab.node_tools): `eventually` lets it through at once."""
 
 
 class Clock:
@@ -132,7 +137,7 @@ def eventually(check: Callable[[], T], *, what: str, budget: float | str = "defa
     attempts = attempts_out if attempts_out is not None else Attempts()
     transport_errors = 0
     retrying = Retrying(
-        retry=retry_if_exception_type(AssertionError),
+        retry=retry_if_exception(lambda exc: isinstance(exc, AssertionError) and not isinstance(exc, Final)),
         wait=wait_exponential(multiplier=initial, min=initial, max=maximum),
         stop=_stop_before(clock, start, seconds),
         sleep=clock.sleep,
@@ -163,7 +168,7 @@ def eventually(check: Callable[[], T], *, what: str, budget: float | str = "defa
                     if on_attempt:
                         on_attempt(attempts.count, f"transport: {exc}")
                     raise NotYet(f"transport: {exc}") from None
-                except LabError:
+                except (LabError, Final):
                     raise
                 except AssertionError as exc:
                     last = exc
@@ -174,6 +179,9 @@ def eventually(check: Callable[[], T], *, what: str, budget: float | str = "defa
                         on_attempt(attempts.count, text)
                     log.info("%s: attempt %d not yet: %s", what, attempts.count, text)
                     raise
+    except Final:
+        attempts.elapsed = clock.now() - start
+        raise
     except AssertionError:
         pass
     attempts.elapsed = clock.now() - start

@@ -25,7 +25,7 @@ from typing import Iterable, Iterator
 
 import paramiko
 
-from cilab.errors import CallFailed, ConfigError, LabUnavailable
+from cilab.errors import CallFailed, ConfigError, LabUnavailable, SSHUnreachable
 from cilab.model import CommandResult
 
 log = logging.getLogger(__name__)
@@ -78,6 +78,19 @@ def load_private_keys(paths: Iterable[str]) -> tuple[list[paramiko.PKey], list[s
         else:
             problems.append(f"{path}: not an Ed25519, ECDSA or RSA private key")
     return keys, problems
+
+
+def connect_failure_words(exc: BaseException) -> str:
+    """Why a TCP/SSH connection failed, in words: `connection refused`, `timed out`, ...
+    (paramiko's `[Errno None] Unable to connect to port 22 on 127.0.0.1` hides the errno of
+    each address it tried; the first one's is the reason)."""
+    errors = getattr(exc, "errors", None)  # paramiko.ssh_exception.NoValidConnectionsError
+    if isinstance(errors, dict) and errors:
+        exc = next(iter(errors.values()))
+    if isinstance(exc, TimeoutError):
+        return "no answer (timed out)"
+    text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    return " ".join(text.split()).lower()
 
 
 class SSHPool:
@@ -190,6 +203,7 @@ class SSHPool:
             detail = "; ".join(problems) or "no IdentityFile given"
             raise LabUnavailable(f"{where}: no usable private key: {detail}")
         reason = "cannot log in"
+        auth, words = True, "cannot log in"
         for key in keys:
             client = paramiko.SSHClient()
             if host.strict_host_key_checking:
@@ -207,10 +221,12 @@ class SSHPool:
             except paramiko.AuthenticationException as exc:
                 client.close()
                 reason = f"cannot log in: authentication failed ({exc})"
+                auth, words = True, "authentication failed"
                 continue  # the next identity file may be accepted
             except (paramiko.SSHException, OSError, EOFError) as exc:
                 client.close()
                 reason = f"cannot connect: {exc or type(exc).__name__}"
+                auth, words = False, connect_failure_words(exc)
                 break
             transport = client.get_transport()
             assert transport is not None
@@ -218,7 +234,8 @@ class SSHPool:
             self.connections_opened += 1
             log.debug("connected to %s", where)
             return client
-        raise LabUnavailable(f"{where}: {reason}")
+        raise SSHUnreachable(f"{where}: {reason}", node=host.name, user=host.user,
+                             address=f"{host.hostname}:{host.port}", reason=words, auth=auth)
 
     def _open_channel(self, node: str) -> paramiko.Channel:
         client = self._client(node)

@@ -49,8 +49,15 @@ def stage_labels(stage: str) -> set[str]:
 
 
 def apply_stage(lab: Lab, stage: str, cilium_version: str) -> None:
+    """`helm upgrade` to `stage`: the suite's layers alone on its own lab; on a lab it did not
+    build (changed only with consent), the layers over the values found (cilab.consent)."""
+    values = stage_values(stage)
+    found = lab.info.get("helm_found")
+    if found is not None:
+        from cilab.consent import layered_values
+        values = layered_values(stage, values, found["values"])
     result = lab.helm_upgrade(release="cilium", chart="cilium", version=cilium_version,
-                              namespace="kube-system", values=stage_values(stage),
+                              namespace="kube-system", values=values,
                               stages=stage_labels(stage), repo=CHART_REPO)
     if not result.ok:
         tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
@@ -182,9 +189,17 @@ def detect_stage(lab: Lab) -> dict[str, Any]:
 
 
 def _can_change(lab: Lab) -> bool:
-    """False for a cluster the suite may not upgrade (--lab kubeconfig without
-    --allow-helm-changes)."""
-    return bool(getattr(lab.backend, "allow_helm_changes", True))
+    """False for a lab the suite did not build and may not upgrade (no --allow-helm-changes)."""
+    from cilab.consent import may_change
+    return may_change(lab)
+
+
+def _load_found(lab: Lab, shared_dir: Path) -> None:
+    """Every worker layers its stage switches over the release found (cilab.consent)."""
+    from cilab.consent import found_release
+    found = found_release(shared_dir)
+    if found is not None:
+        lab.info["helm_found"] = found
 
 
 def back_to_base(lab: Lab, cilium_version: str, found: str, note: Callable[[str], None]) -> None:
@@ -214,14 +229,19 @@ def back_to_base(lab: Lab, cilium_version: str, found: str, note: Callable[[str]
 def ensure_hubble(lab: Lab, shared_dir: Path, cilium_version: str,
                   lock_timeout: float = 1800.0,
                   progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Bring the lab to the Hubble stage once per run; returns the stage record.
+    """Bring the lab to the Hubble stage once per run, when the suite may; returns the stage
+    record (`found`, `stage`, `switches`, `snapshot`, `note`).
 
-    The stage is read from the live cluster (`detect_stage`), never assumed.  A lab found
-    with Hubble on (left there by an earlier run, or by the student following the
-    write-up), and a lab left in the redaction stage by a run that was killed before its
-    `finally` ran, is first taken back to the base stage under the exclusive cluster lock,
-    so the before-Hubble snapshot shows the base stage; then Hubble is enabled.  The record
-    says which stage was found and lists every switch (`found`, `switches`)."""
+    First, a restore marker left by a run killed before it restored a student's release is
+    acted on (cilab.consent.restore_left_over).  Then the stage is read from the live cluster
+    (`detect_stage`), never assumed.  When the suite may change the lab (its own lab, or
+    --allow-helm-changes), a lab found with Hubble on (or left in the redaction stage) is
+    first taken back to base under the exclusive cluster lock, so the before-Hubble snapshot
+    shows the base stage; then Hubble is enabled.  On a lab the suite did not build, the
+    release found is recorded first and restored at the end of the run.  When it may not,
+    the lab stays as found: `stage` is the stage found, the snapshot exists only when Hubble
+    was found off, and scenarios needing another stage are skipped (`require_stage`)."""
+    from cilab.consent import record_release, restore_left_over, suite_built
     record_path = Path(shared_dir) / "stage-hubble.json"
     switches: list[str] = []
 
@@ -234,11 +254,18 @@ def ensure_hubble(lab: Lab, shared_dir: Path, cilium_version: str,
                       poll_interval=lab.wait_clock.real_seconds(0.05)):
             if record_path.exists():
                 record = json.loads(record_path.read_text())
-                lab.set_stages(stage_labels("hubble"))
+                _load_found(lab, shared_dir)
+                lab.set_stages(stage_labels(record.get("stage", "hubble")))
                 return record
+            own = suite_built(lab)
+            if not own:
+                left = restore_left_over(lab, note)
+                if left is not None:
+                    switches.append(f"restored revision {left.get('revision')} left by an interrupted run")
             found = detect_stage(lab)
             note(f"stage found: {found['stage']} ({'; '.join(found['evidence'])})")
-            record: dict[str, Any] = {"found": found["stage"], "found_evidence": found["evidence"]}
+            record: dict[str, Any] = {"found": found["stage"], "found_evidence": found["evidence"],
+                                      "suite_built": own, "may_change": _can_change(lab)}
             if found.get("version") and found["version"] != cilium_version and _can_change(lab):
                 # every stage switch is a helm upgrade at the pinned chart: on a lab built at
                 # another version it would silently upgrade or downgrade Cilium
@@ -246,17 +273,24 @@ def ensure_hubble(lab: Lab, shared_dir: Path, cilium_version: str,
                     f"the lab runs Cilium {found['version']} (agent image) but the suite switches stages "
                     f"with chart {cilium_version}: run with CILIUM_VERSION={found['version']} so the "
                     "stages keep the lab's own version")
-            if found["stage"] != "base" and not _can_change(lab):
-                if found["stage"] == "redaction":
-                    raise ConfigError(
-                        "the cluster is in the redaction stage (" + "; ".join(found["evidence"]) +
-                        "), which the scenarios cannot use: pass --allow-helm-changes to let the suite "
-                        "switch it back, or apply the Hubble stage yourself")
-                lab.set_stages(stage_labels("hubble"))
-                record.update(applied_by_this_run=False, snapshot=None,
-                              note="Hubble was already enabled and the suite may not change this "
-                                   "cluster (no --allow-helm-changes), so no pre-Hubble snapshot exists")
+            if not _can_change(lab):
+                lab.set_stages(stage_labels(found["stage"]))
+                record.update(stage=found["stage"], applied_by_this_run=False)
+                if found["stage"] == "base":
+                    record.update(snapshot=pre_hubble_snapshot(lab),
+                                  note="the lab was found before Hubble and is checked as found")
+                else:
+                    record.update(snapshot=None,
+                                  note=f"the lab was found with Hubble on (stage {found['stage']}); "
+                                       f"without --allow-helm-changes the suite does not take it back "
+                                       "to base, so no pre-Hubble snapshot exists")
+                note(f"stage: the lab is checked as found ({found['stage']}); its Cilium release is not "
+                     "changed (no --allow-helm-changes)")
             else:
+                if not own:
+                    lab.info["helm_found"] = record_release(lab, shared_dir, str(lab.info.get("run_id", "")),
+                                                            note)
+                    record["release_found"] = {k: lab.info["helm_found"][k] for k in ("revision", "chart")}
                 if found["stage"] != "base":
                     from cilab.locks import cluster_lock
                     lab.set_stages(stage_labels(found["stage"]))
@@ -265,26 +299,71 @@ def ensure_hubble(lab: Lab, shared_dir: Path, cilium_version: str,
                     lab.set_stages(stage_labels("base"))
                     switches.append(f"{found['stage']} -> base")
                 snapshot = pre_hubble_snapshot(lab)
-                note("stage: switching base -> hubble (helm upgrade, base.yaml + hubble.yaml)")
+                note("stage: switching base -> hubble (helm upgrade, base.yaml + hubble.yaml)"
+                     if own else "stage: switching base -> hubble (helm upgrade, the values found + hubble.yaml)")
                 apply_stage(lab, "hubble", cilium_version)
                 wait_rollout(lab, progress=note)
                 switches.append("base -> hubble")
                 note("stage: hubble reached")
-                record.update(applied_by_this_run=True, snapshot=snapshot,
+                record.update(stage="hubble", applied_by_this_run=True, snapshot=snapshot,
                               note="pre-Hubble snapshot taken before the helm upgrade" + (
                                   f" (the lab was found at stage {found['stage']} and taken back "
                                   "to base first)" if found["stage"] != "base" else ""))
             record["switches"] = switches
-            try:
-                wait_relay_connected(lab)
-                record["relay"] = "every node connected"
-            except AssertionError as exc:
-                # not the stage's verdict to give: the status scenario reports it precisely
-                record["relay"] = f"not every node connected when the stage finished: {exc}"
+            if record["stage"] != "base":
+                try:
+                    wait_relay_connected(lab)
+                    record["relay"] = "every node connected"
+                except AssertionError as exc:
+                    # not the stage's verdict to give: the status scenario reports it precisely
+                    record["relay"] = f"not every node connected when the stage finished: {exc}"
             record_path.write_text(json.dumps(record, indent=2, sort_keys=True))
             return record
     except Timeout:
         raise LabUnavailable(f"another worker held the Hubble stage lock for over {lock_timeout:g}s") from None
+
+
+#: what a scenario needs of the lab, by tag: `before` the pre-Hubble snapshot, `redaction_on`
+#: the redaction stage (found so, or switched on for the scenario), `cluster_change` a stage
+#: switch of its own (redaction), `flows` Hubble without URL redaction (its flows are
+#: compared with the URLs as sent, and the marker rides in the query), every other one Hubble on
+def stage_need(tags: set[str]) -> str:
+    if "before" in tags:
+        return "before-hubble"
+    if "redaction_on" in tags:
+        return "redaction"
+    if "cluster_change" in tags:
+        return "redaction-switch"
+    if "flows" in tags:
+        return "hubble-unredacted"
+    return "hubble"
+
+
+def require_stage(record: dict[str, Any], need: str) -> str | None:
+    """None when a scenario needing `need` can be checked on the lab as the stage record
+    has it; else the one-line reason it is not checked (a lab the suite may not change)."""
+    from cilab.consent import not_checked
+    if record.get("may_change", True):
+        return None
+    found = record.get("found", "?")
+    shown = {"base": "before Hubble (stage base)", "hubble": "with Hubble on (stage hubble)",
+             "redaction": "with Hubble redaction on (stage redaction)"}.get(found, f"at stage {found}")
+    if need == "before-hubble":
+        return None if record.get("snapshot") is not None else not_checked(
+            "the lab before Hubble (the pre-Hubble snapshot)", shown)
+    if need == "hubble":
+        return None if found in ("hubble", "redaction") else not_checked("the Hubble stage", shown)
+    if need == "hubble-unredacted":
+        return None if found == "hubble" else not_checked(
+            "the Hubble stage without URL query redaction (its flows are compared with the URLs as sent)",
+            shown)
+    if need == "redaction":  # checked as found on a lab left with redaction on, no switch
+        return None if found == "redaction" else not_checked(
+            "Hubble redaction of URL queries on (stage redaction, as the write-up's extraArgs leave it)", shown)
+    if need == "redaction-switch":  # a Helm upgrade during the scenario, whatever was found
+        return not_checked("Hubble redaction switched on during the scenario, after a request "
+                           "seen without it", shown)
+    return None
 
 
 # --- stages switched on for one scenario (redaction) -----------------------------------------

@@ -37,7 +37,7 @@ from cilab.backends.base import PRIMITIVES
 from cilab.errors import TranscriptError
 from cilab.model import CommandResult, HttpResult
 
-COMMAND_OPS = {"node_shell", "pod_exec", "helm_upgrade"}
+COMMAND_OPS = {"node_shell", "pod_exec", "helm_upgrade", "helm_read", "helm_rollback"}
 #: timing of a result (optional): `duration`, the wall seconds the lab took to answer (for a
 #: "not yet" answer seen again and again by a poll: from the first such call's start to the
 #: last one's end), and `at`, when the first call that got it started, in seconds since the
@@ -56,7 +56,10 @@ def call_key(op: str, args: dict[str, Any], state: list[str]) -> str:
 
 def encode_result(op: str, result: Any) -> dict[str, Any]:
     if isinstance(result, BaseException):
-        return {"error": type(result).__name__, "message": str(result)}
+        # the recorded kind is the one replay raises (SSHUnreachable is a LabUnavailable)
+        kind = next((c.__name__ for c in type(result).__mro__ if c.__name__ in ERROR_KINDS),
+                    type(result).__name__)
+        return {"error": kind, "message": str(result)}
     if op in COMMAND_OPS:
         return result.to_dict()
     if op in HTTP_OPS:

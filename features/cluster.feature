@@ -23,9 +23,10 @@ Feature: The cluster as built
 
   @nodes
   Scenario Outline: <node> is Ready at <address> with the pinned kubelet and containerd
-    `kubectl get node -owide` shows STATUS Ready, VERSION v1.33.2, the INTERNAL-IP kubelet
-    was started with (--node-ip in /var/lib/kubelet/kubeadm-flags.env) and
-    CONTAINER-RUNTIME containerd://1.7.27. Addresses and versions are the ones the lab
+    `kubectl get node -owide` shows STATUS Ready, VERSION v1.33.2, the INTERNAL-IP and
+    CONTAINER-RUNTIME containerd://1.7.27. (The seed also shows the address as kubelet's
+    --node-ip in /var/lib/kubelet/kubeadm-flags.env, seed 605-613; the suite reads the
+    Node object's InternalIP, not that file.) Addresses and versions are the ones the lab
     pins (by default the documented lab's; docs/real-lab.md says how to change them).
     Then node "<node>" is Ready
     And node "<node>" has the InternalIP the lab assigns it (<address> by default)
@@ -98,13 +99,11 @@ Feature: The cluster as built
     `cilium config view` shows enable-l7-proxy true and external-envoy-proxy true
     (seed 771-773): L7 policies work out of the box, and the Envoy that enforces them runs
     in the cilium-envoy DaemonSet rather than inside the agent (its metrics port 9964 is
-    open on every node before Hubble already, seed 992).
+    open on every node before Hubble already, seed 992: the Hubble chapter's "Before the
+    upgrade, Hubble was off" checks that).
       cilium config view | grep -E 'l7-proxy|envoy'
     When I read the ConfigMap "cilium-config" in "kube-system"
-    Then it has these entries:
-      | key                  | value |
-      | enable-l7-proxy      | true  |
-      | external-envoy-proxy | true  |
+    Then cilium-config turns the L7 proxy on and runs it as a separate Envoy
 
   @workloads
   Scenario Outline: The <daemonset> DaemonSet has a ready pod on every node

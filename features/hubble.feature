@@ -24,8 +24,9 @@ Feature: Hubble is enabled
   @before
   Scenario: Before the upgrade, Hubble was off
     The seed's "before" check (seed 950-1008), taken just before the suite ran the Helm
-    upgrade: `cilium status` shows "Hubble Relay: disabled" (seed 958), and neither Hubble's
-    port 4244 nor Relay's 4245 is open (seed 997):
+    upgrade: `cilium status` shows "Hubble Relay: disabled" (seed 958), Envoy's metrics port
+    9964 is open on every node and the operator's 9963 on the node of its one replica (seed
+    992, 995), and neither Hubble's port 4244 nor Relay's 4245 is open (seed 997):
       cilium status
       cilium config view | grep -i hubble
       kubectl get secret -n kube-system | grep -iE 'cilium-ca|hubble'
@@ -37,6 +38,8 @@ Feature: Hubble is enabled
     And the pre-Hubble snapshot shows no Hubble secrets
     And the pre-Hubble snapshot shows no node listening on port 4244
     And the pre-Hubble snapshot shows no node listening on port 4245
+    And the pre-Hubble snapshot shows Envoy's metrics port 9964 open on every node
+    And the pre-Hubble snapshot shows the operator's metrics port 9963 open on one node
 
   @config
   Scenario: The agent configuration turns Hubble on
@@ -67,8 +70,8 @@ Feature: Hubble is enabled
     Compare the listening sockets on each node (seed: ss -tnlp | grep -iE 'cilium|hubble',
     and on the workers: sshpass -p vagrant ssh vagrant@k8s-w1 sudo ss -tnlp | grep 4244).
     4244 and 9965 came with Hubble, 9962 with prometheus.enabled in the same upgrade; 9963,
-    the operator's metrics, was open before Hubble already (seed 995) and only on the node
-    that runs the single operator replica.
+    the operator's metrics, was open before Hubble already (seed 995, checked by "Before the
+    upgrade, Hubble was off") and only on the node that runs the single operator replica.
     Then port <port> is listened on by "<process>" on <where>
 
     Examples:

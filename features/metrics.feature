@@ -4,7 +4,8 @@ Feature: Prometheus and Grafana collect Cilium and Hubble metrics
 
   Four metrics servers matter here. The operator's (9963, on the one node running the
   single operator replica) and Envoy's (9964, on every node) were already open before
-  Hubble was enabled (seed 992, 995); the Hubble upgrade added the agent's (9962,
+  Hubble was enabled (seed 992, 995; the Hubble chapter's "Before the upgrade, Hubble was
+  off" checks it); the Hubble upgrade added the agent's (9962,
   prometheus.enabled) and Hubble's (9965, hubble.metrics.enabled="{dns,drop,tcp,flow,
   port-distribution,icmp,httpV2:exemplars=true;labelsContext=source_ip,source_namespace,
   source_workload,destination_ip,destination_namespace,destination_workload,
@@ -53,13 +54,17 @@ Feature: Prometheus and Grafana collect Cilium and Hubble metrics
 
   @prometheus
   Scenario: Prometheus stores the flows Hubble processed
-    Then the Prometheus query "sum by (instance) (hubble_flows_processed_total)" returns a positive count from the Hubble metrics of a node
+    Every agent runs a Hubble observer, and Prometheus scrapes the Hubble metrics of each
+    node (9965 on every node, seed 2683-2695), so each node's instance counts the flows
+    it processed. In the Prometheus UI:
+      sum by (instance) (hubble_flows_processed_total)
+    Then the Prometheus query "sum by (instance) (hubble_flows_processed_total)" returns a positive count from the Hubble metrics of every node
 
   @hubble_metrics
   Scenario Outline: The <component> metrics on port <port> are named <prefix>...
     "Cilium metrics are exported under the cilium_ Prometheus namespace. Envoy metrics are
     exported under the envoy_ Prometheus namespace" (seed 2736-2737). Envoy's port 9964 was
-    open before Hubble already (seed 992):
+    open before Hubble already (seed 992, checked in the Hubble chapter):
       curl -s http://192.168.10.100:<port>/metrics
     Besides its own metrics, the agent also serves the Go runtime's (go_...) and those of
     the Kubernetes client libraries it uses; the suite checks that the agent's and Envoy's
@@ -72,12 +77,16 @@ Feature: Prometheus and Grafana collect Cilium and Hubble metrics
       | Envoy        | 9964 | envoy_  | envoy_server_live     |
 
   @hubble_metrics
-  Scenario: curl-pod's own traffic moves every Hubble metric family the lab enables
+  Scenario: Every Hubble metric family the lab enables rises on curl-pod's node while curl-pod sends its traffic
     The Hubble upgrade enabled seven metric families (seed 1024): dns, drop, tcp, flow,
     port-distribution, icmp and httpV2. Under the l7-visibility policy of the L7 chapter
     (seed 2758-2786) curl-pod's lookup of webpod goes through the DNS proxy, its request
     through Envoy, and a ping to webpod, which the policy does not allow, is dropped: the
-    agent of curl-pod's node (k8s-ctr) counts each of them on 9965.
+    agent of curl-pod's node (k8s-ctr) counts on 9965. Only the httpV2 row is tied to this
+    scenario (its source_namespace label is the scenario's namespace); the other rows are
+    node-wide counters on k8s-ctr, which CoreDNS health checks and other scenarios' pods
+    raise too: their rise shows each family is counted on that node, not that it was
+    curl-pod's packet.
       kubectl exec curl-pod -- curl -s webpod
       kubectl exec curl-pod -- ping -c 1 -W 2 <the webpod's IP>
       curl -s http://192.168.10.100:9965/metrics | grep -E '^hubble_'

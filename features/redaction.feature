@@ -47,3 +47,20 @@ Feature: URL query redaction in Hubble flows
     And curl-pod requests "http://webpod/" with its marker as "user_id"
     Then whoami echoes the request line with the query it was sent
     And Hubble shows the http-request and http-response of the request with the URL "http://webpod/"
+
+  @cluster_change @redaction_on @flows
+  Scenario: With redaction on, Hubble shows the URL without its query
+    The lab as the student leaves it after the chapter: redaction on (seed 2922-2923, the
+    write-up's extraArgs). A lab found in that stage is checked as found, without any Helm
+    change; on a lab the suite may change (its own lab, or --allow-helm-changes) redaction
+    is switched on for this scenario and off again afterwards. The request with the
+    "sensitive" query still reaches whoami unchanged, while Hubble shows http://webpod/
+    (seed 2976-2999):
+      kubectl exec -it curl-pod -- sh -c 'curl -s webpod/?user_id=1234'
+      hubble observe -f -t l7
+    Given Hubble redaction of URL queries is on, as found or switched on for this scenario
+    And webpod and curl-pod are running in my namespace
+    And the l7-visibility policy is in place
+    When curl-pod requests "http://webpod/" with its marker as "user_id"
+    Then whoami echoes the request line with the query it was sent
+    And Hubble shows the http-request and http-response of the request with the URL "http://webpod/"

@@ -182,7 +182,7 @@ Feature: The Star Wars demo: identities, an L3/L4 policy and an L7 policy
     And rule1 is updated to the L7 policy
     When the tiefighter requests a landing
     Then the deathstar answers "Ship landed" with HTTP 200
-    And Hubble shows that request as an http-request FORWARDED and an http-response FORWARDED
+    And Hubble shows that request as an http-request FORWARDED and an http-response 200 FORWARDED
 
   @l7 @flows
   Scenario: Under the L7 rule1, the exhaust port is denied by the proxy

@@ -92,6 +92,9 @@ case "$1" in
     done
     sed -i 's/,state,[a-z_]*$/,state,running/' "$T/status.txt" ;;
   provision) provision_node "$2" ;;
+  destroy)
+    for n in $(awk -F, '$3 == "state" {{print $2}}' "$T/status.txt"); do echo "==> $n: Destroying VM and associated drives..."; done
+    sed -i 's/,state,[a-z_]*$/,state,not_created/' "$T/status.txt" ;;
   *) echo "stand-in vagrant: unexpected: $*" >&2; exit 1 ;;
 esac
 """)

@@ -79,7 +79,7 @@ def _install_wrappers() -> None:
             return original_call(self, op, scope, **args)
         finally:
             if T.calls:
-                key = json.dumps([op, {k: v for k, v in args.items() if k != "timeout"}, scope],
+                key = json.dumps([op, {k: v for k, v in args.items() if k not in ("timeout", "typed")}, scope],
                                  sort_keys=True, default=str)
                 T.calls[-1].append((key, lab_now() - before, 0))
     Lab.call = call  # type: ignore[method-assign]

@@ -25,6 +25,8 @@ from gherkin.parser import Parser
 from pytest_bdd.scenario import get_python_name_generator
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 OUT = Path("docs") / "catalogue.md"
 FEATURES = Path("features")
 SCENARIO_MODULES = Path("tests") / "scenarios"
@@ -354,32 +356,79 @@ def _span(a: int, b: int) -> str:
     return str(a) if a == b else f"{a}–{b}"
 
 
+def _spans(value: Any, where: str) -> list[tuple[int, int]]:
+    """"1864-1866" or "1864-1866, 2088-2093" (or a YAML list of them)."""
+    items = value if isinstance(value, list) else str(value).split(",")
+    return [_lines(v, where) for v in items]
+
+
 def render_sections(chapters: list[Chapter], root: Path) -> list[str]:
-    """The seed sections of docs/seed-sections.yaml, each with the scenarios citing lines in
-    it, and what is deliberately not checked; nothing when the file does not exist."""
+    """The seed facts of docs/seed-sections.yaml, each with the steps that declare and
+    assert it (``@asserts("key")`` and ``fact("key")``, cilab/facts.py) and the scenarios
+    whose sentences run those steps; then what is deliberately not checked.  Nothing when
+    the file does not exist."""
     path = root / SECTIONS
     if not path.exists():
         return []
     import yaml
+    from tools import step_links
     try:
         doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         raise CatalogueError(f"{SECTIONS}: not valid YAML ({str(exc).splitlines()[0]})") from None
-    lines = ["", "## Seed sections and the scenarios that check them", "",
-             f"From `{SECTIONS}`: each section of the write-up a student checks, and every scenario",
-             "whose description cites seed lines inside it.", "",
-             "| Seed lines | What the student checks | Scenarios |", "|---|---|---|"]
-    for i, sec in enumerate(doc.get("sections") or [], start=1):
-        a, b = _lines(sec.get("lines"), f"section {i}")
-        hits = [f"{_text(e.name)} (`{c.path}`)" for c in chapters for e in c.entries
-                if any(x <= b and y >= a for x, y in e.seed)]
-        if not hits:
-            raise CatalogueError(f"{SECTIONS}: seed lines {a}-{b} ({sec.get('what')}) are cited by no scenario")
-        lines.append(f"| {_span(a, b)} | {_text(str(sec.get('what', '')))} | {'<br>'.join(hits)} |")
+    try:
+        defs = step_links.scan(root)
+        said = step_links.sentences(root)
+    except step_links.LinkError as exc:
+        raise CatalogueError(str(exc)) from None
+    sections = doc.get("sections") or []
+    keys = [str(sec.get("key") or "") for sec in sections]
+    for i, key in enumerate(keys, start=1):
+        if not key:
+            raise CatalogueError(f"{SECTIONS}: section {i} ({sections[i - 1].get('what')}) has no key")
+        if "value" not in sections[i - 1]:
+            raise CatalogueError(f"{SECTIONS}: seed fact {key} has no value")
+    twice = sorted(k for k, n in Counter(keys).items() if n > 1)
+    if twice:
+        raise CatalogueError(f"{SECTIONS}: seed fact key {twice[0]} is used twice")
+    for d in defs:
+        for key in d.declared:
+            if key not in keys:
+                raise CatalogueError(f"{d.where} declares unknown seed fact {key!r} (keys of {SECTIONS})")
+            if key not in d.read:
+                raise CatalogueError(f"{d.where} declares seed fact {key!r} but its code never asserts "
+                                     f"fact({key!r})")
+    runs: dict[tuple[str, str], list[step_links.Sentence]] = {}
+    for sentence in said:
+        d = step_links.step_for(sentence, defs)
+        if d is not None:
+            runs.setdefault((d.module, d.function), []).append(sentence)
+    lines = ["", "## Seed facts and the steps that assert them", "",
+             f"From `{SECTIONS}` and the steps' declarations: each fact of the write-up a student",
+             "checks, the value the step compares against (`fact(key)` in the step, declared with",
+             "`@asserts(key)`, cilab/facts.py), and the scenarios whose sentences run that step.", "",
+             "| Seed lines | What the student checks | Value | Asserted by | Scenarios |", "|---|---|---|---|---|"]
+    for i, sec in enumerate(sections, start=1):
+        key = keys[i - 1]
+        spans = _spans(sec.get("lines"), f"section {i}")
+        steps = sorted({(d.module, d.function) for d in defs if key in d.declared})
+        if not steps:
+            raise CatalogueError(f"{SECTIONS}: seed fact {key} ({sec.get('what')}) is asserted by no step: "
+                                 f"declare it with @asserts({key!r}) where it is checked, or list it under not_checked")
+        scenarios = list(dict.fromkeys(f"{_text(s.scenario)} (`{s.feature}`)"
+                                       for st in steps for s in runs.get(st, [])))
+        if not scenarios:
+            raise CatalogueError(f"{SECTIONS}: seed fact {key} is asserted by "
+                                 f"{', '.join(f for _, f in steps)}, which no feature sentence runs")
+        asserted = "<br>".join(f"`{f}` ({m})" for m, f in steps)
+        value = " ".join(str(sec["value"]).replace("`", "").replace("|", "\\|").split())
+        lines.append(f"| {', '.join(_span(a, b) for a, b in spans)} | {_text(str(sec.get('what', '')))} | "
+                     f"`{value}` | {asserted} | {'<br>'.join(scenarios)} |")
     lines += ["", "## Deliberately not checked", "", "| Seed lines | What | Why |", "|---|---|---|"]
     for i, item in enumerate(doc.get("not_checked") or [], start=1):
-        a, b = _lines(item.get("lines"), f"not_checked {i}")
-        lines.append(f"| {_span(a, b)} | {_text(str(item.get('what', '')))} | {_text(str(item.get('why', '')))} |")
+        spans = _spans(item.get("lines"), f"not_checked {i}")
+        lines.append(f"| {', '.join(_span(a, b) for a, b in spans)} | {_text(str(item.get('what', '')))} | "
+                     f"{_text(str(item.get('why', '')))} |")
     return lines
 
 

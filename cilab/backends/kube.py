@@ -21,7 +21,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from cilab.errors import CallFailed, ConfigError, LabUnavailable, ServiceNotReady
+from cilab.backends.base import helm_read_argv, helm_rollback_argv
+from cilab.errors import APIUnreachable, CallFailed, ConfigError, LabUnavailable, ServiceNotReady
 from cilab.model import CommandResult, HttpResult
 from cilab.retry import eventually
 
@@ -42,6 +43,17 @@ def _short_reason(exc: BaseException) -> str:
             text = (marker.strip() + " " if marker.startswith("Read") else "") + text.split(marker)[-1]
             break
     return text.rstrip(")'\"")[:160] or type(exc).__name__
+
+
+def api_failure_words(exc: BaseException) -> str:
+    """Why the API server did not answer, in words: `connection refused`, `timed out`, ...."""
+    text = _short_reason(exc)
+    m = re.search(r"\[Errno -?\d+\] (.*)", text)
+    if m:
+        return m.group(1).strip().lower()
+    if "timed out" in text.lower():
+        return "timed out"
+    return text
 
 
 #: what the API server says when the thing asked for is not there *yet*: a container that
@@ -135,8 +147,9 @@ class KubeAPI:
             raise CallFailed(f"{what}: HTTP {exc.status} {exc.reason}: {str(exc.body)[:300]}") from None
         except Exception as exc:
             if _transport_error(exc):
-                raise LabUnavailable(f"API server {self.server} unreachable during {what}: "
-                                     f"{_short_reason(exc)}") from None
+                raise APIUnreachable(f"API server {self.server} unreachable during {what}: "
+                                     f"{_short_reason(exc)}", server=str(self.server),
+                                     reason=api_failure_words(exc)) from None
             raise
 
     def dynamic(self) -> Any:
@@ -394,6 +407,10 @@ class APIPrimitives:
                  headers: dict[str, str] | None = None) -> HttpResult:
         return http_get(url, timeout, headers)
 
+    def node_clock(self, node: str, timeout: float) -> dict[str, Any]:
+        from cilab.backends.base import measure_clock
+        return measure_clock(self.node_shell, node, timeout)  # type: ignore[attr-defined]
+
 
 
 class KubeconfigBackend(APIPrimitives):
@@ -406,6 +423,8 @@ class KubeconfigBackend(APIPrimitives):
                  allow_helm_changes: bool = False) -> None:
         self.api = KubeAPI(kubeconfig, context)
         self.allow_helm_changes = allow_helm_changes
+        #: a cluster the suite did not build: checked as found, changed only with consent
+        self.suite_built = False
         self.kubeconfig = str(Path(kubeconfig).expanduser())
         self.context = context
         self.helm = helm or shutil.which("helm")
@@ -456,13 +475,36 @@ class KubeconfigBackend(APIPrimitives):
                 argv += ["--kube-context", self.context]
             for i, doc in enumerate(values):
                 p = Path(tmp) / f"values-{i}.yaml"
-                p.write_text(doc, encoding="utf-8")
+                fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # may hold found values
+                with os.fdopen(fd, "w", encoding="utf-8") as out:
+                    out.write(doc)
                 argv += ["-f", str(p)]
-            try:
-                proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout + 30)
-            except subprocess.TimeoutExpired:
-                raise LabUnavailable(f"helm upgrade did not finish within {timeout + 30:g}s") from None
-            return CommandResult(stdout=proc.stdout, stderr=proc.stderr, rc=proc.returncode)
+            return self._run_helm(argv, timeout + 30, "helm upgrade")
+
+    def _run_helm(self, argv: list[str], timeout: float, what: str) -> CommandResult:
+        try:
+            proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise LabUnavailable(f"{what} did not finish within {timeout:g}s") from None
+        except OSError as exc:
+            raise ConfigError(f"{what}: cannot run {argv[0]} ({exc.strerror or exc})") from None
+        return CommandResult(stdout=proc.stdout, stderr=proc.stderr, rc=proc.returncode)
+
+    def _helm_argv(self, args: list[str]) -> list[str]:
+        if not self.helm:
+            raise ConfigError("helm not found on PATH: the kubeconfig lab reads and changes its Cilium "
+                              "release with a local helm 3 binary")
+        argv = [self.helm, *args, "--kubeconfig", self.kubeconfig]
+        return argv + (["--kube-context", self.context] if self.context else [])
+
+    def helm_read(self, release: str, namespace: str, what: str,
+                  revision: int | None = None) -> CommandResult:
+        return self._run_helm(self._helm_argv(helm_read_argv(release, namespace, what, revision)), 60,
+                              f"helm {what}")
+
+    def helm_rollback(self, release: str, namespace: str, revision: int, timeout: float) -> CommandResult:
+        return self._run_helm(self._helm_argv(helm_rollback_argv(release, namespace, revision, timeout)),
+                              timeout + 30, "helm rollback")
 
     def close(self) -> None:
         if self._debug is not None:

@@ -32,6 +32,10 @@ class ReplayBackend:
         self._counts: dict[str, int] = defaultdict(int)
         self._lock = threading.Lock()
         self.scenario: str | None = None
+        # a recording of a lab the suite did not build replays as one (cilab.consent)
+        lab = transcript.header.get("lab") or {}
+        self.suite_built = bool(lab.get("suite_built", True))
+        self.allow_helm_changes = bool(lab.get("allow_helm_changes", self.suite_built))
 
     def begin_scenario(self, name: str) -> None:
         with self._lock:

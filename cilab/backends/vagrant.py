@@ -40,6 +40,7 @@ from typing import Any
 import yaml
 from filelock import FileLock, Timeout
 
+from cilab.backends.base import helm_read_argv, helm_rollback_argv
 from cilab.backends.kube import APIPrimitives, KubeAPI
 from cilab.errors import ConfigError, LabError, LabUnavailable
 from cilab.model import CommandResult
@@ -52,6 +53,10 @@ UP_TIMEOUT = 35 * 60.0
 PROVISION_TIMEOUT = 25 * 60.0
 CONTROL_PLANE = "k8s-ctr"
 ADMIN_KUBECONFIG = "/etc/kubernetes/admin.conf"
+#: helm on the control plane (the write-up and k8s-ctr.sh install it there); read when called
+HELM = "helm"
+#: where the values documents of a helm upgrade are written on the control plane (0700)
+HELM_VALUES_DIR = "/tmp/cilab-helm"
 MARKER_DIR = "/var/lib/cilab"
 NODE_LOGS = "/var/log/cilab"
 #: the provisioning scripts each node runs, in order; each writes MARKER_DIR/<script>.done
@@ -178,8 +183,8 @@ def provision_once(shared_dir: Path, *, provider: str | None, ctr_ip: str,
         with FileLock(str(shared_dir / "lab.json.lock"), timeout=lock_timeout):
             if info_path.exists():
                 return info_path
-            if failed_path.exists():
-                raise LabUnavailable(failed_path.read_text(encoding="utf-8").strip())
+            if failed_path.exists():  # the first worker's error, as it was raised there
+                raise failed_error(failed_path.read_text(encoding="utf-8"))
             try:
                 return _provision(shared_dir, info_path, provider=provider, ctr_ip=ctr_ip,
                                   root=Path(vagrant_root), cli=cli or VagrantCLI(vagrant_root),
@@ -188,18 +193,43 @@ def provision_once(shared_dir: Path, *, provider: str | None, ctr_ip: str,
                                   say=progress or (lambda line: None), marker_dir=marker_dir,
                                   node_logs=node_logs, min_vagrant=min_vagrant)
             except LabError as exc:
-                failed_path.write_text(str(exc), encoding="utf-8")
+                failed_path.write_text(json.dumps({"kind": type(exc).__name__, "message": str(exc),
+                                                   "fields": _error_fields(exc)}), encoding="utf-8")
                 raise
     except Timeout:
         raise LabUnavailable(f"waited {lock_timeout:g}s for another worker to bring the lab up") from None
+
+
+def _error_fields(exc: BaseException) -> dict[str, Any]:
+    """The keyword fields of a structured LabUnavailable (SSHUnreachable, APIUnreachable)."""
+    from cilab.errors import APIUnreachable, SSHUnreachable
+    if isinstance(exc, (SSHUnreachable, APIUnreachable)):
+        return {k: v for k, v in vars(exc).items() if not k.startswith("_")}
+    return {}
+
+
+def failed_error(text: str) -> LabUnavailable:
+    """The error another worker wrote to lab.failed, rebuilt with its kind and fields, so
+    every worker reports an unreachable lab in the same words."""
+    from cilab import errors
+    try:
+        data = json.loads(text)
+        kind = getattr(errors, data["kind"], None)
+        if kind in (errors.SSHUnreachable, errors.APIUnreachable) and data.get("fields"):
+            return kind(data["message"], **data["fields"])
+        return LabUnavailable(data["message"])  # to the other workers the lab is unavailable
+    except (ValueError, KeyError, TypeError):
+        return LabUnavailable(text.strip())
 
 
 def _provision(shared_dir: Path, info_path: Path, *, provider: str | None, ctr_ip: str, root: Path,
                cli: VagrantCLI, remote_kubeconfig: str, log_dir: Path, say: Progress,
                marker_dir: str, node_logs: str, min_vagrant: str) -> Path:
     own = is_suite_lab(root)
-    found_version = cli.check_version(min_vagrant)
-    say(f"Vagrant {found_version} in {root} ({'the suite provisions this lab' if own else 'a lab of your own: read-only, nothing is started or provisioned'})")
+    # The version floor belongs to the lab the suite builds; a lab of the student's own only
+    # gets `status` and `ssh-config`, which every Vagrant answers: its version is shown.
+    found_version = cli.check_version(min_vagrant) if own else (cli.version() or "(unknown version)")
+    say(f"Vagrant {found_version} in {root} ({'the suite provisions this lab' if own else 'a lab of your own: nothing is started or provisioned, its Cilium release is changed only with --allow-helm-changes; the ' + min_vagrant + ' floor is for the lab the suite builds'})")
     states = cli.status()
     check_machines(root, states, provider)
     stopped = [s for s in states if s.state != "running"]
@@ -306,6 +336,15 @@ def destroy(vagrant_root: Path = PROVISIONING_DIR, timeout: float = 900.0) -> No
     VagrantCLI(vagrant_root).destroy(timeout=timeout)
 
 
+def _helm_found(result: CommandResult) -> CommandResult:
+    """A helm that sudo cannot find (``sudo: helm: command not found``) is one line naming
+    the write-up step that installs it (cilab.node_tools), not a failed helm call."""
+    from cilab import node_tools
+    if node_tools.not_found(HELM, result.rc, result.stderr):
+        raise ConfigError(node_tools.missing_line(CONTROL_PLANE, HELM))
+    return result
+
+
 class VagrantBackend(APIPrimitives):
     kind = "vagrant"
 
@@ -316,6 +355,10 @@ class VagrantBackend(APIPrimitives):
         self.ssh = SSHPool(hosts)
         self.api = KubeAPI(info["kubeconfig"], cache_dir=Path(info_path).parent)
         self._nodes = sorted(hosts)
+        #: False for a folder the student built (the write-up's Vagrantfile): its Cilium release
+        #: is changed only with --allow-helm-changes (cilab.stages)
+        self.suite_built = bool(info.get("own", True))
+        self.allow_helm_changes = self.suite_built
 
     def node_names(self) -> list[str]:
         return list(self._nodes)
@@ -325,21 +368,41 @@ class VagrantBackend(APIPrimitives):
 
     def helm_upgrade(self, release: str, chart: str, version: str, namespace: str,
                      values: list[str], timeout: float, repo: str | None = None) -> CommandResult:
-        remote_dir = "/tmp/cilab-helm"
-        self.ssh.run(CONTROL_PLANE, f"mkdir -p {remote_dir}", 30)
+        if not self.allow_helm_changes:
+            raise ConfigError(f"this step would upgrade the Helm release {release!r} of a lab the suite did "
+                              "not build: pass --allow-helm-changes to let it (the release is restored "
+                              "at the end of the run)")
+        remote_dir = shlex.quote(HELM_VALUES_DIR)
+        # the values may be the student's own (cilab.consent): a folder only its owner reads
+        self.ssh.run(CONTROL_PLANE, f"rm -rf {remote_dir} && mkdir -m 700 {remote_dir}", 30)
         files: list[str] = []
         for i, doc in enumerate(values):
-            path = f"{remote_dir}/values-{i}.yaml"
+            path = f"{HELM_VALUES_DIR}/values-{i}.yaml"
             self.ssh.write_file(CONTROL_PLANE, path, doc.encode("utf-8"))
             files.append(path)
-        argv = ["helm", "upgrade", "--install", release, chart, "--version", version,
+        argv = [HELM, "upgrade", "--install", release, chart, "--version", version,
                 "--namespace", namespace, "--kubeconfig", ADMIN_KUBECONFIG,
                 "--wait", "--timeout", f"{int(timeout)}s"]
         if repo:
             argv += ["--repo", repo]
         for f in files:
             argv += ["-f", f]
-        return self.ssh.run(CONTROL_PLANE, "sudo -n " + shlex.join(argv), timeout + 60)
+        try:
+            return _helm_found(self.ssh.run(CONTROL_PLANE, "sudo -n " + shlex.join(argv), timeout + 60))
+        finally:
+            self.ssh.run(CONTROL_PLANE, f"rm -rf {remote_dir}", 30)
+
+    def _helm(self, args: list[str], timeout: float) -> CommandResult:
+        """helm on the control plane (where the lab was installed with it), as root."""
+        argv = [HELM, *args, "--kubeconfig", ADMIN_KUBECONFIG]
+        return _helm_found(self.ssh.run(CONTROL_PLANE, "sudo -n " + shlex.join(argv), timeout))
+
+    def helm_read(self, release: str, namespace: str, what: str,
+                  revision: int | None = None) -> CommandResult:
+        return self._helm(helm_read_argv(release, namespace, what, revision), 60)
+
+    def helm_rollback(self, release: str, namespace: str, revision: int, timeout: float) -> CommandResult:
+        return self._helm(helm_rollback_argv(release, namespace, revision, timeout), timeout + 60)
 
     def close(self) -> None:
         self.ssh.close()

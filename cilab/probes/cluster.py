@@ -1,6 +1,7 @@
 """Probes of the cluster as built: nodes, Cilium's IPAM, pods and each node's iptables."""
 from __future__ import annotations
 
+from cilab import node_tools
 from cilab.lab import Lab
 from cilab.parsers.cluster import NodeFacts, PodAddress, cilium_pod_cidrs, node_facts, pod_addresses
 from cilab.parsers.iptables import Table, parse_iptables_save
@@ -23,9 +24,27 @@ def all_pods(lab: Lab) -> list[PodAddress]:
     return pod_addresses(lab.list("v1", "Pod"))
 
 
+def selected_pods_by_node(lab: Lab, namespace: str, match_labels: dict[str, str]) -> dict[str, list[str]]:
+    """The pods of `namespace` carrying every label of `match_labels` (a workload's
+    spec.selector.matchLabels) that are Running and Ready, by node: node -> pod names.
+    Read from the same `kubectl get pod -A` list as `all_pods`."""
+    out: dict[str, list[str]] = {}
+    for pod in lab.list("v1", "Pod"):
+        meta, spec, status = pod.get("metadata") or {}, pod.get("spec") or {}, pod.get("status") or {}
+        labels = meta.get("labels") or {}
+        if meta.get("namespace") != namespace or any(labels.get(k) != v for k, v in match_labels.items()):
+            continue
+        ready = status.get("phase") == "Running" and any(
+            c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
+        node = spec.get("nodeName")
+        if ready and node:
+            out.setdefault(node, []).append(str(meta.get("name")))
+    return out
+
+
 def iptables(lab: Lab, node: str) -> dict[str, Table]:
     """`iptables-save` on `node` (as root): every table of the node's ruleset."""
-    result = lab.shell(node, IPTABLES_COMMAND, timeout=30)
+    result = node_tools.run(lab, node, "iptables-save", IPTABLES_COMMAND, timeout=30)
     if not result.ok:
         raise AssertionError(f"`{IPTABLES_COMMAND}` failed on {node} (exit {result.rc}): "
                              f"{result.stderr.strip()[:200]}")

@@ -98,7 +98,8 @@ def read(lab: Lab, node: str, namespace: str) -> ExportRead:
     """
     agent = k8s.cilium_agent_on(lab, node)
     result = k8s.agent_exec(lab, agent, tail_command(namespace), timeout=60, scope=namespace,
-                            what=f"the export file is read in {agent}")
+                            what=f"the export file is read in {agent}",
+                            typed=f"kubectl exec -n kube-system {agent} -- tail {EXPORT_FILE} | grep {namespace}")
     if result.rc == NO_FILE_RC:
         return ExportRead(node, agent, False, FlowBatch(), 0, result.stderr.strip())
     if not result.ok:
@@ -120,7 +121,8 @@ class ExportFile:
 def files(lab: Lab, node: str) -> list[ExportFile]:
     """The files in the export directory of `node` (events.log and its rotated backups)."""
     agent = k8s.cilium_agent_on(lab, node)
-    result = k8s.agent_exec(lab, agent, LIST_COMMAND, what=f"the export directory is listed in {agent}")
+    result = k8s.agent_exec(lab, agent, LIST_COMMAND, what=f"the export directory is listed in {agent}",
+                            typed=f"kubectl exec -n kube-system {agent} -- ls -l {EXPORT_DIR}")
     if not result.ok:
         raise AssertionError(f"listing {EXPORT_DIR} in {agent} on {node} failed "
                              f"(exit {result.rc}): {result.stderr.strip()[:200]}")

@@ -3,8 +3,11 @@
 A flow belongs to a request (`of_request`) only when all of these hold:
 
 * it happened after the request started: its `time` is not before the start the client
-  pod printed (`traffic.Response.started`, the pod's node clock) less `CLOCK_SKEW`, the
-  allowance for the clocks of the client's node and the node that saw the flow;
+  pod printed (`traffic.Response.started`, the pod's node clock), in the clock of the
+  node that stamped the flow (`node_name`): corrected by that node's offset measured once
+  per run, less a margin (cilab.probes.clocks; `CLOCK_SKEW`, the old fixed allowance, for
+  a node whose offset is not corrected).  A flow left out only for its time is "set aside",
+  and `window` names such flows with their node and how far before the window they were;
 * one of its ends is the request's client: the client pod's name and namespace, and the
   pod's address at the time of the request (`Response.client_ips`: a pod of the same name
   from an earlier run had another address);
@@ -19,16 +22,33 @@ of kind X" for a request first finds the request's other flows in the same windo
 """
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime
 from typing import Callable
 
 from cilab.lab import Lab
 from cilab.parsers.hubble import Flow
-from cilab.probes import hubble
+from cilab.probes import clocks, hubble, traffic
 from cilab.probes.traffic import Response, parse_time
 
 #: the clocks of the client's node and of the node that saw a flow may differ this much
-CLOCK_SKEW = timedelta(seconds=2)
+#: when the flow's node has no corrected offset (cilab.probes.clocks.UNCORRECTED_ALLOWANCE)
+CLOCK_SKEW = clocks.UNCORRECTED_ALLOWANCE
+#: the nodes' clocks measured for this run (`use_clocks`); None: every node gets CLOCK_SKEW
+CLOCKS: clocks.Clocks | None = None
+#: request (marker, attempt) -> the flows of its client left out for their time only (last look)
+_SET_ASIDE: dict[tuple[str, int], list[tuple[Flow, float]]] = {}
+
+
+def use_clocks(measured: clocks.Clocks | None) -> None:
+    """Match flows with these clock offsets from now on (set once per run by the plugin)."""
+    global CLOCKS
+    CLOCKS = measured
+
+
+def _not_before(sent: Response, node_name: str | None) -> datetime:
+    assert sent.started is not None
+    shift = CLOCKS.not_before_shift(node_of(node_name)) if CLOCKS is not None else CLOCK_SKEW
+    return sent.started - shift
 
 
 def observe(lab: Lab, namespace: str, *filters: str) -> list[Flow]:
@@ -45,15 +65,29 @@ def of_request(flows: list[Flow], sent: Response) -> list[Flow]:
 
 
 def since(flows: list[Flow], sent: Response) -> list[Flow]:
-    """Flows not before the request's start (less `CLOCK_SKEW`); none when the start is unknown."""
+    """Flows not before the request's start in the clock of the node that stamped each (see
+    the module doc); none when the start is unknown."""
     if sent.started is None:
         return []
-    not_before = sent.started - CLOCK_SKEW
 
     def when(f: Flow) -> bool:
         t = parse_time(f.time)
-        return t is not None and t >= not_before
+        return t is not None and t >= _not_before(sent, f.node_name)
     return [f for f in flows if when(f)]
+
+
+def _early(flows: list[Flow], sent: Response) -> list[tuple[Flow, float]]:
+    """The flows stamped before the request's window, with how many seconds before it."""
+    if sent.started is None:
+        return []
+    out = []
+    for f in flows:
+        t = parse_time(f.time)
+        if t is not None:
+            gap = (_not_before(sent, f.node_name) - t).total_seconds()
+            if gap > 0:
+                out.append((f, gap))
+    return out
 
 
 def from_client(flows: list[Flow], sent: Response) -> list[Flow]:
@@ -62,6 +96,8 @@ def from_client(flows: list[Flow], sent: Response) -> list[Flow]:
     connection (its DNS lookup, which has a source port of its own)."""
     if not sent.client_ips:
         return []
+    _SET_ASIDE[(sent.request.marker, sent.attempt)] = [(f, gap) for f, gap in _early(flows, sent)
+                                                       if _client_end(f, sent)]
     return [f for f in since(flows, sent) if _client_end(f, sent)]
 
 
@@ -73,11 +109,28 @@ def _client_end(f: Flow, sent: Response, port: int | None = None) -> bool:
 
 
 def window(sent: Response) -> str:
-    """The request's window and client, for failure messages."""
+    """The request's window and client, for failure messages; with the flows of its client the
+    last look set aside for their time only (node, how far before the window, the node's clock)."""
     req = sent.request
-    start = sent.started.isoformat().replace("+00:00", "Z") if sent.started else "unknown (no cilab-start line)"
-    return (f"flows since {start} (less {CLOCK_SKEW.total_seconds():g} s) of {req.namespace}/{req.pod} "
+    start = sent.started.isoformat().replace("+00:00", "Z") if sent.started else traffic.unknown_start(sent)
+    allowance = (f"in the clock of each flow's node: corrected by its measured offset, or less "
+                 f"{CLOCK_SKEW.total_seconds():g} s where it is not" if CLOCKS is not None and CLOCKS.nodes
+                 else f"less {CLOCK_SKEW.total_seconds():g} s")
+    text = (f"flows since {start} ({allowance}) of {req.namespace}/{req.pod} "
             f"at {', '.join(sent.client_ips) or 'an unknown address'} port {req.local_port}")
+    aside = [(f, gap) for f, gap in _SET_ASIDE.get((req.marker, sent.attempt), [])
+             if _client_end(f, sent, port=req.local_port) or (f.http_url is not None and req.marker in f.http_url)]
+    if aside:
+        by_node: dict[str, list[float]] = {}
+        for f, gap in aside:
+            by_node.setdefault(node_of(f.node_name) or "?", []).append(gap)
+        parts = []
+        for node, gaps in sorted(by_node.items()):
+            clock = CLOCKS.note(node) if CLOCKS is not None else f"{node}'s clock was not measured"
+            parts.append(f"{len(gaps)} flow(s) stamped by {node} {min(gaps):.3f}-{max(gaps):.3f} s before the "
+                         f"window ({clock}; `{clocks.TIMEDATECTL}` on {node} shows its clock)")
+        text += "; set aside for their time: " + "; ".join(parts)
+    return text
 
 
 def node_of(node_name: str | None) -> str | None:

@@ -7,6 +7,8 @@ ClusterIPs reachable, but cluster DNS is not (reference: real-lab facts §5a/§5
 """
 from __future__ import annotations
 
+import shlex
+
 from cilab.lab import Lab
 from cilab.parsers.hubble import FlowBatch, HubbleStatus, parse_flows, parse_hubble_status
 from cilab.probes import k8s
@@ -40,7 +42,9 @@ def observe(lab: Lab, *args: str, scope: str | None = None, last: int = 1000) ->
     agent = _agent(lab)
     result = k8s.agent_exec(lab, agent, ["hubble", "observe", "--server", server, "-o", "jsonpb",
                                          "--last", str(last), *args], timeout=60, scope=scope,
-                            what=f"hubble observe runs in {agent}", budget="flows")
+                            what=f"hubble observe runs in {agent}", budget="flows",
+                            # what the student types on k8s-ctr (through cilium hubble port-forward)
+                            typed=shlex.join(["hubble", "observe", *args]))
     if not result.ok:
         raise AssertionError(f"hubble observe failed (exit {result.rc}): {result.stderr.strip()[:300]}")
     return parse_flows(result.stdout)

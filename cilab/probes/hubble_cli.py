@@ -25,6 +25,7 @@ from typing import Any
 
 import yaml
 
+from cilab import node_tools
 from cilab.lab import Lab
 from cilab.model import CommandResult
 from cilab.parsers.cilium_dbg import IPCacheEntry, parse_ip_list
@@ -50,6 +51,11 @@ STOP_COMMAND = (f"if [ -s {PID_FILE} ]; then pid=$(cat {PID_FILE}); "
                 f"if [ \"$(ps -o comm= -p \"$pid\")\" = cilium ]; then kill \"$pid\"; echo \"stopped $pid\"; "
                 f"else echo \"gone $pid\"; fi; rm -f {PID_FILE}; else echo none; fi")
 ALIVE_COMMAND = f"if [ -s {PID_FILE} ]; then ps -o pid=,comm= -p \"$(cat {PID_FILE})\"; fi; cat {LOG_FILE} 2>/dev/null"
+#: what the student types for each of the harness's port-forward commands (report names)
+START_TYPED = "cilium hubble port-forward &"
+ALIVE_TYPED = "jobs -l   (and what cilium hubble port-forward printed)"
+STOP_TYPED = "kill %1   (the cilium hubble port-forward job)"
+SS_TYPED = f"ss -tnlp | grep {PORT}"
 
 
 def control_plane_node(lab: Lab) -> str:
@@ -78,8 +84,14 @@ def how_commands_run(lab: Lab, node: str) -> str:
 
 
 def shell(lab: Lab, node: str, command: str, *, scope: str | None = None,
-          timeout: float = 30.0) -> CommandResult:
-    return lab.call("node_shell", scope=scope, node=node, command=command, timeout=timeout)
+          timeout: float = 30.0, typed: str | None = None, tool: str | None = None) -> CommandResult:
+    """A root shell command on the node; `typed` is what the student types for it (the
+    report names the call by it, the full command stays in the attachment).  `tool`: the
+    program the command runs, checked (cilab.node_tools: a node without it fails the
+    scenario with one line naming the write-up step that installs it)."""
+    if tool is None:
+        return lab.call("node_shell", scope=scope, typed=typed, node=node, command=command, timeout=timeout)
+    return node_tools.run(lab, node, tool, command, scope=scope, typed=typed, timeout=timeout)
 
 
 def _text(result: CommandResult) -> str:
@@ -91,12 +103,12 @@ def _text(result: CommandResult) -> str:
 
 def status(lab: Lab, node: str) -> HubbleStatus:
     """`hubble status` (its default server, localhost:4245)."""
-    return parse_hubble_status(_text(shell(lab, node, "hubble status")))
+    return parse_hubble_status(_text(shell(lab, node, "hubble status", tool="hubble")))
 
 
 def config_view(lab: Lab, node: str) -> dict[str, Any]:
     """`hubble config view`: the CLI's settings as YAML (hubble cmd/config/view.go)."""
-    result = shell(lab, node, "hubble config view")
+    result = shell(lab, node, "hubble config view", tool="hubble")
     if not result.ok:
         raise AssertionError(f"`hubble config view` failed on {node} (exit {result.rc}): "
                              f"{result.stderr.strip()[:200]}")
@@ -122,7 +134,7 @@ class PortForward:
 
 def listeners(lab: Lab, node: str) -> list[Listener]:
     """Sockets listening on 4245 on the node (`ss -tnlp | grep 4245`, seed 1288)."""
-    result = shell(lab, node, SS_4245, timeout=20)
+    result = shell(lab, node, SS_4245, timeout=20, typed=SS_TYPED, tool="ss")
     if not result.ok:
         raise AssertionError(f"`{SS_4245}` failed on {node} (exit {result.rc}): {result.stderr.strip()[:200]}")
     return [l for l in parse_ss(result.stdout) if l.port == PORT]
@@ -130,7 +142,7 @@ def listeners(lab: Lab, node: str) -> list[Listener]:
 
 def stop_leftover(lab: Lab, node: str) -> str:
     """Stop a port-forward an interrupted earlier run left behind (by its pid file)."""
-    return shell(lab, node, STOP_COMMAND).stdout.strip()
+    return shell(lab, node, STOP_COMMAND, typed=STOP_TYPED).stdout.strip()
 
 
 def start_port_forward(lab: Lab, node: str) -> PortForward:
@@ -138,7 +150,8 @@ def start_port_forward(lab: Lab, node: str) -> PortForward:
 
     The lab state gains `hubble-port-forward` once the command is started; a start that
     never comes up is stopped again before the error is raised."""
-    started = shell(lab, node, START_COMMAND)
+    node_tools.known_missing(node, "cilium")
+    started = shell(lab, node, START_COMMAND, typed=START_TYPED)
     pid_text = started.stdout.strip().splitlines()[-1] if started.stdout.strip() else ""
     if not started.ok or not pid_text.isdigit():
         raise AssertionError(f"`cilium hubble port-forward &` did not start on {node} (exit {started.rc}): "
@@ -147,8 +160,9 @@ def start_port_forward(lab: Lab, node: str) -> PortForward:
     pid = int(pid_text)
 
     def up() -> PortForward:
-        seen = shell(lab, node, ALIVE_COMMAND)
+        seen = shell(lab, node, ALIVE_COMMAND, typed=ALIVE_TYPED)
         out = seen.stdout
+        node_tools.seen_in_output(node, "cilium", out)  # setsid could not run it: its log says so
         assert f"available at 127.0.0.1:{PORT}" in out, (
             f"cilium hubble port-forward (pid {pid}) on {node}: expected 'Hubble Relay is available at "
             f"127.0.0.1:{PORT}', saw {out.strip()[-300:] or 'no output'}")
@@ -167,7 +181,7 @@ def start_port_forward(lab: Lab, node: str) -> PortForward:
 
 def stop_port_forward(lab: Lab, node: str) -> None:
     """Kill the port-forward by its pid and wait (bounded) until nothing it had listens on 4245."""
-    said = shell(lab, node, STOP_COMMAND).stdout.strip()
+    said = shell(lab, node, STOP_COMMAND, typed=STOP_TYPED).stdout.strip()
     lab.set_stages(lab.state.stages - {PORT_FORWARD_STAGE})
 
     def closed() -> None:
@@ -187,7 +201,8 @@ def observe_command(*args: str, last: int = 1000) -> str:
 def observe(lab: Lab, node: str, *args: str, scope: str | None = None, last: int = 1000) -> FlowBatch:
     """`hubble observe ARGS -o jsonpb --last N` on the node, through the port-forward."""
     command = observe_command(*args, last=last)
-    result = shell(lab, node, command, scope=scope, timeout=60)
+    result = shell(lab, node, command, scope=scope, timeout=60, typed=shlex.join(["hubble", "observe", *args]),
+                   tool="hubble")
     if not result.ok:
         raise AssertionError(f"`{command}` failed on {node} (exit {result.rc}): {result.stderr.strip()[:300]}")
     return parse_flows(result.stdout)

@@ -91,11 +91,13 @@ AGENT_CONTAINER = "cilium-agent"
 
 
 def agent_exec(lab: Lab, agent: str, command: list[str], *, what: str, timeout: float = 30,
-               scope: str | None = None, budget: float | str = "default") -> CommandResult:
+               scope: str | None = None, budget: float | str = "default",
+               typed: str | None = None) -> CommandResult:
     """`kubectl exec -n kube-system <agent> -c cilium-agent -- <command>`, made again while
-    that container is not there (a restarting agent) within `budget` (`Lab.when_ready`)."""
+    that container is not there (a restarting agent) within `budget` (`Lab.when_ready`).
+    `typed`: the student's command for it, where the suite runs a script of its own."""
     return lab.when_ready(lambda: lab.exec("kube-system", agent, AGENT_CONTAINER, command, timeout=timeout,
-                                           scope=scope), what=what, budget=budget)
+                                           scope=scope, typed=typed), what=what, budget=budget)
 
 
 def cilium_agent_on(lab: Lab, node: str) -> str:

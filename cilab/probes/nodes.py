@@ -1,6 +1,7 @@
 """Node-level probes: listening sockets from `ss -tlnpH`, run on each node as root."""
 from __future__ import annotations
 
+from cilab import node_tools
 from cilab.lab import Lab
 from cilab.parsers.ss import Listener, read_ss
 
@@ -25,7 +26,7 @@ class NodeListeners(list[Listener]):
 def listeners(lab: Lab, node: str) -> NodeListeners:
     """The node's listening TCP sockets.  A line `ss` printed that the parser cannot read is
     attached to the report and skipped; the other lines still count."""
-    result = lab.shell(node, SS_COMMAND, timeout=20)
+    result = node_tools.run(lab, node, "ss", SS_COMMAND, timeout=20)
     if not result.ok:
         raise AssertionError(f"`{SS_COMMAND}` failed on {node} (exit {result.rc}): "
                              f"{result.stderr.strip()[:200]}")

@@ -10,7 +10,9 @@ The command run in the pod (`curl_argv`) first prints one line, ``cilab-start <t
 <ips>``: the pod's clock (its node's clock) just before curl starts, and the pod's own
 addresses (`hostname -i`, from the kubelet's /etc/hosts).  Those are the request's start
 and its client IP as the lab saw them: no wall-clock value is ever part of a call's
-arguments, so a recorded run replays.  Then curl runs with ``--connect-timeout 2`` (the
+arguments, so a recorded run replays.  The time is RFC 3339 in UTC, with nanoseconds
+where the image's `date` has `%N` and whole seconds where it has not (`START_SCRIPT`,
+`parse_start_time`).  Then curl runs with ``--connect-timeout 2`` (the
 seed's own timeout, seed 1851/1923, as Cilium's connectivity test uses), ``-v`` (its
 ``Trying <ip>:<port>...`` lines name the address the name resolved to) and a last
 stdout line ``cilab-curl code=... remote_ip=... namelookup=... connect=... total=...``
@@ -18,9 +20,11 @@ stdout line ``cilab-curl code=... remote_ip=... namelookup=... connect=... total
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import re
+import shlex
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -31,7 +35,16 @@ from cilab.lab import Lab
 
 CURL_TIMEOUT_EXIT = 28  # curl: "Operation timeout"
 CONNECT_TIMEOUT = 2     # seconds: the seed's `--connect-timeout 2` (seed 1851, 1923)
-START_SCRIPT = 'echo "cilab-start $(date -u +%Y-%m-%dT%H:%M:%S.%NZ) $(hostname -i)"; exec "$@"'
+#: The start line.  `date -u +...%N` prints the nanoseconds with GNU coreutils (json-mock,
+#: Debian) and with a BusyBox built with FEATURE_DATE_NANO; a BusyBox built without it hands
+#: `%N` to the C library's strftime: musl (nicolaka/netshoot, Alpine) stops at the unknown
+#: conversion and prints ``2025-07-25T19:48:16.``, glibc (Debian's busybox) copies it and
+#: prints ``2025-07-25T19:48:16.%N``.  The script keeps the fraction only when digits follow
+#: the dot, so every image prints an RFC 3339 time (whole seconds where `%N` is missing, which
+#: only moves the request's start back by less than a second: a flow is never cut off by it).
+#: POSIX sh only (`case`, `${t%%.*}`): dash in json-mock, BusyBox ash in netshoot.
+START_SCRIPT = ('t=$(date -u +%Y-%m-%dT%H:%M:%S.%N); case "$t" in *.[0-9]*) ;; *) t=${t%%.*};; esac; '
+                'echo "cilab-start ${t}Z $(hostname -i)"; exec "$@"')
 TRAILER = ("\ncilab-curl code=%{http_code} remote_ip=%{remote_ip} namelookup=%{time_namelookup} "
            "connect=%{time_connect} total=%{time_total}")
 _START_RE = re.compile(r"^cilab-start (?P<time>\S+)(?P<ips>(?: \S+)*)\s*$")
@@ -39,8 +52,27 @@ _TRAILER_RE = re.compile(r"^cilab-curl code=(?P<code>\d*) remote_ip=(?P<ip>\S*) 
                          r"connect=(?P<connect>[\d.]*) total=(?P<total>[\d.]*)\s*$")
 _TRYING_RE = re.compile(r"^\*\s+Trying \[?(?P<ip>[0-9A-Fa-f.:]+?)\]?:(?P<port>\d+)\.\.\.", re.M)
 _CURL_ERROR_RE = re.compile(r"^curl: \((?P<rc>\d+)\) (?P<text>.*)$", re.M)
-_CONNECT_TIMEOUT_RE = re.compile(r"Connection timed out after \d+ milliseconds"
-                                 r"|Failed to connect to .* after \d+ ms: (?:Timeout was reached|Connection timed out)")
+#: curl's texts for a connect that timed out (exit 28), from curl's source, 7.88.0 to 8.21.0:
+#: * ``Connection timed out after N milliseconds``: lib/multi.c `multi_handle_timeout`, the
+#:   transfer's own timeout (--max-time, or --connect-timeout) ran out while connecting
+#:   (7.88-8.19 literally; 8.20+ as "%s timed out", "Connection" once the name is resolved);
+#: * ``Connection timeout after N ms``: the happy-eyeballs filter found the time up with an
+#:   attempt still running or not yet started (lib/connect.c 7.88-8.15, lib/cf-ip-happy.c 8.16+);
+#: * ``Failed to connect to HOST port P after N ms: Timeout was reached``: every attempt failed,
+#:   the last with curl's timeout (lib/connect.c 7.88-8.15; lib/cf-ip-happy.c 8.16 adds an
+#:   optional ``via PROXY`` before "after", 8.17-8.20 print ``HOST port P`` the same way, 8.21+
+#:   print ``HOST:P``, optionally followed by `` via H:P``); the same line ends ``Couldn't
+#:   connect to server`` when the socket itself reported ETIMEDOUT (exit 28 then too), and
+#:   ``Connection timed out`` in curl before 7.88 (the OS error text);
+#: * ``Connection time-out``: the time was already up when the connect started (lib/connect.c
+#:   `start_connect`, cf-ip-happy.c 8.16+), before any address was tried.
+#: ``Resolving timed out after N milliseconds`` is the resolver's timeout, not a connect.
+_CONNECT_TIMEOUT_RE = re.compile(
+    r"Connection timed out after \d+ milliseconds"
+    r"|Connection timeout after \d+ ms"
+    r"|Connection time-out$"
+    r"|Failed to connect to \S+(?: port \d+)?(?: via \S+| over \S+)?(?: via \S+ | over proxy \S+ | )?after \d+ ms: "
+    r"(?:Timeout was reached|Couldn't connect to server|Connection timed out)$")
 _counters: dict[str, itertools.count] = {}
 _lock = threading.Lock()
 
@@ -70,6 +102,7 @@ class Response:
     time_connect: float | None = None    # 0 when no connection was made
     time_total: float | None = None
     attempt: int = 1                     # the n-th request sent for one positive request (`send_positive`)
+    start_line: str = ""                 # the first line the command printed (`unknown_start`)
 
     @property
     def timed_out(self) -> bool:
@@ -98,14 +131,79 @@ def parse_time(text: str | None) -> datetime | None:
     return datetime.fromisoformat(f"{m[1]}.{frac}{zone}").astimezone(timezone.utc)
 
 
-def _start_time(text: str) -> datetime | None:
-    """The start line's time: `date -u +...%NZ` with nanoseconds, or whole seconds where the
-    pod's `date` has no %N (a busybox built without it prints ``.%NZ`` or ``.NZ``)."""
+#: what may follow the seconds' dot where `date` had no %N (see START_SCRIPT): nothing (musl
+#: strftime stops there), or the conversion copied as is (glibc strftime), with or without the Z
+_NO_NANOS = ("", "Z", "%N", "%NZ", "N", "NZ")
+_START_FORM = re.compile(r"^(?P<secs>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(?P<digits>\d*)(?P<rest>\D*))?$")
+_EPOCH_FORM = re.compile(r"^(?P<secs>\d{1,12})(?:\.(?P<digits>\d*)(?P<rest>\D*))?$")
+
+
+def parse_start_time(token: str) -> datetime | None:
+    """The time of a ``cilab-start`` line (the token after ``cilab-start``), in UTC, or None
+    when it is none of the forms a pod's `date -u +%Y-%m-%dT%H:%M:%S.%NZ` prints:
+
+    * ``2025-07-25T19:48:16.123456789Z``: GNU coreutils, BusyBox with FEATURE_DATE_NANO;
+    * ``2025-07-25T19:48:16Z``: what START_SCRIPT makes of a `date` without %N;
+    * ``2025-07-25T19:48:16.`` (musl strftime stopped at %N: BusyBox on Alpine),
+      ``2025-07-25T19:48:16.%NZ`` or ``.%N`` (glibc strftime: BusyBox on Debian),
+      ``2025-07-25T19:48:16.NZ``: the whole second, in UTC (the script asked for -u);
+    * ``1753472896.123456789``, ``1753472896.``, ``1753472896.%N``: `date +%s.%N`, the same
+      three ways.
+
+    Fractions are cut to microseconds, never rounded up: a start read late could leave the
+    request's own flows out of its window.  The interface the flow matching relies on
+    (cilab.probes.flows): a timezone-aware UTC datetime, or None."""
+    text = token.strip()
     found = parse_time(text)
-    if found is None:
-        m = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\.\D*Z$", text)
-        found = parse_time(m[1] + "Z") if m else None
+    if found is not None:
+        return found
+    for form in (_START_FORM, _EPOCH_FORM):
+        m = form.match(text)
+        if m is None:
+            continue
+        digits, rest = m["digits"] or "", m["rest"] or ""
+        if m["digits"] is not None and not (rest in _NO_NANOS and (not digits or rest in ("", "Z"))):
+            return None
+        micros = int(digits[:6].ljust(6, "0")) if digits else 0
+        if form is _START_FORM:
+            whole = datetime.fromisoformat(m["secs"] + "+00:00")
+        else:
+            whole = datetime.fromtimestamp(int(m["secs"]), timezone.utc)
+        return whole.replace(microsecond=micros)
+    return None
+
+
+_start_time = parse_start_time  # the name this module used before
+
+
+@functools.lru_cache(maxsize=None)
+def client_images() -> dict[str, tuple[str, ...]]:
+    """Pod name -> the images of its containers, for the client pods of the suite's own
+    manifests (fixtures/manifests): curl-pod (nicolaka/netshoot), xwing and tiefighter
+    (quay.io/cilium/json-mock)."""
+    from cilab import manifests
+    found: dict[str, tuple[str, ...]] = {}
+    for path in sorted(manifests.MANIFESTS.rglob("*.yaml")):
+        for obj in manifests.load(str(path.relative_to(manifests.MANIFESTS))):
+            if obj.get("kind") == "Pod":
+                found[obj["metadata"]["name"]] = tuple(
+                    c.get("image", "?") for c in (obj.get("spec") or {}).get("containers") or [])
     return found
+
+
+def unknown_start(resp: Response) -> str:
+    """Why the request's start is unknown, naming the pod, its image and the line it printed
+    (for a failure message: its flows cannot be told by time)."""
+    req = resp.request
+    image = ", ".join(client_images().get(req.pod, ())) or "an image not in the suite's manifests"
+    line = resp.start_line
+    if _START_RE.match(line):
+        what = f"printed the start line {line!r}, whose time is in no form the suite reads"
+    elif line:
+        what = f"printed {line!r} where the start line (cilab-start <time> <ips>) belongs"
+    else:
+        what = "printed nothing where the start line (cilab-start <time> <ips>) belongs"
+    return f"unknown: {req.namespace}/{req.pod} (image {image}) {what}"
 
 
 def new_request(lab: Lab, namespace: str, pod: str, method: str, url: str,
@@ -138,6 +236,15 @@ def curl_argv(req: Request, *, max_time: int = 5, extra: tuple[str, ...] = ()) -
             "--local-port", str(req.local_port), "-X", req.method, "-w", TRAILER, *extra, req.url]
 
 
+def typed_curl(req: Request, extra: tuple[str, ...] = ()) -> str:
+    """The request as the student types it (``kubectl exec -n NS xwing -- curl -s -XPOST
+    URL``): the start line, -v, the timeouts, the pinned port and the -w trailer are the
+    suite's, and stay in the attachment."""
+    method = "" if req.method == "GET" else f" -X{req.method}"
+    more = "".join(f" {shlex.quote(x)}" for x in extra)
+    return f"kubectl exec -n {req.namespace} {req.pod} -- curl -s{method}{more} {shlex.quote(req.url)}"
+
+
 def _float(text: str) -> float | None:
     try:
         return float(text)
@@ -152,7 +259,7 @@ def parse_response(req: Request, stdout: str, stderr: str, rc: int) -> Response:
     first, nl, rest = stdout.partition("\n")
     m = _START_RE.match(first)
     if m:
-        started, ips = _start_time(m["time"]), tuple(m["ips"].split())
+        started, ips = parse_start_time(m["time"]), tuple(m["ips"].split())
     else:
         rest = stdout
     body, _, last = rest.rpartition("\n")
@@ -165,7 +272,7 @@ def parse_response(req: Request, stdout: str, stderr: str, rc: int) -> Response:
         code = t["code"]
         trailer = t.groupdict()
     status = int(code) if code.isdigit() and code != "000" else None
-    return Response(req, rc, status, body, stderr, started=started, client_ips=ips,
+    return Response(req, rc, status, body, stderr, started=started, client_ips=ips, start_line=first.rstrip(),
                     remote_ip=trailer.get("ip", ""),
                     tried=tuple(dict.fromkeys(x["ip"] for x in _TRYING_RE.finditer(stderr))),
                     time_namelookup=_float(trailer.get("lookup", "")),
@@ -179,7 +286,7 @@ def send(lab: Lab, req: Request, *, container: str | None = None, max_time: int 
     # a container that is not there yet ran nothing: only then is the exec made again
     result = lab.when_ready(lambda: lab.exec(req.namespace, req.pod, container,
                                              curl_argv(req, max_time=max_time, extra=extra),
-                                             timeout=max_time + 15),
+                                             timeout=max_time + 15, typed=typed_curl(req, extra)),
                             what=f"{req.pod} in {req.namespace} runs curl")
     return parse_response(req, result.stdout, result.stderr, result.rc)
 

@@ -2,7 +2,8 @@
 // driven by playwright-core; no browser download) and prints, as JSON, what a person sees:
 // the groups (one per feature), the scenario names once every group is expanded, and for
 // one opened scenario its Gherkin steps, its description (paragraphs and code blocks, as
-// rendered) and the names of its attachments. Screenshots of
+// rendered), the text of its steps once each is opened (parameters, attachment names) and
+// the names of its attachments. Screenshots of
 // the overview and of the opened scenario are written next to <screenshot.png>.
 //   node tests/report/inspect_report.mjs <report.html> <screenshot.png> <scenario to open>
 //   node tests/report/inspect_report.mjs <report.html> <screenshot.png> --categories-only
@@ -49,6 +50,14 @@ try {
   await page.locator("[data-testid='tree-leaf-title']", { hasText: openName }).first().click();
   await page.waitForSelector("[data-testid='test-result-step-title']", { state: "attached", timeout: 10000 });
   const steps = await page.locator("[data-testid='test-result-step-title']").allInnerTexts();
+  // every step opened: its parameters and attachments as a person reads them
+  const stepTitles = page.locator("[data-testid='test-result-step-title']");
+  for (let i = 0; i < await stepTitles.count(); i++) {
+    await stepTitles.nth(i).click().catch(() => {});
+  }
+  await page.waitForTimeout(300);
+  const openedText = await page.locator("body").innerText();
+  await page.screenshot({ path: shotPath.replace(/\.png$/, "-steps.png"), fullPage: true });
   // the description is rendered into its own frame: its paragraphs and its code blocks
   const description = page.frameLocator("[data-testid='test-result-description-frame']");
   await description.locator("p").first().waitFor({ state: "attached", timeout: 10000 });
@@ -62,7 +71,7 @@ try {
   const bodyText = await page.locator("body").innerText();
   console.log(JSON.stringify({ groups, leaves, steps, descriptionParagraphs, descriptionBlocks,
                                attachments, attachmentIds, categories, remoteRequests,
-                               bodyText: bodyText.slice(0, 4000) }));
+                               openedText, bodyText: bodyText.slice(0, 4000) }));
 } finally {
   await browser.close();
 }

@@ -94,7 +94,7 @@ def _cases(tmp: Path) -> list[tuple[str, list[str], dict[str, str], bool, str]]:
          "cannot read"),
         ("empty kubeconfig", ["--lab", "kubeconfig", f"--kubeconfig={empty_kc}"], {}, False, "file is empty"),
         ("kubeconfig that points nowhere", ["--lab", "kubeconfig", f"--kubeconfig={nowhere_kc}"], {}, False,
-         "unreachable during a version check"),
+         "the API server https://127.0.0.1:1 does not answer (connection refused); try `kubectl --kubeconfig"),
         ("malformed version override", ["--lab", "replay"], {"KUBERNETES_VERSION": "latest"}, False,
          "KUBERNETES_VERSION='latest'"),
         ("unknown Cilium version override", ["--lab", "replay"], {"CILIUM_VERSION": "1.17"}, False, "CILIUM_VERSION"),

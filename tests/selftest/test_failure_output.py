@@ -3,6 +3,7 @@ message (expected, seen), without the frames of the retry helper, the probes and
 pytest-bdd; the whole traceback stays one option away (`--tb=long`)."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from tests.selftest.suite_runner import MUTANTS, run_suite
@@ -22,6 +23,9 @@ def test_a_failed_scenario_shows_its_step_expected_and_seen(tmp_path: Path) -> N
     assert "AssertionError: CiliumNetworkPolicy rule1 Valid: not true within" in run.output
     for frame in ("cilab/retry.py", "cilab/lab.py", "tests/steps/", "pytest_bdd/", "tenacity"):
         assert frame not in run.output, f"{frame} in the short failure:\n{run.output[-3000:]}"
+    # what to run by hand to see the same thing: the command of the failed step's check
+    assert re.search(r"To see it yourself, run:\n  kubectl get -n cilab-\S+ CiliumNetworkPolicy rule1 -o json\n",
+                     run.output), run.output[-2000:]
     # the mutant self-test reads the same text from the JUnit XML
     assert MESSAGE in next(iter(run.failed.values()))
 

@@ -17,6 +17,9 @@ from tests.selftest.suite_runner import ROOT, run_suite
 ALLURE = ROOT / "node_modules" / ".bin" / "allure"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 OPEN = "Hubble UI is published on NodePort 31234"
+#: a scenario whose feature description has inline code wrapped across two lines, a
+#: Gherkin parameter, commands the suite wraps (the curl start line) and a cleanup
+OPEN_STARWARS = "Without any policy, the tiefighter is allowed to land"
 
 
 def build_report(results: Path, out: Path) -> Path:
@@ -90,3 +93,59 @@ def test_report_tells_a_broken_lab_from_non_conformant_behaviour(tmp_path: Path)
                      "--categories-only")["categories"]
     assert "Lab unreachable or broken" in broken and "Behaviour not conformant" not in broken, broken[:1500]
     assert "Behaviour not conformant" in failed and "Lab unreachable or broken" not in failed, failed[:1500]
+
+
+def _all_steps(result: dict) -> list[dict]:
+    out = []
+    for step in result.get("steps", []):
+        out += [step, *_all_steps(step)]
+    return out
+
+
+def test_report_reads_like_the_write_up(report: tuple[Path, Path], tmp_path: Path) -> None:
+    """What a student sees (issue 17 point 6): only the Gherkin parameters, inline code kept
+    as written, attachments named by the student's commands, one cleanup step, chapters in
+    the write-up's order, the write-up's section headings, the lab as the label."""
+    from cilab.report_plugin import CLEANUP_STEP
+    from cilab.report_text import CHAPTER_ORDER
+    html, results = report
+    seen = inspect(html, tmp_path / "starwars.png", OPEN_STARWARS)
+    # chapters in the write-up's order
+    chapter_of = {}
+    for f in (ROOT / "features").glob("*.feature"):
+        text = f.read_text()
+        chapter_of[re.search(r"^Feature:(.*)$", text, re.M)[1].strip()] = re.search(r"^@(\w+)", text, re.M)[1]
+    assert [chapter_of[g] for g in seen["groups"]] == list(CHAPTER_ORDER), seen["groups"]
+    # the opened scenario: its Gherkin steps, then one cleanup step
+    assert seen["steps"] == ["Given the lab has Hubble enabled",
+                             "And the Star Wars demo is deployed in the scenario's namespace",
+                             "When the tiefighter requests a landing",
+                             'Then the deathstar answers "Ship landed"', CLEANUP_STEP], seen["steps"]
+    opened = seen["openedText"]
+    assert "object at 0x" not in opened and "\nctx\n" not in opened and "\nlab\n" not in opened, opened[:3000]
+    assert "\nship\n'tiefighter'" in opened, opened[:3000]
+    # the student's command names the request, not the suite's wrapper around it
+    assert re.search(r"kubectl exec -n cilab-\S+ tiefighter -- curl -s -XPOST http://deathstar\.", opened), opened[:3000]
+    assert "cilab-start" not in opened and "sh -c" not in opened, opened[:3000]
+    # the description: the write-up's section headings, inline code wrapped over two lines intact
+    paragraphs = seen["descriptionParagraphs"]
+    assert paragraphs[0].startswith('Lab chapter "Star Wars demo" (write-up sections "Getting Started with the '
+                                    'Star Wars Demo & Hubble/UI" to "실습 자원 삭제", seed lines 1507-2239)'), paragraphs[0]
+    assert not any("&lt;" in p or "&gt;" in p or "&amp;" in p for p in paragraphs), paragraphs
+    assert any("--namespace <namespace>" in p for p in paragraphs), paragraphs
+    # every result of the run, as the report holds them
+    wrappers = ("cilab-start", "setsid ", "/run/cilab-", "-o jsonpb", "sh -c")
+    for path in results.glob("*-result.json"):
+        result = json.loads(path.read_text())
+        labels = {label["name"]: label["value"] for label in result["labels"] if label["name"] in ("host", "thread")}
+        assert labels["host"].startswith("replay lab (fixtures/transcripts/reference)"), labels
+        assert labels["thread"].startswith("pytest worker"), labels
+        steps = _all_steps(result)
+        for step in steps:
+            for parameter in step.get("parameters", []):
+                assert parameter["name"] not in ("lab", "ctx", "request", "scenario_ns"), (result["name"], step["name"])
+                assert "object at 0x" not in parameter["value"], (result["name"], step["name"], parameter)
+            for attachment in step.get("attachments", []):
+                assert not any(w in attachment["name"] for w in wrappers), (result["name"], attachment["name"])
+        assert not result.get("attachments"), (result["name"], [a["name"] for a in result["attachments"]])
+        assert [s["name"] for s in result["steps"]].count(CLEANUP_STEP) <= 1

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import ipaddress
+from typing import Any
 
 from pytest_bdd import parsers, then
 
+from cilab.facts import asserts, fact
 from cilab.lab import Lab
 from cilab.parsers import kube
 from cilab.parsers.cluster import NodeFacts
@@ -112,6 +114,16 @@ def cluster_configmap_key(lab: Lab, name: str, namespace: str, key: str, value: 
     assert seen == value, f"ConfigMap {namespace}/{name}: {key}: expected {value!r}, saw {seen if seen is None else repr(seen)}"
 
 
+@then("cilium-config turns the L7 proxy on and runs it as a separate Envoy")
+@asserts("l7-proxy-on")
+def cluster_l7_proxy(ctx: dict[str, Any]) -> None:
+    name, data = ctx["configmap"]
+    want = dict(pair.split("=", 1) for pair in fact("l7-proxy-on").split())
+    wrong = [f"{key}: expected {value!r}, saw {data.get(key, '<absent>')!r}"
+             for key, value in want.items() if data.get(key) != value]
+    assert not wrong, f"ConfigMap {name}: " + "; ".join(wrong)
+
+
 # --- IPAM ----------------------------------------------------------------------------------
 
 
@@ -174,13 +186,23 @@ def cluster_no_kubeadm_pod_ips(lab: Lab) -> None:
 
 @then(parsers.parse('the DaemonSet "{name}" in "{namespace}" is scheduled and ready on every node of the cluster'))
 def cluster_daemonset_every_node(lab: Lab, name: str, namespace: str) -> None:
+    """Every node: the agent and Envoy run one pod per node (seed 633-647), so each node must
+    hold a Running, Ready pod of the DaemonSet, and the nodes without one are named; the
+    DaemonSet's own counts must agree (a pod of it may be found while it is still rolling)."""
     def check() -> None:
-        nodes = len(k8s.nodes(lab))
+        nodes = sorted(k8s.nodes(lab))
         obj = k8s.daemonset(lab, namespace, name)
         assert obj is not None, f"DaemonSet {namespace}/{name} does not exist"
+        match = ((obj.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+        assert match, f"DaemonSet {namespace}/{name} has no spec.selector.matchLabels"
         ready, desired = kube.daemonset_ready(obj)
-        assert desired == nodes and ready == desired, (
-            f"DaemonSet {namespace}/{name}: expected desired {nodes} (one per node), {nodes}/{nodes} "
+        on = cluster.selected_pods_by_node(lab, namespace, match)
+        missing = [n for n in nodes if not on.get(n)]
+        assert not missing, (f"DaemonSet {namespace}/{name}: no Running, Ready pod on {', '.join(missing)} "
+                             f"(expected one on every node; seen on {', '.join(sorted(on)) or 'no node'}; "
+                             f"status desired {desired}, {ready}/{desired} ready)")
+        assert desired == len(nodes) and ready == desired, (
+            f"DaemonSet {namespace}/{name}: expected desired {len(nodes)} (one per node), {len(nodes)}/{len(nodes)} "
             f"ready; saw desired {desired}, {ready}/{desired} ready")
     lab.eventually(check, what=f"DaemonSet {name} ready on every node", budget="rollout")
 

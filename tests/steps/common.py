@@ -17,8 +17,19 @@ def ctx() -> dict[str, Any]:
     return {}
 
 
+def skip_unless_checkable(request: pytest.FixtureRequest, stage_record: dict[str, Any]) -> None:
+    """Skip, with one line naming --allow-helm-changes, a scenario that needs a stage the lab
+    is not in when the suite may not change it (a lab it did not build: cilab.consent)."""
+    from cilab.stages import require_stage, stage_need
+    reason = require_stage(stage_record, stage_need({m.name for m in request.node.iter_markers()}))
+    if reason is not None:
+        pytest.skip(reason)
+
+
 @given("the lab has Hubble enabled", target_fixture="stage_record")
-def lab_has_hubble(hubble_stage: dict[str, Any], cluster_shared_lock: None, lab: Lab) -> dict[str, Any]:
+def lab_has_hubble(request: pytest.FixtureRequest, hubble_stage: dict[str, Any], cluster_shared_lock: None,
+                   lab: Lab) -> dict[str, Any]:
+    skip_unless_checkable(request, hubble_stage)
     return hubble_stage
 
 
@@ -48,6 +59,7 @@ def scenario_ns(request: pytest.FixtureRequest, lab: Lab, hubble_stage: dict[str
                 cluster_shared_lock: None) -> Iterator[str]:
     """A namespace of the scenario's own, with a stable name derived from the test id,
     taken while the scenario holds the shared cluster lock."""
+    skip_unless_checkable(request, hubble_stage)
     with fresh_namespace(lab, scenario_namespace(request.node.name)) as name:
         yield name
 

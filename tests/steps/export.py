@@ -84,6 +84,8 @@ def export_files_within_limits(lab: Lab, mb: int, backups: int) -> None:
 
 @then(parsers.parse("the export file on the node running the {side} holds JSON flow events of that node"))
 def export_file_holds_events(lab: Lab, scenario_ns: str, ctx: dict[str, Any], side: str) -> None:
+    """One node per side: an agent exports the flows it observes, so the request is in the
+    files of the client's and the server's nodes (each an outline row), no other."""
     pod, node = side_node(lab, scenario_ns, ctx, side)
     ctx["export_node"] = node
 

@@ -7,6 +7,7 @@ import pytest
 from pytest_bdd import parsers, then, when
 
 from cilab.errors import LabUnavailable
+from cilab.facts import asserts, fact
 from cilab.lab import Lab
 from cilab.parsers import kube
 from cilab.probes import hubble, k8s, nodes
@@ -18,7 +19,9 @@ from tests.steps.common import table_rows
 def _snapshot(stage_record: dict[str, Any]) -> dict[str, Any]:
     snap = stage_record.get("snapshot")
     if snap is None:
-        pytest.skip(f"cannot check the pre-Hubble lab: {stage_record.get('note')}")
+        from cilab.stages import require_stage
+        pytest.skip(require_stage(stage_record, "before-hubble")
+                    or f"cannot check the pre-Hubble lab: {stage_record.get('note')}")
     return snap
 
 
@@ -35,14 +38,20 @@ def snapshot_no_secrets(stage_record: dict[str, Any]) -> None:
 
 
 @then("the pre-Hubble snapshot shows Hubble Relay disabled")
+@asserts("relay-disabled-before-hubble")
 def snapshot_relay_disabled(stage_record: dict[str, Any]) -> None:
     seen = _snapshot(stage_record).get("relay_deployment")
-    assert seen is False, ("before Hubble: expected Hubble Relay disabled (no Deployment hubble-relay in "
+    # cilium status prints "Hubble Relay: disabled" when there is no hubble-relay Deployment
+    shown = {False: "disabled", True: "enabled"}.get(seen, "unknown")
+    assert shown == fact("relay-disabled-before-hubble"), ("before Hubble: expected Hubble Relay disabled (no Deployment hubble-relay in "
                            f"kube-system), saw {'Deployment hubble-relay' if seen else 'no record of it'}")
 
 
 @then(parsers.parse("the pre-Hubble snapshot shows no node listening on port {port:d}"))
+@asserts("no-hubble-ports-before-hubble")
 def snapshot_no_port(stage_record: dict[str, Any], port: int) -> None:
+    closed = [int(p) for p in fact("no-hubble-ports-before-hubble").split()]
+    assert port in closed, f"the seed shows only ports {closed} closed before Hubble, not {port}"
     snap = _snapshot(stage_record)
     missing = snap.get("unavailable") or {}
     if missing:  # the suite could not look: a broken lab, not a verdict
@@ -52,6 +61,42 @@ def snapshot_no_port(stage_record: dict[str, Any], port: int) -> None:
                  for node, socks in snap["listeners"].items()}
     offenders = {n: s for n, s in listening.items() if s}
     assert not offenders, f"before Hubble: expected nothing on {port}, saw {offenders}"
+
+
+def _holders(stage_record: dict[str, Any], port: int, process: str) -> tuple[list[str], list[str]]:
+    """(nodes whose pre-Hubble sockets have `port` held by `process`, every node read)."""
+    snap = _snapshot(stage_record)
+    missing = snap.get("unavailable") or {}
+    if missing:
+        raise LabUnavailable("before Hubble: no listening sockets were read from " + "; ".join(
+            f"{node} ({why})" for node, why in missing.items()))
+    holders = sorted(node for node, socks in snap["listeners"].items()
+                     if any(s.split(" ")[0].rsplit(":", 1)[-1] == str(port) and process in s.split(" ", 1)[-1]
+                            for s in socks))
+    return holders, sorted(snap["listeners"])
+
+
+def _port_process(value: str) -> tuple[int, str]:
+    port, process = value.split(" ", 1)
+    return int(port), process
+
+
+@then("the pre-Hubble snapshot shows Envoy's metrics port 9964 open on every node")
+@asserts("envoy-metrics-before-hubble")
+def snapshot_envoy_metrics(stage_record: dict[str, Any]) -> None:
+    port, process = _port_process(fact("envoy-metrics-before-hubble"))   # seed 992
+    holders, every = _holders(stage_record, port, process)
+    assert holders == every, (f"before Hubble: expected port {port} listened on by {process} on every node "
+                              f"({', '.join(every)}), saw it on {', '.join(holders) or 'no node'}")
+
+
+@then("the pre-Hubble snapshot shows the operator's metrics port 9963 open on one node")
+@asserts("operator-metrics-before-hubble")
+def snapshot_operator_metrics(stage_record: dict[str, Any]) -> None:
+    port, process = _port_process(fact("operator-metrics-before-hubble"))   # seed 995
+    holders, every = _holders(stage_record, port, process)
+    assert len(holders) == 1, (f"before Hubble: expected port {port} listened on by {process} on one node "
+                               f"(the operator's one replica), saw it on {', '.join(holders) or 'no node'}")
 
 
 # --- configuration and secrets ----------------------------------------------------------
@@ -115,6 +160,7 @@ def port_on_every_node(lab: Lab, port: int, process: str) -> None:
 
 @then(parsers.parse('port {port:d} is listened on by "{process}" on the node running the operator'))
 def port_on_operator_node(lab: Lab, port: int, process: str) -> None:
+    """One node: the operator runs one replica; the port is open where it runs only."""
     def check() -> None:
         cluster = k8s.nodes(lab)
         operator_nodes = sorted({k8s.pod_node(p) for p in
@@ -224,6 +270,8 @@ def container_env(lab: Lab, container: str, name: str, var: str, value: str) -> 
 
 @then(parsers.parse("an HTTP GET of port {port:d} on a node returns the Hubble UI page"))
 def ui_page(lab: Lab, port: int) -> None:
+    """One node: the seed opens the UI at one address (http://192.168.10.100:31234, seed
+    1197-1198); which nodes serve a NodePort is kube-proxy replacement's, not the UI's."""
     cluster = k8s.nodes(lab)
     node = sorted(cluster)[0]
     url = f"http://{cluster[node]}:{port}/"

@@ -10,10 +10,11 @@ from urllib.parse import urlsplit
 import pytest
 from pytest_bdd import given, parsers, then, when
 
+from cilab.facts import asserts, fact
 from cilab.lab import Lab
 from cilab.locks import resource_lock
 from cilab.parsers.hubble import Flow
-from cilab.probes import flows, hubble, hubble_cli, k8s, starwars
+from cilab.probes import flows, hubble, hubble_cli, k8s, observe_filter, starwars
 from cilab.probes.traffic import Response
 
 KS = "kube-system"
@@ -89,12 +90,18 @@ def port_forward_says(ctx: dict[str, Any], address: str) -> None:
 
 
 @then(parsers.parse("port {port:d} on k8s-ctr is listened on by the port-forward on 127.0.0.1 and [::1] only"))
+@asserts("port-forward-loopback")
 def port_forward_loopback(lab: Lab, ctx: dict[str, Any], port: int) -> None:
+    """Every socket on the port, not only the port-forward's own: "only" means nothing
+    listens there on another address (seed 1288-1290 shows just these two lines)."""
     pf = ctx["port_forward"]
+    want = sorted(a.rsplit(":", 1)[0] for a in fact("port-forward-loopback").split()
+                  if a.rsplit(":", 1)[1] == str(port))
     found = [l for l in hubble_cli.listeners(lab, pf.node) if l.port == port]
     own = sorted({l.address for l in found if pf.pid in l.pids})
-    assert own == ["127.0.0.1", "[::1]"], (
-        f"port {port} on {pf.node}: expected the port-forward (pid {pf.pid}) on 127.0.0.1 and [::1] only, "
+    every = sorted({l.address for l in found})
+    assert own == want and every == want, (
+        f"port {port} on {pf.node}: expected the port-forward (pid {pf.pid}) on {' and '.join(want)} only, "
         f"saw {_listeners(found)}")
 
 
@@ -120,7 +127,10 @@ def run_status(lab: Lab, ctx: dict[str, Any]) -> None:
 
 
 @then(parsers.parse("it fails because the connection to {address} is refused"))
+@asserts("status-refused-before-port-forward")
 def status_refused(ctx: dict[str, Any], address: str) -> None:
+    assert address == fact("status-refused-before-port-forward"), (
+        f"the seed shows hubble status refused on {fact('status-refused-before-port-forward')}, not {address}")
     st = ctx["cli_status"]
     ok = not st.healthy and f"dial tcp {address}" in st.message and "connection refused" in st.message
     assert ok, (f"hubble status without a port-forward: expected 'dial tcp {address}: connect: connection refused', "
@@ -133,17 +143,36 @@ def run_config_view(lab: Lab, ctx: dict[str, Any]) -> None:
 
 
 @then(parsers.parse('the CLI\'s server is "{server}" and its port-forward-port "{port}"'))
+@asserts("config-view-server")
 def config_server(ctx: dict[str, Any], server: str, port: str) -> None:
+    assert f"{server} {port}" == fact("config-view-server"), (
+        f"the seed's hubble config view shows {fact('config-view-server')}, the sentence {server} {port}")
     cfg = ctx["cli_config"]
     wrong = [f"{key}: expected {want!r}, saw {cfg.get(key, '<absent>')!r}"
              for key, want in (("server", server), ("port-forward-port", port)) if str(cfg.get(key)) != want]
     assert not wrong, "hubble config view: " + "; ".join(wrong)
 
 
+@then(parsers.parse('the CLI\'s timeout is "{timeout}" and its tls "{tls}"'))
+@asserts("config-view-timeout-tls")
+def config_timeout_tls(ctx: dict[str, Any], timeout: str, tls: str) -> None:
+    # seed 1306-1307: `timeout: 5s`, `tls: false` (YAML: tls reads back as a boolean)
+    assert f"{timeout} {tls}" == fact("config-view-timeout-tls"), (
+        f"the seed's hubble config view shows {fact('config-view-timeout-tls')}, the sentence {timeout} {tls}")
+    cfg = ctx["cli_config"]
+    seen = {"timeout": cfg.get("timeout", "<absent>"), "tls": cfg.get("tls", "<absent>")}
+    shown = {k: (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in seen.items()}
+    wrong = [f"{key}: expected {want!r}, saw {shown[key]!r}"
+             for key, want in (("timeout", timeout), ("tls", tls)) if shown[key] != want]
+    assert not wrong, "hubble config view: " + "; ".join(wrong)
+
+
 @then(parsers.parse("the health check via {via} is Ok"))
+@asserts("status-healthcheck-ok")
 def status_ok_via(ctx: dict[str, Any], via: str) -> None:
     st = ctx["cli_status"]
-    assert st.healthy and st.via == via, (f"hubble status: expected 'Healthcheck (via {via}): Ok', saw "
+    assert (f"{st.via} {'Ok' if st.healthy else 'not Ok'}" == fact("status-healthcheck-ok")
+            and st.via == via), (f"hubble status: expected 'Healthcheck (via {via}): Ok', saw "
                                           f"{'via ' + str(st.via) + ': ' if st.via else ''}{st.message or 'Ok'}")
 
 
@@ -160,7 +189,10 @@ def status_every_node(lab: Lab, ctx: dict[str, Any]) -> None:
 
 
 @then(parsers.parse("Max Flows is {per_node:d} for each node of the cluster"))
+@asserts("max-flows-per-node")
 def status_max_flows(lab: Lab, ctx: dict[str, Any], per_node: int) -> None:
+    assert per_node == int(fact("max-flows-per-node")), (
+        f"the agent's default ring buffer holds {fact('max-flows-per-node')} flows, the sentence says {per_node}")
     st = ctx.get("cli_status_seen") or ctx["cli_status"]
     count = len(k8s.nodes(lab))
     want = count * per_node
@@ -202,7 +234,19 @@ def run_observe(lab: Lab, request: pytest.FixtureRequest, ctx: dict[str, Any], a
 
 
 def _observe(lab: Lab, ctx: dict[str, Any], args: list[str]) -> list[Flow]:
-    return hubble_cli.observe(lab, _node(lab, ctx), *args, scope=ctx.get("ns")).flows
+    seen = hubble_cli.observe(lab, _node(lab, ctx), *args, scope=ctx.get("ns")).flows
+    if args == ctx.get("observe_args"):
+        ctx["flows"] = seen
+    return seen
+
+
+def _whole_filter(ctx: dict[str, Any]) -> None:
+    """Every flow the command returned matches every part of its filter (observe_filter:
+    Hubble's semantics); the failure names each part broken and the flows that break it."""
+    shown = ctx["flows"]
+    broken = observe_filter.report(observe_filter.parse(ctx["observe_args"]), shown)
+    assert not broken, (f"`{_cmd(ctx)}`: expected every flow to match every part of the filter, "
+                        f"saw flows that do not: {broken}")
 
 
 def _cmd(ctx: dict[str, Any]) -> str:
@@ -235,6 +279,11 @@ def _request(ctx: dict[str, Any], key: str) -> Response:
     return ctx["requests"][key]
 
 
+def _dns_lookups(c: dict[str, Any], fl: list[Flow], ship: str) -> list[Flow]:
+    return [f for f in flows.from_client(fl, _request(c, ship))
+            if _is(f.source, c["ns"], ship) and f.l4_protocol == "UDP" and f.destination.port == 53]
+
+
 #: the words of the feature -> the flows of the scenario's own traffic they name
 SELECTIONS: dict[str, Callable[[dict[str, Any], list[Flow]], list[Flow]]] = {
     "the xwing's request": lambda c, fl: flows.of_request(fl, _request(c, "xwing")),
@@ -249,9 +298,8 @@ SELECTIONS: dict[str, Callable[[dict[str, Any], list[Flow]], list[Flow]]] = {
         f for r in c["requests"].values() for f in flows.of_request(fl, r) if _is(f.source, c["ns"], "deathstar")],
     # the namespace is the scenario's own: the xwing there looks up only what this scenario asks;
     # a lookup has a source port of its own, so it is tied to the request by time and address
-    "the xwing's DNS lookups": lambda c, fl: [
-        f for f in flows.from_client(fl, _request(c, "xwing"))
-        if _is(f.source, c["ns"], "xwing") and f.l4_protocol == "UDP" and f.destination.port == 53],
+    "the xwing's DNS lookups": lambda c, fl: _dns_lookups(c, fl, "xwing"),
+    "the tiefighter's DNS lookups": lambda c, fl: _dns_lookups(c, fl, "tiefighter"),
 }
 
 PROPERTIES: dict[str, Callable[[dict[str, Any], Flow], bool]] = {
@@ -279,6 +327,9 @@ def _selection(name: str) -> Callable[[dict[str, Any], list[Flow]], list[Flow]]:
 
 @then(parsers.parse("it shows {what}"))
 def it_shows(lab: Lab, ctx: dict[str, Any], what: str) -> None:
+    """One flow of the selection: this step shows the filter lets the request through; which
+    flows a request makes is the Star Wars chapter's, and every flow shown is judged by
+    "every flow it shows ..." (issue 18: "every"/"one" in docs/architecture.md)."""
     select = _selection(what)
 
     def check() -> None:
@@ -288,35 +339,52 @@ def it_shows(lab: Lab, ctx: dict[str, Any], what: str) -> None:
     lab.eventually(check, what=f"`{_cmd(ctx)}` shows {what}", budget="flows")
 
 
-@then(parsers.parse("it leaves out {what}, which Hubble holds"))
-def it_leaves_out(lab: Lab, ctx: dict[str, Any], what: str) -> None:
-    select = _selection(what)
+@then(parsers.parse("it leaves out {whats}, which Hubble holds"))
+def it_leaves_out(lab: Lab, ctx: dict[str, Any], whats: str) -> None:
+    """`whats`: one selection, or several joined by " and " (one per part of a compound filter);
+    each is first seen in Hubble (`--namespace` of the scenario), then absent from the output."""
+    names = [w.strip() for w in whats.split(" and ")] if whats not in SELECTIONS else [whats]
+    selects = [(what, _selection(what)) for what in names]
     witness = ["--namespace", ctx["ns"]]
+    # one flow of the hidden selection in Hubble witnesses that there is something to leave
+    # out; the filtered output must then leave out every one of them
 
     def held() -> None:
-        found = select(ctx, _observe(lab, ctx, witness))
-        assert found, f"`hubble observe --namespace {ctx['ns']}`: expected {what} in Hubble, saw none"
-    lab.eventually(held, what=f"Hubble holds {what}", budget="flows")
+        seen = _observe(lab, ctx, witness)
+        missing = [what for what, select in selects if not select(ctx, seen)]
+        assert not missing, (f"`hubble observe --namespace {ctx['ns']}`: expected {' and '.join(missing)} in Hubble, "
+                             "saw none")
+    lab.eventually(held, what=f"Hubble holds {whats}", budget="flows")
     ctx["flows"] = _observe(lab, ctx, ctx["observe_args"])
-    wrong = select(ctx, ctx["flows"])
-    assert not wrong, f"`{_cmd(ctx)}`: expected none of {what}, saw {flows.describe(wrong)}"
+    flt = observe_filter.parse(ctx["observe_args"])
+    for what, select in selects:
+        wrong = select(ctx, ctx["flows"])
+        assert not wrong, (f"`{_cmd(ctx)}`: expected none of {what}, saw {flows.describe(wrong)}; "
+                           + (f"the filter should have left them out: {observe_filter.report(flt, wrong)}"
+                              if flt.violations(wrong) else "they match every part of the filter"))
 
 
-@then(parsers.parse("every flow it shows {prop}"))
-def every_flow(ctx: dict[str, Any], prop: str) -> None:
-    if prop not in PROPERTIES:
-        raise KeyError(f"step text names an unknown property {prop!r}; known: {', '.join(PROPERTIES)}")
+@then(parsers.parse("every flow it shows {props}"))
+def every_flow(ctx: dict[str, Any], props: str) -> None:
+    """`props`: one property, or several joined by " and " (one per part of a compound filter)."""
+    names = [p.strip() for p in props.split(" and ")] if props not in PROPERTIES else [props]
+    for prop in names:
+        if prop not in PROPERTIES:
+            raise KeyError(f"step text names an unknown property {prop!r}; known: {', '.join(PROPERTIES)}")
     shown = ctx["flows"]
     assert shown, f"`{_cmd(ctx)}` showed no flows"
-    wrong = [f for f in shown if not PROPERTIES[prop](ctx, f)]
-    assert not wrong, (f"`{_cmd(ctx)}`: expected every flow to satisfy '{prop}', saw {len(wrong)} that do not: "
-                       f"{flows.describe(wrong)}")
+    _whole_filter(ctx)
+    for prop in names:
+        wrong = [f for f in shown if not PROPERTIES[prop](ctx, f)]
+        assert not wrong, (f"`{_cmd(ctx)}`: expected every flow to satisfy '{prop}', saw {len(wrong)} that do not: "
+                           f"{flows.describe(wrong)}")
 
 
 # --- flow fields ----------------------------------------------------------------------------------------
 
 
 PRE_FWD, POST_FWD = "SOCK_XLATE_POINT_PRE_DIRECTION_FWD", "SOCK_XLATE_POINT_POST_DIRECTION_FWD"
+XLATE_POINT = {"pre-xlate-fwd": PRE_FWD, "post-xlate-fwd": POST_FWD}   # compact name -> jsonpb value
 
 
 def _sock(f: Flow) -> str:
@@ -326,7 +394,12 @@ def _sock(f: Flow) -> str:
 
 @then(parsers.re(r'the Service "(?P<service>[^"]+)" on (?P<port>\d+)/(?P<proto>TCP|UDP) shows pre-xlate-fwd TRACED '
                  r'to its address as world, then post-xlate-fwd TRANSLATED to a pod behind it'))
+@asserts("socket-lb-translation")
 def service_translated(lab: Lab, ctx: dict[str, Any], service: str, port: str, proto: str) -> None:
+    # the seed's compact lines: "pre-xlate-fwd TRACED", then "post-xlate-fwd TRANSLATED"
+    (pre_name, pre_verdict), (post_name, post_verdict) = (
+        tuple(p.split()) for p in fact("socket-lb-translation").split(", "))
+    assert (XLATE_POINT[pre_name], XLATE_POINT[post_name]) == (PRE_FWD, POST_FWD), fact("socket-lb-translation")
     ns, name = service.replace("{ns}", ctx["ns"]).split("/", 1)
     address = k8s.cluster_ip(lab, ns, name)
     backends = {(ip, p) for ip, p in k8s.service_endpoints(lab, ns, name)}
@@ -344,18 +417,19 @@ def service_translated(lab: Lab, ctx: dict[str, Any], service: str, port: str, p
         assert pre, f"{what}: expected a pre-xlate-fwd flow to {address}:{port}, saw " + (
             "; ".join(_sock(f) for f in mine if f.sock_xlate_point) or "no trace-sock flows") + (
             f" ({flows.window(sent)})")
-        good_pre = [f for f in pre if f.verdict == "TRACED" and f.destination.identity == IDENTITY["world"]]
+        good_pre = [f for f in pre if f.verdict == pre_verdict and f.destination.identity == IDENTITY["world"]]
         assert good_pre, (f"{what}: expected pre-xlate-fwd TRACED to {address}:{port} (world, identity 2), saw "
                           + "; ".join(_sock(f) for f in pre))
         cookies = {f.socket_cookie for f in good_pre}
         post = [f for f in mine if f.sock_xlate_point == POST_FWD
                 and (f.socket_cookie in cookies or None in cookies)]
-        good_post = [f for f in post if f.verdict == "TRANSLATED"
+        good_post = [f for f in post if f.verdict == post_verdict
                      and (f.destination.ip, f.destination.port) in backends]
         assert good_post, (f"{what}: expected post-xlate-fwd TRANSLATED to a backend "
                            f"({', '.join(f'{ip}:{p}' for ip, p in sorted(backends)) or 'none ready'}), saw "
                            + ("; ".join(_sock(f) for f in post) or "no post-xlate-fwd flow of that socket"))
     lab.eventually(check, what=f"{what} translated by socket-LB", budget="flows")
+    _whole_filter(ctx)
 
 
 @then(parsers.parse("the xwing's connection shows the TCP flags {flag_sets}"))
@@ -373,6 +447,7 @@ def connection_flags(lab: Lab, ctx: dict[str, Any], flag_sets: str) -> None:
                              + ("; ".join(", ".join(s) for s in sorted(seen)) or "no TCP flags")
                              + f" ({flows.window(sent)})")
     lab.eventually(check, what=f"TCP flags of {req.pod}'s connection", budget="flows")
+    _whole_filter(ctx)
 
 
 # --- the lab's own plumbing ------------------------------------------------------------------------------
@@ -397,7 +472,9 @@ NAMES = {v: k for k, v in IDENTITY.items()}
 
 @then("Relay reads port 4244 of every node, each node labelled host by its own agent and remote-node or "
       "kube-apiserver by the others")
+@asserts("relay-reads-4244")
 def relay_reads_every_node(lab: Lab, ctx: dict[str, Any]) -> None:
+    port = int(fact("relay-reads-4244"))   # each node's Hubble server
     cluster = k8s.nodes(lab)
     relays = {p["metadata"]["name"] for p in k8s.running_pods(lab, KS, "k8s-app=hubble-relay")}
     assert relays, "no Running hubble-relay pod"
@@ -410,23 +487,25 @@ def relay_reads_every_node(lab: Lab, ctx: dict[str, Any]) -> None:
             pairs = []
             for f in seen:
                 for a, b in ((f.source, f.destination), (f.destination, f.source)):
-                    if a.namespace == KS and a.pod_name in relays and b.ip == ip and b.port == 4244:
+                    if a.namespace == KS and a.pod_name in relays and b.ip == ip and b.port == port:
                         pairs.append((f, b))
             if not pairs:
-                missing.append(f"{node} ({ip}:4244)")
+                missing.append(f"{node} ({ip}:{port})")
             for f, b in pairs:
                 want = _expected_node_identity(ip, cluster.get(_observer(f)), apiservers)
                 if b.identity != want:
-                    wrong.append(f"{ip}:4244 seen by {_observer(f) or '?'} as {NAMES.get(b.identity, b.identity)} "
+                    wrong.append(f"{ip}:{port} seen by {_observer(f) or '?'} as {NAMES.get(b.identity, b.identity)} "
                                  f"(identity {b.identity}), expected {NAMES[want]} ({want})")
         assert not missing and not wrong, (
-            f"`{_cmd(ctx)}`: " + (f"expected Relay talking to 4244 of {', '.join(missing)}, saw none; " if missing else "")
+            f"`{_cmd(ctx)}`: " + (f"expected Relay talking to {port} of {', '.join(missing)}, saw none; " if missing else "")
             + "; ".join(wrong[:6]))
     lab.eventually(check, what="Relay reading every node's Hubble server", budget="flows")
 
 
 @then(parsers.parse("the Hubble UI talks to Relay on port {port:d}"))
 def ui_talks_to_relay(lab: Lab, ctx: dict[str, Any], port: int) -> None:
+    """One flow: the lab runs one UI and one Relay replica (seed 1105-1106), so one flow
+    between them on the port shows the path."""
     relays = {p["metadata"]["name"] for p in k8s.running_pods(lab, KS, "k8s-app=hubble-relay")}
     uis = {p["metadata"]["name"] for p in k8s.running_pods(lab, KS, "k8s-app=hubble-ui")}
 
@@ -480,7 +559,11 @@ def _host_entry(cidr: str) -> str:
 
 @then("its own address has identity 1, 0.0.0.0/0 identity 2, the other nodes identity 6 and the API server's "
       "node identity 7")
+@asserts("reserved-identities")
 def ip_cache_identities(ctx: dict[str, Any]) -> None:
+    seed = dict(pair.split("=") for pair in fact("reserved-identities").split())
+    wrong_numbers = {n: v for n, v in seed.items() if IDENTITY.get(n) != int(v)}
+    assert not wrong_numbers, f"the step numbers the reserved identities {IDENTITY}, the seed {seed}"
     node, cluster, apiservers = ctx["ipcache_node"], ctx["cluster"], ctx["apiservers"]
     by_addr = {_host_entry(e.cidr): e.identity for e in ctx["ipcache"]}
     want = {"0.0.0.0/0": IDENTITY["world"]}

@@ -14,6 +14,7 @@ import pytest
 from pytest_bdd import given, parsers, then, when
 
 from cilab import manifests
+from cilab.facts import asserts, fact
 from cilab.lab import Lab
 from cilab.parsers import kube
 from cilab.parsers.hubble import Flow
@@ -216,7 +217,10 @@ def echoes_query(ctx: dict[str, Any]) -> None:
 
 
 def _dns_flows(lab: Lab, namespace: str, ctx: dict[str, Any], kind: str, qtype: str) -> list[Flow]:
-    """Wait until Hubble holds curl-pod's `kind` (REQUEST/RESPONSE) for webpod's `qtype` record."""
+    """Wait until Hubble holds curl-pod's `kind` (REQUEST/RESPONSE) for webpod's `qtype` record.
+
+    One: curl-pod makes one lookup of webpod, so "a dns-request" / "a dns-response" is that
+    lookup's one flow of each kind (the verdict and source are judged on what is found)."""
     query = f"webpod.{namespace}.svc.cluster.local."
     seen: list[Flow] = []
 
@@ -303,7 +307,9 @@ def http_request_with_query(lab: Lab, ctx: dict[str, Any]) -> None:
 
 
 @then(parsers.parse('Hubble shows the http-request and http-response of the request with the URL "{url}"'))
+@asserts("redacted-url")
 def http_flows_url(lab: Lab, ctx: dict[str, Any], url: str) -> None:
+    assert url == fact("redacted-url"), f"the seed shows the redacted URL {fact('redacted-url')!r}, the sentence {url!r}"
     req = ctx["request"]
     by_kind = request_flows(lab, ctx["response"])
     wrong = [f"http-{kind.lower()} URL {f.http_url!r} ({f.summary})"

@@ -12,11 +12,12 @@ import pytest
 from pytest_bdd import given, parsers, then, when
 
 from cilab import manifests
+from cilab.facts import asserts, fact
 from cilab.lab import Lab
 from cilab.parsers.metrics import metric_sum, samples_named
 from cilab.probes import flows, grafana, k8s, prometheus, traffic, whoami
 from cilab.probes.policy import wait_policy_realised
-from tests.steps.common import table_rows
+from tests.steps.common import skip_unless_checkable, table_rows
 
 # --- the monitoring stage ----------------------------------------------------------------
 
@@ -31,7 +32,10 @@ def monitoring_stage(request: pytest.FixtureRequest, lab: Lab, lab_shared_dir: P
 
 
 @given(parsers.parse("Cilium's monitoring example is deployed in \"{namespace}\" and published on NodePorts"))
-def monitoring_deployed(monitoring_stage: dict[str, Any], cluster_shared_lock: None, namespace: str) -> None:
+def monitoring_deployed(request: pytest.FixtureRequest, hubble_stage: dict[str, Any], cluster_shared_lock: None,
+                        namespace: str) -> None:
+    skip_unless_checkable(request, hubble_stage)  # before anything is deployed
+    request.getfixturevalue("monitoring_stage")
     from cilab.monitoring import NAMESPACE
     assert namespace == NAMESPACE, f"the monitoring example lives in {NAMESPACE}, not {namespace}"
 
@@ -93,6 +97,8 @@ def target_on_every_node(lab: Lab, port: int) -> None:
 
 @then(parsers.parse("Prometheus has an active target on port {port:d} exactly once, on the operator's node, and up"))
 def target_on_operator_node(lab: Lab, port: int) -> None:
+    """Exactly one: the lab runs one operator replica, whose 9963 is open on k8s-ctr only
+    (seed 2683-2695); it is scraped where it runs."""
     base = _base(lab, prometheus.PROMETHEUS_NODE_PORT)
 
     def check() -> None:
@@ -112,18 +118,23 @@ def target_on_operator_node(lab: Lab, port: int) -> None:
 # --- series in Prometheus ------------------------------------------------------------------
 
 
-@then(parsers.parse('the Prometheus query "{promql}" returns a positive count from the Hubble metrics of a node'))
+@then(parsers.parse('the Prometheus query "{promql}" returns a positive count from the Hubble metrics of every node'))
 def query_positive_from_hubble(lab: Lab, promql: str) -> None:
+    """Every node: every agent runs a Hubble observer and Prometheus scrapes each one's
+    :9965 (seed 2683-2695), so each node's instance must count flows; one positive node
+    would hide the others' silent observers.  Other series (other instances, a real lab's
+    extra labels) are shown, never required."""
     base = _base(lab, prometheus.PROMETHEUS_NODE_PORT)
 
     def check() -> None:
-        hubble = {f"{ip}:{prometheus.HUBBLE_METRICS_PORT}" for ip in k8s.nodes(lab).values()}
+        hubble = {f"{ip}:{prometheus.HUBBLE_METRICS_PORT}": node for node, ip in k8s.nodes(lab).items()}
         series = prometheus.query(lab, base, promql)
         seen = ", ".join(f"{s.labels.get('instance', '?')}={s.value:g}" for s in series) or "no series"
-        good = [s for s in series if s.labels.get("instance") in hubble and s.value > 0]
-        assert good, (f"query {promql!r}: expected a positive value from a node's Hubble metrics "
-                      f"({', '.join(sorted(hubble))}), saw {seen}")
-    lab.eventually(check, what=f"Prometheus answers {promql}", budget="metrics")
+        positive = {s.labels.get("instance") for s in series if s.value > 0}
+        missing = [f"{inst} ({hubble[inst]})" for inst in sorted(hubble) if inst not in positive]
+        assert not missing, (f"query {promql!r}: no positive series for {', '.join(missing)} "
+                             f"(expected one from the Hubble metrics of every node); saw {seen}")
+    lab.eventually(check, what=f"Prometheus answers {promql} for every node", budget="metrics")
 
 
 # --- policies ------------------------------------------------------------------------------
@@ -268,6 +279,8 @@ def _expected_value(phrase: str, lab: Lab, namespace: str, ctx: dict[str, Any]) 
 @then(parsers.parse("the Hubble metrics of the answering webpod's node count it in {metric} with:"))
 def http_series(lab: Lab, scenario_ns: str, ctx: dict[str, Any], metric: str,
                 datatable: list[list[str]]) -> None:
+    # one series on one node: the one request is counted once, by the server-side reporter of
+    # the node whose webpod answered it; other series there (other traffic) are shown, not required
     want = {r["label"]: _expected_value(r["value"], lab, scenario_ns, ctx) for r in table_rows(datatable)}
     server = ctx["server_pod"]
     node = k8s.pod_node(whoami.pod(lab, scenario_ns, server))
@@ -298,7 +311,10 @@ FOREIGN_PREFIXES = ("go_", "process_", "promhttp_", "workqueue_", "rest_client_"
 
 @then(parsers.parse("port {port:d} of every node serves metrics named {prefix}..., among them {example}, "
                     "and none named hubble_..."))
+@asserts("metric-prefixes")
 def metrics_prefix(lab: Lab, port: int, prefix: str, example: str) -> None:
+    assert prefix in fact("metric-prefixes").split(), (
+        f"the seed names the prefixes {fact('metric-prefixes')}, the sentence {prefix}")
     for node, ip in sorted(k8s.nodes(lab).items()):
         def check(node: str = node, ip: str = ip) -> None:
             names = sorted({s.name for s in prometheus.scrape(lab, ip, port)})
@@ -352,6 +368,7 @@ def _label_filters(text: str, namespace: str) -> dict[str, str]:
 
 @then("on curl-pod's node these Hubble metrics rose:")
 def families_rose(lab: Lab, scenario_ns: str, ctx: dict[str, Any], datatable: list[list[str]]) -> None:
+    # every family, on one node: the traffic is curl-pod's, so the agent of curl-pod's node counts it
     node, ip = ctx["metrics_node"]
     before = ctx["metrics_before"]
     rows = [(r["family"], r["metric"], _label_filters(r["labels"], scenario_ns)) for r in table_rows(datatable)]
@@ -373,9 +390,13 @@ def families_rose(lab: Lab, scenario_ns: str, ctx: dict[str, Any], datatable: li
 
 
 @then("those are all the families cilium-config enables in hubble-metrics")
+@asserts("hubble-metric-families")
 def families_are_the_enabled_ones(lab: Lab, ctx: dict[str, Any]) -> None:
     cfg = k8s.configmap_data(lab, "kube-system", "cilium-config") or {}
     enabled = {item.split(":", 1)[0] for item in (cfg.get("hubble-metrics") or "").split()}
+    seed = set(fact("hubble-metric-families").split())
+    assert enabled == seed, (f"cilium-config hubble-metrics enables {', '.join(sorted(enabled)) or 'nothing'}; "
+                             f"the lab's Helm upgrade enables {', '.join(sorted(seed))}")
     checked = ctx["families"]
     assert enabled == checked, (f"cilium-config hubble-metrics enables {', '.join(sorted(enabled)) or 'nothing'}; "
                                 f"the scenario checks {', '.join(sorted(checked))}")
@@ -413,6 +434,8 @@ def grafana_datasource(lab: Lab, ctx: dict[str, Any], node_port: int, name: str,
 @then(parsers.parse('the Prometheus query "{promql}" through that data source returns series'))
 def grafana_proxied_query(lab: Lab, ctx: dict[str, Any], promql: str) -> None:
     base, ds = ctx["grafana"]
+    # one series: this shows the data source reaches Prometheus; which targets are up is the
+    # targets scenario's
 
     def check() -> None:
         status, doc = grafana.proxied_query(lab, base, ds.uid, promql)

@@ -18,7 +18,7 @@ from pytest_bdd import given, when
 
 from cilab.lab import Lab
 from cilab.plugin import scenario_namespace
-from tests.steps.common import fresh_namespace
+from tests.steps.common import fresh_namespace, skip_unless_checkable
 
 
 @pytest.fixture
@@ -38,6 +38,7 @@ def exclusive_ns(request: pytest.FixtureRequest, lab: Lab, hubble_stage: dict[st
                  exclusive_cluster_lock: None) -> Iterator[str]:
     """Like `scenario_ns` (a clean namespace of the scenario's own, deleted at teardown even
     on failure), but created under the exclusive cluster lock instead of the shared one."""
+    skip_unless_checkable(request, hubble_stage)
     with fresh_namespace(lab, scenario_namespace(request.node.name)) as name:
         yield name
 
@@ -56,7 +57,23 @@ def redaction_stage(lab: Lab, lab_shared_dir: Path, hubble_stage: dict[str, Any]
 
 
 @given("the lab has Hubble enabled and this scenario has the cluster to itself", target_fixture="stage_record")
-def hubble_and_exclusive(hubble_stage: dict[str, Any], exclusive_cluster_lock: None) -> dict[str, Any]:
+def hubble_and_exclusive(request: pytest.FixtureRequest, hubble_stage: dict[str, Any]) -> dict[str, Any]:
+    skip_unless_checkable(request, hubble_stage)  # before waiting for the exclusive lock
+    request.getfixturevalue("exclusive_cluster_lock")
+    return hubble_stage
+
+
+@given("Hubble redaction of URL queries is on, as found or switched on for this scenario",
+       target_fixture="stage_record")
+def redaction_as_found_or_switched(request: pytest.FixtureRequest, hubble_stage: dict[str, Any]) -> dict[str, Any]:
+    """A lab found in the redaction stage and checked as found (no --allow-helm-changes) is
+    used as it is: no Helm change, the stage record says so.  Otherwise (the suite's own lab,
+    or consent) the lab is at the Hubble stage, and redaction is switched on for this scenario
+    and back at teardown, as in the scenario above."""
+    skip_unless_checkable(request, hubble_stage)  # before waiting for the exclusive lock
+    request.getfixturevalue("exclusive_cluster_lock")
+    if hubble_stage.get("stage") != "redaction":
+        request.getfixturevalue("redaction_stage")
     return hubble_stage
 
 

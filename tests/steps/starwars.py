@@ -5,6 +5,7 @@ from typing import Any
 
 from pytest_bdd import given, parsers, then, when
 
+from cilab.facts import asserts, fact
 from cilab.lab import Lab
 from cilab.parsers import kube
 from cilab.parsers.hubble import Flow
@@ -180,13 +181,18 @@ def request_times_out(lab: Lab, scenario_ns: str, ctx: dict[str, Any]) -> None:
 
 
 @then(parsers.parse('the policy "{name}" reports Valid'))
+@asserts("cnp-valid")
 def policy_valid(lab: Lab, scenario_ns: str, name: str) -> None:
+    want_status, want_message = fact("cnp-valid").split(": ", 1)   # True: Policy validation succeeded
+
     def check() -> None:
         obj = policy.cnp(lab, scenario_ns, name)
         assert obj is not None, f"CiliumNetworkPolicy {scenario_ns}/{name} does not exist"
         status, message = policy.valid_condition(obj)
-        assert status == "True", (f"CiliumNetworkPolicy {name}: expected condition Valid True, saw "
-                                  f"{'no Valid condition' if status is None else status} ({message})")
+        assert status == want_status, (f"CiliumNetworkPolicy {name}: expected condition Valid {want_status}, saw "
+                                       f"{'no Valid condition' if status is None else status} ({message})")
+        assert message == want_message, (f"CiliumNetworkPolicy {name}: expected condition Valid {want_status} "
+                                         f"{want_message!r}, saw {status} {message!r}")
     lab.eventually(check, what=f"CiliumNetworkPolicy {name} Valid")
 
 
@@ -213,13 +219,17 @@ def deathstars_enforce_ingress(lab: Lab, scenario_ns: str, ctx: dict[str, Any]) 
 
 
 @then("no endpoint of the demo enforces policy, ingress or egress")
+@asserts("no-enforcement-before-policy")
 def demo_enforces_nothing(lab: Lab, scenario_ns: str, ctx: dict[str, Any]) -> None:
     pods = [*_deathstar_pods(ctx), *starwars.SHIPS]
+    # cilium-dbg endpoint list prints POLICY (ingress) / (egress) ENFORCEMENT "Disabled" for
+    # an endpoint whose policy-enabled is "none"
+    state = {(False, False): "Disabled Disabled"}
 
     def check() -> None:
         eps = _endpoints_of(lab, scenario_ns, pods)
         wrong = [_enforcement(node, ep) for node, ep in eps.values()
-                 if ep.ingress_enforced or ep.egress_enforced]
+                 if state.get((bool(ep.ingress_enforced), bool(ep.egress_enforced))) != fact("no-enforcement-before-policy")]
         assert not wrong, ("expected POLICY (ingress) and (egress) ENFORCEMENT Disabled (policy-enabled 'none') "
                            "on every endpoint of the demo before any policy, saw " + "; ".join(wrong))
     lab.eventually(check, what="no endpoint of the demo enforces policy")
@@ -227,7 +237,11 @@ def demo_enforces_nothing(lab: Lab, scenario_ns: str, ctx: dict[str, Any]) -> No
 
 @then(parsers.parse("every agent holds rule1 with the HTTP rule {method} {path}, "
                     "ingress default-deny on and egress default-deny off"))
+@asserts("agent-holds-l7-rule1")
 def agents_hold_l7_rule(lab: Lab, scenario_ns: str, method: str, path: str) -> None:
+    assert f"{method} {path}" == fact("agent-holds-l7-rule1"), (
+        f"the seed's agent holds {fact('agent-holds-l7-rule1')}, the sentence names {method} {path}")
+
     def check() -> None:
         obj = policy.cnp(lab, scenario_ns, starwars.POLICY_NAME)
         assert obj is not None, f"CiliumNetworkPolicy {scenario_ns}/{starwars.POLICY_NAME} does not exist"
@@ -255,10 +269,11 @@ def rule1_deleted(lab: Lab, scenario_ns: str, ctx: dict[str, Any]) -> None:
 
 
 @then("`kubectl get cnp` lists no CiliumNetworkPolicy in the scenario's namespace")
+@asserts("no-cnp-after-delete")
 def no_cnp_left(lab: Lab, scenario_ns: str) -> None:
     def check() -> None:
         left = [o["metadata"]["name"] for o in policy.cnps(lab, scenario_ns)]
-        assert not left, (f"expected `kubectl get cnp -n {scenario_ns}` to find no resources, "
+        assert len(left) == int(fact("no-cnp-after-delete")), (f"expected `kubectl get cnp -n {scenario_ns}` to find no resources, "
                           f"saw {', '.join(sorted(left))}")
     lab.eventually(check, what=f"no CiliumNetworkPolicy left in {scenario_ns}")
 
@@ -311,20 +326,24 @@ def _http(found: list[Flow], kind: str, verdict: str, method: str) -> bool:
     return any(f.kind == kind and f.verdict == verdict and f.http_method == method for f in found)
 
 
-@then("Hubble shows that request as an http-request FORWARDED and an http-response FORWARDED")
+@then("Hubble shows that request as an http-request FORWARDED and an http-response 200 FORWARDED")
+@asserts("l7-landing-response-200")
 def http_exchange_forwarded(lab: Lab, ctx: dict[str, Any]) -> None:
     sent = ctx["response"]
     req = sent.request
+    code = int(fact("l7-landing-response-200"))
 
     def want(found: list[Flow]) -> bool:
         return (_http(found, "http-request", "FORWARDED", req.method)
-                and _http(found, "http-response", "FORWARDED", req.method))
+                and any(f.kind == "http-response" and f.verdict == "FORWARDED" and f.http_method == req.method
+                        and f.http_code == code for f in found))
     flows.await_flows(lab, sent, want,
-                      f"http-request FORWARDED and http-response FORWARDED flows for {req.pod}'s "
+                      f"http-request FORWARDED and http-response {code} FORWARDED flows for {req.pod}'s "
                       f"{req.method} from port {req.local_port}", "--protocol", "http")
 
 
 @then("Hubble shows that request only as L3/L4 TCP flows, none of them an http-request")
+@asserts("exhaust-port-l3l4-only")
 def only_l3l4_flows(lab: Lab, ctx: dict[str, Any]) -> None:
     """`--protocol tcp` lets through every flow with a TCP layer, L7 flows of Envoy included
     (cilium/cilium pkg/hubble/filters/protocol.go), so an http-request of this request would
@@ -333,8 +352,10 @@ def only_l3l4_flows(lab: Lab, ctx: dict[str, Any]) -> None:
     sent = ctx["response"]
     req = sent.request
 
+    l3l4 = fact("exhaust-port-l3l4-only")   # the flow type of every flow the seed shows
+
     def want(found: list[Flow]) -> bool:
-        return any(f.type == "L3_L4" for f in found)
+        return any(f.type == l3l4 for f in found)
     seen = flows.await_flows(lab, sent, want,
                              f"L3/L4 TCP flows of {req.pod}'s {req.method} from port {req.local_port}",
                              "--protocol", "tcp")
@@ -344,12 +365,14 @@ def only_l3l4_flows(lab: Lab, ctx: dict[str, Any]) -> None:
 
 
 @then(parsers.parse("Hubble shows that request as an http-request {method} of its URL, {verdict}"))
+@asserts("l7-shows-method-and-url")
 def http_request_with_url(lab: Lab, ctx: dict[str, Any], method: str, verdict: str) -> None:
+    kind = fact("l7-shows-method-and-url")   # the flow the seed's L7 visibility prints per request
     sent = ctx["response"]
     req = sent.request
 
     def want(found: list[Flow]) -> bool:
-        return any(f.kind == "http-request" and f.http_method == method and f.http_url == req.url
+        return any(f.kind == kind and f.http_method == method and f.http_url == req.url
                    and f.verdict == verdict for f in found)
     flows.await_flows(lab, sent, want,
                       f"an http-request {method} {req.url} {verdict} for {req.pod}'s request from port "

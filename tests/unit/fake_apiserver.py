@@ -154,6 +154,15 @@ class _Route:
     name: str
 
 
+def node(name: str, *, ip: str, control_plane: bool = False) -> dict[str, Any]:
+    """A Node as kubeadm's kubelet registers it (the control plane with its role label)."""
+    labels = {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux"}
+    if control_plane:
+        labels["node-role.kubernetes.io/control-plane"] = ""
+    return {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": labels},
+            "status": {"addresses": [{"type": "InternalIP", "address": ip}, {"type": "Hostname", "address": name}]}}
+
+
 @dataclass
 class FakeAPIServer:
     """The server; use as a context manager (binds 127.0.0.1, port 0)."""
@@ -167,6 +176,10 @@ class FakeAPIServer:
     delete_returns: str = "status"  # or "object"
     requests: list[Recorded] = field(default_factory=list)
     store: dict[Key, dict[str, Any]] = field(default_factory=dict)
+    #: the Node objects seeded at start: the write-up's lab (the first one labelled control-plane)
+    nodes: tuple[str, ...] = ("k8s-ctr", "k8s-w1", "k8s-w2")
+    #: which of `nodes` carry the control-plane role label
+    control_plane: tuple[str, ...] = ("k8s-ctr",)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -175,6 +188,8 @@ class FakeAPIServer:
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._conns: set[socket.socket] = set()
+        for i, name in enumerate(self.nodes):
+            self.put(node(name, ip=f"192.168.10.{100 + i}", control_plane=name in self.control_plane))
 
     # -- switches and helpers for tests ------------------------------------------------
     @property
@@ -308,7 +323,10 @@ class FakeAPIServer:
         """Route one authorised request; returns (status, JSON body) or raises ApiError."""
         parts = [unquote(p) for p in path.strip("/").split("/") if p]
         if method == "GET" and parts == ["version"]:
+            # every field a real API server sends (the kubernetes client requires them)
             return 200, {"major": "1", "minor": "33", "gitVersion": "v1.33.1",
+                         "gitCommit": "8adc0f041b8e7ad1d30e29cc59c6ae7a15e19828", "gitTreeState": "clean",
+                         "buildDate": "2025-05-15T08:19:08Z", "goVersion": "go1.24.2", "compiler": "gc",
                          "platform": "linux/amd64"}
         if method == "GET" and parts == ["api"]:
             return 200, {"kind": "APIVersions", "versions": ["v1"],

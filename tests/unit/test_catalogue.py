@@ -28,6 +28,7 @@ def _copy_repo(tmp_path: Path) -> Path:
     (root / "tests" / "scenarios").mkdir(parents=True)
     for module in (ROOT / "tests" / "scenarios").glob("test_*.py"):
         shutil.copy(module, root / "tests" / "scenarios" / module.name)
+    shutil.copytree(ROOT / "tests" / "steps", root / "tests" / "steps")
     (root / "docs").mkdir()
     shutil.copy(ROOT / "docs" / "catalogue.md", root / "docs" / "catalogue.md")
     shutil.copy(ROOT / "docs" / "seed-sections.yaml", root / "docs" / "seed-sections.yaml")
@@ -81,19 +82,19 @@ def test_cited_seed_lines_of_a_scenario() -> None:
 
 def test_every_seed_section_maps_to_a_scenario_and_lists_what_is_not_checked() -> None:
     text = (ROOT / "docs" / "catalogue.md").read_text()
-    assert "## Seed sections and the scenarios that check them" in text and "## Deliberately not checked" in text
+    assert "## Seed facts and the steps that assert them" in text and "## Deliberately not checked" in text
     row = next(line for line in text.splitlines() if line.startswith("| 2129–2157 |"))
-    assert "every agent holds it with ingress default-deny only" in row
+    assert "`agents_hold_l7_rule`" in row and "every agent holds it with ingress default-deny only" in row
 
 
-def test_a_seed_section_no_scenario_cites_is_one_line(tmp_path: Path) -> None:
+def test_a_seed_fact_no_step_asserts_is_one_line(tmp_path: Path) -> None:
     root = _copy_repo(tmp_path)
     sections = root / "docs" / "seed-sections.yaml"
     sections.write_text(sections.read_text().replace(
-        "\nnot_checked:", "\n  - lines: 3040-3045\n    what: pwru\nnot_checked:", 1))
+        "\nnot_checked:", "\n  - key: pwru\n    lines: 3040-3045\n    value: x\n    what: pwru\nnot_checked:", 1))
     proc = _run("--check", "--root", str(root))
     assert proc.returncode == 1 and len(proc.stdout.splitlines()) == 1, proc.stdout
-    assert "seed lines 3040-3045 (pwru) are cited by no scenario" in proc.stdout
+    assert "seed fact pwru (pwru) is asserted by no step" in proc.stdout
 
 
 def test_outline_rows_and_names(tmp_path: Path) -> None:
@@ -180,3 +181,21 @@ def test_every_k_expression_selects_exactly_its_test(collected: dict[str, list[s
         if chosen != [f"{test.module}::{test.name}"]:
             wrong.append(f"-k {test.k!r} selects {chosen}")
     assert not wrong, "\n".join(wrong)
+
+
+def test_check_fails_when_a_step_stops_asserting_a_declared_fact(tmp_path: Path) -> None:
+    """A step that keeps @asserts("cnp-valid") but no longer compares against fact("cnp-valid")
+    makes --check fail, naming the step and the fact; so does dropping the declaration."""
+    root = _copy_repo(tmp_path)
+    assert _run("--check", "--root", str(root)).returncode == 0
+    steps = root / "tests" / "steps" / "starwars.py"
+    text = steps.read_text(encoding="utf-8")
+    assert 'fact("cnp-valid")' in text
+    steps.write_text(text.replace('fact("cnp-valid")', '"True: Policy validation succeeded"'), encoding="utf-8")
+    proc = _run("--check", "--root", str(root))
+    assert proc.returncode == 1
+    assert "policy_valid declares seed fact 'cnp-valid' but its code never asserts fact('cnp-valid')" in proc.stdout
+    steps.write_text(text.replace('@asserts("cnp-valid")\n', ""), encoding="utf-8")
+    proc = _run("--check", "--root", str(root))
+    assert proc.returncode == 1
+    assert "seed fact cnp-valid" in proc.stdout and "is asserted by no step" in proc.stdout

@@ -133,7 +133,8 @@ def test_another_port_or_an_unknown_start_never_belongs() -> None:
     assert flows.of_request([drop("2025-07-25T18:04:20.112738921Z", other_port)], SENT) == []
     unknown = response(CURL7_CONNECT_TIMEOUT, 28, start="")
     assert flows.of_request([drop("2025-07-25T18:04:20.112738921Z")], unknown) == []
-    assert "unknown (no cilab-start line)" in flows.window(unknown)
+    assert ("flows since unknown: cilab-sw-1/xwing (image quay.io/cilium/json-mock:v1.3.8@sha256:"
+            in flows.window(unknown)), flows.window(unknown)
 
 
 def test_an_http_flow_with_the_marker_belongs_on_any_port_of_the_client() -> None:
@@ -197,6 +198,7 @@ class _Lab:
         self.slices = slices or []
         self.outputs = list(outputs or [])
         self.sent: list[list[str]] = []
+        self.typed: list[str | None] = []
         self.clock = VirtualClock()
         self.attached: list[tuple[str, str]] = []
 
@@ -210,9 +212,11 @@ class _Lab:
     def when_ready(self, call, what: str):  # noqa: ANN001
         return call()
 
-    def exec(self, namespace: str, pod: str, container, argv: list[str], timeout: float):  # noqa: ANN001
+    def exec(self, namespace: str, pod: str, container, argv: list[str], timeout: float,  # noqa: ANN001
+             typed: str | None = None):
         from cilab.model import CommandResult
         self.sent.append(argv)
+        self.typed.append(typed)
         stdout, stderr, rc = self.outputs.pop(0) if len(self.outputs) > 1 else self.outputs[0]
         return CommandResult(stdout, stderr, rc)
 
@@ -354,3 +358,18 @@ def test_which_star_wars_requests_the_policy_allows(ship: str, method: str, path
     """An allowed request is made again while unanswered; a denied one is sent once."""
     from cilab.probes import starwars
     assert starwars.allowed(ship, method, path, policy) is allowed
+
+
+def test_the_report_names_a_request_by_the_command_the_student_types() -> None:
+    """The attachment of a request is named `kubectl exec -n NS POD -- curl -s -XPOST URL`; the
+    start line, -v, the timeouts, the pinned port and the -w trailer stay inside it."""
+    from cilab.probes.traffic import new_request, send, typed_curl
+    lab = _Lab(outputs=[("cilab-start 2025-07-25T19:48:16.123456789Z 172.20.0.10\nShip landed\n"
+                         "cilab-curl code=200 remote_ip=10.96.0.5 namelookup=0.001 connect=0.002 total=0.003",
+                         "", 0)])
+    req = new_request(lab, "ns1", "tiefighter", "POST", "http://deathstar.ns1.svc.cluster.local/v1/request-landing")
+    send(lab, req, container="spaceship")
+    assert lab.typed == [typed_curl(req)]
+    assert typed_curl(req) == ("kubectl exec -n ns1 tiefighter -- curl -s -XPOST "
+                               f"'http://deathstar.ns1.svc.cluster.local/v1/request-landing?cilab={req.marker}'")
+    assert "sh" not in typed_curl(req).split() and "cilab-start" in " ".join(lab.sent[0])

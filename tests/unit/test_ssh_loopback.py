@@ -125,3 +125,15 @@ def test_sftp_write_then_read(pool: SSHPool, sshd: Server) -> None:
     assert pool.read_file(NODE, str(target)) == b"short"
     assert target.stat().st_mode & 0o777 == 0o644
     assert pool.connections_opened == 1
+
+
+def test_node_clock_over_ssh_brackets_the_same_clock(pool: SSHPool) -> None:
+    """The clock measurement over a real SSH exec: runner and "node" share this machine's clock,
+    so the measured offset lies within the read's own uncertainty (half its round trip)."""
+    from cilab.backends.base import measure_clock
+    from cilab.probes.clocks import reading
+    answer = measure_clock(pool.run, NODE, 10)
+    assert len(answer["samples"]) == 3 and all(s["rc"] == 0 for s in answer["samples"]), answer
+    offset, uncertainty, problem = reading(answer)
+    assert problem == "" and offset is not None and uncertainty is not None
+    assert abs(offset) <= uncertainty + 0.01, (offset, uncertainty)

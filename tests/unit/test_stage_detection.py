@@ -195,10 +195,12 @@ def test_cluster_the_suite_may_not_change(tmp_path: Path) -> None:
     cluster = FakeCluster("hubble", tmp_path, allow_helm_changes=False)
     record, _ = run(cluster, tmp_path)
     assert cluster.helm == [] and record["snapshot"] is None and record["found"] == "hubble"
+    assert record["stage"] == "hubble" and record["may_change"] is False
     red = tmp_path / "red"
     red.mkdir()
-    with pytest.raises(ConfigError, match="redaction stage .*--allow-helm-changes"):
-        run(FakeCluster("redaction", red, allow_helm_changes=False), red)
+    cluster = FakeCluster("redaction", red, allow_helm_changes=False, extra_args=True)
+    record, _ = run(cluster, red)  # checked as found: no error, no switch
+    assert cluster.helm == [] and record["stage"] == "redaction" and cluster.extra_args
 
 
 def test_stage_switch_reports_progress(tmp_path: Path) -> None:

@@ -110,8 +110,9 @@ def cilium_node(name: str, cidr: str | None = None) -> dict[str, Any]:
             "status": {"ipam": {"operator-status": {}}}}
 
 
-def all_pods(coredns_ip: str | None = None) -> list[dict[str, Any]]:
-    """seed 633-647 (kubectl get pod -A -owide) plus the Hubble pods of seed 1161-1165, 1192, 1317."""
+def all_pods(coredns_ip: str | None = None, drop: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """seed 633-647 (kubectl get pod -A -owide) plus the Hubble pods of seed 1161-1165, 1192, 1317
+    (`drop` leaves pods out, by name: mutants)."""
     agent = {"k8s-app": "cilium", "app.kubernetes.io/name": "cilium-agent"}
     pods = [pod_obj(ENVOY_PODS[n], n, NODES[n]["ip"], {"k8s-app": "cilium-envoy"}, True) for n in NODES]
     pods += [pod_obj(AGENT_PODS[n], n, NODES[n]["ip"], agent, True) for n in NODES]
@@ -123,19 +124,19 @@ def all_pods(coredns_ip: str | None = None) -> list[dict[str, Any]]:
              for name in CONTROL_PLANE_PODS]
     pods.append(pod_obj(RELAY_POD, RELAY_NODE, RELAY_IP, {"k8s-app": "hubble-relay"}))
     pods.append(pod_obj(UI_POD, UI_NODE, UI_IP, {"k8s-app": "hubble-ui"}))
-    return pods
+    return [p for p in pods if p["metadata"]["name"] not in drop]
 
 
 def _own_calls() -> list[dict[str, Any]]:
     return [
-        call("k8s_get", "seed 585-586 (kubeadm-config proxy.disabled: true), 633-647 (no kube-proxy pod), 703",
+        call("k8s_get", "seed 586 `disabled: true` (kubeadm-config proxy.disabled: true; no kube-proxy pod in 633-647, no kube-proxy rule at 703)",
              [value(None)], HUBBLE, api_version="apps/v1", kind="DaemonSet", name="kube-proxy", namespace=KS),
-        *[call("node_shell", "seed 660-703 (CILIUM_* chains in nat/filter/mangle; no kube-proxy rules); "
+        *[call("node_shell", "seed 662-701 `CILIUM_OUTPUT_nat` `CILIUM_POST_mangle` (CILIUM_* chains in nat/filter/mangle; no kube-proxy rules); "
                "workers and elided lines reconstructed", [cmd(iptables_save(n))], HUBBLE,
                node=n, command="iptables-save") for n in NODES],
-        call("k8s_list", "seed 507, 626-629 (Cilium pod CIDRs 172.20.0/1/2.0/24; addresses reconstructed)",
+        call("k8s_list", "seed 627-629 `172.20.0.0/24` `172.20.2.0/24` (Cilium pod CIDRs 172.20.0/1/2.0/24; addresses reconstructed)",
              [value([cilium_node(n) for n in NODES])], HUBBLE, api_version="cilium.io/v2", kind="CiliumNode"),
-        call("k8s_list", "seed 633-647 (kubectl get pod -A -owide), 1161-1165, 1192, 1317 (relay on k8s-w2, ui on k8s-w1)",
+        call("k8s_list", "seed 635-647 `cilium-envoy-m7njw` `kube-scheduler-k8s-ctr` (kubectl get pod -A -owide), 1161 `hubble-relay-5dcd46f5c-tln2s`, 1192 `172.20.1.129`, 1317 `hubble-ui-76d4965bb6-hcgj6` (relay on k8s-w2, ui on k8s-w1)",
              [value(all_pods())], HUBBLE, api_version="v1", kind="Pod"),
     ]
 
@@ -251,18 +252,21 @@ def mutants() -> dict[str, dict[str, Any]]:
             "calls": [_replace(ref, "k8s_list", HUBBLE, [value(all_pods(coredns_ip="10.244.0.12"))],
                                api_version="v1", kind="Pod")]},
         "cluster-cilium-ds-two-nodes": {
-            "breaks": "the cilium DaemonSet is scheduled on two of the three nodes (the agent is missing on one)",
+            "breaks": "the cilium DaemonSet is scheduled on two of the three nodes (no agent pod on k8s-w2)",
             "expect": [f"{ds_test}[cilium]"],
-            "message": "DaemonSet kube-system/cilium: expected desired 3 (one per node), 3/3 ready; "
-                       "saw desired 2, 2/2 ready",
-            "calls": get("DaemonSet", "cilium", workload("DaemonSet", "cilium", 2, 2, AGENT_CONTAINERS))},
+            "message": "DaemonSet kube-system/cilium: no Running, Ready pod on k8s-w2 (expected one on every node",
+            "calls": get("DaemonSet", "cilium", workload("DaemonSet", "cilium", 2, 2, AGENT_CONTAINERS))
+            + [_replace(ref, "k8s_list", HUBBLE, [value(all_pods(drop=(AGENT_PODS["k8s-w2"],)))],
+                        api_version="v1", kind="Pod")]},
         "cluster-envoy-ds-not-on-every-node": {
-            "breaks": "the cilium-envoy DaemonSet is scheduled on two of the three nodes (a node selector leaves one out)",
+            "breaks": "the cilium-envoy DaemonSet is scheduled on two of the three nodes (a node selector leaves "
+                      "k8s-w1 out)",
             "expect": [f"{ds_test}[cilium-envoy]"],
-            "message": "DaemonSet kube-system/cilium-envoy: expected desired 3 (one per node), 3/3 ready; "
-                       "saw desired 2, 2/2 ready",
+            "message": "DaemonSet kube-system/cilium-envoy: no Running, Ready pod on k8s-w1 (expected one on every node",
             "calls": get("DaemonSet", "cilium-envoy",
-                         workload("DaemonSet", "cilium-envoy", 2, 2, [{"name": "cilium-envoy"}], 1))},
+                         workload("DaemonSet", "cilium-envoy", 2, 2, [{"name": "cilium-envoy"}], 1))
+            + [_replace(ref, "k8s_list", HUBBLE, [value(all_pods(drop=(ENVOY_PODS["k8s-w1"],)))],
+                        api_version="v1", kind="Pod")]},
         "cluster-operator-two-replicas": {
             "breaks": "cilium-operator runs two replicas (the chart default) instead of one",
             "expect": ["test_one_ciliumoperator_replica_is_ready"],

@@ -145,20 +145,20 @@ def webpod_deployment(ns: str, ready: int) -> dict[str, Any]:
 
 def start_workloads(sc: Scenario) -> None:
     """`Given curl-pod and webpod are running in the scenario's namespace`."""
-    sc.apply(whoami.WEBPOD_MANIFEST, "seed 2406-2451 (webpod Deployment + Service, applied in the scenario's namespace)")
-    sc.apply(whoami.CURL_POD_MANIFEST, "seed 2455-2470 (curl-pod pinned to k8s-ctr)")
-    sc.add("k8s_get", "seed 2487 (deployment.apps/webpod 2/2; 0/2 first: reconstructed 'not yet')",
+    sc.apply(whoami.WEBPOD_MANIFEST, "seed 2410-2445 `webpod` `webpod` (webpod Deployment + Service, applied in the scenario's namespace)")
+    sc.apply(whoami.CURL_POD_MANIFEST, "seed 2456-2469 `v1` `terminationGracePeriodSeconds` (curl-pod pinned to k8s-ctr)")
+    sc.add("k8s_get", "seed 2487 `webpod` (deployment.apps/webpod 2/2; 0/2 first: reconstructed 'not yet')",
            [value(webpod_deployment(sc.ns, 0)), value(webpod_deployment(sc.ns, 2))],
            api_version="apps/v1", kind="Deployment", name="webpod", namespace=sc.ns)
-    sc.add("k8s_list", "seed 2502-2503 (webpod pods 172.20.2.207, 172.20.1.179, Running and Ready)",
+    sc.add("k8s_list", "seed 2502-2503 `172.20.2.207` `172.20.1.179` (webpod pods 172.20.2.207, 172.20.1.179, Running and Ready)",
            [value([webpod_obj(sc.ns, n) for n in sorted(WEBPODS)])],
            api_version="v1", kind="Pod", namespace=sc.ns, label_selector="app=webpod")
-    sc.add("k8s_list", "seed 2493, 2497 (endpoints 172.20.1.179:80, 172.20.2.207:80; 172.20.2.207 alone first: "
+    sc.add("k8s_list", "seed 2493 `172.20.1.179`, 2497 `172.20.2.207` (endpoints 172.20.1.179:80, 172.20.2.207:80; 172.20.2.207 alone first: "
            "reconstructed lag of the EndpointSlice controller)",
            [value([webpod_slice(sc.ns, ["webpod-697b545f57-b2xst"])]), value([webpod_slice(sc.ns)])],
            api_version="discovery.k8s.io/v1", kind="EndpointSlice", namespace=sc.ns,
            label_selector="kubernetes.io/service-name=webpod")
-    sc.add("k8s_get", "seed 2463, 2501 (curl-pod 172.20.0.241 on k8s-ctr; Pending first: reconstructed)",
+    sc.add("k8s_get", "seed 2463 `k8s-ctr`, 2501 `172.20.0.241` (curl-pod 172.20.0.241 on k8s-ctr; Pending first: reconstructed)",
            [value(curl_pod_obj(sc.ns, False)), value(curl_pod_obj(sc.ns))],
            api_version="v1", kind="Pod", name=whoami.CURL_POD, namespace=sc.ns)
 
@@ -196,14 +196,14 @@ def send(sc: Scenario, req: traffic.Request, result: dict[str, Any], seed: str) 
     sc.add("pod_exec", seed, [result], namespace=sc.ns, pod=whoami.CURL_POD, command=curl_argv(req))
 
 
-WEBPOD_SVC_IP = "10.96.166.184"  # seed 2486 (service/webpod ClusterIP)
+WEBPOD_SVC_IP = "10.96.166.184"  # seed 2490 (service/webpod ClusterIP)
 STARTED = f"{T0}07.050213884Z"  # reconstructed: curl-pod's clock as the request starts, before its flows (T0 + 7.101 s)
 
 
 def answered(req: traffic.Request, server: str, status: int = 200, headers: list[str] = (),
              started: str = STARTED) -> dict[str, Any]:
     """curl-pod's output for a request whoami answered (traffic.curl_argv's shape)."""
-    return curl_out(started, CURL_POD_IP, body=whoami_body(req, server, headers), status=status,
+    return curl_out(netshoot_start(started), CURL_POD_IP, body=whoami_body(req, server, headers), status=status,
                     host=f"webpod.{req.namespace}.svc.cluster.local", address=WEBPOD_SVC_IP)
 
 
@@ -327,14 +327,14 @@ def file_scenario(side: str) -> tuple[Scenario, traffic.Request, str]:
     start_workloads(sc)
     req = request(sc.ns)
     server = FILE_ROWS[side]
-    send(sc, req, answered(req, server), "seed 2526-2527 (kubectl exec curl-pod -- curl webpod: Hostname: webpod-...)")
+    send(sc, req, answered(req, server), "seed 2527 `Hostname: webpod-` (kubectl exec curl-pod -- curl webpod: Hostname: webpod-...)")
     return sc, req, server
 
 
 def file_calls(side: str, *, flows: bool = True, exists: bool = True) -> list[dict[str, Any]]:
     sc, req, server = file_scenario(side)
     node = CURL_POD_NODE if side == "client" else WEBPODS[server][0]
-    sc.add("k8s_get", "seed 2493, 2502-2503 (webpod pods, their IPs and so their nodes)", [value(webpod_obj(sc.ns, server))],
+    sc.add("k8s_get", "seed 2502-2503 `webpod-697b545f57-` `webpod-697b545f57-` (webpod pods, their IPs and so their nodes; endpoints at 2493)", [value(webpod_obj(sc.ns, server))],
            api_version="v1", kind="Pod", name=server, namespace=sc.ns)
     events = []
     if node == CURL_POD_NODE:
@@ -345,7 +345,7 @@ def file_calls(side: str, *, flows: bool = True, exists: bool = True) -> list[di
         results = [cmd(""), cmd(lines(events))]
     else:
         results = [cmd("", rc=export_probe.NO_FILE_RC, stderr=f"no such file: {export_probe.EXPORT_FILE}\n")]
-    sc.add("pod_exec", "seed 2258-2259, 2285-2297, 2306-2307 (tail of events.log: JSON flow events of that node; "
+    sc.add("pod_exec", "seed 2258-2259 `events.log` `events.log` (tail of events.log: JSON flow events of that node; "
            "first read before the flows were written: reconstructed 'not yet')", results,
            namespace=KS, pod=AGENT_PODS[node], container="cilium-agent",
            command=export_probe.tail_command(sc.ns))
@@ -353,7 +353,7 @@ def file_calls(side: str, *, flows: bool = True, exists: bool = True) -> list[di
 
 
 def _own_calls() -> list[dict[str, Any]]:
-    out = [call("pod_exec", "seed 2306-2309 (events.log rotated at 10 MB, 5 backups kept; listing reconstructed)",
+    out = [call("pod_exec", "seed 2306 `events.log` (events.log rotated at 10 MB, 5 backups kept; listing reconstructed)",
                 [cmd(export_files(n))], HUBBLE, namespace=KS, pod=AGENT_PODS[n], container="cilium-agent",
                 command=export_probe.LIST_COMMAND) for n in NODES]
     for side in FILE_ROWS:
@@ -392,6 +392,13 @@ def mutants() -> dict[str, dict[str, Any]]:
             "message": "expected at most 5 rotated backups on k8s-w1, saw 7",
             "calls": [_replace(ref, "pod_exec", HUBBLE, [cmd(export_files("k8s-w1", backups=7))], namespace=KS,
                                pod=AGENT_PODS["k8s-w1"], container="cilium-agent",
+                               command=export_probe.LIST_COMMAND)]},
+        "export-no-events-log-on-w2": {
+            "breaks": "k8s-w2's agent writes no export file (its export directory is empty)",
+            "expect": [ROTATION_TEST],
+            "message": "no events.log in /var/run/cilium/hubble on k8s-w2 (saw nothing)",
+            "calls": [_replace(ref, "pod_exec", HUBBLE, [cmd("")], namespace=KS,
+                               pod=AGENT_PODS["k8s-w2"], container="cilium-agent",
                                command=export_probe.LIST_COMMAND)]},
         "export-client-node-misses-the-request": {
             "breaks": "k8s-ctr's export file lacks the flows of curl-pod's request",

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from cilab.stages import CHART_REPO, stage_values
+from tools.reference import clocks
 from tools.reference.lab import *  # noqa: F401,F403
 from tools.reference.lab import _cm_with, _replace  # noqa: F401
 
@@ -25,7 +26,7 @@ def calls() -> list[dict[str, Any]]:
     status_cmd = ["hubble", "status", "--server", f"{SVC_IPS['hubble-relay']}:80"]
     calls = [
         # --- the stage: before Hubble (state []) -------------------------------------------
-        call("k8s_get", "seed 777-790, 968-969, 977 (enable-hubble false; the chart renders no other hubble key while Hubble is off)", [value(configmap("cilium-config", BASE_CONFIG))],
+        call("k8s_get", "seed 770 `enable-hubble`, 969 `enable-hubble`, 977 `enable-hubble` (enable-hubble false; the chart renders no other hubble key while Hubble is off)", [value(configmap("cilium-config", BASE_CONFIG))],
              api_version="v1", kind="ConfigMap", name="cilium-config", namespace=KS),
         # the stage is read from the live cluster: cilium-config above and the agent's arguments
         call("k8s_get", "reconstructed (cilium 1.17.6 chart: the agent runs `cilium-agent "
@@ -33,78 +34,116 @@ def calls() -> list[dict[str, Any]]:
              "no containerPorts with hubble and prometheus off, seed 985-996)",
              [value(workload("DaemonSet", "cilium", 3, 3, BASE_AGENT_CONTAINERS, 1))],
              api_version="apps/v1", kind="DaemonSet", name="cilium", namespace=KS),
-        call("k8s_list", "seed 981-983 (no cilium-ca/hubble secrets)", [value(BASE_SECRETS)],
+        call("k8s_list", "reconstructed (the secrets of a base install; seed 982-983 shows none named cilium-ca or hubble-*)", [value(BASE_SECRETS)],
              api_version="v1", kind="Secret", namespace=KS),
-        call("k8s_get", "seed 958, 962-963 (cilium status: Hubble Relay disabled; no hubble-relay container)",
+        call("k8s_get", "seed 958 `Hubble Relay: disabled`, 963 `hubble-relay` (cilium status: Hubble Relay disabled; no hubble-relay container)",
              [value(None)], api_version="apps/v1", kind="Deployment", name="hubble-relay", namespace=KS),
-        call("k8s_list", "seed 603-606 (nodes, InternalIPs)", [value(nodes_list)], api_version="v1", kind="Node"),
-        *[call("node_shell", "seed 985-996 (ports before Hubble; pids reconstructed)", [cmd(ss_before(n))],
+        call("k8s_list", "seed 601-603 `192.168.10.100` `192.168.10.102` (nodes, InternalIPs)", [value(nodes_list)], api_version="v1", kind="Node"),
+        *[call("node_shell", "seed 988-994 `127.0.0.1` `127.0.0.1` (ports before Hubble; pids reconstructed)", [cmd(ss_before(n))],
                node=n, command="ss -tlnpH") for n in NODES],
-        call("helm_upgrade", "seed 1081-1093 (Release \"cilium\" has been upgraded)",
+        call("helm_upgrade", "seed 1085-1090 `Happy Helming!` `REVISION: 2` (Release \"cilium\" has been upgraded)",
              [cmd('Release "cilium" has been upgraded. Happy Helming!\nNAME: cilium\n'
                   'LAST DEPLOYED: Sat Jul 26 01:59:21 2025\nNAMESPACE: kube-system\nSTATUS: deployed\nREVISION: 2\n')],
              release="cilium", chart="cilium", version=CILIUM_VERSION, namespace=KS,
              values=stage_values("hubble"), repo=CHART_REPO),
         # --- rollout after the upgrade (state [hubble]) ------------------------------------
-        call("k8s_get", "seed 1102 (cilium 3/3)", [value(workload("DaemonSet", "cilium", 3, 3, AGENT_CONTAINERS))], HUBBLE,
+        call("k8s_get", "seed 1102 `cilium` (cilium 3/3)", [value(workload("DaemonSet", "cilium", 3, 3, AGENT_CONTAINERS))], HUBBLE,
              api_version="apps/v1", kind="DaemonSet", name="cilium", namespace=KS),
-        call("k8s_get", "seed 1103 (cilium-envoy 3/3)",
+        call("k8s_get", "seed 1103 `cilium-envoy` (cilium-envoy 3/3)",
              [value(workload("DaemonSet", "cilium-envoy", 3, 3, [{"name": "cilium-envoy"}], 1))], HUBBLE,
              api_version="apps/v1", kind="DaemonSet", name="cilium-envoy", namespace=KS),
-        call("k8s_get", "seed 1104 (cilium-operator 1/1)",
+        call("k8s_get", "seed 1104 `cilium-operator` (cilium-operator 1/1)",
              [value(workload("Deployment", "cilium-operator", 1, 1, [{"name": "cilium-operator"}]))], HUBBLE,
              api_version="apps/v1", kind="Deployment", name="cilium-operator", namespace=KS),
-        call("k8s_get", "seed 1097-1105 (relay 'temporary error, then OK': not ready, then 1/1)",
+        call("k8s_get", "seed 1105 `hubble-relay` (relay 'temporary error, then OK': not ready, then 1/1)",
              [value(workload("Deployment", "hubble-relay", 0, 1, RELAY_CONTAINERS, 1)),
               value(workload("Deployment", "hubble-relay", 1, 1, RELAY_CONTAINERS, 1))], HUBBLE,
              api_version="apps/v1", kind="Deployment", name="hubble-relay", namespace=KS),
-        call("k8s_get", "seed 1106, 1180-1188 (hubble-ui 1/1; frontend 8081, backend 8090 FLOWS_API_ADDR hubble-relay:80)", [value(workload("Deployment", "hubble-ui", 1, 1, UI_CONTAINERS, 1))], HUBBLE,
+        call("k8s_get", "seed 1106 `hubble-ui`, 1181-1188 `frontend` `hubble-relay:80` (hubble-ui 1/1; frontend 8081, backend 8090 FLOWS_API_ADDR hubble-relay:80)", [value(workload("Deployment", "hubble-ui", 1, 1, UI_CONTAINERS, 1))], HUBBLE,
              api_version="apps/v1", kind="Deployment", name="hubble-ui", namespace=KS),
         # --- after Hubble (state [hubble]) --------------------------------------------------
-        call("k8s_list", "seed 603-606 (nodes, InternalIPs)", [value(nodes_list)], HUBBLE, api_version="v1", kind="Node"),
-        call("k8s_get", "seed 1127-1136 (cilium config view | grep -i hubble)",
+        call("k8s_list", "seed 601-603 `192.168.10.100` `192.168.10.102` (nodes, InternalIPs)", [value(nodes_list)], HUBBLE, api_version="v1", kind="Node"),
+        call("k8s_get", "seed 1127-1130 `enable-hubble-open-metrics` `/var/run/cilium/hubble/events.log`, 1133 `enable-hubble` (cilium config view | grep -i hubble)",
              [value(configmap("cilium-config", HUBBLE_CONFIG))], HUBBLE,
              api_version="v1", kind="ConfigMap", name="cilium-config", namespace=KS),
-        call("k8s_list", "seed 1138-1142 (cilium-ca, hubble-relay-client-certs, hubble-server-certs)",
+        call("k8s_list", "seed 1139-1141 `cilium-ca` `hubble-server-certs` (cilium-ca, hubble-relay-client-certs, hubble-server-certs)",
              [value(HUBBLE_SECRETS)], HUBBLE, api_version="v1", kind="Secret", namespace=KS),
-        *[call("node_shell", "seed 1144-1150 (*:4244, *:9962, *:9965 by cilium-agent)", [cmd(ss_after(n))], HUBBLE,
+        *[call("node_shell", "seed 1146-1148 `4244` `9965` (*:4244, *:9962, *:9965 by cilium-agent)", [cmd(ss_after(n))], HUBBLE,
                node=n, command="ss -tlnpH") for n in NODES],
-        call("k8s_list", "seed 640 (operator pod on k8s-ctr)", [value(operator_pods)], HUBBLE,
+        call("k8s_list", "seed 640 `cilium-operator-5bc66f5b9b-7v5fg` (operator pod on k8s-ctr)", [value(operator_pods)], HUBBLE,
              api_version="v1", kind="Pod", namespace=KS, label_selector="io.cilium/app=operator"),
-        call("k8s_list", "seed 638-641 (agent pods per node)", [value(agent_pods)], HUBBLE,
+        call("k8s_list", "seed 638-641 `cilium-kkt6t` `cilium-tstkf` (agent pods per node)", [value(agent_pods)], HUBBLE,
              api_version="v1", kind="Pod", namespace=KS, label_selector="k8s-app=cilium"),
-        call("k8s_get", "seed 1164 (service/hubble-relay ClusterIP 80/TCP)", [value(relay_svc)], HUBBLE,
+        call("k8s_get", "seed 1164 `10.96.174.49` (service/hubble-relay ClusterIP 80/TCP)", [value(relay_svc)], HUBBLE,
              api_version="v1", kind="Service", name="hubble-relay", namespace=KS),
-        call("k8s_list", "seed 1165 (endpoints/hubble-relay 172.20.2.176:4245)",
+        call("k8s_list", "seed 1165 `172.20.2.176` (endpoints/hubble-relay 172.20.2.176:4245)",
              [value([slice_obj("hubble-relay", "", 4245, [(RELAY_IP, RELAY_NODE)])])], HUBBLE,
              api_version="discovery.k8s.io/v1", kind="EndpointSlice", namespace=KS,
              label_selector="kubernetes.io/service-name=hubble-relay"),
-        call("k8s_get", "seed 1164-1166 (peer-service, listen-address)",
+        call("k8s_get", "seed 1174-1175 `hubble-peer.kube-system.svc.cluster.local.:443` `:4245` (peer-service, listen-address)",
              [value(configmap("hubble-relay-config", {"config.yaml": RELAY_CONFIG}))], HUBBLE,
              api_version="v1", kind="ConfigMap", name="hubble-relay-config", namespace=KS),
-        call("k8s_get", "seed 1170 (service/hubble-peer ClusterIP 443/TCP)", [value(peer_svc)], HUBBLE,
+        call("k8s_get", "seed 1170 `10.96.68.0` (service/hubble-peer ClusterIP 443/TCP)", [value(peer_svc)], HUBBLE,
              api_version="v1", kind="Service", name="hubble-peer", namespace=KS),
-        call("k8s_list", "seed 1171 (endpoints/hubble-peer 192.168.10.100/101/102:4244)",
+        call("k8s_list", "seed 1171 `192.168.10.100` (endpoints/hubble-peer 192.168.10.100/101/102:4244)",
              [value([slice_obj("hubble-peer", "peer-service", 4244, [(NODES[n]["ip"], n) for n in NODES])])], HUBBLE,
              api_version="discovery.k8s.io/v1", kind="EndpointSlice", namespace=KS,
              label_selector="kubernetes.io/service-name=hubble-peer"),
-        call("k8s_get", "seed 1191 (service/hubble-ui NodePort 80:31234/TCP)", [value(ui_svc)], HUBBLE,
+        call("k8s_get", "seed 1191 `31234` (service/hubble-ui NodePort 80:31234/TCP)", [value(ui_svc)], HUBBLE,
              api_version="v1", kind="Service", name="hubble-ui", namespace=KS),
-        call("http_get", "seed 1197-1198 (http://192.168.10.100:31234; page title reconstructed from hubble-ui; "
+        call("http_get", "seed 1198 `31234` (http://192.168.10.100:31234; page title reconstructed from hubble-ui; "
              "refused first, before the frontend listens: reconstructed 'not yet')",
              [refused("http://192.168.10.100:31234/"),
               {"status": 200, "headers": {"Content-Type": "text/html"}, "body": UI_PAGE}], HUBBLE,
              url="http://192.168.10.100:31234/"),
-        call("pod_exec", "seed 1296-1300 (hubble status: Ok, Connected Nodes 3/3; first Relay refusing as in seed "
+        call("pod_exec", "seed 1300 `Connected Nodes: 3/3` (hubble status: Ok, Connected Nodes 3/3; first Relay refusing as in seed "
              "1281, then 2/3: reconstructed 'not yet')",
              [cmd("", 1, RELAY_REFUSED), cmd(hubble_status_text(2, 3, ["k8s-w2"])), cmd(hubble_status_text(3, 3))],
              HUBBLE,
              namespace=KS, pod=AGENT_PODS["k8s-ctr"], container="cilium-agent", command=status_cmd),
+        # the nodes' clocks, measured once per run right after the stage (tools/reference/clocks.py)
+        *clocks.clock_calls(),
     ]
     return calls
 
 
+CLOCK_BEHIND = "k8s-w2"
+
+
+def faults() -> dict[str, dict[str, Any]]:
+    """Healthy-lab variants built from the reference (fixtures/transcripts/faults/)."""
+    why = "FAULT: k8s-w2's clock 1.2 s behind"
+    return {"clock-w2-1.2s-behind": {
+        "summary": "k8s-w2's clock is 1.2 s behind the other nodes; its offset is measured and corrected.",
+        "description": ("k8s-w2's clock runs 1.2 s behind the other nodes (its timesyncd stepped late): the "
+                        "suite's clock reading shows it, every flow k8s-w2's agent stamps and every start line "
+                        "of a client pod on k8s-w2 is 1.2 s earlier. The offset is within what the suite "
+                        "corrects (cilab.probes.clocks), so every scenario passes and the report's environment "
+                        "shows the offset."),
+        "expect": {"failing": "none"},
+        "calls": clocks.skewed(clocks.all_reference_calls(), CLOCK_BEHIND, -1.2, why)}}
+
+
 def mutants() -> dict[str, dict[str, Any]]:
+    out = _mutants()
+    out["clock-w2-4s-behind"] = {
+        "breaks": ("k8s-w2's clock is 4 s behind the other nodes (not synchronized): the flows its agent stamps "
+                   "fall before the requests' windows"),
+        "expect": CLOCK_FAILS,
+        "message": "stamped by k8s-w2",
+        "message_also": ["k8s-w2's clock is 3.998 s behind the other nodes", "not corrected",
+                         "`timedatectl` on k8s-w2"],
+        "calls": clocks.skewed(clocks.all_reference_calls(), CLOCK_BEHIND, -4.0, "MUTATED: k8s-w2's clock 4 s behind")}
+    return out
+
+
+#: the scenarios whose request's flows only k8s-w2 stamps: the xwing's drop at the deathstar (k8s-w2) and
+#: the export file of the webpod's node (k8s-w2); the others also see flows stamped by a node in step
+CLOCK_FAILS = ["test_the_sides_node_writes_the_requests_flows_to_its_export_file[server]",
+               "test_under_the_l3l4_rule1_the_xwings_landing_request_is_dropped"]
+
+
+def _mutants() -> dict[str, dict[str, Any]]:
     ref = calls()
     status_cmd = ["hubble", "status", "--server", f"{SVC_IPS['hubble-relay']}:80"]
     peer_slice = slice_obj("hubble-peer", "peer-service", 4244,
@@ -116,6 +155,21 @@ def mutants() -> dict[str, dict[str, Any]]:
             "message": "before Hubble: expected nothing on 4244",
             "calls": [_replace(ref, "node_shell", [], [cmd(ss_before("k8s-ctr") + ss_line("*:4244", "cilium-agent", 5120, 50) + "\n")],
                                node="k8s-ctr", command="ss -tlnpH")]},
+        "hubble-before-envoy-metrics-closed": {
+            "breaks": "before the upgrade k8s-w1's Envoy did not serve its metrics on 9964",
+            "expect": ["test_before_the_upgrade_hubble_was_off"],
+            "message": "before Hubble: expected port 9964 listened on by cilium-envoy on every node "
+                       "(k8s-ctr, k8s-w1, k8s-w2), saw it on k8s-ctr, k8s-w2",
+            "calls": [_replace(ref, "node_shell", [], [cmd("".join(l + "\n" for l in ss_before("k8s-w1").splitlines()
+                                                                   if ":9964 " not in l))],
+                               node="k8s-w1", command="ss -tlnpH")]},
+        "hubble-before-operator-metrics-on-two-nodes": {
+            "breaks": "before the upgrade 9963 was open by cilium-operator on two nodes (the operator runs one replica)",
+            "expect": ["test_before_the_upgrade_hubble_was_off"],
+            "message": "before Hubble: expected port 9963 listened on by cilium-operator on one node "
+                       "(the operator's one replica), saw it on k8s-ctr, k8s-w2",
+            "calls": [_replace(ref, "node_shell", [], [cmd(ss_before("k8s-w2") + ss_line("*:9963", "cilium-operator", 3951, 8) + "\n")],
+                               node="k8s-w2", command="ss -tlnpH")]},
         "hubble-before-relay-deployed": {
             "breaks": "before the upgrade a hubble-relay Deployment already existed",
             "expect": ["test_before_the_upgrade_hubble_was_off"],
@@ -214,9 +268,10 @@ def mutants() -> dict[str, dict[str, Any]]:
         "hubble-status-w2-unavailable": {
             "breaks": "Relay never connects to k8s-w2",
             # a stage switch is done only with Relay connected to every node: the redaction
-            # scenario's switch back to the Hubble stage never completes either
+            # and redaction-on scenarios' switch back to the Hubble stage never completes either
             "expect": ["test_hubble_status_through_relay_sees_every_node",
-                       "test_hubble_stops_showing_url_queries_once_redaction_is_on"],
+                       "test_hubble_stops_showing_url_queries_once_redaction_is_on",
+                       "test_with_redaction_on_hubble_shows_the_url_without_its_query"],
             "message": "expected Connected Nodes 3/3, saw 2/3 (unavailable: k8s-w2)",
             "calls": [_replace(ref, "pod_exec", HUBBLE, [cmd(hubble_status_text(2, 3, ["k8s-w2"]))],
                                namespace=KS, pod=AGENT_PODS["k8s-ctr"], container="cilium-agent", command=status_cmd)]},

@@ -49,6 +49,7 @@ SCENARIOS = {  # key -> pytest test name
     "refused": "test_before_the_portforward_hubble_status_is_refused_on_1270014245",
     "loopback": "test_cilium_hubble_portforward_opens_4245_on_the_nodes_loopback_only",
     "config": "test_hubble_config_view_points_the_cli_at_localhost4245",
+    "config-defaults": "test_hubble_config_view_shows_the_clis_5_s_timeout_and_tls_off",
     "status": "test_hubble_status_through_the_portforward_sees_every_node_and_their_flow_buffers",
     "plumbing": "test_hubble_observe_shows_the_labs_own_plumbing",
     "identities": "test_cilium_numbers_the_reserved_identities_host_1_world_2_remotenode_6_kubeapiserver_7",
@@ -67,13 +68,13 @@ ROWS = [
      "comes from the xwing's identity"),
     (NO_POLICY, "--to-identity {deathstar identity}", "the tiefighter's request", "the deathstar's replies",
      "ends at the deathstar's identity"),
-    (NO_POLICY, "--from-identity {xwing identity} --protocol udp", "the xwing's DNS lookups", "the xwing's request",
-     "is UDP"),
-    (NO_POLICY, "--from-identity {xwing identity} --protocol tcp", "the xwing's request", "the xwing's DNS lookups",
-     "is TCP"),
+    (NO_POLICY, "--from-identity {xwing identity} --protocol udp", "the xwing's DNS lookups",
+     "the xwing's request and the tiefighter's DNS lookups", "comes from the xwing's identity and is UDP"),
+    (NO_POLICY, "--from-identity {xwing identity} --protocol tcp", "the xwing's request",
+     "the xwing's DNS lookups and the tiefighter's request", "comes from the xwing's identity and is TCP"),
     (L3L4, "--type drop", "the xwing's request", "the tiefighter's request", "is DROPPED"),
     (L3L4, "--verdict FORWARDED --namespace {ns}", "the tiefighter's request", "the xwing's dropped packets",
-     "is FORWARDED"),
+     "is FORWARDED and has the scenario's namespace at one end"),
     (L7, "-t l7", "the tiefighter's POST", "the L3/L4 flows of the tiefighter's POST", "is an L7 flow"),
     (L7, "--http-method PUT", "the tiefighter's PUT", "the tiefighter's POST", "is an HTTP PUT"),
     (L7, "--http-path /v1/request-landing", "the tiefighter's POST", "the tiefighter's PUT",
@@ -97,20 +98,25 @@ def ss_4245(addresses: tuple[str, ...] = ("127.0.0.1:4245", "[::1]:4245")) -> st
     return "".join(ss_line(a, "cilium", PF_PID, 7 + i, peers.get(a, "*:*")) + "\n" for i, a in enumerate(addresses))
 
 
-def status_text(max_flows: str = "12,285") -> str:
-    return ("Healthcheck (via localhost:4245): Ok\n"
+def status_text(max_flows: str = "12,285", unavailable: tuple[str, ...] = ()) -> str:
+    """`hubble status` through the port-forward (seed 1296-1300); `unavailable` names nodes
+    Relay does not reach (mutants; the list format of tools/reference/lab.py)."""
+    text = ("Healthcheck (via localhost:4245): Ok\n"
             f"Current/Max Flows: 11,282/{max_flows} (91.84%)\n"
             "Flows/s: 35.22\n"
-            "Connected Nodes: 3/3\n")
+            f"Connected Nodes: {3 - len(unavailable)}/3\n")
+    if unavailable:
+        text += f"Unavailable Nodes: {len(unavailable)}\n" + "".join(f"  - {n}\n" for n in unavailable)
+    return text
 
 
-def config_text(server: str = "localhost:4245") -> str:
-    """seed 1303-1307 (server, port-forward-port, timeout, tls); the other keys: reconstructed
+def config_text(server: str = "localhost:4245", timeout: str = "5s", tls: str = "false") -> str:
+    """seed 1304-1307 `server: localhost:4245` `tls: false` (server, port-forward-port, timeout, tls); the other keys: reconstructed
     (hubble cmd/config view.go prints every setting as YAML, sorted)."""
     return ("basic-auth-password: \"\"\nbasic-auth-username: \"\"\nconfig: /root/.config/hubble/config.yaml\n"
             "debug: false\nkube-context: \"\"\nkube-namespace: kube-system\nkubeconfig: \"\"\n"
             "port-forward: false\nport-forward-port: \"4245\"\nrequest-timeout: 12s\n"
-            f"server: {server}\ntimeout: 5s\ntls: false\ntls-allow-insecure: false\n"
+            f"server: {server}\ntimeout: {timeout}\ntls: {tls}\ntls-allow-insecure: false\n"
             "tls-ca-cert-files: []\ntls-client-cert-file: \"\"\ntls-client-key-file: \"\"\ntls-server-name: \"\"\n")
 
 
@@ -149,9 +155,10 @@ def _tcp(sport: int, dport: int, *flags: str) -> dict[str, Any]:
     return {"TCP": {"source_port": sport, "destination_port": dport, "flags": {f: True for f in flags}}}
 
 
-def plumbing_flows(*, w1_identity: int = 6) -> list[str]:
+def plumbing_flows(*, w1_identity: int = 6, skip: str | None = None) -> list[str]:
     """seed 1312-1339 as jsonpb: Relay (k8s-w2) reading 4244 of every node, the UI calling Relay on
-    4245 and the API server on 6443 (times, uuids, ports of the k8s-ctr peer: reconstructed)."""
+    4245 and the API server on 6443 (times, uuids, ports of the k8s-ctr peer: reconstructed).
+    `skip` leaves out Relay's flow with that node's 4244 (a mutant)."""
     relay = {"ID": 93, "identity": RELAY_ID, "namespace": KS, "pod_name": RELAY_POD,
              "labels": ["k8s:k8s-app=hubble-relay"], "workloads": [{"name": "hubble-relay", "kind": "Deployment"}]}
     relay_remote = {k: v for k, v in relay.items() if k != "ID"}
@@ -164,6 +171,8 @@ def plumbing_flows(*, w1_identity: int = 6) -> list[str]:
     lines = []
     for i, (node, sport, ident) in enumerate((("k8s-w1", 42624, w1_identity), ("k8s-w2", 37400, 1),
                                               ("k8s-ctr", 51834, 7))):
+        if node == skip:
+            continue
         lines.append(_flow(f"{t}{i}11223Z", "k8s-w2", NODES[node]["ip"], RELAY_IP, _reserved(ident), relay,
                            l4=_tcp(4244, sport, "ACK", "PSH"), reply=True, summary="TCP Flags: ACK, PSH",
                            uid=sw._flow_uuid("plumbing", node)))
@@ -372,7 +381,7 @@ class CliScenario(sw.Scenario):
         self.add("node_shell", seed, results, node=CTR, command=cli.observe_command(*args))
 
     def identities(self) -> None:
-        self.add("k8s_list", "seed 1559-1565 (CiliumEndpoints: deathstar 15933, tiefighter 9225, xwing 7207)",
+        self.add("k8s_list", "seed 1562-1565 `15933` `7207` (CiliumEndpoints: deathstar 15933, tiefighter 9225, xwing 7207)",
                  [value([sw.cep_obj(self.ns, n) for n in sw.PODS])], api_version="cilium.io/v2",
                  kind="CiliumEndpoint", namespace=self.ns)
 
@@ -385,23 +394,40 @@ def resolve(ns: str, text: str) -> list[str]:
     return text.split()
 
 
-LANDED_SEED = "seed 1685-1692 ({ship} requests a landing with no policy: Ship landed)"
-FILTER_SEED = ("seed 1694-1812 (the Star Wars flows, in this namespace) as jsonpb; which flows `hubble observe {args}` "
+#: the seed types the landing request with no policy (xwing at 1686, tiefighter at 1690) but prints no answer
+#: there: its "Ship landed" is the one the seed prints for tiefighter under rule1 (seed 1935)
+LANDED_SEED = ("seed {line} `request-landing` ({ship} requests a landing with no policy); "
+               "the answer Ship landed: reconstructed, as the seed prints it at 1935")
+LANDED_LINE = {"xwing": 1686, "tiefighter": 1690}
+
+
+def landed_seed(ship: str) -> str:
+    return LANDED_SEED.format(line=LANDED_LINE[ship], ship=ship)
+
+
+#: the Star Wars flows: the deathstar's (seed 1722-1807), or only xwing's DNS lookups (seed 1697-1720)
+FILTER_SEED = ("seed {values} (the Star Wars flows, in this namespace) as jsonpb; which flows `hubble observe {args}` "
                "keeps: reconstructed (Hubble's filter semantics, hubble observe --help)")
+
+
+def filter_seed(args: list[str], shown: str) -> str:
+    values = ("1722-1807 `deathstar` `deathstar`" if "deathstar" in shown
+              else "1697-1720 `xwing` `xwing`")
+    return FILTER_SEED.format(values=values, args=" ".join(args))
 
 
 def _ships_land(s: CliScenario, policy: str | None) -> None:
     for ship in ("tiefighter", "xwing"):
         result = sw.TIMED_OUT if (policy and ship == "xwing") else sw.LANDED
-        seed = ("seed 1923-1924 (xwing under rule1: exit code 28)" if result is sw.TIMED_OUT
-                else LANDED_SEED.format(ship=ship))
+        seed = ("seed 1924 `28` (xwing under rule1: exit code 28)" if result is sw.TIMED_OUT
+                else landed_seed(ship))
         req = s.request(ship, *starwars.LANDING, result, seed)
         s.requests[ship] = req
         s.traffic.connection(req, dropped=result is sw.TIMED_OUT)
 
 
 def _l7_requests(s: CliScenario) -> None:
-    for (method, path), result, seed in ((starwars.LANDING, sw.LANDED, "seed 2161-2163 (Ship landed under the L7 rule1)"),
+    for (method, path), result, seed in ((starwars.LANDING, sw.LANDED, "seed 2163 `Ship landed` (Ship landed under the L7 rule1)"),
                                          (starwars.EXHAUST_PORT, sw.DENIED,
                                           "facts §1 (the L7 rule denies PUT /v1/exhaust-port: Envoy's 403)")):
         req = s.request("tiefighter", method, path, result, seed)
@@ -428,7 +454,7 @@ def end(s: CliScenario) -> CliScenario:
     return s
 
 
-def filter_scenario(row: tuple[str, ...], *, leak: bool = False) -> CliScenario:
+def filter_scenario(row: tuple[str, ...], *, leak: bool = False, ignore: str | None = None) -> CliScenario:
     test, flt = row[0], row[1]
     policy = {NO_POLICY: None, L3L4: "l3l4", L7: "l7"}[test]
     s = begin(test, row_test(row), policy)
@@ -439,28 +465,35 @@ def filter_scenario(row: tuple[str, ...], *, leak: bool = False) -> CliScenario:
     args = resolve(s.ns, flt)
     if "identity" in flt:
         s.identities()
-    kept = keep(args)
-    hidden = HIDDEN[row[3]]
+    # a mutant Hubble leaks the hidden selection, or ignores one flag of the command
+    kept = keep([a for i, a in enumerate(args) if ignore is None or (a != ignore and args[i - 1] != ignore)]
+                if ignore else args)
+    hidden = hidden_of(row[3])
     shown = s.traffic.lines(lambda f: kept(f) or (leak and hidden(s, f)))
-    if not any(a in ("--namespace", "--pod", "--to-pod", "--from-pod") or "identity" in a for a in args):
-        shown += "".join(line + "\n" for line in foreign(args))  # the rest of the cluster, kept by the filter
-    s.observe(args, [cmd(""), cmd(shown)] if not leak else [cmd(shown)],
-              FILTER_SEED.format(args=" ".join(args)) + ("; nothing yet on the first look: reconstructed 'not yet'"
-                                                         if not leak else ""))
+    if ignore is not None or not any(a in ("--namespace", "--pod", "--to-pod", "--from-pod") or "identity" in a
+                                     for a in args):
+        shown += "".join(line + "\n" for line in foreign(args, kept))  # the rest of the cluster, kept by the filter
+    mutated = leak or ignore is not None
+    s.observe(args, [cmd(""), cmd(shown)] if not mutated else [cmd(shown)],
+              filter_seed(args, shown) + ("; nothing yet on the first look: reconstructed 'not yet'"
+                                                         if not mutated else ""))
     if args != ["--namespace", s.ns]:
         s.observe(["--namespace", s.ns], [cmd(s.traffic.lines(keep(["--namespace", s.ns])))],
-                  FILTER_SEED.format(args=f"--namespace {s.ns}"))
+                  filter_seed(["--namespace", s.ns], "deathstar"))
     return end(s)
 
 
 OTHER_NS = "cilab-another-scenario-0a1b2c"
 
 
-def foreign(args: list[str]) -> list[str]:
+def foreign(args: list[str], kept: Callable[[dict[str, Any]], bool] | None = None) -> list[str]:
     """Flows of another namespace that a cluster-wide filter (`--type drop`, `-t l7`) also returns:
-    a healthy lab prints more than this scenario's own flows (reconstructed)."""
+    a healthy lab prints more than this scenario's own flows (reconstructed); `kept`: the
+    filter a mutant Hubble applies instead, which lets the lab's plumbing through too."""
     other = sw.drop_flows(OTHER_NS, 41234, when="2025-07-25T18:05:1")[:1] + sw.http_flows(OTHER_NS, 41235, *starwars.LANDING)
-    kept = keep(args)
+    if kept is not None:
+        other += plumbing_flows()
+    kept = kept or keep(args)
     return [line for line in other if kept(json.loads(line)["flow"])]
 
 
@@ -478,15 +511,22 @@ HIDDEN: dict[str, Callable[[CliScenario, dict[str, Any]], bool]] = {
     "the deathstar's replies": lambda s, f: str(f["source"].get("pod_name", "")).startswith("deathstar")
     and f["source"].get("namespace") == s.ns,
     "the xwing's DNS lookups": lambda s, f: f["source"].get("pod_name") == "xwing" and "UDP" in f.get("l4", {}),
+    "the tiefighter's DNS lookups": lambda s, f: f["source"].get("pod_name") == "tiefighter" and "UDP" in f.get("l4", {}),
     "the L3/L4 flows of the tiefighter's POST": lambda s, f: _of_port(s, "tiefighter POST")(f) and f["Type"] != "L7",
     "the tiefighter's POST": lambda s, f: _of_port(s, "tiefighter POST")(f),
     "the tiefighter's PUT": lambda s, f: _of_port(s, "tiefighter PUT")(f),
 }
 
 
+def hidden_of(text: str) -> Callable[[CliScenario, dict[str, Any]], bool]:
+    """The flows of a hidden cell: one selection or several joined by " and "."""
+    parts = [HIDDEN[t] for t in text.split(" and ")] if text not in HIDDEN else [HIDDEN[text]]
+    return lambda s, f: any(p(s, f) for p in parts)
+
+
 def translation_scenario(*, post_to: str | None = None) -> CliScenario:
     s = begin("translation", SCENARIOS["translation"])
-    req = s.request("xwing", *starwars.LANDING, sw.LANDED, LANDED_SEED.format(ship="xwing"))
+    req = s.request("xwing", *starwars.LANDING, sw.LANDED, landed_seed("xwing"))
     s.requests["xwing"] = req
     s.traffic.connection(req)
     if post_to is not None:  # the mutant: the lookup "translated" to an address that is no backend
@@ -495,12 +535,12 @@ def translation_scenario(*, post_to: str | None = None) -> CliScenario:
         s.traffic.sock("xwing", DNS_IP, 53, "UDP", post_to, _reserved(2), "5555")
     args = resolve(s.ns, "--from-pod {ns}/xwing")
     s.observe(args, [cmd(s.traffic.lines(keep(args)))],
-              "seed 1696-1722 (xwing <> 10.96.0.10:53 (world) pre-xlate-fwd TRACED, coredns post-xlate-fwd "
+              "seed 1697-1722 `10.96.0.10` `deathstar-8c4c77fb7-nnzkt` (xwing <> 10.96.0.10:53 (world) pre-xlate-fwd TRACED, coredns post-xlate-fwd "
               "TRANSLATED; 10.96.41.44:80 (world) pre-xlate-fwd TRACED, deathstar post-xlate-fwd TRANSLATED) as jsonpb; "
               "trace-sock fields (sock_xlate_point, socket_cookie, no source port): reconstructed from flow.proto")
-    s.add("k8s_get", "seed 1554 (service/deathstar ClusterIP 10.96.41.44 80/TCP)", [value(sw.service_obj_ns(s.ns))],
+    s.add("k8s_get", "seed 1554 `10.96.41.44` (service/deathstar ClusterIP 10.96.41.44 80/TCP)", [value(sw.service_obj_ns(s.ns))],
           api_version="v1", kind="Service", name="deathstar", namespace=s.ns)
-    s.add("k8s_list", "seed 1555 (endpoints/deathstar 172.20.1.167:80,172.20.2.219:80)",
+    s.add("k8s_list", "seed 1555 `172.20.1.167` (endpoints/deathstar 172.20.1.167:80,172.20.2.219:80)",
           [value([sw.endpointslice_obj(s.ns, ["deathstar-8c4c77fb7-m8q2b", "deathstar-8c4c77fb7-nnzkt"])])],
           api_version="discovery.k8s.io/v1", kind="EndpointSlice", namespace=s.ns,
           label_selector="kubernetes.io/service-name=deathstar")
@@ -511,7 +551,7 @@ def tcp_flags_scenario(*, skip: tuple[str, ...] = (), earlier: bool = False) -> 
     """`earlier`: the mutant whose connection flows all come 5 s before the xwing's start line
     (an earlier run's connection from the same pinned port)."""
     s = begin("tcp-flags", SCENARIOS["tcp-flags"])
-    req = s.request("xwing", *starwars.LANDING, sw.LANDED, LANDED_SEED.format(ship="xwing"))
+    req = s.request("xwing", *starwars.LANDING, sw.LANDED, landed_seed("xwing"))
     s.requests["xwing"] = req
     s.traffic.connection(req, skip=skip)
     if earlier:
@@ -519,7 +559,7 @@ def tcp_flags_scenario(*, skip: tuple[str, ...] = (), earlier: bool = False) -> 
             f["time"] = f["time"].replace("T17:44:03.", "T17:43:58.")
     args = resolve(s.ns, "--pod {ns}/xwing --protocol tcp")
     s.observe(args, [cmd(s.traffic.lines(keep(args)))],
-              "seed 1785-1792 (TCP Flags: SYN / SYN, ACK / ACK / ACK, PSH / ACK, FIN; the same sequence at seed 1723-1737) as jsonpb")
+              "seed 1785-1792 `deathstar-8c4c77fb7-nnzkt` `deathstar-8c4c77fb7-nnzkt` (TCP Flags: SYN / SYN, ACK / ACK / ACK, PSH / ACK, FIN; the same sequence at seed 1723-1737) as jsonpb")
     return end(s)
 
 
@@ -530,7 +570,7 @@ def namespace_scenario(*, foreign: bool = False) -> CliScenario:
     out = s.traffic.lines(keep(args))
     if foreign:
         out += plumbing_flows()[0] + "\n"
-    s.observe(args, [cmd(out)], FILTER_SEED.format(args=" ".join(args)))
+    s.observe(args, [cmd(out)], filter_seed(args, out))
     return end(s)
 
 
@@ -549,9 +589,9 @@ def kube_dns_calls() -> list[dict[str, Any]]:
                      {"name": "metrics", "port": 9153, "protocol": "TCP"}],
            "endpoints": [{"addresses": [ip], "nodeName": "k8s-ctr", "conditions": {"ready": True},
                           "targetRef": {"kind": "Pod", "name": name, "namespace": KS}} for name, ip in COREDNS.items()]}
-    return [call("k8s_get", "seed 1697 (kube-dns ClusterIP 10.96.0.10:53)", [value(svc)], PF,
+    return [call("k8s_get", "seed 1697 `10.96.0.10` (kube-dns ClusterIP 10.96.0.10:53)", [value(svc)], PF,
                  api_version="v1", kind="Service", name="kube-dns", namespace=KS),
-            call("k8s_list", "seed 1580-1592, 1697-1707 (coredns pods 172.20.0.107, 172.20.0.51 behind kube-dns)",
+            call("k8s_list", "seed 1698-1707 `coredns-674b8bbfcf-2sbw2` `coredns-674b8bbfcf-p8kth` (coredns pods 172.20.0.107, 172.20.0.51 behind kube-dns)",
                  [value([eps])], PF, api_version="discovery.k8s.io/v1", kind="EndpointSlice", namespace=KS,
                  label_selector="kubernetes.io/service-name=kube-dns")]
 
@@ -573,7 +613,7 @@ def apiserver_slice(state: list[str]) -> dict[str, Any]:
            "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"kubernetes.io/service-name": "kubernetes"}},
            "addressType": "IPv4", "ports": [{"name": "https", "port": 6443, "protocol": "TCP"}],
            "endpoints": [{"addresses": [APISERVER], "conditions": {"ready": True}}]}
-    return call("k8s_list", "seed 1329-1330 (the API server 192.168.10.100:6443)", [value([obj])], state,
+    return call("k8s_list", "seed 1329 `192.168.10.100` (the API server 192.168.10.100:6443)", [value([obj])], state,
                 api_version="discovery.k8s.io/v1", kind="EndpointSlice", namespace="default",
                 label_selector="kubernetes.io/service-name=kubernetes")
 
@@ -587,36 +627,37 @@ def shared_calls(*, overrides: dict[tuple[str, str], list[dict[str, Any]]] | Non
     relay_pods = [pod_obj(RELAY_POD, RELAY_NODE, RELAY_IP, {"k8s-app": "hubble-relay"})]
     ui_pods = [pod_obj(UI_POD, UI_NODE, UI_IP, {"k8s-app": "hubble-ui"})]
     out = [
-        call("k8s_list", "seed 603-606 (kubectl get node: 3 nodes, k8s-ctr the control plane)",
+        call("k8s_list", "seed 601-603 `192.168.10.100` `192.168.10.102` (kubectl get node: 3 nodes, k8s-ctr the control plane)",
              [value([node_obj(n) for n in NODES])], HUBBLE, api_version="v1", kind="Node"),
-        call("k8s_list", "seed 603-606 (kubectl get node: 3 nodes)", [value([node_obj(n) for n in NODES])], PF,
+        call("k8s_list", "seed 601-603 `192.168.10.100` `192.168.10.102` (kubectl get node: 3 nodes)", [value([node_obj(n) for n in NODES])], PF,
              api_version="v1", kind="Node"),
         sh(HUBBLE, cli.STOP_COMMAND, [cmd("none\n")], "reconstructed (no port-forward left over from an earlier run)"),
-        sh(HUBBLE, cli.SS_4245, [cmd("")], "seed 1280-1281 (nothing on 4245 before the port-forward) and after it stopped"),
-        sh(HUBBLE, "hubble status", [REFUSED], "seed 1280-1281 (hubble status: dial tcp 127.0.0.1:4245: connect: "
+        sh(HUBBLE, cli.SS_4245, [cmd("")], "reconstructed (nothing listens on 4245 before the port-forward, as the refusal of seed 1281 shows, "
+                                       "and after it stopped)"),
+        sh(HUBBLE, "hubble status", [REFUSED], "seed 1281 `connect: connection refused` (hubble status: dial tcp 127.0.0.1:4245: connect: "
                                                "connection refused; exit status 1: reconstructed)"),
-        sh(HUBBLE, cli.START_COMMAND, [cmd(f"{PF_PID}\n")], "seed 1284-1285 (cilium hubble port-forward& -> [1] 10570)"),
+        sh(HUBBLE, cli.START_COMMAND, [cmd(f"{PF_PID}\n")], "seed 1285 `10570` (cilium hubble port-forward& -> [1] 10570)"),
         sh(PF, cli.ALIVE_COMMAND, [cmd(f"  {PF_PID} cilium\n{PF_OUTPUT}")],
-           "seed 1285-1286 (ℹ️  Hubble Relay is available at 127.0.0.1:4245)"),
-        sh(PF, cli.SS_4245, [cmd(ss_4245())], "seed 1289-1291 (127.0.0.1:4245 and [::1]:4245 by cilium pid 10570)"),
-        sh(PF, "hubble status", [cmd(status_text())], "seed 1296-1300 (Healthcheck (via localhost:4245): Ok, "
+           "seed 1286 `Hubble Relay is available at 127.0.0.1:4245` (ℹ️  Hubble Relay is available at 127.0.0.1:4245)"),
+        sh(PF, cli.SS_4245, [cmd(ss_4245())], "seed 1290-1291 `127.0.0.1:4245` `[::1]:4245` (127.0.0.1:4245 and [::1]:4245 by cilium pid 10570)"),
+        sh(PF, "hubble status", [cmd(status_text())], "seed 1297-1300 `Healthcheck (via localhost:4245): Ok` `Connected Nodes: 3/3` (Healthcheck (via localhost:4245): Ok, "
                                                       "11,282/12,285 flows, 3/3 nodes)"),
-        sh(PF, "hubble config view", [cmd(config_text())], "seed 1303-1307 (server: localhost:4245, "
+        sh(PF, "hubble config view", [cmd(config_text())], "seed 1304-1307 `server: localhost:4245` `tls: false` (server: localhost:4245, "
                                                            "port-forward-port: \"4245\"); other keys reconstructed"),
         sh(PF, cli.STOP_COMMAND, [cmd(f"stopped {PF_PID}\n")], "reconstructed (the suite kills pid 10570)"),
         sh(PF, cli.observe_command("--namespace", KS), [cmd("\n".join(plumbing_flows()) + "\n")],
-           "seed 1312-1339 (Relay <- 192.168.10.101:4244 (remote-node), <- 192.168.10.102:4244 (host); UI -> Relay "
+           "seed 1317-1338 `hubble-ui-76d4965bb6-hcgj6` `hubble-ui-76d4965bb6-hcgj6` (Relay <- 192.168.10.101:4244 (remote-node), <- 192.168.10.102:4244 (host); UI -> Relay "
            ":4245; UI -> 192.168.10.100:6443 (kube-apiserver)) as jsonpb; the k8s-ctr peer (kube-apiserver), times "
            "and uuids reconstructed"),
-        call("k8s_list", "seed 1159-1161 (hubble-relay-5dcd46f5c-tln2s on k8s-w2, 172.20.2.176)", [value(relay_pods)],
+        call("k8s_list", "seed 1161 `hubble-relay-5dcd46f5c-tln2s` (hubble-relay-5dcd46f5c-tln2s on k8s-w2, 172.20.2.176)", [value(relay_pods)],
              PF, api_version="v1", kind="Pod", namespace=KS, label_selector="k8s-app=hubble-relay"),
-        call("k8s_list", "seed 1191-1192, 1317 (hubble-ui-76d4965bb6-hcgj6 on k8s-w1, 172.20.1.129)", [value(ui_pods)],
+        call("k8s_list", "seed 1192 `172.20.1.129`, 1317 `hubble-ui-76d4965bb6-hcgj6` (hubble-ui-76d4965bb6-hcgj6 on k8s-w1, 172.20.1.129)", [value(ui_pods)],
              PF, api_version="v1", kind="Pod", namespace=KS, label_selector="k8s-app=hubble-ui"),
         apiserver_slice(PF),
         apiserver_slice(HUBBLE),
         call("pod_exec", "reconstructed (ip list -n of seed 1414-1418: host 1, world 2, remote-node 6; as seen on k8s-w1: kube-apiserver 7 "
                          "for 192.168.10.100); the JSON rows reconstructed (models.IPListEntry), no health (4): "
-                         "enable-endpoint-health-checking false (seed 777-790)",
+                         "enable-endpoint-health-checking false (seed 770-771)",
              [cmd(ip_list(health=o.get(("ip-list", "health")) is not None))], HUBBLE,
              namespace=KS, pod=AGENT_PODS["k8s-w1"], container="cilium-agent", command=cli.IP_LIST),
         *kube_dns_calls(),
@@ -683,22 +724,45 @@ def mutants() -> dict[str, dict[str, Any]]:
             "expect": [t["loopback"]],
             "message": "expected the port-forward (pid 10570) on 127.0.0.1 and [::1] only, saw *:4245 by cilium pid 10570",
             "calls": [_over(_shared(PF, cli.SS_4245), [cmd(ss_4245(("*:4245",)))])]},
+        "hubble-cli-4245-also-open-to-the-network": {
+            "breaks": "besides the port-forward's loopback sockets, another process (a hostPort socat) listens on 0.0.0.0:4245",
+            "expect": [t["loopback"]],
+            "message": "expected the port-forward (pid 10570) on 127.0.0.1 and [::1] only, saw 127.0.0.1:4245 by cilium "
+                       "pid 10570, [::1]:4245 by cilium pid 10570, 0.0.0.0:4245 by socat pid 4321",
+            "calls": [_over(_shared(PF, cli.SS_4245),
+                            [cmd(ss_4245() + ss_line("0.0.0.0:4245", "socat", 4321, 3, "0.0.0.0:*") + "\n")])]},
         "hubble-cli-config-server-4244": {
             "breaks": "hubble config view points the CLI at localhost:4244",
             "expect": [t["config"]],
             "message": "server: expected 'localhost:4245', saw 'localhost:4244'",
             "calls": [_over(_shared(PF, "hubble config view"), [cmd(config_text("localhost:4244"))])]},
+        "hubble-cli-config-tls-on-timeout-30s": {
+            "breaks": "hubble config view shows a CLI that dials Relay with TLS and a 30 s timeout",
+            "expect": [t["config-defaults"]],
+            "message": "timeout: expected '5s', saw '30s'; tls: expected 'false', saw 'true'",
+            "calls": [_over(_shared(PF, "hubble config view"), [cmd(config_text(timeout="30s", tls="true"))])]},
         "hubble-cli-max-flows-two-nodes": {
             "breaks": "Relay's Max Flows counts the buffers of two nodes while three are connected",
             "expect": [t["status"]],
             "message": "expected Max Flows 3 x 4095 = 12,285, saw 8,190",
             "calls": [_over(_shared(PF, "hubble status"), [cmd(status_text("8,190"))])]},
+        "hubble-cli-status-w1-unavailable": {
+            "breaks": "through the port-forward, Relay reaches k8s-ctr and k8s-w2 but not k8s-w1",
+            "expect": [t["status"]],
+            "message": "expected Connected Nodes 3/3, saw 2/3 (unavailable: k8s-w1)",
+            "calls": [_over(_shared(PF, "hubble status"), [cmd(status_text("8,190", unavailable=("k8s-w1",)))])]},
         "hubble-cli-remote-node-seen-as-world": {
             "breaks": "k8s-w2's agent labels k8s-w1's Hubble server world instead of remote-node",
             "expect": [t["plumbing"]],
             "message": "192.168.10.101:4244 seen by k8s-w2 as world (identity 2), expected remote-node (6)",
             "calls": [_over(_shared(PF, cli.observe_command("--namespace", KS)),
                             [cmd("\n".join(plumbing_flows(w1_identity=2)) + "\n")])]},
+        "hubble-cli-relay-misses-w1": {
+            "breaks": "Relay never reads k8s-w1's Hubble server (no flow between Relay and 192.168.10.101:4244)",
+            "expect": [t["plumbing"]],
+            "message": "expected Relay talking to 4244 of k8s-w1 (192.168.10.101:4244), saw none",
+            "calls": [_over(_shared(PF, cli.observe_command("--namespace", KS)),
+                            [cmd("\n".join(plumbing_flows(skip="k8s-w1")) + "\n")])]},
         "hubble-cli-health-identity-present": {
             "breaks": "an agent health endpoint (identity 4) exists although endpoint health checking is off",
             "expect": [t["identities"]],
@@ -740,7 +804,9 @@ def mutants() -> dict[str, dict[str, Any]]:
     out["hubble-cli-namespace-filter-leaks"] = {
         "breaks": "hubble observe --namespace also returns flows of kube-system only",
         "expect": [t["namespace"]],
-        "message": "expected every flow to satisfy 'has the scenario's namespace at one end', saw 1 that do not",
+        "message": (f"expected every flow to match every part of the filter, saw flows that do not: --namespace {nsm.ns} "
+                    "is broken by 1 flow(s): "),
+        "message_also": ["192.168.10.101:4244 (ID:6) -> kube-system/hubble-relay-5dcd46f5c-tln2s"],
         "calls": [_mutated(_observe_of(nsm, ["--namespace", nsm.ns]))]}
     for row in ROWS:
         s = filter_scenario(row, leak=True)
@@ -749,6 +815,64 @@ def mutants() -> dict[str, dict[str, Any]]:
         out[f"hubble-cli-filter-{slug}-leaks"] = {
             "breaks": f"hubble observe {row[1]} also returns {row[3]}",
             "expect": [row_test(row)],
-            "message": f"`hubble observe {' '.join(args)}`: expected none of {row[3]}, saw",
+            "message": f"`hubble observe {' '.join(args)}`: expected none of {row[3].split(' and ')[0]}, saw",
+            "calls": [_mutated(_observe_of(s, args))]}
+    out.update(ignored_part_mutants())
+    out["hubble-cli-not-installed"] = not_installed_mutant()
+    return out
+
+
+def not_installed_mutant() -> dict[str, Any]:
+    """A lab where the student skipped the Hubble CLI chapter's install (seed 1223-1231): every
+    `hubble` command on k8s-ctr is answered by the shell's "not found".  Every scenario that
+    runs it fails with the one line of cilab.node_tools; the port-forward (the cilium CLI)
+    and the IP cache (cilium-dbg in the agent) are unaffected."""
+    t = SCENARIOS
+    return {
+        "breaks": "the hubble CLI is not installed on k8s-ctr (the Hubble CLI chapter's install skipped): "
+                  "dash answers every `hubble` command there with `sh: 1: hubble: not found`, exit 127",
+        "expect": [t[k] for k in ("refused", "config", "config-defaults", "status", "plumbing", "translation",
+                                  "tcp-flags", "namespace")] + [row_test(r) for r in ROWS],
+        "message": ("`hubble` is not installed on k8s-ctr: the suite runs it for `hubble status`, `hubble config "
+                    "view` and `hubble observe` on the control plane; the write-up installs it in the Hubble CLI "
+                    "chapter's install (seed 1223-1231"),
+        "faults": [{"name": "no hubble on k8s-ctr's PATH",
+                    "match": {"op": "node_shell", "node": "k8s-ctr", "command": "hubble *"},
+                    "results": [{"stdout": "", "stderr": "sh: 1: hubble: not found\n", "rc": 127}]}]}
+
+
+#: compound filters with one part ignored: (row's filter, flag ignored, what fails and names the flag)
+IGNORED = [
+    ("--from-identity {xwing identity} --protocol udp", "--from-identity",
+     "expected none of the tiefighter's DNS lookups, saw", ["{ns}/tiefighter:", ": identity 9225"]),
+    ("--from-identity {xwing identity} --protocol udp", "--protocol",
+     "expected none of the xwing's request, saw", ["{ns}/xwing:", ": TCP"]),
+    ("--from-identity {xwing identity} --protocol tcp", "--from-identity",
+     "expected none of the tiefighter's request, saw", ["{ns}/tiefighter:", ": identity 9225"]),
+    ("--from-identity {xwing identity} --protocol tcp", "--protocol",
+     "expected none of the xwing's DNS lookups, saw", ["{ns}/xwing:", ": UDP"]),
+    ("--verdict FORWARDED --namespace {ns}", "--verdict", "expected none of the xwing's dropped packets, saw",
+     ["{ns}/xwing:", ": DROPPED"]),
+    ("--verdict FORWARDED --namespace {ns}", "--namespace",
+     "expected every flow to match every part of the filter, saw flows that do not: ",
+     ["kube-system/hubble-relay", "kube-system/"]),
+]
+
+
+def ignored_part_mutants() -> dict[str, dict[str, Any]]:
+    """A Hubble that ignores one flag of a compound filter returns flows the other flags select:
+    the outline of that filter fails, naming the flag ignored and a flow that breaks it."""
+    out: dict[str, dict[str, Any]] = {}
+    for flt, flag, says, names in IGNORED:
+        row = next(r for r in ROWS if r[1] == flt)
+        s = filter_scenario(row, ignore=flag)
+        args = resolve(s.ns, flt)
+        value = args[args.index(flag) + 1]
+        slug = re.sub(r"[^a-z0-9]+", "-", flt.replace("{", "").replace("}", "").lower()).strip("-")
+        out[f"hubble-cli-filter-{slug}-ignores-{flag.strip('-')}"] = {
+            "breaks": f"hubble observe {flt} ignores {flag} (returns what the other flags select)",
+            "expect": [row_test(row)],
+            "message": f"`hubble observe {' '.join(args)}`: {says}",
+            "message_also": [f"{flag} {value} is broken by", *(w.format(ns=s.ns) for w in names)],
             "calls": [_mutated(_observe_of(s, args))]}
     return out

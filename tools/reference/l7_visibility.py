@@ -34,7 +34,7 @@ from tools.reference.lab import _replace
 SEED = "seed lines 2398-2533, 2740-2904"
 RUN_ID = "reference"
 
-WEBPODS = {  # seed 2495-2499 (kubectl get ciliumendpoints), 2487 (endpoints)
+WEBPODS = {  # seed 2502-2503 (kubectl get ciliumendpoints), 2493 (endpoints)
     "webpod-697b545f57-b2xst": {"ip": "172.20.2.207", "node": "k8s-w2"},
     "webpod-697b545f57-ntmqj": {"ip": "172.20.1.179", "node": "k8s-w1"},
 }
@@ -45,7 +45,7 @@ EP_CURL = 1475  # seed 2510 (endpoint id of curl-pod on k8s-ctr)
 EP_WEBPOD = {"k8s-w1": 3017, "k8s-w2": 812}  # reconstructed
 EP_HOST = {"k8s-ctr": 703, "k8s-w1": 1201, "k8s-w2": 245}  # k8s-ctr: seed 2503; workers reconstructed
 COREDNS = {"coredns-674b8bbfcf-2sbw2": ("172.20.0.51", 2609), "coredns-674b8bbfcf-p8kth": ("172.20.0.107", 1174)}  # seed 2504-2519
-WEBPOD_IP = "10.96.166.184"  # seed 2486
+WEBPOD_IP = "10.96.166.184"  # seed 2490
 POLICY_REVISION = {"k8s-ctr": 7, "k8s-w1": 5, "k8s-w2": 5}  # reconstructed
 API_SERVER = ("192.168.10.100", 6443)  # kubernetes.default.svc -> the API server on k8s-ctr (seed 290-300)
 KUBERNETES_SVC = ("10.96.0.1", 443)  # Service default/kubernetes, where curl connects (reconstructed: first IP of kubeadm's 10.96.0.0/12)
@@ -232,7 +232,7 @@ class _Capture:
         self.args: dict[str, Any] = {}
 
     def exec(self, namespace: str, pod: str, container: str | None, command: list[str],
-             timeout: float = 30.0, scope: str | None = None) -> CommandResult:
+             timeout: float = 30.0, scope: str | None = None, typed: str | None = None) -> CommandResult:
         self.args = {"namespace": namespace, "pod": pod, "command": list(command)}
         if container is not None:
             self.args["container"] = container
@@ -246,7 +246,7 @@ def answer(sent: "Sent", body: str, started: str | None = None, status: int = 20
     """curl-pod's output (traffic.curl_argv's shape) for a request answered with `body`."""
     host = urlsplit(sent.req.url).hostname or "webpod"
     address, port = KUBERNETES_SVC if host.startswith("kubernetes.") else (WEBPOD_IP, 80)
-    return curl_out(started or STARTED, CURL_IP, body=body, status=status, host=host, address=address, port=port)
+    return curl_out(netshoot_start(started or STARTED), CURL_IP, body=body, status=status, host=host, address=address, port=port)
 
 
 @dataclass
@@ -464,40 +464,40 @@ class Scene:
         ns = self.ns
         wp = manifests.load("webpod/webpod.yaml")
         self.apply("webpod/webpod.yaml", [applied(wp[0], ns), webpod_service(ns)],
-                   "seed 2406-2451 (deployment.apps/webpod, service/webpod created)")
+                   "seed 2410-2445 `webpod` `webpod` (deployment.apps/webpod, service/webpod created)")
         self.apply("webpod/curl-pod.yaml", [applied(manifests.load("webpod/curl-pod.yaml")[0], ns)],
-                   "seed 2455-2470 (pod/curl-pod created)")
-        self.add("k8s_get", "seed 2487 (webpod 2/2; 0/2 first: reconstructed 'not yet')",
+                   "seed 2456-2469 `v1` `terminationGracePeriodSeconds` (pod/curl-pod created)")
+        self.add("k8s_get", "seed 2487 `webpod` (webpod 2/2; 0/2 first: reconstructed 'not yet')",
                  [value(deployment_obj(ns, 0)), value(deployment_obj(ns, 2))],
                  api_version="apps/v1", kind="Deployment", name="webpod", namespace=ns)
         self.webpod_pods()
-        self.add("k8s_list", "seed 2493, 2497 (endpoints 172.20.1.179:80, 172.20.2.207:80; 172.20.2.207 alone "
+        self.add("k8s_list", "seed 2493 `172.20.1.179`, 2497 `172.20.2.207` (endpoints 172.20.1.179:80, 172.20.2.207:80; 172.20.2.207 alone "
                  "first: reconstructed lag of the EndpointSlice controller)",
                  [value([webpod_slice(ns, [FIRST])]), value([webpod_slice(ns)])],
                  api_version="discovery.k8s.io/v1", kind="EndpointSlice", namespace=ns,
                  label_selector="kubernetes.io/service-name=webpod")
-        self.add("k8s_get", "seed 2501 (curl-pod 172.20.0.241; pinned to k8s-ctr by its manifest; creationTimestamp reconstructed)",
+        self.add("k8s_get", "seed 2501 `172.20.0.241` (curl-pod 172.20.0.241; pinned to k8s-ctr by its manifest; creationTimestamp reconstructed)",
                  [value(curl_pod_obj(ns))], api_version="v1", kind="Pod", name="curl-pod", namespace=ns)
 
     def webpod_pods(self, nodes: dict[str, str] | None = None) -> dict[str, Any]:
         nodes = nodes or {}
-        return self.add("k8s_list", "seed 2495-2499 (webpod pods on k8s-w1 and k8s-w2)",
+        return self.add("k8s_list", "seed 2502-2503 `webpod-697b545f57-b2xst` `webpod-697b545f57-ntmqj` (webpod pods on k8s-w1 and k8s-w2)",
                         [value([webpod_pod(self.ns, n, nodes.get(n)) for n in sorted(WEBPODS)])],
                         api_version="v1", kind="Pod", namespace=self.ns, label_selector="app=webpod")
 
     def service(self) -> None:
-        self.add("k8s_get", "seed 2486 (service/webpod ClusterIP 10.96.166.184)", [value(webpod_service(self.ns))],
+        self.add("k8s_get", "seed 2490 `10.96.166.184` (service/webpod ClusterIP 10.96.166.184)", [value(webpod_service(self.ns))],
                  api_version="v1", kind="Service", name="webpod", namespace=self.ns)
 
     # -- the policy and its realisation (cilab.probes.policy.wait_policy_realised) -------------------------
     def policy(self) -> None:
         self.apply("webpod/l7_visibility_policy.yaml", [cnp_obj(self.ns)],
-                   "seed 2758-2786, 2803-2804 (ciliumnetworkpolicy.cilium.io/l7-visibility created)")
+                   "seed 2759-2785 `cilium.io/v2` `http` (ciliumnetworkpolicy.cilium.io/l7-visibility created)")
         self.policy_realised(AGENT_PODS)
 
     def policy_realised(self, agents: dict[str, str]) -> None:
         ns = self.ns
-        self.add("k8s_get", "seed 2806-2814 (Valid: Policy validation succeeded; uid reconstructed)",
+        self.add("k8s_get", "seed 2806-2814 `l7-visibility` `Valid` (Valid: Policy validation succeeded; uid reconstructed)",
                  [value(cnp_obj(ns))], api_version="cilium.io/v2", kind="CiliumNetworkPolicy",
                  name="l7-visibility", namespace=ns)
         uid = _uid(ns, "CiliumNetworkPolicy", "l7-visibility")
@@ -509,7 +509,7 @@ class Scene:
             results = [cmd(endpoint_list(ns, node))]
             if node == CURL_NODE:  # curl-pod's endpoint regenerates first: reconstructed "not yet"
                 results.insert(0, cmd(endpoint_list(ns, node, curl_state="regenerating", lag=1)))
-            self.add("pod_exec", "seed 2501-2519 (endpoints; policy revisions reconstructed)", results,
+            self.add("pod_exec", "seed 2519 `io.cilium.k8s.policy.serviceaccount` (endpoints; policy revisions reconstructed)", results,
                      namespace=KS, pod=agent, container="cilium-agent", command=list(policy_probe.ENDPOINT_LIST))
 
     # -- requests -------------------------------------------------------------------------------------------
@@ -551,8 +551,8 @@ def spread_scene() -> Scene:
     s.namespace()
     s.webpod()
     s.webpod_pods()
-    s.request("http://webpod/", FIRST, envoy=False, seed="seed 2526-2527 (Hostname: webpod-697b545f57-b2xst; no policy)")
-    s.request("http://webpod/", SECOND, envoy=False, seed="seed 2529-2530 (Hostname: webpod-697b545f57-ntmqj)")
+    s.request("http://webpod/", FIRST, envoy=False, seed="seed 2527 `Hostname: webpod-697b545f57-b2xst` (Hostname: webpod-697b545f57-b2xst; no policy)")
+    s.request("http://webpod/", SECOND, envoy=False, seed="seed 2530 `Hostname: webpod-697b545f57-ntmqj` (Hostname: webpod-697b545f57-ntmqj)")
     s.teardown()
     return s
 
@@ -562,7 +562,7 @@ def envoy_scene() -> Scene:
     s.namespace()
     s.webpod()
     s.policy()
-    s.request("http://webpod/", FIRST, envoy=True, seed="seed 2841-2849 (through Envoy: X-Envoy-* headers)")
+    s.request("http://webpod/", FIRST, envoy=True, seed="seed 2843-2849 `Hostname: webpod-697b545f57-b2xst` `X-Request-Id` (through Envoy: X-Envoy-* headers)")
     s.webpod_pods()
     s.teardown()
     return s
@@ -582,9 +582,9 @@ def dns_scene() -> Scene:
     s.namespace()
     s.webpod()
     s.policy()
-    sent = s.request("http://webpod/", FIRST, envoy=True, seed="seed 2841-2849 (through Envoy)")
+    sent = s.request("http://webpod/", FIRST, envoy=True, seed="seed 2843-2849 `Hostname: webpod-697b545f57-b2xst` `X-Request-Id` (through Envoy)")
     flows = dns_flows(s.ns, WHEN, dns_port(s.ns)) + http_flows(s.ns, WHEN, sent, FIRST)
-    s.observe("seed 2853-2862 (dns-request/dns-response proxy FORWARDED; first only an earlier run's flows: "
+    s.observe("seed 2854-2862 `10292` `10.96.166.184` (dns-request/dns-response proxy FORWARDED; first only an earlier run's flows: "
               "reconstructed 'not yet')", [jsonl(earlier_run(s.ns)), jsonl(earlier_run(s.ns) + flows)], "--type", "l7")
     s.service()
     s.teardown()
@@ -596,8 +596,8 @@ def http_scene() -> Scene:
     s.namespace()
     s.webpod()
     s.policy()
-    sent = s.request("http://webpod/", FIRST, envoy=True, seed="seed 2841-2849 (through Envoy)")
-    s.observe("seed 2864-2872 (http-request FORWARDED, http-response FORWARDED 200; an earlier run's flows too)",
+    sent = s.request("http://webpod/", FIRST, envoy=True, seed="seed 2843-2849 `Hostname: webpod-697b545f57-b2xst` `X-Request-Id` (through Envoy)")
+    s.observe("seed 2864-2872 `10292` `200` (http-request FORWARDED, http-response FORWARDED 200; an earlier run's flows too)",
               [jsonl(earlier_run(s.ns) + dns_flows(s.ns, WHEN, dns_port(s.ns)) + http_flows(s.ns, WHEN, sent, FIRST))],
               "--type", "l7")
     s.webpod_pods()
@@ -613,7 +613,7 @@ def drop_scene() -> Scene:
     sent = s.new_request(API_URL, extra=("-k",))
     s.add("pod_exec", "reconstructed (seed 2757 and 2891 state that egress not listed is dropped; the seed prints no curl output for it: the connect attempt to the API server's "
           "ClusterIP times out, exit 28; message and start line reconstructed)",
-          [curl_out(f"{DROP_WHEN}.101532804Z", CURL_IP, status=None, rc=28, connected=False,
+          [curl_out(netshoot_start(f"{DROP_WHEN}.101532804Z"), CURL_IP, status=None, rc=28, connected=False,
                     address=KUBERNETES_SVC[0], port=KUBERNETES_SVC[1],
                     error="Connection timed out after 2001 milliseconds")], **sent.args)
     s.observe("reconstructed (Policy denied DROPPED, TCP Flags: SYN; hubble-1.17-formats §1.4)",
@@ -710,7 +710,7 @@ def mutants() -> dict[str, dict[str, Any]]:
             "message": "expected the connection to be dropped by policy (the connect attempt to the resolved address "
                        "times out after 2 s, no answer); saw: could not resolve kubernetes.default.svc.cluster.local "
                        "(curl 28 after 2 s: Resolving timed out after 2000 milliseconds)",
-            "calls": [_entry(drop, d_sent, [curl_out(f"{DROP_WHEN}.101532804Z", CURL_IP, status=None, rc=28,
+            "calls": [_entry(drop, d_sent, [curl_out(netshoot_start(f"{DROP_WHEN}.101532804Z"), CURL_IP, status=None, rc=28,
                                                      connected=False, namelookup=0.0, total=2.0,
                                                      error="Resolving timed out after 2000 milliseconds")])]},
         "l7-egress-not-dropped": {

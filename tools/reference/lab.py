@@ -108,6 +108,8 @@ def workload(kind: str, name: str, ready: int, want: int, containers: list[dict[
     else:
         status.update(replicas=want, readyReplicas=ready, updatedReplicas=want, availableReplicas=ready)
     spec: dict[str, Any] = {"template": {"spec": {"containers": containers}}}
+    if kind == "DaemonSet":  # the chart's selectors (k8s-app: cilium / cilium-envoy)
+        spec["selector"] = {"matchLabels": {"k8s-app": name}}
     if kind == "Deployment":
         spec["replicas"] = want
     obj = {"apiVersion": "apps/v1", "kind": kind,
@@ -141,6 +143,12 @@ def cmd(stdout: str, rc: int = 0, stderr: str = "") -> dict[str, Any]:
     return {"stdout": stdout, "stderr": stderr, "rc": rc}
 
 
+def netshoot_start(started: str) -> str:
+    """curl-pod's start time as nicolaka/netshoot prints it: BusyBox `date` without %N on
+    musl gives the whole second (traffic.START_SCRIPT), never the nanoseconds."""
+    return started[:19] + "Z"
+
+
 def curl_out(started: str, client_ip: str, *, body: str = "", status: int | None = 200, rc: int = 0,
              host: str = "", address: str = "", port: int = 80, error: str = "", connected: bool = True,
              namelookup: float = 0.004, total: float | None = None) -> dict[str, Any]:
@@ -170,7 +178,7 @@ def ss_line(addr: str, process: str, pid: int, fd: int, peer: str = "*:*") -> st
 
 
 # --- cilium-config -------------------------------------------------------------------
-BASE_CONFIG = {  # seed 777-790 (cilium config view) and 1045-1080; keys rendered by the 1.17.6 chart
+BASE_CONFIG = {  # seed 766-773 (cilium config view) and 1045-1080; keys rendered by the 1.17.6 chart
     "agent-not-ready-taint-key": "node.cilium.io/agent-not-ready",
     "cluster-pool-ipv4-cidr": "172.20.0.0/16",
     "cluster-pool-ipv4-mask-size": "24",
@@ -305,7 +313,7 @@ UI_CONTAINERS = [  # seed 1180-1188 (kubectl describe pod -l k8s-app=hubble-ui)
 
 
 def hubble_status_text(connected: int, total: int, unavailable: list[str] = ()) -> str:
-    """seed 1296-1300 (`hubble status`), here through the relay's ClusterIP."""
+    """seed 1297-1300 (`hubble status`), here through the relay's ClusterIP."""
     text = (f"Healthcheck (via {SVC_IPS['hubble-relay']}:80): Ok\n"
             "Current/Max Flows: 11,282/12,285 (91.84%)\n"
             "Flows/s: 35.22\n"

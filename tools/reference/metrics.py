@@ -60,7 +60,7 @@ TESTS = {
     "http": "test_http_requests_are_counted_per_workload_by_httpv2_with_the_labels_context",
     "dashboards": "test_grafana_lists_the_cilium_and_hubble_dashboards",
     "datasource": "test_grafanas_prometheus_data_source_answers_queries",
-    "families": "test_curlpods_own_traffic_moves_every_hubble_metric_family_the_lab_enables",
+    "families": "test_every_hubble_metric_family_the_lab_enables_rises_on_curlpods_node_while_curlpod_sends_its_traffic",
     "prefix": "test_the_component_metrics_on_port_port_are_named_prefix",
 }
 PREFIX_ROWS = {9962: "Cilium agent-9962-cilium_-cilium_endpoint_state", 9964: "Envoy-9964-envoy_-envoy_server_live"}
@@ -135,16 +135,16 @@ def mon_service(app: str, node_port: bool = True) -> dict[str, Any]:
 
 def stage_calls() -> list[dict[str, Any]]:
     out = [
-        call("node_shell", "seed 2542, 2562-2577 (kubectl apply -f .../1.17.6/.../monitoring-example.yaml; "
+        call("node_shell", "seed 2542 `monitoring-example.yaml`, 2564-2565 `grafana` `prometheus` (kubectl apply -f .../1.17.6/.../monitoring-example.yaml; "
              "object list of the 1.17.6 file: cilium-1.17.6-facts.md §3)", [cmd(APPLY_OUT)], HUBBLE,
              node="k8s-ctr", command=apply_command(CILIUM_VERSION)),
-        call("node_shell", "seed 2702-2703 (service/prometheus patched)", [cmd("service/prometheus patched\n")], HUBBLE,
+        call("node_shell", "seed 2703 `prometheus` (service/prometheus patched)", [cmd("service/prometheus patched\n")], HUBBLE,
              node="k8s-ctr", command=patch_command("prometheus")),
-        call("node_shell", "seed 2705-2706 (service/grafana patched)", [cmd("service/grafana patched\n")], HUBBLE,
+        call("node_shell", "seed 2706 `grafana` (service/grafana patched)", [cmd("service/grafana patched\n")], HUBBLE,
              node="k8s-ctr", command=patch_command("grafana")),
     ]
     for app in ("prometheus", "grafana"):
-        out.append(call("k8s_get", "seed 2562-2565 (deployment.apps/grafana, prometheus 1/1; 0/1 first: "
+        out.append(call("k8s_get", f"seed {2565 if app == 'prometheus' else 2564} `{app}` (deployment.apps/{app} 1/1; 0/1 first: "
                         "reconstructed 'not yet' while the images are pulled)",
                         [value(mon_deployment(app, 0)), value(mon_deployment(app, 1))], HUBBLE,
                         api_version="apps/v1", kind="Deployment", name=app, namespace=MON_NS))
@@ -214,6 +214,13 @@ def vector(series: list[tuple[dict[str, str], float]]) -> dict[str, Any]:
 
 FLOWS_QUERY = "sum by (instance) (hubble_flows_processed_total)"
 FLOWS_PROCESSED = {"k8s-ctr": 48213, "k8s-w1": 30977, "k8s-w2": 61540}  # reconstructed
+
+
+def flows_vector(*, drop: str | None = None, zero: str | None = None) -> dict[str, Any]:
+    """`sum by (instance) (hubble_flows_processed_total)`: one series per node's :9965
+    instance (mutants leave one out, or report it 0)."""
+    return vector([({"instance": f"{NODES[n]['ip']}:9965"}, 0.0 if n == zero else float(FLOWS_PROCESSED[n]))
+                   for n in NODES if n != drop])
 
 
 def drops_query(node: str) -> str:
@@ -387,7 +394,7 @@ def apply_policy(sc: Scenario, relpath: str) -> None:
         name, uid = obj["metadata"]["name"], obj["metadata"]["uid"]
         with_status = {**obj, "status": {"conditions": [{"type": "Valid", "status": "True",
                                                          "message": "Policy validation succeeded"}]}}
-        sc.add("k8s_get", "seed 2807-2812 (a CNP reports Valid: Policy validation succeeded; this policy reconstructed)",
+        sc.add("k8s_get", "seed 2812 `Policy validation succeeded` (a CNP reports Valid: Policy validation succeeded; this policy reconstructed)",
                [value(with_status)], api_version=policy_probe.CNP_API, kind="CiliumNetworkPolicy",
                name=name, namespace=sc.ns)
         for node, agent in AGENT_PODS.items():
@@ -453,10 +460,10 @@ def prefix_calls() -> list[dict[str, Any]]:
     out = []
     for node in NODES:
         ip = NODES[node]["ip"]
-        out.append(call("http_get", "seed 2736 (Cilium metrics under cilium_) and 2683-2695 (9962 on every node); "
+        out.append(call("http_get", "seed 2736 `cilium_` (Cilium metrics under cilium_) and 2683-2695 (9962 on every node); "
                         "body reconstructed (hubble-1.17-formats.md §5.2)", [http_text(agent_metrics(node))], HUBBLE,
                         url=f"http://{ip}:9962/metrics"))
-        out.append(call("http_get", "seed 2737 (Envoy metrics under envoy_) and 992 (0.0.0.0:9964 cilium-envoy); "
+        out.append(call("http_get", "seed 2737 `envoy_` (Envoy metrics under envoy_) and 992 (0.0.0.0:9964 cilium-envoy); "
                         "body reconstructed", [http_text(envoy_metrics(node))], HUBBLE, url=f"http://{ip}:9964/metrics"))
     return out
 
@@ -473,11 +480,11 @@ def drop_scenario() -> tuple[Scenario, traffic.Request]:
     start_workloads(sc)
     apply_policy(sc, "metrics/webpod-deny-curl.yaml")
     req = request(sc.ns)
-    send(sc, req, curl_out(f"{T0}20.951377012Z", CURL_POD_IP, status=None, rc=28, connected=False,
+    send(sc, req, curl_out(netshoot_start(f"{T0}20.951377012Z"), CURL_POD_IP, status=None, rc=28, connected=False,
                            address=WEBPOD_SVC_IP, error="Connection timed out after 2001 milliseconds"),
          "reconstructed (the denied request's connect attempt to the webpod Service times out after "
          "--connect-timeout 2: curl exit 28, as xwing's in seed 1923-1924; start line before its drops)")
-    sc.add("k8s_get", "seed 2486 (service/webpod ClusterIP 10.96.166.184)",
+    sc.add("k8s_get", "seed 2490 `10.96.166.184` (service/webpod ClusterIP 10.96.166.184)",
            [value(webpod_service(sc.ns))], api_version="v1", kind="Service", name="webpod", namespace=sc.ns)
     node = WEBPODS[DROP_SERVER][0]
     drops = [tcp_flow(sc.ns, node, whoami.CURL_POD, DROP_SERVER, req.local_port, 80, ["SYN"], second=s,
@@ -498,10 +505,10 @@ def http_scenario() -> tuple[Scenario, traffic.Request]:
     envoy = ["X-Envoy-Expected-Rq-Timeout-Ms: 3600000", "X-Envoy-Internal: true", "X-Forwarded-Proto: http",
              "X-Request-Id: 3c5e1f2a-9b7d-4e61-8a0c-5f4d2b1e7a93"]  # seed 2842-2849 (headers Envoy adds)
     send(sc, req, answered(req, HTTP_SERVER, headers=envoy),
-         "seed 2841-2849 (curl-pod -> webpod through Envoy: HTTP 200 with Envoy's headers)")
-    sc.add("k8s_get", "seed 2502 (webpod-697b545f57-b2xst 172.20.2.207, a k8s-w2 pod IP)", [value(webpod_obj(sc.ns, HTTP_SERVER))],
+         "seed 2843-2849 `Hostname: webpod-697b545f57-b2xst` `X-Request-Id` (curl-pod -> webpod through Envoy: HTTP 200 with Envoy's headers)")
+    sc.add("k8s_get", "seed 2502 `172.20.2.207` (webpod-697b545f57-b2xst 172.20.2.207, a k8s-w2 pod IP)", [value(webpod_obj(sc.ns, HTTP_SERVER))],
            api_version="v1", kind="Pod", name=HTTP_SERVER, namespace=sc.ns)
-    sc.add("k8s_get", "seed 2501 (curl-pod 172.20.0.241)", [value(curl_pod_obj(sc.ns))],
+    sc.add("k8s_get", "seed 2501 `172.20.0.241` (curl-pod 172.20.0.241)", [value(curl_pod_obj(sc.ns))],
            api_version="v1", kind="Pod", name=whoami.CURL_POD, namespace=sc.ns)
     return sc, req
 
@@ -540,15 +547,15 @@ def families_scenario() -> tuple[Scenario, traffic.Request]:
     sc = Scenario(TESTS["families"], SEED)
     start_workloads(sc)
     apply_policy(sc, "webpod/l7_visibility_policy.yaml")
-    sc.add("k8s_get", "seed 2463, 2501 (curl-pod 172.20.0.241 on k8s-ctr)", [value(curl_pod_obj(sc.ns))],
+    sc.add("k8s_get", "seed 2463 `k8s-ctr`, 2501 `172.20.0.241` (curl-pod 172.20.0.241 on k8s-ctr)", [value(curl_pod_obj(sc.ns))],
            api_version="v1", kind="Pod", name=whoami.CURL_POD, namespace=sc.ns)
     req = request(sc.ns)
     envoy = ["X-Envoy-Expected-Rq-Timeout-Ms: 3600000", "X-Envoy-Internal: true", "X-Forwarded-Proto: http",
              "X-Request-Id: 9e1b7c44-2f0a-4d3e-b5a6-81c0d7e2f915"]  # seed 2842-2849 (headers Envoy adds)
     send(sc, req, answered(req, HTTP_SERVER, headers=envoy),
-         "seed 2841-2849 (curl-pod -> webpod under l7-visibility, through Envoy: HTTP 200); start line, -v lines "
+         "seed 2843-2849 `Hostname: webpod-697b545f57-b2xst` `X-Request-Id` (curl-pod -> webpod under l7-visibility, through Envoy: HTTP 200); start line, -v lines "
          "and -w timings reconstructed")
-    sc.add("k8s_get", "seed 2502 (webpod-697b545f57-b2xst 172.20.2.207)", [value(webpod_obj(sc.ns, PING_TARGET))],
+    sc.add("k8s_get", "seed 2502 `172.20.2.207` (webpod-697b545f57-b2xst 172.20.2.207)", [value(webpod_obj(sc.ns, PING_TARGET))],
            api_version="v1", kind="Pod", name=PING_TARGET, namespace=sc.ns)
     ip = WEBPODS[PING_TARGET][1]
     sc.add("pod_exec", "reconstructed (netshoot's ping: the policy allows no ICMP, so no reply; seed 2757, 2891 "
@@ -568,30 +575,30 @@ def _own_calls() -> list[dict[str, Any]]:
     for node in NODES:
         if node == drop_node:
             results = [http_text(hubble_metrics(node)), http_text(hubble_metrics(node, drops=DROPS_BEFORE[node] + DROPS))]
-            seed = "seed 2683-2695 (9965 on every node); drops before and after the denied request: reconstructed"
+            seed = "seed 2686-2694 `9965` `9965` (9965 on every node); drops before and after the denied request: reconstructed"
         elif node == http_node:
             results = [http_text(hubble_metrics(node, http=[http_labels(http_sc.ns)]))]
-            seed = "seed 2683-2695 (9965); httpV2 series with the labelsContext of seed 2658: reconstructed"
+            seed = "seed 2686-2694 `9965` `9965` (9965); httpV2 series with the labelsContext of seed 2658: reconstructed"
         elif node == CURL_POD_NODE:
             results = [http_text(hubble_metrics(node)), http_text(hubble_metrics(node, rose=families_rose(families_sc.ns)))]
-            seed = ("seed 2683-2695 (9965 on every node) and 1024 (the families enabled); before and after curl-pod's "
+            seed = ("seed 2686-2694 `9965` `9965` (9965 on every node) and 1024 (the families enabled); before and after curl-pod's "
                     "lookup, request and ping: reconstructed")
         else:
             results = [http_text(hubble_metrics(node))]
-            seed = "seed 2683-2695 (9965 on every node); values reconstructed"
+            seed = "seed 2686-2694 `9965` `9965` (9965 on every node); values reconstructed"
         scrapes.append(call("http_get", seed, results, HUBBLE, url=scrape_url(node)))
     after = DROPS_BEFORE[drop_node] + DROPS
     ip_of = {n: NODES[n]["ip"] for n in NODES}
     return [
         *stage_calls(),
-        call("k8s_get", "seed 2708-2711 (service/prometheus NodePort 9090:30001/TCP)", [value(mon_service("prometheus"))],
+        call("k8s_get", "seed 2711 `prometheus` (service/prometheus NodePort 9090:30001/TCP)", [value(mon_service("prometheus"))],
              HUBBLE, api_version="v1", kind="Service", name="prometheus", namespace=MON_NS),
-        call("k8s_get", "seed 2708-2711 (service/grafana NodePort 3000:30002/TCP)", [value(mon_service("grafana"))],
+        call("k8s_get", "seed 2710 `grafana` (service/grafana NodePort 3000:30002/TCP)", [value(mon_service("grafana"))],
              HUBBLE, api_version="v1", kind="Service", name="grafana", namespace=MON_NS),
-        call("http_get", "seed 2676, 2713 (Prometheus on :30001; /-/ready answer reconstructed; refused, then "
+        call("http_get", "seed 2676 `30001`, 2713 `30001` (Prometheus on :30001; /-/ready answer reconstructed; refused, then "
              "503 while the server starts behind its Ready pod: reconstructed 'not yet')",
              PROM_READY, HUBBLE, url=f"{PROM}/-/ready"),
-        call("http_get", "seed 2677, 2719 (Grafana on :30002; 9.3.6 from cilium-1.17.6-facts.md §3; /api/health answer "
+        call("http_get", "seed 2677 `30002`, 2719 `30002` (Grafana on :30002; 9.3.6 from cilium-1.17.6-facts.md §3; /api/health answer "
              "reconstructed; refused first, before Grafana listens: reconstructed 'not yet')",
              GRAFANA_HEALTH, HUBBLE, url=f"{GRAFANA}/api/health"),
         call("http_get", "reconstructed (the example's jobs, cilium-1.17.6-facts.md §3; seed 2715 names the "
@@ -599,13 +606,13 @@ def _own_calls() -> list[dict[str, Any]]:
              [http_json(targets_doc(health={f"{ip}:{p}": "unknown" for ip in ip_of.values() for p in (9962, 9965)})),
               http_json(targets_doc())], HUBBLE, url=f"{PROM}/api/v1/targets?state=active"),
         call("http_get", "reconstructed (hubble_flows_processed_total per node, scraped from 9965)",
-             [http_json(vector([({"instance": f"{NODES[n]['ip']}:9965"}, float(FLOWS_PROCESSED[n])) for n in NODES]))],
+             [http_json(flows_vector())],
              HUBBLE, url=query_url(FLOWS_QUERY)),
         *scrapes,
         call("http_get", "reconstructed (seed 2717 names the query hubble_drop_total but prints no "
              "answer; before the next scrape, then after)", [http_json(vector([({}, DROPS_BEFORE[drop_node])])), http_json(vector([({}, after)]))],
              HUBBLE, url=query_url(drops_query(drop_node))),
-        call("http_get", "seed 2721-2730 (Grafana: Cilium Metrics, Operator, Hubble, Hubble L7 HTTP Metrics by "
+        call("http_get", "seed 2721-2730 `Metrics` `Workload` (Grafana: Cilium Metrics, Operator, Hubble, Hubble L7 HTTP Metrics by "
              "Workload; titles and uids: cilium-1.17.6-facts.md §3)", [http_json(search_doc())], HUBBLE,
              url=f"{GRAFANA}/api/search?type=dash-db"),
         call("http_get", "reconstructed from the example's prometheus-datasource.yaml (cilium-1.17.6-facts.md §3)",
@@ -694,8 +701,21 @@ def mutants() -> dict[str, dict[str, Any]]:
         "metrics-flows-processed-absent": {
             "breaks": "Prometheus holds no hubble_flows_processed_total",
             "expect": [TESTS["flows"]],
-            "message": "expected a positive value from a node's Hubble metrics",
+            "message": "no positive series for " + ", ".join(f"{ip[n]}:9965 ({n})" for n in NODES),
             "calls": [_replace(ref, "http_get", HUBBLE, [http_json(vector([]))], url=query_url(FLOWS_QUERY))]},
+        "metrics-flows-processed-missing-on-w1": {
+            "breaks": "Prometheus holds hubble_flows_processed_total for k8s-ctr and k8s-w2 but none for "
+                      "k8s-w1's Hubble metrics (its observer counts no flow)",
+            "expect": [TESTS["flows"]],
+            "message": f"no positive series for {ip['k8s-w1']}:9965 (k8s-w1) (expected one",
+            "calls": [_replace(ref, "http_get", HUBBLE, [http_json(flows_vector(drop="k8s-w1"))],
+                               url=query_url(FLOWS_QUERY))]},
+        "metrics-flows-processed-zero-on-w2": {
+            "breaks": "k8s-w2's Hubble metrics report hubble_flows_processed_total 0 (series present, no flow counted)",
+            "expect": [TESTS["flows"]],
+            "message": f"no positive series for {ip['k8s-w2']}:9965 (k8s-w2) (expected one",
+            "calls": [_replace(ref, "http_get", HUBBLE, [http_json(flows_vector(zero="k8s-w2"))],
+                               url=query_url(FLOWS_QUERY))]},
         "metrics-drop-counter-not-rising": {
             "breaks": "hubble_drop_total does not count the policy drops on k8s-w1",
             "expect": [TESTS["drop"]],

@@ -454,15 +454,18 @@ class Scenario:
         for doc in manifests.load(starwars.APP):
             result = {**doc, "metadata": {**doc["metadata"], "namespace": self.ns,
                                           "uid": _uid(self.ns, doc["kind"], doc["metadata"]["name"])}}
-            self.apply(doc, starwars.APP, result, "seed 1546-1555 (the service, deployment and pods that "
+            name = doc["metadata"]["name"]
+            line = {"Service": 1554, "tiefighter": 1550, "xwing": 1551}.get(doc["kind"], 0) or \
+                {"tiefighter": 1550, "xwing": 1551}.get(name, 1548)
+            self.apply(doc, starwars.APP, result, f"seed {line} `{name}` (the {doc['kind']} that "
                        "kubectl apply -f http-sw-app.yaml of seed 1523 created)", namespace=self.ns)
         pending = [pod_obj(self.ns, n, ready=False) for n in PODS]
         ready = [pod_obj(self.ns, n, ready=True) for n in PODS]
-        self.add("k8s_list", "seed 1546-1551 (4 pods Running 1/1 with their labels; ContainerCreating first: "
+        self.add("k8s_list", "seed 1548-1551 `deathstar-8c4c77fb7-m8q2b` `xwing` (4 pods Running 1/1 with their labels; ContainerCreating first: "
                  "reconstructed 'not yet')", [value(pending), value(ready)],
                  api_version="v1", kind="Pod", namespace=self.ns)
         both = ["deathstar-8c4c77fb7-m8q2b", "deathstar-8c4c77fb7-nnzkt"]
-        self.add("k8s_list", "seed 1555 (endpoints/deathstar 172.20.1.167:80,172.20.2.219:80; one endpoint "
+        self.add("k8s_list", "seed 1555 `172.20.1.167` (endpoints/deathstar 172.20.1.167:80,172.20.2.219:80; one endpoint "
                  "before the second pod's is programmed: reconstructed 'not yet')",
                  [value([endpointslice_obj(self.ns, both[1:])]), value([endpointslice_obj(self.ns, both)])],
                  api_version="discovery.k8s.io/v1", kind="EndpointSlice", namespace=self.ns,
@@ -473,8 +476,8 @@ class Scenario:
         relpath = starwars.L3_L4_POLICY if kind == "l3l4" else starwars.L7_POLICY
         doc = manifests.load(relpath)[0]
         generation = 1 if kind == "l3l4" else 2
-        seed = ("seed 1862-1863 (ciliumnetworkpolicy.cilium.io/rule1 created)" if kind == "l3l4"
-                else "seed 2088-2089 (ciliumnetworkpolicy.cilium.io/rule1 configured)")
+        seed = ("seed 1863 `rule1` (ciliumnetworkpolicy.cilium.io/rule1 created)" if kind == "l3l4"
+                else "seed 2089 `rule1` (ciliumnetworkpolicy.cilium.io/rule1 configured)")
         self.apply(doc, relpath, cnp_obj(self.ns, relpath, generation=generation, valid=None), seed,
                    namespace=self.ns)
         self.policy_kind = kind
@@ -487,9 +490,9 @@ class Scenario:
         cnp_results = ([value(cnp_obj(self.ns, relpath, generation=gen, valid=None)),
                         value(cnp_obj(self.ns, relpath, generation=gen))] if kind == "l3l4"
                        else [value(cnp_obj(self.ns, relpath, generation=gen))])
-        self.add("k8s_get", "seed 1862-1915 (kubectl get cnp: rule1 VALID True, 'Policy validation succeeded'; "
+        self.add("k8s_get", "seed 1863-1908 `rule1` `lastTransitionTime` (kubectl get cnp: rule1 VALID True, 'Policy validation succeeded'; "
                  "no status before the operator validated it: reconstructed 'not yet')" if kind == "l3l4" else
-                 "seed 2091-2093, 2116-2117 (rule1 updated in place, VALID True)",
+                 "seed 2093 `rule1` (rule1 updated in place, VALID True)",
                  cnp_results, api_version="cilium.io/v2", kind="CiliumNetworkPolicy", name="rule1", namespace=self.ns)
         uid = _uid(self.ns, "cnp", "rule1")
         cmd_get = policy.policy_get_command(self.ns, "rule1", uid)
@@ -503,14 +506,14 @@ class Scenario:
                     seed += "; k8s-w2 has not imported it on the first look (404: reconstructed 'not yet')"
             else:
                 results = [cmd(policy_get_output(self.ns, relpath, rev))]
-                seed = "seed 2129-2157 (c0 policy get: rule1 with the http rule POST /v1/request-landing, Revision: 3)"
+                seed = "seed 2131-2154 `endpointSelector` `egress` (c0 policy get: rule1 with the http rule POST /v1/request-landing, Revision: 3)"
                 if node == "k8s-ctr":
                     results = [cmd(policy_get_output(self.ns, starwars.L3_L4_POLICY, REVISION["l3l4"]))] + results
                     seed += "; the L3/L4 version first (reconstructed 'not yet')"
             self.add("pod_exec", seed, results, namespace=KS, pod=AGENT_PODS[node], container="cilium-agent",
                      command=cmd_get)
             ep_results = [cmd(endpoint_list(self.ns, node, kind))]
-            ep_seed = (f"seed 1940-2004 (endpoint list on {node}: deathstar endpoints ingress Enabled, "
+            ep_seed = (f"seed 1944-2004 `reserved:host` `reserved:host` (endpoint list on {node}: deathstar endpoints ingress Enabled, "
                        f"the rest Disabled) as JSON; revision {rev} reconstructed")
             if kind == "l3l4" and node == "k8s-w1":
                 ep_results = [cmd(endpoint_list(self.ns, node, kind, lag={3615: "regenerating"}))] * 2 + ep_results
@@ -546,7 +549,7 @@ class Scenario:
 
     def deathstar_service(self) -> None:
         """The deny check reads the deathstar Service's ClusterIP (the address curl must have tried)."""
-        self.add("k8s_get", "seed 1554 (service/deathstar ClusterIP 10.96.41.44)", [value(service_obj_ns(self.ns))],
+        self.add("k8s_get", "seed 1554 `10.96.41.44` (service/deathstar ClusterIP 10.96.41.44)", [value(service_obj_ns(self.ns))],
                  api_version="v1", kind="Service", name="deathstar", namespace=self.ns)
 
     def observe(self, filters: list[str], results: list[dict[str, Any]], seed: str) -> None:
@@ -599,14 +602,14 @@ def build() -> dict[str, Scenario]:
         return s
 
     s = begin("demo")
-    s.add("k8s_get", "seed 1552-1553 (deployment.apps/deathstar 2/2)", [value(deployment_obj(s.ns))],
+    s.add("k8s_get", "seed 1548-1549 `deathstar` `deathstar` (two deathstar pods Running; the Deployment's READY 2/2: reconstructed, the seed never prints it: from replicas: 2 of http-sw-app.yaml)", [value(deployment_obj(s.ns))],
           api_version="apps/v1", kind="Deployment", name="deathstar", namespace=s.ns)
-    s.add("k8s_get", "seed 1554 (service/deathstar ClusterIP 10.96.41.44 80/TCP)", [value(service_obj_ns(s.ns))],
+    s.add("k8s_get", "seed 1554 `10.96.41.44` (service/deathstar ClusterIP 10.96.41.44 80/TCP)", [value(service_obj_ns(s.ns))],
           api_version="v1", kind="Service", name="deathstar", namespace=s.ns)
     s.namespace_deleted()
 
     s = begin("identity")
-    s.add("k8s_list", "seed 1559-1565 (CiliumEndpoints: deathstar x2 15933, tiefighter 9225, xwing 7207)",
+    s.add("k8s_list", "seed 1562-1565 `15933` `7207` (CiliumEndpoints: deathstar x2 15933, tiefighter 9225, xwing 7207)",
           [value([cep_obj(s.ns, n) for n in PODS])], api_version="cilium.io/v2", kind="CiliumEndpoint",
           namespace=s.ns)
     s.namespace_deleted()
@@ -620,8 +623,8 @@ def build() -> dict[str, Scenario]:
                       "connect with EHOSTUNREACH, bpf/bpf_sock.c cil_sock4_connect; the landing is made again "
                       "from a new client port)", started="2025-07-25T18:04:19.412808530Z")
         s.request(ship, *starwars.LANDING, LANDED,
-                  f"seed 1685-1692 ({ship} requests a landing with no policy; the exchange is forwarded in "
-                  "seed 1725-1745, 1804-1812); body 'Ship landed' (facts §1)")
+                  f"seed 1686-1691 `request-landing` `request-landing` ({ship} requests a landing with no policy; the exchange is forwarded in "
+                  "seed 1723-1736, 1804-1812); body 'Ship landed' (facts §1)")
         s.namespace_deleted()
 
     s = begin("l3l4-enforced")
@@ -630,34 +633,34 @@ def build() -> dict[str, Scenario]:
 
     s = begin("l3l4-xwing")
     s.policy_applied("l3l4")
-    req = s.request("xwing", *starwars.LANDING, TIMED_OUT, "seed 1923-1924 (xwing: command terminated with exit code 28)")
+    req = s.request("xwing", *starwars.LANDING, TIMED_OUT, "seed 1924 `28` (xwing: command terminated with exit code 28)")
     s.deathstar_service()
     s.observe(["--type", "drop"], [cmd(""), cmd("\n".join(drop_flows(s.ns, 40112, when="2025-07-25T18:03:5")[:1]
                                                           + drop_flows(s.ns, req.local_port)) + "\n")],
-              "seed 1848 (hubble observe --type drop): the xwing's SYNs dropped POLICY_DENIED at the deathstar "
+              "seed 1848 `drop` (hubble observe --type drop): the xwing's SYNs dropped POLICY_DENIED at the deathstar "
               "(flow shape: facts, hubble-1.17-formats.md §1.4; a drop of an earlier request from port 40112 "
               "and nothing on the first look: reconstructed)")
     s.namespace_deleted()
 
     s = begin("l3l4-tiefighter")
     s.policy_applied("l3l4")
-    s.request("tiefighter", *starwars.LANDING, LANDED, "seed 1934-1935 (tiefighter: Ship landed)")
+    s.request("tiefighter", *starwars.LANDING, LANDED, "seed 1935 `Ship landed` (tiefighter: Ship landed)")
     s.namespace_deleted()
 
     s = begin("exhaust-before-l7")
     s.policy_applied("l3l4")
     s.request("tiefighter", *starwars.EXHAUST_PORT, EXPLODED,
-              "seed 2021-2030 (PUT /v1/exhaust-port: Panic: deathstar exploded; HTTP status not documented: "
+              "seed 2022-2030 `Panic: deathstar exploded` `temp/main.go:5 +0x85` (PUT /v1/exhaust-port: Panic: deathstar exploded; HTTP status not documented: "
               "reconstructed)")
     s.namespace_deleted()
 
     s = begin("l7-landing")
     s.policy_applied("l3l4")
     s.policy_applied("l7")
-    req = s.request("tiefighter", *starwars.LANDING, LANDED, "seed 2161-2163 (Ship landed under the L7 rule1)",
+    req = s.request("tiefighter", *starwars.LANDING, LANDED, "seed 2163 `Ship landed` (Ship landed under the L7 rule1)",
                     started="2025-07-25T18:23:15.801244910Z")
     s.observe(["--protocol", "http"], [cmd(""), cmd("\n".join(http_flows(s.ns, req.local_port, *starwars.LANDING)) + "\n")],
-              "seed 2197-2208 (http-request FORWARDED, http-response FORWARDED HTTP/1.1 200 1ms; "
+              "seed 2200-2208 `tiefighter` `request-landing` (http-request FORWARDED, http-response FORWARDED HTTP/1.1 200 1ms; "
               "nothing on the first look: reconstructed)")
     s.namespace_deleted()
 
@@ -680,10 +683,10 @@ def build() -> dict[str, Scenario]:
     s = begin("visibility")
     s.policy_applied("l3l4")
     req = s.request("tiefighter", *starwars.EXHAUST_PORT, EXPLODED,
-                    "seed 2021-2030 (PUT /v1/exhaust-port under the L3/L4 rule1: Panic: deathstar exploded)",
+                    "seed 2022-2030 `Panic: deathstar exploded` `temp/main.go:5 +0x85` (PUT /v1/exhaust-port under the L3/L4 rule1: Panic: deathstar exploded)",
                     started="2025-07-25T18:15:44.101532114Z")
     s.observe(["--protocol", "tcp"], [cmd(""), cmd("\n".join(tcp_flows(s.ns, req.local_port)) + "\n")],
-              "seed 2032-2041 (hubble observe --protocol tcp: the exchange as TCP flows only, SYN/ACK, ACK/PSH, "
+              "seed 2034-2041 `deathstar-8c4c77fb7-m8q2b` `deathstar-8c4c77fb7-m8q2b` (hubble observe --protocol tcp: the exchange as TCP flows only, SYN/ACK, ACK/PSH, "
               "ACK/FIN, pre-xlate-rev TRACED; no HTTP); the tiefighter's own segments and nothing on the first "
               "look: reconstructed")
     # the teardown of a scenario that stops before the L7 update (rule1 still L3/L4)
@@ -691,7 +694,7 @@ def build() -> dict[str, Scenario]:
           [value(True)], api_version="v1", kind="Namespace", name=s.ns)
     s.policy_applied("l7")
     s.exhaust_port_denied("facts §1 (under the L7 rule1 the PUT is denied: Envoy's 403 'Access denied')",
-                          "seed 2897-2903 (L7 visibility: method and URL) and facts §1 (hubble-cli.rst: http-request "
+                          "seed 2901 `HTTP` (L7 visibility: method and URL) and facts §1 (hubble-cli.rst: http-request "
                           "DROPPED (HTTP/1.1 PUT .../v1/exhaust-port), then Envoy's http-response FORWARDED 403)")
     s.namespace_deleted()
 
@@ -703,10 +706,10 @@ def build() -> dict[str, Scenario]:
     s = begin("cleanup")
     s.policy_applied("l3l4")
     s.policy_applied("l7")
-    s.add("k8s_delete", "seed 2188-2189 (kubectl delete cnp rule1: ciliumnetworkpolicy.cilium.io \"rule1\" deleted)",
+    s.add("k8s_delete", "seed 2189 `rule1` (kubectl delete cnp rule1: ciliumnetworkpolicy.cilium.io \"rule1\" deleted)",
           [value(True)], api_version="cilium.io/v2", kind="CiliumNetworkPolicy", name="rule1", namespace=s.ns)
     del s.labels["CiliumNetworkPolicy/rule1"]
-    s.add("k8s_list", "seed 2191-2192 (kubectl get cnp: No resources found in default namespace.)", [value([])],
+    s.add("k8s_list", "seed 2192 `No resources found` (kubectl get cnp: No resources found in default namespace.)", [value([])],
           api_version="cilium.io/v2", kind="CiliumNetworkPolicy", namespace=s.ns)
     for node in NODES:
         s.add("pod_exec", "reconstructed (cilium-dbg policy get with rule1's labels after the delete: the agent "
@@ -717,7 +720,7 @@ def build() -> dict[str, Scenario]:
     s = begin("l7-xwing")
     s.policy_applied("l3l4")
     s.policy_applied("l7")
-    s.request("xwing", *starwars.LANDING, TIMED_OUT, "seed 1923-1924 (xwing still cannot connect: exit code 28)")
+    s.request("xwing", *starwars.LANDING, TIMED_OUT, "seed 1924 `28` (xwing still cannot connect: exit code 28)")
     s.deathstar_service()
     s.namespace_deleted()
     return out

@@ -96,6 +96,8 @@ def call_cost(op: str, args: dict[str, Any], state: list[str], result: dict[str,
         return APPLY
     if op == "http_get":
         return HTTP
+    if op == "node_clock":  # three `date` reads over the node shell
+        return Cost(3 * SSH.seconds, f"three reads over the node shell; {SSH.source}")
     if op == "node_shell":
         command = args.get("command", "")
         if "kubectl" in command:

@@ -1,0 +1,215 @@
+"""First contact (issue 15, points 1, 2, 3 and 8): a student's own machine and lab.
+
+* every path option works as `--opt VALUE` and as `--opt=VALUE` (pytest's rootdir stays the
+  project's, so collection finds the feature files);
+* `--help`, `--collect-only`, `--markers`, `--fixtures`, `--version` and `-k`/`-m` dry runs
+  never run `vagrant` or read a kubeconfig, with Debian's Vagrant 2.3.4 on PATH as with a
+  stand-in whose provisioning/ check would fail;
+* a write-up lab (`--vagrant-dir`, a folder the suite did not provision) is not held to the
+  suite's Vagrant floor: the version found is shown and the run goes on;
+* a lab that cannot be reached (machines gone, SSH login refused, API server refusing)
+  ends in one line of words with the next command to try, and no traceback.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.standin_vagrant import standin
+from tests.unit.sshd_server import free_port, loopback_sshd, write_key
+
+ROOT = Path(__file__).resolve().parents[2]
+WRITEUP_LAB = Path(__file__).resolve().parent / "data" / "writeup-lab"
+DEBIAN_VAGRANT = Path("/usr/bin/vagrant")
+
+
+def run(tmp: Path, *args: str, env: dict[str, str] | None = None, cwd: Path = ROOT,
+        timeout: float = 180) -> tuple[int, str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "CILAB_"))}
+    base.pop("VAGRANT_EXE", None)
+    base.update(env or {})
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:randomly", "--basetemp", str(tmp / "bt"), *args],
+                          cwd=cwd, capture_output=True, text=True, timeout=timeout, env=base)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def logging_vagrant(folder: Path, real: Path) -> Path:
+    """A `vagrant` on PATH that logs each call and hands it to `real`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    exe = folder / "vagrant"
+    exe.write_text(f'#!/bin/sh\necho "$*" >>"{folder}/calls.log"\nexec "{real}" "$@"\n')
+    exe.chmod(0o755)
+    return exe
+
+
+def writeup_lab(home: Path) -> Path:
+    lab = home / "cilium-lab"
+    lab.mkdir(parents=True)
+    shutil.copy(WRITEUP_LAB / "Vagrantfile", lab / "Vagrantfile")
+    return lab
+
+
+def no_traceback(out: str) -> None:
+    assert "Traceback" not in out and "\nE   " not in out and "site-packages" not in out \
+        and "cilab/ssh.py" not in out, out
+
+
+# --- point 1: both forms of every path option --------------------------------------------
+
+def test_every_path_option_keeps_the_project_rootdir_in_both_forms(tmp_path: Path) -> None:
+    """A value given as a word of its own names an existing folder outside the project:
+    pytest used to take it for a test path and move its rootdir there.  Each form collects
+    the suite's own scenarios, as many as a plain `pytest --collect-only` from the project."""
+    rc, out = run(tmp_path, "--lab", "replay", "--collect-only", "-q")
+    found = re.search(r"^(\d+) tests collected", out, re.M)
+    assert rc == 0 and found, out
+    SCENARIOS = int(found[1])
+    assert SCENARIOS == len(re.findall(r"^tests/scenarios/test_\w+\.py::", out, re.M)) > 80, out
+    elsewhere = tmp_path / "elsewhere"  # exists, outside the project
+    shutil.copytree(ROOT / "fixtures" / "transcripts" / "reference", elsewhere / "transcript")
+    kubeconfig = elsewhere / "kubeconfig"
+    kubeconfig.write_text("apiVersion: v1\nkind: Config\n")
+    lab = writeup_lab(tmp_path / "home")
+    groups = [  # the options of one lab go in one command: (option, value) pairs
+        ["--lab", "replay"], [("--transcript", str(elsewhere / "transcript")), ("--call-log", str(elsewhere)),
+                              ("--alluredir", str(elsewhere / "allure"))],
+        ["--lab", "vagrant"], [("--vagrant-dir", str(lab)), ("--provisioning-logs", str(elsewhere)),
+                               ("--record", str(elsewhere))],
+        ["--lab", "kubeconfig"], [("--kubeconfig", str(kubeconfig)), ("--ssh-config", str(kubeconfig))],
+    ]
+    (elsewhere / "allure").mkdir()
+    for lab_args, options in zip(groups[::2], groups[1::2]):
+        for spaced in (True, False):
+            args = [*lab_args, "--collect-only", "-q"]
+            for option, value in options:
+                args += [option, value] if spaced else [f"{option}={value}"]
+            rc, out = run(tmp_path, *args)
+            assert rc == 0, f"{' '.join(args)}: exit {rc}\n{out}"
+            assert f"{SCENARIOS} tests collected" in out, f"{' '.join(args)}:\n{out}"
+            assert "FileNotFoundError" not in out and "error" not in out.lower(), f"{' '.join(args)}:\n{out}"
+
+
+# --- point 2: dry runs look at no lab ----------------------------------------------------
+
+DRY_RUNS = [["--help"], ["--version"], ["--collect-only", "-q"], ["--markers"], ["--fixtures"],
+            ["--collect-only", "-q", "-k", "redaction"], ["--collect-only", "-q", "-m", "hubble and ports"]]
+
+
+@pytest.mark.parametrize("vagrant", ["debian-2.3.4", "standin-without-k8s-ctr"])
+def test_dry_runs_never_run_vagrant(vagrant: str, tmp_path: Path) -> None:
+    if vagrant == "debian-2.3.4":
+        if not DEBIAN_VAGRANT.exists():
+            pytest.fail(f"{DEBIAN_VAGRANT} is missing: apt-get install vagrant (scripts/test does)", pytrace=False)
+        bindir = tmp_path / "bin"
+        logging_vagrant(bindir, DEBIAN_VAGRANT)
+        log = bindir / "calls.log"
+    else:  # 2.4.9, but the folder would fail the Vagrantfile check (no k8s-ctr machine)
+        bindir = tmp_path / "standin"
+        standin(bindir, machines={"default": ("running", "virtualbox")})
+        log = bindir / "calls.log"
+    env = {"PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}", "VAGRANT_HOME": str(tmp_path / "vagrant.d")}
+    for args in DRY_RUNS if vagrant == "debian-2.3.4" else DRY_RUNS[:3]:
+        rc, out = run(tmp_path, *args, env=env)
+        assert rc == 0, f"pytest {' '.join(args)}: exit {rc}\n{out}"
+        assert "ERROR" not in out, f"pytest {' '.join(args)}:\n{out}"
+        assert not log.exists(), f"pytest {' '.join(args)} ran vagrant: {log.read_text()}"
+    # and the same bare command without a dry-run option does reach vagrant (the check is live)
+    rc, out = run(tmp_path, "-q", env=env)
+    assert rc != 0 and log.exists(), out
+
+
+# --- point 3: a write-up lab and its own Vagrant ------------------------------------------
+
+def test_writeup_lab_with_debian_vagrant_is_not_held_to_the_floor(tmp_path: Path) -> None:
+    """Debian's 2.3.4 runs `status` on the write-up's Vagrantfile; the machines are not
+    created here, which is the one line the run ends with (not the version floor)."""
+    if not DEBIAN_VAGRANT.exists():
+        pytest.fail(f"{DEBIAN_VAGRANT} is missing: apt-get install vagrant (scripts/test does)", pytrace=False)
+    lab = writeup_lab(tmp_path / "home")
+    rc, out = run(tmp_path, "--lab", "vagrant", "--vagrant-dir", str(lab),
+                  env={"VAGRANT_EXE": str(DEBIAN_VAGRANT), "VAGRANT_HOME": str(tmp_path / "vagrant.d")})
+    assert rc != 0
+    assert "2.4.9" not in out, out
+    errors = [line for line in out.splitlines() if line.startswith("ERROR")]
+    assert errors == [f"ERROR: machines not running in {lab}: k8s-ctr (not_created), k8s-w1 (not_created), "
+                      f"k8s-w2 (not_created); bring them up there with `cd {lab} && vagrant up` (the suite "
+                      "starts nothing in a folder it did not provision)"], out
+    no_traceback(out)
+
+
+def test_suite_lab_keeps_the_floor(tmp_path: Path) -> None:
+    """provisioning/ (the lab the suite builds) still needs 2.4.9: a stand-in 2.4.3 is refused."""
+    exe = standin(tmp_path / "standin", version="2.4.3")
+    rc, out = run(tmp_path, "--lab", "vagrant", env={"VAGRANT_EXE": str(exe)})
+    assert rc != 0
+    assert [line for line in out.splitlines() if line.startswith("ERROR")] == [
+        f"ERROR: Vagrant 2.4.3 found at {exe}; the lab needs Vagrant 2.4.9 or newer (VirtualBox 7.2 needs it): "
+        "get it from https://developer.hashicorp.com/vagrant/install"], out
+    assert (tmp_path / "standin" / "calls.log").read_text().split("\n")[0] == "--version"
+
+
+# --- point 8: a lab that cannot be reached, in one line -----------------------------------
+
+def lab_unavailable_lines(out: str) -> list[str]:
+    """The lines that tell the student the lab is unavailable, not counting pytest's own
+    short summary (``FAILED <test id> - <message>``: cut to the terminal's width on a
+    terminal, printed whole where CI is set)."""
+    return [line for line in out.splitlines() if "lab unavailable" in line and not line.startswith("FAILED ")]
+
+
+def test_machines_gone_is_one_line_with_vagrant_status(tmp_path: Path) -> None:
+    """The write-up lab's machines are gone: Vagrant still lists them as running (its state
+    is stale), but nothing answers on their SSH port.  Built with Vagrant 2.4.3: shown, not refused."""
+    lab = writeup_lab(tmp_path / "home")
+    port = free_port()  # nothing listens there
+    write_key(tmp_path / "standin" / "key")
+    exe = standin(tmp_path / "standin", version="2.4.3", port=port)
+    started = time.monotonic()
+    rc, out = run(tmp_path, "--lab", "vagrant", "--vagrant-dir", str(lab), env={"VAGRANT_EXE": str(exe)})
+    assert rc != 0
+    assert time.monotonic() - started < 60, out
+    assert (f"[cilab] Vagrant 2.4.3 in {lab} (a lab of your own: nothing is started or provisioned, its "
+            "Cilium release is changed only with --allow-helm-changes; the 2.4.9 floor is for the lab the "
+            "suite builds)") in out.splitlines(), out
+    line = (f"lab unavailable: k8s-ctr does not answer on SSH at 127.0.0.1:{port} (connection refused): the "
+            f"lab's machines are stopped or gone; try `cd {lab} && vagrant status`")
+    assert lab_unavailable_lines(out) == [line, f"! Interrupted: {line} !"], out
+    no_traceback(out)
+    calls = (tmp_path / "standin" / "calls.log").read_text().split()
+    assert not {"up", "provision", "destroy", "halt", "reload"} & set(calls), calls
+
+
+def test_ssh_login_refused_is_one_line_with_vagrant_ssh(tmp_path: Path) -> None:
+    lab = writeup_lab(tmp_path / "home")
+    with loopback_sshd(tmp_path / "sshd") as server:
+        exe = standin(tmp_path / "standin", port=server.port, user=server.user, key=server.wrong_key)
+        rc, out = run(tmp_path, "--lab", "vagrant", "--vagrant-dir", str(lab), env={"VAGRANT_EXE": str(exe)})
+    assert rc != 0
+    line = (f"lab unavailable: k8s-ctr refused the SSH login of {server.user} at 127.0.0.1:{server.port} "
+            f"(authentication failed); the key `vagrant ssh-config` names is not accepted: try "
+            f"`cd {lab} && vagrant ssh k8s-ctr`")
+    assert lab_unavailable_lines(out) == [line, f"! Interrupted: {line} !"], out
+    no_traceback(out)
+
+
+def test_api_server_refusing_is_one_line_with_kubectl(tmp_path: Path) -> None:
+    port = free_port()  # nothing listens there
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\n"
+        f"clusters: [{{name: c, cluster: {{server: 'https://127.0.0.1:{port}', insecure-skip-tls-verify: true}}}}]\n"
+        "users: [{name: u, user: {token: not-a-real-token}}]\n"
+        "contexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n")
+    rc, out = run(tmp_path, "--lab", "kubeconfig", "--kubeconfig", str(kubeconfig))
+    assert rc != 0
+    assert [line for line in out.splitlines() if line.startswith("ERROR")] == [
+        f"ERROR: the API server https://127.0.0.1:{port} does not answer (connection refused); "
+        f"try `kubectl --kubeconfig {kubeconfig} get nodes`"], out
+    no_traceback(out)
