@@ -83,6 +83,20 @@ Feature: The Star Wars demo: identities, an L3/L4 policy and an L7 policy
       | tiefighter |
       | xwing      |
 
+  @no_policy
+  Scenario: Each deathstar replica lands a ship and blows up at its exhaust port
+    The Service hides which replica answers: a broken replica stays behind it (the deathstar
+    has no readiness probe) and gets its share of the landings. So each deathstar pod is
+    asked on its own IP, the endpoints `kubectl get deploy,svc,ep deathstar` lists (seed
+    1555: 172.20.1.167:80 and 172.20.2.219:80), with the requests of seed 1690 and 2020:
+      kubectl exec tiefighter -- curl -s -XPOST 172.20.1.167/v1/request-landing
+      kubectl exec tiefighter -- curl -s -XPUT 172.20.1.167/v1/exhaust-port
+    and the same for the other pod. Each must answer, each time.
+    When the tiefighter requests a landing from each deathstar pod directly
+    Then every deathstar pod answers "Ship landed"
+    When the tiefighter sends PUT /v1/exhaust-port to each deathstar pod directly
+    Then every deathstar pod answers "Panic: deathstar exploded"
+
   @l3l4
   Scenario: The L3/L4 rule1 is accepted and enforced on the deathstar endpoints only
     `kubectl get cnp` shows rule1 VALID True (seed 1862-1915); in `cilium-dbg endpoint list`

@@ -133,6 +133,29 @@ def request(lab: Lab, namespace: str, ship: str, method: str, path: str, policy:
     return send(lab, namespace, ship, method, path, max_time=max_time)
 
 
+def pod_url(pod: dict[str, Any], path: str) -> str:
+    """The URL of `path` on one deathstar pod's own IP (no Service in between)."""
+    ip = (pod.get("status") or {}).get("podIP")
+    assert ip, f"Pod {pod['metadata']['name']} has no pod IP"
+    return f"http://{ip}{path}"
+
+
+def send_to_pod(lab: Lab, namespace: str, ship: str, method: str, path: str, pod: dict[str, Any],
+                max_time: int = 5) -> traffic.Response:
+    """`kubectl exec <ship> -- curl -X <method> <pod IP><path>`: a request to one deathstar
+    pod directly, with no policy in force, sent once the pod is Ready (`wait_ready`).  Every
+    attempt is judged (`traffic.send_positive`, `via_service` False: with no Service in the
+    way nothing is lag but a name or a proxy not ready yet, and neither applies to a pod IP);
+    an attempt that failed names this pod and its node.  The last response is returned for
+    the Then step to judge (the exhaust port's 503 panic is its answer)."""
+    name, node = pod["metadata"]["name"], k8s.pod_node(pod)
+    return traffic.send_positive(lab, namespace, ship, method, pod_url(pod, path), marker_param=None,
+                                 container=SHIP_CONTAINER, max_time=max_time, keep_last=True,
+                                 app_5xx_is_answer=(method, path) == EXHAUST_PORT, via_service=False,
+                                 backend_of=lambda resp: f"{name} on {node or 'an unknown node'}",
+                                 policy_drop_of=lambda resp: attempt_flows.policy_drop_of(lab, resp))
+
+
 def endpoints_identities(lab: Lab, namespace: str) -> dict[str, int | None]:
     """Pod name -> security identity, from the CiliumEndpoints of the namespace
     (`kubectl get ciliumendpoints.cilium.io -n <ns>`: status.identity.id)."""

@@ -319,7 +319,7 @@ class Attempt:
         return f"attempt {resp.attempt} (from port {req.local_port}, started {start}): {self.kind}: {self.cause}"
 
 
-def judge_attempt(resp: Response, *, app_5xx_is_answer: bool = False) -> Attempt:
+def judge_attempt(resp: Response, *, app_5xx_is_answer: bool = False, via_service: bool = True) -> Attempt:
     """What one attempt of a positive request was (see docs/architecture.md for the sources):
 
     * lag: the name did not resolve yet (curl 6, or a resolver timeout); the client's node has
@@ -331,6 +331,8 @@ def judge_attempt(resp: Response, *, app_5xx_is_answer: bool = False) -> Attempt
     * failed: the attempt reached a backend and failed: refused or reset, no answer after
       connecting, Envoy's ``upstream connect error`` (it tried a backend), a 5xx from the
       application (unless `app_5xx_is_answer`: the deathstar's exhaust port answers 503);
+      ``No route to host`` too when the request goes to a pod's own IP (`via_service`
+      False): no Service, so no socket LB backend to wait for;
     * answer: any other HTTP answer, for the Then steps to judge."""
     err = resp.error
     if resp.status is not None:
@@ -347,7 +349,7 @@ def judge_attempt(resp: Response, *, app_5xx_is_answer: bool = False) -> Attempt
     seen = _outcome(resp)
     if resp.rc == 6 or (resp.rc == CURL_TIMEOUT_EXIT and "Resolving timed out" in err):
         return Attempt(resp, LAG, f"the name is not resolvable yet: {seen}")
-    if resp.rc == 7 and "No route to host" in err:
+    if resp.rc == 7 and "No route to host" in err and via_service:
         return Attempt(resp, LAG, f"the client's node has no backend for the Service yet (socket LB: "
                                   f"EHOSTUNREACH): {seen}")
     if resp.rc == CURL_TIMEOUT_EXIT and _CONNECT_TIMEOUT_RE.search(err) and not resp.time_connect:
@@ -362,7 +364,7 @@ def attempts_report(attempts: list[Attempt]) -> str:
 def send_positive(lab: Lab, namespace: str, pod: str, method: str, url: str, *,
                   marker_param: str | None = "cilab", container: str | None = None, max_time: int = 5,
                   keep_last: bool = False, on_sent: Callable[[Response], None] | None = None,
-                  app_5xx_is_answer: bool = False,
+                  app_5xx_is_answer: bool = False, via_service: bool = True,
                   backend_of: Callable[[Response], str] | None = None,
                   policy_drop_of: Callable[[Response], str | None] | None = None) -> Response:
     """A request that must succeed, sent after the Service's endpoints are the Ready pods
@@ -392,7 +394,7 @@ def send_positive(lab: Lab, namespace: str, pod: str, method: str, url: str, *,
     def attempt() -> Response:
         req = new_request(lab, namespace, pod, method, url, marker_param=marker_param)
         resp = replace(send(lab, req, container=container, max_time=max_time), attempt=next(sent))
-        judged = judge_attempt(resp, app_5xx_is_answer=app_5xx_is_answer)
+        judged = judge_attempt(resp, app_5xx_is_answer=app_5xx_is_answer, via_service=via_service)
         attempts.append(judged)
         if on_sent is not None:
             on_sent(resp)

@@ -137,6 +137,41 @@ def send_request(lab: Lab, scenario_ns: str, ctx: dict[str, Any], ship: str, met
     _request(lab, scenario_ns, ctx, ship, method, path)
 
 
+def _to_each_pod(lab: Lab, scenario_ns: str, ctx: dict[str, Any], ship: str, method: str, path: str) -> None:
+    """The request sent to every deathstar pod's own IP, one pod after the other
+    (`starwars.send_to_pod`); ctx["pod_responses"]: pod name -> (its node, the response)."""
+    ctx["pod_responses"] = {
+        p["metadata"]["name"]: (k8s.pod_node(p), starwars.send_to_pod(lab, scenario_ns, ship, method, path, p,
+                                                                       max_time=MAX_TIME))
+        for p in sorted(ctx["starwars_pods"], key=lambda p: p["metadata"]["name"]) if starwars.is_deathstar(p)}
+
+
+@when(parsers.re(r"the (?P<ship>tiefighter|xwing) requests a landing from each deathstar pod directly"))
+def request_landing_each_pod(lab: Lab, scenario_ns: str, ctx: dict[str, Any], ship: str) -> None:
+    _to_each_pod(lab, scenario_ns, ctx, ship, *starwars.LANDING)
+
+
+@when(parsers.re(r"the (?P<ship>tiefighter|xwing) sends (?P<method>[A-Z]+) (?P<path>/\S+) to each deathstar pod "
+                 r"directly"))
+def send_each_pod(lab: Lab, scenario_ns: str, ctx: dict[str, Any], ship: str, method: str, path: str) -> None:
+    _to_each_pod(lab, scenario_ns, ctx, ship, method, path)
+
+
+@then(parsers.re(r'every deathstar pod answers "(?P<text>[^"]+)"'))
+def every_pod_answers(ctx: dict[str, Any], text: str) -> None:
+    """Every: a replica that is broken still gets its share of the Service's requests, so
+    each one is asked on its own IP and must give the answer."""
+    answers = ctx["pod_responses"]
+    wrong = []
+    for name, (node, resp) in sorted(answers.items()):
+        first = (resp.body.strip().splitlines() or [""])[0].strip()
+        if not (resp.rc == 0 and first == text):
+            wrong.append(f"{name} on {node} ({_what(resp)}): {starwars.describe_response(resp)}")
+    assert len(answers) == starwars.DEATHSTAR_REPLICAS and not wrong, (
+        f"expected each of the {starwars.DEATHSTAR_REPLICAS} deathstar pods to answer {text!r}; "
+        + ("; ".join(wrong) if wrong else f"asked {len(answers)}: {', '.join(sorted(answers)) or 'none'}"))
+
+
 def _what(resp: Any) -> str:
     req = resp.request
     return f"{req.pod}: {req.method} {req.url} (from port {req.local_port})"

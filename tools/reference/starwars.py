@@ -47,6 +47,7 @@ PODS = {  # name: (node, ip, endpoint id, identity, labels)
               {"app.kubernetes.io/name": "xwing", "class": "xwing", "org": "alliance"}),
 }
 DEATHSTAR_SVC_IP = "10.96.41.44"  # seed 1554
+DEATHSTARS = sorted(n for n in PODS if n.startswith("deathstar"))
 SYSTEM_ENDPOINTS = {  # node: [(endpoint id, identity, namespace, pod, ip, labels)], seed 1580-1592, 1940-2004
     "k8s-ctr": [(703, 1, None, None, None, ["reserved:host"]),
                 (1174, 5694, "kube-system", "coredns-674b8bbfcf-p8kth", "172.20.0.107", ["k8s:k8s-app=kube-dns"]),
@@ -75,6 +76,7 @@ SCENARIOS = {  # feature scenario -> its pytest test name
     "identity": "test_pods_with_the_same_labels_share_one_security_identity",
     "land-tiefighter": "test_without_any_policy_the_ship_is_allowed_to_land[tiefighter]",
     "land-xwing": "test_without_any_policy_the_ship_is_allowed_to_land[xwing]",
+    "every-replica": "test_each_deathstar_replica_lands_a_ship_and_blows_up_at_its_exhaust_port",
     "l3l4-enforced": "test_the_l3l4_rule1_is_accepted_and_enforced_on_the_deathstar_endpoints_only",
     "l3l4-xwing": "test_under_the_l3l4_rule1_the_xwings_landing_request_is_dropped",
     "l3l4-tiefighter": "test_under_the_l3l4_rule1_the_tiefighter_still_lands",
@@ -536,6 +538,15 @@ class Scenario:
                  container=starwars.SHIP_CONTAINER, command=traffic.curl_argv(req, max_time=MAX_TIME))
         return req
 
+    def request_pod(self, ship: str, method: str, path: str, pod: str, outcome: tuple[Any, ...], seed: str,
+                    started: str) -> traffic.Request:
+        """One request of `ship` to the deathstar pod `pod`'s own IP (no Service), answered `outcome`."""
+        req = traffic.new_request(self._lab, self.ns, ship, method, f"http://{PODS[pod][1]}{path}", marker_param=None)
+        self.add("pod_exec", seed + "; start line, -v lines and -w timings reconstructed",
+                 [curl_result(self.ns, ship, outcome, started, pod=pod)], namespace=self.ns, pod=ship,
+                 container=starwars.SHIP_CONTAINER, command=traffic.curl_argv(req, max_time=MAX_TIME))
+        return req
+
     def exhaust_port_denied(self, request_seed: str, observe_seed: str) -> None:
         """Under the L7 rule1: the tiefighter's PUT /v1/exhaust-port gets Envoy's 403, and
         Hubble shows its http-request DROPPED and the 403 response."""
@@ -558,15 +569,21 @@ class Scenario:
                           "--namespace", self.ns, *filters])
 
 
-def curl_result(ns: str, ship: str, outcome: tuple[Any, ...], started: str) -> dict[str, Any]:
+def curl_result(ns: str, ship: str, outcome: tuple[Any, ...], started: str, pod: str | None = None) -> dict[str, Any]:
     """What `traffic.curl_argv` prints in `ship` for `outcome`: ("answer", body, status), or
-    ("failed", curl exit, error, connected-to-address?, total seconds)."""
-    host, ip = f"deathstar.{ns}.svc.cluster.local", PODS[ship][1]
+    ("failed", curl exit, error, connected-to-address?, total seconds); to the Service's
+    name, or to the deathstar pod `pod`'s own IP."""
+    ip = PODS[ship][1]
+    host = address = PODS[pod][1] if pod else ""
+    if not pod:
+        host, address = f"deathstar.{ns}.svc.cluster.local", DEATHSTAR_SVC_IP
     if outcome[0] == "answer":
-        return curl_out(started, ip, body=outcome[1], status=outcome[2], host=host, address=DEATHSTAR_SVC_IP)
+        return curl_out(started, ip, body=outcome[1], status=outcome[2], host=host, address=address)
     _, rc, error, tried, total = outcome
+    if pod:
+        error = error.replace("deathstar port", f"{address} port")
     return curl_out(started, ip, status=None, rc=rc, connected=False, host=host, error=error,
-                    address=DEATHSTAR_SVC_IP if tried else "", namelookup=0.004 if tried else 0.0, total=total)
+                    address=address if tried else "", namelookup=0.004 if tried and not pod else 0.0, total=total)
 
 
 def answer(body: str, status: int) -> tuple[Any, ...]:
@@ -626,6 +643,19 @@ def build() -> dict[str, Scenario]:
                   f"seed 1686-1691 `request-landing` `request-landing` ({ship} requests a landing with no policy; the exchange is forwarded in "
                   "seed 1723-1736, 1804-1812); body 'Ship landed' (facts §1)")
         s.namespace_deleted()
+
+    s = begin("every-replica")
+    for n, pod in enumerate(DEATHSTARS):
+        s.request_pod("tiefighter", *starwars.LANDING, pod, LANDED,
+                      f"seed 1555 `{PODS[pod][1]}` ({pod}'s endpoint, asked directly), 1690 `request-landing` "
+                      "(the tiefighter's landing); body 'Ship landed' (facts §1)",
+                      started=f"2025-07-25T18:04:3{n}.081532114Z")
+    for n, pod in enumerate(DEATHSTARS):
+        s.request_pod("tiefighter", *starwars.EXHAUST_PORT, pod, EXPLODED,
+                      f"seed 1555 `{PODS[pod][1]}` ({pod}'s endpoint, asked directly), 2022 "
+                      "`Panic: deathstar exploded` (PUT /v1/exhaust-port; HTTP status not documented: reconstructed)",
+                      started=f"2025-07-25T18:04:4{n}.081532114Z")
+    s.namespace_deleted()
 
     s = begin("l3l4-enforced")
     s.policy_applied("l3l4")
@@ -835,6 +865,8 @@ def mutants() -> dict[str, dict[str, Any]]:
     left = _find(cleanup, "k8s_list", lambda a: a["kind"] == "CiliumNetworkPolicy")
     lt, lx, l3 = sc["land-tiefighter"], sc["land-xwing"], sc["l3l4-tiefighter"]
     lt_curls, lx_curls, l3_curls = _curls(lt, "tiefighter"), _curls(lx, "xwing"), _curls(l3, "tiefighter")
+    er = sc["every-replica"]
+    er_curls = _curls(er, "tiefighter")  # landing m8q2b, landing nnzkt, exhaust port m8q2b, exhaust port nnzkt
     return {
         "starwars-endpoint-enforces-without-policy": {
             "breaks": "before any policy the deathstar endpoint on k8s-w1 already enforces ingress policy",
@@ -903,10 +935,14 @@ def mutants() -> dict[str, dict[str, Any]]:
             "breaks": "one deathstar replica (deathstar-8c4c77fb7-m8q2b on k8s-w1) refuses connections: it has no "
                       "readiness probe, so it stays behind the Service, and a landing that reaches it is refused "
                       "while the next one reaches the other replica and lands",
-            "expect": [t["land-tiefighter"]],
-            "message": f"attempt 2 of 2 (from port {_port(lt_curls[1])}) reached a backend and failed (backend: "
-                       "deathstar-8c4c77fb7-m8q2b on k8s-w1): the connection to deathstar.",
-            "calls": [_over(lt_curls[1], [res("land-tiefighter", "tiefighter", REFUSED)]),
+            "expect": [t["land-tiefighter"], t["every-replica"]],
+            # the landing through the Service fails on its attempt 2 (after the reference's lag), the one
+            # to the pod's own IP on its attempt 1: the words both failures share
+            "message": ") reached a backend and failed (backend: deathstar-8c4c77fb7-m8q2b on k8s-w1): the connection to ",
+            "message_also": ["\nevery attempt:\nattempt 1 (from port "],
+            "calls": [_over(er_curls[0], [curl_result(er.ns, "tiefighter", REFUSED, "2025-07-25T18:04:30.081532114Z",
+                                                      pod="deathstar-8c4c77fb7-m8q2b")]),
+                      _over(lt_curls[1], [res("land-tiefighter", "tiefighter", REFUSED)]),
                       _attempt_call(lt, "tiefighter", 3, LANDED, "2025-07-25T18:04:20.402318233Z", lt_curls[1]["state"],
                                     "MUTATED (the third landing reaches the other replica and lands)"),
                       _observe_call(lt, lt_curls[1]["state"], [], backend_flows(
@@ -915,10 +951,13 @@ def mutants() -> dict[str, dict[str, Any]]:
         "starwars-deathstar-replica-answers-500": {
             "breaks": "one deathstar replica (deathstar-8c4c77fb7-nnzkt on k8s-w2) answers HTTP 500, while the next "
                       "landing reaches the other replica and lands",
-            "expect": [t["land-xwing"]],
-            "message": f"attempt 1 of 1 (from port {_port(lx_curls[0])}) reached a backend and failed (backend: "
-                       "deathstar-8c4c77fb7-nnzkt on k8s-w2): the backend answered HTTP 500 'Internal Server Error'",
-            "calls": [_over(lx_curls[0], [res("land-xwing", "xwing", answer("Internal Server Error\n", 500))]),
+            "expect": [t["land-xwing"], t["every-replica"]],
+            "message": "attempt 1 of 1 (from port ",
+            "message_also": [") reached a backend and failed (backend: deathstar-8c4c77fb7-nnzkt on k8s-w2): the backend "
+                             "answered HTTP 500 'Internal Server Error'"],
+            "calls": [_over(er_curls[1], [curl_result(er.ns, "tiefighter", answer("Internal Server Error\n", 500),
+                                                      "2025-07-25T18:04:31.081532114Z", pod="deathstar-8c4c77fb7-nnzkt")]),
+                      _over(lx_curls[0], [res("land-xwing", "xwing", answer("Internal Server Error\n", 500))]),
                       _attempt_call(lx, "xwing", 2, LANDED, "2025-07-25T18:04:20.392318233Z", lx_curls[0]["state"],
                                     "MUTATED (the second landing reaches the other replica and lands)"),
                       _observe_call(lx, lx_curls[0]["state"], [], backend_flows(
