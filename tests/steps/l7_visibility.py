@@ -187,20 +187,25 @@ def answer_200(lab: Lab, webpod_ns: str, ctx: dict[str, Any]) -> None:
 
 @then("whoami echoes these headers added by Envoy:")
 def envoy_headers(ctx: dict[str, Any], datatable: list[list[str]]) -> None:
-    echo = l7.parse_whoami(ctx["response"].body)
-    wrong = []
-    for row in table_rows(datatable):
-        name, want = row["header"], row["value"]
-        seen = echo.header(name)
-        if seen is None:
-            wrong.append(f"{name}: expected {want!r}, absent")
-        elif want == "(a UUID)":
-            if not l7.UUID_RE.match(seen):
-                wrong.append(f"{name}: expected a UUID, saw {seen!r}")
-        elif seen != want:
-            wrong.append(f"{name}: expected {want!r}, saw {seen!r}")
-    assert not wrong, ("the request should go through Envoy, which adds its headers; whoami echoed: "
-                       + "; ".join(wrong) + f" (headers received: {', '.join(k for k, _ in echo.headers) or 'none'})")
+    """Every answer of the When step (one, or one per webpod pod): each replica's answer must
+    have come through Envoy."""
+    for resp in ctx["responses"]:
+        echo = l7.parse_whoami(resp.body)
+        wrong = []
+        for row in table_rows(datatable):
+            name, want = row["header"], row["value"]
+            seen = echo.header(name)
+            if seen is None:
+                wrong.append(f"{name}: expected {want!r}, absent")
+            elif want == "(a UUID)":
+                if not l7.UUID_RE.match(seen):
+                    wrong.append(f"{name}: expected a UUID, saw {seen!r}")
+            elif seen != want:
+                wrong.append(f"{name}: expected {want!r}, saw {seen!r}")
+        who = f"{echo.hostname or 'no Hostname line'} (request from port {resp.request.local_port})"
+        assert not wrong, (f"the request should go through Envoy, which adds its headers; whoami in {who} echoed: "
+                           + "; ".join(wrong)
+                           + f" (headers received: {', '.join(k for k, _ in echo.headers) or 'none'})")
 
 
 @then("whoami echoes the request line with the query it was sent")
