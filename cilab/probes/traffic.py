@@ -385,6 +385,7 @@ def send_positive(lab: Lab, namespace: str, pod: str, method: str, url: str, *,
     returned instead, for the caller's Then steps to judge; its `attempt` says how many
     were sent).  `on_sent` sees every response."""
     attempts: list[Attempt] = []
+    typed: dict[int, str] = {}  # attempt -> its command as the student types it (`Lab.step_commands`)
     sent = itertools.count(1)
     what = f"{pod}: {method} {url}"
 
@@ -394,6 +395,9 @@ def send_positive(lab: Lab, namespace: str, pod: str, method: str, url: str, *,
     def attempt() -> Response:
         req = new_request(lab, namespace, pod, method, url, marker_param=marker_param)
         resp = replace(send(lab, req, container=container, max_time=max_time), attempt=next(sent))
+        commands = getattr(lab, "step_commands", None)
+        if isinstance(commands, list) and commands:
+            typed[resp.attempt] = commands[-1]
         judged = judge_attempt(resp, app_5xx_is_answer=app_5xx_is_answer, via_service=via_service)
         attempts.append(judged)
         if on_sent is not None:
@@ -405,6 +409,12 @@ def send_positive(lab: Lab, namespace: str, pod: str, method: str, url: str, *,
 
     def failure(judged: Attempt, why: str) -> AssertionError:
         req = judged.response.request
+        # the failed attempt's command is the one a student runs by hand (the failed step's last
+        # commands), not the Hubble look-ups that judged it
+        commands, command = getattr(lab, "step_commands", None), typed.get(judged.response.attempt)
+        if isinstance(commands, list) and command in commands:
+            commands.remove(command)
+            commands.append(command)
         return AssertionError(f"{what}: attempt {judged.response.attempt} of {len(attempts)} (from port "
                               f"{req.local_port}) {why}: {judged.cause}" + "\nevery attempt:\n"
                               + attempts_report(attempts))

@@ -343,6 +343,40 @@ def test_a_request_whose_answer_is_a_5xx_waits_only_for_lag() -> None:
     assert resp.status == 503 and resp.attempt == 2 and len(lab.sent) == 2
 
 
+def test_no_route_to_a_pods_own_ip_is_no_lag() -> None:
+    """Without a Service (a request to one pod's IP) there is no socket LB backend to wait
+    for: `No route to host` fails at once, naming the pod asked."""
+    lab = _Lab(outputs=[_out("000", rc=7, stderr=NO_ROUTE), _out("200", "Ship landed\n")])
+    with pytest.raises(AssertionError, match=r"attempt 1 of 1 \(from port \d+\) reached a backend and failed "
+                                             r"\(backend: deathstar-m8q2b on k8s-w1\): .*No route to host"):
+        traffic.send_positive(lab, "ns", "tiefighter", "POST", "http://172.20.1.167/v1/request-landing",  # type: ignore[arg-type]
+                              marker_param=None, via_service=False, backend_of=lambda resp: "deathstar-m8q2b on k8s-w1")
+    assert len(lab.sent) == 1
+
+
+def test_the_failed_attempts_command_is_the_last_one_the_student_is_shown() -> None:
+    """A failed step names its last commands to run by hand (`Lab.step_commands`): the failed
+    attempt's curl stays among them, after the Hubble look-up that named its backend."""
+    class _Typed(_Lab):
+        def __init__(self, outputs: list) -> None:
+            super().__init__(outputs=outputs)
+            self.step_commands: list[str] = []
+
+        def exec(self, namespace: str, pod: str, container, argv: list[str], timeout: float,  # noqa: ANN001
+                 typed: str | None = None):
+            self.step_commands.append(f"curl attempt {len(self.sent) + 1}")
+            return super().exec(namespace, pod, container, argv, timeout, typed)
+    lab = _Typed([_out("000", rc=7, stderr=NO_ROUTE), _out("000", rc=7, stderr=REFUSED)])
+
+    def lookup(resp: traffic.Response) -> str:
+        lab.step_commands.append("hubble observe --namespace ns")
+        return "webpod-b2xst on k8s-w2"
+    with pytest.raises(AssertionError, match="attempt 2 of 2"):
+        traffic.send_positive(lab, "ns", "curl-pod", "GET", "http://webpod.ns.svc.cluster.local/",  # type: ignore[arg-type]
+                              backend_of=lookup)
+    assert lab.step_commands == ["curl attempt 1", "hubble observe --namespace ns", "curl attempt 2"]
+
+
 @pytest.mark.parametrize("ship, method, path, policy, allowed", [
     ("xwing", "POST", "/v1/request-landing", None, True),           # seed 1685-1692
     ("tiefighter", "PUT", "/v1/exhaust-port", None, True),
