@@ -1076,7 +1076,7 @@ def mutants() -> dict[str, dict[str, Any]]:
         "starwars-l7-response-flow-missing": {
             "breaks": "Hubble shows the landing's http-request but no http-response",
             "expect": [t["l7-landing"]],
-            "message": "http-request FORWARDED and http-response FORWARDED flows for tiefighter's POST from port "
+            "message": "http-request FORWARDED and http-response 200 FORWARDED flows for tiefighter's POST from port "
                        f"{l7_land_port}: saw tiefighter -> deathstar-8c4c77fb7-nnzkt http-request FORWARDED",
             "calls": [_over(_observe(sc["l7-landing"]), [cmd(http_flows(sc["l7-landing"].ns, l7_land_port,
                                                                         *starwars.LANDING, code=None)[0] + "\n")])]},
