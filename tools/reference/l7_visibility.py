@@ -636,8 +636,8 @@ def drop_scene() -> Scene:
     return s
 
 
-SCENES = {T_SPREAD: spread_scene, T_ENVOY: envoy_scene, T_EVERY_ENVOY: every_envoy_scene, T_DNS: dns_scene,
-          T_HTTP: http_scene, T_DROP: drop_scene}
+SCENES = {T_SPREAD: spread_scene, T_ENVOY: envoy_scene, T_DNS: dns_scene, T_HTTP: http_scene, T_DROP: drop_scene,
+          T_EVERY_ENVOY: every_envoy_scene}
 
 
 def calls() -> list[dict[str, Any]]:
@@ -677,7 +677,7 @@ def _envoy_fails(scene: Scene) -> list[dict[str, Any]]:
 
 def mutants() -> dict[str, dict[str, Any]]:
     ref = calls()
-    spread, envoy, every_envoy, dns, http, drop = (build() for build in SCENES.values())
+    spread, envoy, dns, http, drop, every_envoy = (build() for build in SCENES.values())
     more = Scene(T_SPREAD)  # requests 3..12 of the spread scenario, never made by the reference
     more.labels = list(spread.labels)
     extra = [more.new_request("http://webpod/") for _ in range(12)]
