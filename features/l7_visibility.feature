@@ -66,6 +66,25 @@ Feature: L7 visibility through Envoy
       | X-Forwarded-Proto              | http      |
       | X-Request-Id                   | (a UUID)  |
 
+  @envoy
+  Scenario: With the l7-visibility policy, each webpod replica answers through Envoy
+    Under the policy every request to webpod goes through Envoy, whichever replica the
+    Service picks. A replica Envoy cannot reach would spoil every other request, so the
+    student's loop (seed 2479-2531) is run again under the policy, and each replica's answer
+    must carry Envoy's headers (seed 2842-2849):
+      kubectl exec -it curl-pod -- sh -c 'while true; do curl -s webpod; sleep 1; done'
+    Every request counts: one that Envoy answers itself with "upstream connect error" fails
+    the scenario, naming the webpod pod Envoy could not reach and its node.
+    Given the l7-visibility policy is in place
+    When curl-pod requests "http://webpod/" until both webpod pods have answered
+    Then every answer came from a webpod pod and both pods answered
+    And whoami echoes these headers added by Envoy:
+      | header                         | value     |
+      | X-Envoy-Expected-Rq-Timeout-Ms | 3600000   |
+      | X-Envoy-Internal               | true      |
+      | X-Forwarded-Proto              | http      |
+      | X-Request-Id                   | (a UUID)  |
+
   @dns @flows
   Scenario: Hubble shows curl-pod's DNS lookup of webpod through the DNS proxy
     curl-pod resolves the short name webpod through its search list, so the query is

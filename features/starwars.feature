@@ -74,6 +74,10 @@ Feature: The Star Wars demo: identities, an L3/L4 policy and an L7 policy
     No policy selects the deathstar, so every ship may land (seed 1685-1692; the flows of
     seed 1694-1813 show both exchanges forwarded):
       kubectl exec <ship> -- curl -s -XPOST deathstar.default.svc.cluster.local/v1/request-landing
+    The landing may be sent again while the lab is still catching up (the ship's node has no
+    backend for the Service yet: curl says "No route to host"). Every attempt counts: one
+    that reaches a deathstar pod and is refused or answered with a 5xx fails the scenario,
+    naming that pod and its node, even if a later attempt lands.
     When the <ship> requests a landing
     Then the deathstar answers "Ship landed"
 
@@ -81,6 +85,20 @@ Feature: The Star Wars demo: identities, an L3/L4 policy and an L7 policy
       | ship       |
       | tiefighter |
       | xwing      |
+
+  @no_policy
+  Scenario: Each deathstar replica lands a ship and blows up at its exhaust port
+    The Service hides which replica answers: a broken replica stays behind it (the deathstar
+    has no readiness probe) and gets its share of the landings. So each deathstar pod is
+    asked on its own IP, the endpoints `kubectl get deploy,svc,ep deathstar` lists (seed
+    1555: 172.20.1.167:80 and 172.20.2.219:80), with the requests of seed 1690 and 2020:
+      kubectl exec tiefighter -- curl -s -XPOST 172.20.1.167/v1/request-landing
+      kubectl exec tiefighter -- curl -s -XPUT 172.20.1.167/v1/exhaust-port
+    and the same for the other pod. Each must answer, each time.
+    When the tiefighter requests a landing from each deathstar pod directly
+    Then every deathstar pod answers "Ship landed"
+    When the tiefighter sends PUT /v1/exhaust-port to each deathstar pod directly
+    Then every deathstar pod answers "Panic: deathstar exploded"
 
   @l3l4
   Scenario: The L3/L4 rule1 is accepted and enforced on the deathstar endpoints only
@@ -106,7 +124,10 @@ Feature: The Star Wars demo: identities, an L3/L4 policy and an L7 policy
 
   @l3l4
   Scenario: Under the L3/L4 rule1, the tiefighter still lands
-    The tiefighter is org=empire (seed 1926-1935).
+    The tiefighter is org=empire (seed 1926-1935):
+      kubectl exec tiefighter -- curl -s -XPOST deathstar.default.svc.cluster.local/v1/request-landing
+    Every attempt counts: one that times out and that `hubble observe --type drop` shows
+    dropped with "Policy denied" fails the scenario, even if a later attempt lands.
     Given the L3/L4 policy rule1 is in force
     When the tiefighter requests a landing
     Then the deathstar answers "Ship landed"

@@ -14,7 +14,7 @@ from typing import Any
 
 from cilab import manifests
 from cilab.lab import Lab
-from cilab.probes import k8s, traffic
+from cilab.probes import attempt_flows, k8s, traffic
 
 APP = "starwars/app.yaml"
 L3_L4_POLICY = "starwars/l3_l4_policy.yaml"
@@ -100,29 +100,60 @@ def allowed(ship: str, method: str, path: str, policy: str | None) -> bool:
     return policy == "l3l4" or (method, path) == LANDING
 
 
+def deathstar_nodes(pods_list: list[dict[str, Any]]) -> dict[str, str | None]:
+    """Deathstar pod name -> its node, from the pod list `wait_ready` read."""
+    return {p["metadata"]["name"]: k8s.pod_node(p) for p in pods_list if is_deathstar(p)}
+
+
 def send_allowed(lab: Lab, namespace: str, ship: str, method: str, path: str,
-                 max_time: int = 5) -> traffic.Response:
+                 max_time: int = 5, nodes: dict[str, str | None] | None = None) -> traffic.Response:
     """A request the policy allows (`allowed`), sent after the deathstar's endpoints are its
-    pods (`wait_ready`) and made again, each time from a new client port, while no HTTP
-    answer comes back within the budget (`traffic.send_positive`): a client's node may not
-    have the Service's backends programmed yet (Cilium's socket LB then refuses the
-    connect, EHOSTUNREACH, bpf/bpf_sock.c).  A landing also waits out a 5xx (Envoy with no
-    upstream yet under the L7 rule1); the exhaust port's 503 is its real answer.  The last
-    response is returned for the Then step to judge."""
-    not_yet = traffic.not_yet_connected if (method, path) == EXHAUST_PORT else traffic.not_yet_answered
+    pods (`wait_ready`) and the policy is realised, each attempt judged
+    (`traffic.send_positive`): lag is waited out (a client's node may not have the
+    Service's backends programmed yet: Cilium's socket LB then refuses the connect,
+    EHOSTUNREACH, bpf/bpf_sock.c; Envoy with no upstream yet under the L7 rule1); an attempt
+    that reached a deathstar pod and failed fails the request, naming the pod and its node
+    (`nodes`, from its flows); a timed-out attempt that its own flows show DROPPED by policy
+    fails it too.  The exhaust port's 503 panic is its real answer.  The last response is
+    returned for the Then step to judge."""
+    judges = attempt_flows.judges(lab, nodes) if nodes is not None else {}
     return traffic.send_positive(lab, namespace, ship, method, deathstar_url(namespace, path),
                                  marker_param=None, container=SHIP_CONTAINER, max_time=max_time,
-                                 keep_last=True, not_yet=not_yet)
+                                 keep_last=True, app_5xx_is_answer=(method, path) == EXHAUST_PORT, **judges)
 
 
 def request(lab: Lab, namespace: str, ship: str, method: str, path: str, policy: str | None,
-            max_time: int = 5) -> traffic.Response:
+            max_time: int = 5, nodes: dict[str, str | None] | None = None) -> traffic.Response:
     """A request of the demo as the policy in force (`policy`: None, "l3l4", "l7") treats it:
-    one it allows is made again while unanswered (`send_allowed`); one it must deny is sent
-    once, after the policy is realised (`send`): its verdict is that single request's."""
+    one it allows is made again while the lab lags, every attempt judged (`send_allowed`);
+    one it must deny is sent once, after the policy is realised (`send`): its verdict is
+    that single request's."""
     if allowed(ship, method, path, policy):
-        return send_allowed(lab, namespace, ship, method, path, max_time=max_time)
+        return send_allowed(lab, namespace, ship, method, path, max_time=max_time, nodes=nodes)
     return send(lab, namespace, ship, method, path, max_time=max_time)
+
+
+def pod_url(pod: dict[str, Any], path: str) -> str:
+    """The URL of `path` on one deathstar pod's own IP (no Service in between)."""
+    ip = (pod.get("status") or {}).get("podIP")
+    assert ip, f"Pod {pod['metadata']['name']} has no pod IP"
+    return f"http://{ip}{path}"
+
+
+def send_to_pod(lab: Lab, namespace: str, ship: str, method: str, path: str, pod: dict[str, Any],
+                max_time: int = 5) -> traffic.Response:
+    """`kubectl exec <ship> -- curl -X <method> <pod IP><path>`: a request to one deathstar
+    pod directly, with no policy in force, sent once the pod is Ready (`wait_ready`).  Every
+    attempt is judged (`traffic.send_positive`, `via_service` False: with no Service in the
+    way nothing is lag but a name or a proxy not ready yet, and neither applies to a pod IP);
+    an attempt that failed names this pod and its node.  The last response is returned for
+    the Then step to judge (the exhaust port's 503 panic is its answer)."""
+    name, node = pod["metadata"]["name"], k8s.pod_node(pod)
+    return traffic.send_positive(lab, namespace, ship, method, pod_url(pod, path), marker_param=None,
+                                 container=SHIP_CONTAINER, max_time=max_time, keep_last=True,
+                                 app_5xx_is_answer=(method, path) == EXHAUST_PORT, via_service=False,
+                                 backend_of=lambda resp: f"{name} on {node or 'an unknown node'}",
+                                 policy_drop_of=lambda resp: attempt_flows.policy_drop_of(lab, resp))
 
 
 def endpoints_identities(lab: Lab, namespace: str) -> dict[str, int | None]:

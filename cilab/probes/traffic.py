@@ -291,56 +291,156 @@ def send(lab: Lab, req: Request, *, container: str | None = None, max_time: int 
     return parse_response(req, result.stdout, result.stderr, result.rc)
 
 
-def not_yet_answered(resp: Response) -> str | None:
-    """Why a positive request's answer is "not yet" (None when it is an answer to judge): no
-    HTTP answer (a connect refused or timed out, a name not resolved yet) or a 5xx (a proxy
-    whose upstream is not programmed yet) is what a backend not yet behind its Service gives."""
-    if resp.status is None:
-        return f"no HTTP answer (curl exit {resp.rc}: {resp.error or 'no error text'})"
-    if resp.status >= 500:
-        return f"HTTP {resp.status}"
-    return None
+# --- the attempts of a positive request -------------------------------------------------------
+#
+# What each attempt of a request that must succeed was (docs/architecture.md, "Attempt outcomes"):
+# lag a real lab produces before the path is programmed everywhere, an answer for the Then
+# steps to judge, a timeout judged by its own drop flows, or a verdict that fails the scenario.
+
+ANSWER, LAG, TIMED_OUT, FAILED = "answer", "lag", "timed out", "failed"
+#: Envoy's local reply when the route's cluster has no host to send to (response flag UH)
+ENVOY_NO_UPSTREAM = "no healthy upstream"
+#: Envoy's local reply when its connection to the upstream host failed or was reset before
+#: the response headers (response flags UF/UC/URX), e.g. "... reset reason: connection
+#: failure, transport failure reason: delayed connect error: 113"
+ENVOY_UPSTREAM_ERROR = "upstream connect error or disconnect/reset before headers"
 
 
-def not_yet_connected(resp: Response) -> str | None:
-    """Like `not_yet_answered` for a request whose right answer may itself be a 5xx (the
-    deathstar's exhaust port answers its panic with HTTP 503): only no HTTP answer at all is
-    "not yet"."""
-    if resp.status is None:
-        return f"no HTTP answer (curl exit {resp.rc}: {resp.error or 'no error text'})"
-    return None
+@dataclass(frozen=True)
+class Attempt:
+    """One request sent for a positive request, and what it was (`judge_attempt`)."""
+    response: Response
+    kind: str     # ANSWER, LAG, TIMED_OUT or FAILED
+    cause: str    # what was seen, named by its cause
+
+    def line(self) -> str:
+        resp, req = self.response, self.response.request
+        start = resp.started.isoformat().replace("+00:00", "Z") if resp.started else "no start line"
+        return f"attempt {resp.attempt} (from port {req.local_port}, started {start}): {self.kind}: {self.cause}"
+
+
+def judge_attempt(resp: Response, *, app_5xx_is_answer: bool = False, via_service: bool = True) -> Attempt:
+    """What one attempt of a positive request was (see docs/architecture.md for the sources):
+
+    * lag: the name did not resolve yet (curl 6, or a resolver timeout); the client's node has
+      no backend for the Service yet (curl 7 ``No route to host``: Cilium's socket LB rejects
+      the connect with EHOSTUNREACH, bpf/bpf_sock.c cil_sock4_connect); Envoy has no upstream
+      host yet (HTTP 503 ``no healthy upstream``);
+    * timed out: the TCP connect timed out; a policy drop or lag, told apart by the attempt's
+      own drop flows (`send_positive`);
+    * failed: the attempt reached a backend and failed: refused or reset, no answer after
+      connecting, Envoy's ``upstream connect error`` (it tried a backend), a 5xx from the
+      application (unless `app_5xx_is_answer`: the deathstar's exhaust port answers 503);
+      ``No route to host`` too when the request goes to a pod's own IP (`via_service`
+      False): no Service, so no socket LB backend to wait for;
+    * answer: any other HTTP answer, for the Then steps to judge."""
+    err = resp.error
+    if resp.status is not None:
+        body = resp.body.strip()
+        first = (body.splitlines() or ["(empty body)"])[0]
+        if resp.status == 503 and body == ENVOY_NO_UPSTREAM:
+            return Attempt(resp, LAG, f"Envoy has no upstream host yet (HTTP 503 {body!r})")
+        if body.startswith(ENVOY_UPSTREAM_ERROR):
+            return Attempt(resp, FAILED, f"Envoy could not get an answer from the backend (HTTP {resp.status} "
+                                         f"{first[:200]!r})")
+        if resp.status >= 500 and not app_5xx_is_answer:
+            return Attempt(resp, FAILED, f"the backend answered HTTP {resp.status} {first[:80]!r}")
+        return Attempt(resp, ANSWER, f"HTTP {resp.status} {first[:80]!r}")
+    seen = _outcome(resp)
+    if resp.rc == 6 or (resp.rc == CURL_TIMEOUT_EXIT and "Resolving timed out" in err):
+        return Attempt(resp, LAG, f"the name is not resolvable yet: {seen}")
+    if resp.rc == 7 and "No route to host" in err and via_service:
+        return Attempt(resp, LAG, f"the client's node has no backend for the Service yet (socket LB: "
+                                  f"EHOSTUNREACH): {seen}")
+    if resp.rc == CURL_TIMEOUT_EXIT and _CONNECT_TIMEOUT_RE.search(err) and not resp.time_connect:
+        return Attempt(resp, TIMED_OUT, seen)
+    return Attempt(resp, FAILED, seen)
+
+
+def attempts_report(attempts: list[Attempt]) -> str:
+    return "\n".join(a.line() for a in attempts)
 
 
 def send_positive(lab: Lab, namespace: str, pod: str, method: str, url: str, *,
                   marker_param: str | None = "cilab", container: str | None = None, max_time: int = 5,
                   keep_last: bool = False, on_sent: Callable[[Response], None] | None = None,
-                  not_yet: Callable[[Response], str | None] = not_yet_answered) -> Response:
-    """A request that must succeed, sent after the Service's endpoints are the expected pods:
-    each attempt is a new request (fresh marker and client port: a port just used may still
-    be in TIME_WAIT, and each attempt's flows stay its own), made again while it is "not
-    yet" answered (`not_yet`, by default `not_yet_answered`), within the default budget.  A
-    request that must be denied is never sent through here: it is sent once (`send`).  On
-    timeout the last observation is reported (`keep_last`: the last response is returned
-    instead, for the caller's Then steps to judge; its `attempt` says how many were sent).
-    `on_sent` sees every response."""
-    last: list[Response] = []
+                  app_5xx_is_answer: bool = False, via_service: bool = True,
+                  backend_of: Callable[[Response], str] | None = None,
+                  policy_drop_of: Callable[[Response], str | None] | None = None) -> Response:
+    """A request that must succeed, sent after the Service's endpoints are the Ready pods
+    (and the policy in force is realised).  Each attempt is a new request (fresh marker and
+    client port: a port just used may still be in TIME_WAIT, and each attempt's flows stay
+    its own) and is judged (`judge_attempt`):
+
+    * lag is waited out: the request is made again within the default budget;
+    * an attempt that reached a backend and failed fails at once, naming the attempt and
+      the backend (`backend_of`: the pod and its node, from the attempt's own flows);
+    * a timed-out attempt is made again, and once an answer came back every timed-out
+      attempt is judged by its own drop flows (`policy_drop_of`): one the policy dropped
+      fails the request, whatever later attempts did.
+
+    Every attempt, with its outcome, is attached to the report.  A request that must be
+    denied is never sent through here: it is sent once (`send`).  When no answer comes
+    within the budget the last observation is reported (`keep_last`: the last response is
+    returned instead, for the caller's Then steps to judge; its `attempt` says how many
+    were sent).  `on_sent` sees every response."""
+    attempts: list[Attempt] = []
+    typed: dict[int, str] = {}  # attempt -> its command as the student types it (`Lab.step_commands`)
     sent = itertools.count(1)
+    what = f"{pod}: {method} {url}"
+
+    class _Failed(Exception):
+        pass
 
     def attempt() -> Response:
         req = new_request(lab, namespace, pod, method, url, marker_param=marker_param)
         resp = replace(send(lab, req, container=container, max_time=max_time), attempt=next(sent))
-        last[:] = [resp]
+        commands = getattr(lab, "step_commands", None)
+        if isinstance(commands, list) and commands:
+            typed[resp.attempt] = commands[-1]
+        judged = judge_attempt(resp, app_5xx_is_answer=app_5xx_is_answer, via_service=via_service)
+        attempts.append(judged)
         if on_sent is not None:
             on_sent(resp)
-        why = not_yet(resp)
-        assert why is None, f"{pod}: {method} {req.url}: {why}"
+        if judged.kind == FAILED:
+            raise _Failed()
+        assert judged.kind == ANSWER, f"{pod}: {method} {req.url}: {judged.kind}: {judged.cause}"
         return resp
+
+    def failure(judged: Attempt, why: str) -> AssertionError:
+        req = judged.response.request
+        # the failed attempt's command is the one a student runs by hand (the failed step's last
+        # commands), not the Hubble look-ups that judged it
+        commands, command = getattr(lab, "step_commands", None), typed.get(judged.response.attempt)
+        if isinstance(commands, list) and command in commands:
+            commands.remove(command)
+            commands.append(command)
+        return AssertionError(f"{what}: attempt {judged.response.attempt} of {len(attempts)} (from port "
+                              f"{req.local_port}) {why}: {judged.cause}" + "\nevery attempt:\n"
+                              + attempts_report(attempts))
     try:
-        return lab.eventually(attempt, what=f"{pod} gets an HTTP answer from {url}")
-    except AssertionError:
-        if keep_last and last:
-            return last[0]
-        raise
+        try:
+            resp = lab.eventually(attempt, what=f"{pod} gets an HTTP answer from {url}")
+        except _Failed:
+            last = attempts[-1]
+            backend = backend_of(last.response) if backend_of is not None else "not looked up"
+            raise failure(last, f"reached a backend and failed (backend: {backend})") from None
+        except AssertionError:
+            if keep_last and attempts:
+                return attempts[-1].response
+            raise
+        for judged in attempts:
+            if judged.kind == TIMED_OUT and policy_drop_of is not None:
+                drop = policy_drop_of(judged.response)
+                if drop:
+                    raise failure(judged, f"was dropped by policy ({drop}), although attempt {resp.attempt} "
+                                          "was answered") from None
+        return resp
+    finally:
+        if attempts and lab.attach is not None:
+            lab.attach(f"attempts: {what} ({len(attempts)})",
+                       f"{what}: {len(attempts)} attempt(s), each a new request from a new client port\n\n"
+                       + attempts_report(attempts))
 
 
 @dataclass(frozen=True)

@@ -133,6 +133,16 @@ def test_report_reads_like_the_write_up(report: tuple[Path, Path], tmp_path: Pat
                                     'Star Wars Demo & Hubble/UI" to "실습 자원 삭제", seed lines 1507-2239)'), paragraphs[0]
     assert not any("&lt;" in p or "&gt;" in p or "&amp;" in p for p in paragraphs), paragraphs
     assert any("--namespace <namespace>" in p for p in paragraphs), paragraphs
+    # every attempt of a retried request is in the report, each with its outcome (issue 16):
+    # the reference's first landing is lag (no backend on the ship's node yet), the second lands
+    landing = next(json.loads(p.read_text()) for p in results.glob("*-result.json")
+                   if json.loads(p.read_text())["name"] == OPEN_STARWARS)
+    step = next(s for s in landing["steps"] if s["name"] == "When the tiefighter requests a landing")
+    attempts = [a for a in step.get("attachments", []) if a["name"].startswith("attempts: tiefighter: POST ")]
+    assert len(attempts) == 1, [a["name"] for a in step.get("attachments", [])]
+    body = (results / attempts[0]["source"]).read_text()
+    assert re.search(r"^attempt 1 \(from port \d+, started [^)]+\): lag: the client's node has no backend", body, re.M) \
+        and re.search(r"^attempt 2 \(from port \d+, started [^)]+\): answer: HTTP 200 'Ship landed'", body, re.M), body
     # every result of the run, as the report holds them
     wrappers = ("cilab-start", "setsid ", "/run/cilab-", "-o jsonpb", "sh -c")
     for path in results.glob("*-result.json"):

@@ -18,7 +18,7 @@ from cilab.facts import asserts, fact, outcome
 from cilab.lab import Lab
 from cilab.parsers import kube
 from cilab.parsers.hubble import Flow
-from cilab.probes import flows, k8s, l7, traffic, whoami
+from cilab.probes import attempt_flows, flows, k8s, l7, traffic, whoami
 from tests.steps.common import table_rows
 
 WEBPOD = "webpod/webpod.yaml"
@@ -97,8 +97,14 @@ def l7_policy_again(lab: Lab, webpod_ns: str) -> None:
 
 def _answered(lab: Lab, namespace: str, url: str, marker_param: str = "cilab") -> traffic.Response:
     """A request from curl-pod that got an HTTP answer: a positive request, made again (new
-    marker) while the lab is not ready to answer yet (`traffic.send_positive`)."""
-    return traffic.send_positive(lab, namespace, CLIENT, "GET", url, marker_param=marker_param)
+    marker) while the lab lags, every attempt judged (`traffic.send_positive`): one that
+    reached a webpod pod and failed (refused, a 5xx, Envoy's upstream connect error) fails
+    the step, naming the pod and its node from the attempt's own flows; a timed-out one
+    that its own flows show DROPPED by policy fails it too."""
+    return traffic.send_positive(
+        lab, namespace, CLIENT, "GET", url, marker_param=marker_param,
+        backend_of=lambda resp: attempt_flows.backend_of(lab, resp, _webpod_pods(lab, namespace)),
+        policy_drop_of=lambda resp: attempt_flows.policy_drop_of(lab, resp))
 
 
 @when(parsers.re(r'curl-pod requests "(?P<url>[^"]+)" until both webpod pods have answered'))
@@ -189,20 +195,25 @@ def answer_200(lab: Lab, webpod_ns: str, ctx: dict[str, Any]) -> None:
 @then("whoami echoes these headers added by Envoy:")
 @outcome("whoami echoes each header of the table with the table's value (a UUID where it says so)")
 def envoy_headers(ctx: dict[str, Any], datatable: list[list[str]]) -> None:
-    echo = l7.parse_whoami(ctx["response"].body)
-    wrong = []
-    for row in table_rows(datatable):
-        name, want = row["header"], row["value"]
-        seen = echo.header(name)
-        if seen is None:
-            wrong.append(f"{name}: expected {want!r}, absent")
-        elif want == "(a UUID)":
-            if not l7.UUID_RE.match(seen):
-                wrong.append(f"{name}: expected a UUID, saw {seen!r}")
-        elif seen != want:
-            wrong.append(f"{name}: expected {want!r}, saw {seen!r}")
-    assert not wrong, ("the request should go through Envoy, which adds its headers; whoami echoed: "
-                       + "; ".join(wrong) + f" (headers received: {', '.join(k for k, _ in echo.headers) or 'none'})")
+    """Every answer of the When step (one, or one per webpod pod): each replica's answer must
+    have come through Envoy."""
+    for resp in ctx["responses"]:
+        echo = l7.parse_whoami(resp.body)
+        wrong = []
+        for row in table_rows(datatable):
+            name, want = row["header"], row["value"]
+            seen = echo.header(name)
+            if seen is None:
+                wrong.append(f"{name}: expected {want!r}, absent")
+            elif want == "(a UUID)":
+                if not l7.UUID_RE.match(seen):
+                    wrong.append(f"{name}: expected a UUID, saw {seen!r}")
+            elif seen != want:
+                wrong.append(f"{name}: expected {want!r}, saw {seen!r}")
+        who = f"{echo.hostname or 'no Hostname line'} (request from port {resp.request.local_port})"
+        assert not wrong, (f"the request should go through Envoy, which adds its headers; whoami in {who} echoed: "
+                           + "; ".join(wrong)
+                           + f" (headers received: {', '.join(k for k, _ in echo.headers) or 'none'})")
 
 
 @then("whoami echoes the request line with the query it was sent")

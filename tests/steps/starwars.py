@@ -130,7 +130,8 @@ def _request(lab: Lab, scenario_ns: str, ctx: dict[str, Any], ship: str, method:
     """A request the policy in force allows is made again while it gets no answer (a Service
     backend not programmed yet on the ship's node); one it must deny is sent once, after the
     policy is realised (`starwars.request`; ctx["rule1"] is set by the policy steps)."""
-    ctx["response"] = starwars.request(lab, scenario_ns, ship, method, path, ctx.get("rule1"), max_time=MAX_TIME)
+    ctx["response"] = starwars.request(lab, scenario_ns, ship, method, path, ctx.get("rule1"), max_time=MAX_TIME,
+                                       nodes=starwars.deathstar_nodes(ctx["starwars_pods"]))
 
 
 @when(parsers.re(r"the (?P<ship>tiefighter|xwing) requests a landing"))
@@ -141,6 +142,41 @@ def request_landing(lab: Lab, scenario_ns: str, ctx: dict[str, Any], ship: str) 
 @when(parsers.re(r"the (?P<ship>tiefighter|xwing) sends (?P<method>[A-Z]+) (?P<path>/\S+)"))
 def send_request(lab: Lab, scenario_ns: str, ctx: dict[str, Any], ship: str, method: str, path: str) -> None:
     _request(lab, scenario_ns, ctx, ship, method, path)
+
+
+def _to_each_pod(lab: Lab, scenario_ns: str, ctx: dict[str, Any], ship: str, method: str, path: str) -> None:
+    """The request sent to every deathstar pod's own IP, one pod after the other
+    (`starwars.send_to_pod`); ctx["pod_responses"]: pod name -> (its node, the response)."""
+    ctx["pod_responses"] = {
+        p["metadata"]["name"]: (k8s.pod_node(p), starwars.send_to_pod(lab, scenario_ns, ship, method, path, p,
+                                                                       max_time=MAX_TIME))
+        for p in sorted(ctx["starwars_pods"], key=lambda p: p["metadata"]["name"]) if starwars.is_deathstar(p)}
+
+
+@when(parsers.re(r"the (?P<ship>tiefighter|xwing) requests a landing from each deathstar pod directly"))
+def request_landing_each_pod(lab: Lab, scenario_ns: str, ctx: dict[str, Any], ship: str) -> None:
+    _to_each_pod(lab, scenario_ns, ctx, ship, *starwars.LANDING)
+
+
+@when(parsers.re(r"the (?P<ship>tiefighter|xwing) sends (?P<method>[A-Z]+) (?P<path>/\S+) to each deathstar pod "
+                 r"directly"))
+def send_each_pod(lab: Lab, scenario_ns: str, ctx: dict[str, Any], ship: str, method: str, path: str) -> None:
+    _to_each_pod(lab, scenario_ns, ctx, ship, method, path)
+
+
+@then(parsers.re(r'every deathstar pod answers "(?P<text>[^"]+)"'))
+def every_pod_answers(ctx: dict[str, Any], text: str) -> None:
+    """Every: a replica that is broken still gets its share of the Service's requests, so
+    each one is asked on its own IP and must give the answer."""
+    answers = ctx["pod_responses"]
+    wrong = []
+    for name, (node, resp) in sorted(answers.items()):
+        first = (resp.body.strip().splitlines() or [""])[0].strip()
+        if not (resp.rc == 0 and first == text):
+            wrong.append(f"{name} on {node} ({_what(resp)}): {starwars.describe_response(resp)}")
+    assert len(answers) == starwars.DEATHSTAR_REPLICAS and not wrong, (
+        f"expected each of the {starwars.DEATHSTAR_REPLICAS} deathstar pods to answer {text!r}; "
+        + ("; ".join(wrong) if wrong else f"asked {len(answers)}: {', '.join(sorted(answers)) or 'none'}"))
 
 
 def _what(resp: Any) -> str:

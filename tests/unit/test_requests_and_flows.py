@@ -200,6 +200,10 @@ class _Lab:
         self.sent: list[list[str]] = []
         self.typed: list[str | None] = []
         self.clock = VirtualClock()
+        self.attached: list[tuple[str, str]] = []
+
+    def attach(self, name: str, body: str) -> None:
+        self.attached.append((name, body))
 
     def list(self, api_version: str, kind: str, namespace: str, label_selector: str = "") -> list:
         assert (kind, label_selector) == ("EndpointSlice", "kubernetes.io/service-name=webpod")
@@ -244,17 +248,34 @@ def test_the_endpoints_must_be_exactly_the_ready_pods() -> None:
 
 
 def _out(code: str, body: str = "", rc: int = 0, stderr: str = "") -> tuple[str, str, int]:
-    return START + body + TRAILER.format(code=code, ip="10.96.166.184", lookup="0.001", connect="0.002",
-                                         total="0.003"), stderr, rc
+    connected = rc == 0  # curl connected whenever an HTTP answer came back
+    return START + body + TRAILER.format(code=code, ip="10.96.166.184" if connected else "", lookup="0.001",
+                                         connect="0.002" if connected else "0.000000", total="0.003"), stderr, rc
 
 
-def test_a_positive_request_is_made_again_while_not_yet_answered() -> None:
-    lab = _Lab(outputs=[_out("000", rc=7, stderr=REFUSED), _out("503", "no healthy upstream"),
+# the socket LB with no backend for the Service yet: connect() fails with EHOSTUNREACH (curl 7)
+NO_ROUTE = ("*   Trying 10.96.41.44:80...\n* connect to 10.96.41.44 port 80 failed: No route to host\n"
+            "* Failed to connect to webpod.ns.svc.cluster.local port 80 after 1 ms: No route to host\n"
+            "curl: (7) Failed to connect to webpod.ns.svc.cluster.local port 80 after 1 ms: No route to host\n")
+NOT_RESOLVED = "* Could not resolve host: webpod.ns.svc.cluster.local\ncurl: (6) Could not resolve host: " \
+               "webpod.ns.svc.cluster.local\n"
+CONNECT_TIMEOUT = CURL7_CONNECT_TIMEOUT
+
+
+def test_a_positive_request_is_made_again_while_the_lab_lags() -> None:
+    """Lag is waited out: the socket LB's EHOSTUNREACH, Envoy's 'no healthy upstream', a
+    name not resolvable yet; each attempt is a new request from a new client port."""
+    lab = _Lab(outputs=[_out("000", rc=7, stderr=NO_ROUTE), _out("503", "no healthy upstream"),
+                        _out("000", rc=6, stderr=NOT_RESOLVED),
                         _out("200", "Hostname: webpod-697b545f57-b2xst\n")])
     resp = traffic.send_positive(lab, "ns", "curl-pod", "GET", "http://webpod.ns.svc.cluster.local/")  # type: ignore[arg-type]
-    assert resp.status == 200 and len(lab.sent) == 3
+    assert resp.status == 200 and resp.attempt == 4 and len(lab.sent) == 4
     ports = [argv[argv.index("--local-port") + 1] for argv in lab.sent]
-    assert len(set(ports)) == 3  # each attempt is a new request: fresh marker and client port
+    assert len(set(ports)) == 4  # each attempt is a new request: fresh marker and client port
+    report = lab.attached[-1]
+    assert report[0].startswith("attempts: curl-pod: GET") and all(
+        f"attempt {n} (from port {p}" in report[1] for n, p in enumerate(ports, 1))
+    assert [line.split(": ")[1] for line in report[1].splitlines()[2:]] == ["lag", "lag", "lag", "answer"]
 
 
 def test_an_answer_that_is_not_a_5xx_is_judged_not_retried() -> None:
@@ -263,25 +284,97 @@ def test_an_answer_that_is_not_a_5xx_is_judged_not_retried() -> None:
     assert resp.status == 403 and len(lab.sent) == 1
 
 
+@pytest.mark.parametrize("output, cause", [
+    (_out("000", rc=7, stderr=REFUSED), "the connection to webpod.ns.svc.cluster.local failed (curl 7"),
+    (_out("500", "Internal Server Error\n"), "the backend answered HTTP 500 'Internal Server Error'"),
+    (_out("503", "upstream connect error or disconnect/reset before headers. reset reason: connection failure, "
+                 "transport failure reason: delayed connect error: 113"),
+     "Envoy could not get an answer from the backend (HTTP 503 'upstream connect error"),
+])
+def test_an_attempt_that_reached_a_backend_and_failed_fails_at_once_naming_the_backend(
+        output: tuple[str, str, int], cause: str) -> None:
+    lab = _Lab(outputs=[_out("000", rc=7, stderr=NO_ROUTE), output, _out("200", "Hostname: webpod\n")])
+    with pytest.raises(AssertionError) as err:
+        traffic.send_positive(lab, "ns", "curl-pod", "GET", "http://webpod.ns.svc.cluster.local/",  # type: ignore[arg-type]
+                              keep_last=True, backend_of=lambda resp: f"webpod-b2xst on k8s-w1 (attempt {resp.attempt})")
+    text = str(err.value)
+    assert "attempt 2 of 2 (from port" in text and "reached a backend and failed (backend: webpod-b2xst on " \
+        "k8s-w1 (attempt 2))" in text and cause in text
+    assert "attempt 1 (from port" in text and ": lag: " in text  # every attempt is in the message
+    assert len(lab.sent) == 2 and "attempts: curl-pod" in lab.attached[-1][0]
+
+
+def test_a_timed_out_attempt_dropped_by_policy_fails_though_a_later_one_landed() -> None:
+    lab = _Lab(outputs=[_out("000", rc=28, stderr=CONNECT_TIMEOUT), _out("200", "Ship landed\n")])
+    looked: list[int] = []
+
+    def drop(resp: traffic.Response) -> str | None:
+        looked.append(resp.attempt)
+        return "tiefighter -> deathstar-nnzkt L3_L4 DROPPED POLICY_DENIED (TCP Flags: SYN)"
+    with pytest.raises(AssertionError, match=r"attempt 1 of 2 \(from port \d+\) was dropped by policy "
+                                             r"\(tiefighter -> deathstar-nnzkt L3_L4 DROPPED POLICY_DENIED"):
+        traffic.send_positive(lab, "ns", "tiefighter", "POST", "http://deathstar.ns.svc.cluster.local/v1/request-landing",  # type: ignore[arg-type]
+                              marker_param=None, policy_drop_of=drop)
+    assert looked == [1]
+    ok = _Lab(outputs=[_out("000", rc=28, stderr=CONNECT_TIMEOUT), _out("200", "Ship landed\n")])
+    resp = traffic.send_positive(ok, "ns", "tiefighter", "POST", "http://deathstar.ns.svc.cluster.local/v1/request-landing",  # type: ignore[arg-type]
+                                 marker_param=None, policy_drop_of=lambda resp: None)
+    assert resp.status == 200 and resp.attempt == 2  # a timeout its flows do not show dropped is lag
+
+
 def test_a_positive_request_never_answered_reports_the_last_try_or_returns_it() -> None:
-    lab = _Lab(outputs=[_out("000", rc=7, stderr=REFUSED)])
-    with pytest.raises(AssertionError, match=r"not true within .*last observed: curl-pod: GET .*no HTTP answer "
-                                             r"\(curl exit 7: "):
+    lab = _Lab(outputs=[_out("000", rc=7, stderr=NO_ROUTE)])
+    with pytest.raises(AssertionError, match=r"not true within .*last observed: curl-pod: GET .*lag: the client's "
+                                             r"node has no backend for the Service yet"):
         traffic.send_positive(lab, "ns", "curl-pod", "GET", "http://webpod.ns.svc.cluster.local/")  # type: ignore[arg-type]
-    kept = traffic.send_positive(_Lab(outputs=[_out("000", rc=7, stderr=REFUSED)]), "ns", "curl-pod", "GET",  # type: ignore[arg-type]
+    kept = traffic.send_positive(_Lab(outputs=[_out("000", rc=7, stderr=NO_ROUTE)]), "ns", "curl-pod", "GET",  # type: ignore[arg-type]
                                  "http://webpod.ns.svc.cluster.local/", keep_last=True)
     assert kept.status is None and kept.rc == 7
     assert kept.attempt > 1 and f"(the last of {kept.attempt} requests, each from a new client port)" in \
         traffic.describe_outcome(kept)
 
 
-def test_a_request_whose_answer_is_a_5xx_waits_only_for_an_answer() -> None:
-    """The deathstar's exhaust port answers its panic with HTTP 503: that is its answer, not
-    "not yet"; only no HTTP answer at all is retried (`not_yet_connected`)."""
-    lab = _Lab(outputs=[_out("000", rc=7, stderr=REFUSED), _out("503", "Panic: deathstar exploded\n")])
+def test_a_request_whose_answer_is_a_5xx_waits_only_for_lag() -> None:
+    """The deathstar's exhaust port answers its panic with HTTP 503: that is its answer
+    (`app_5xx_is_answer`), for the Then step to judge."""
+    lab = _Lab(outputs=[_out("000", rc=7, stderr=NO_ROUTE), _out("503", "Panic: deathstar exploded\n")])
     resp = traffic.send_positive(lab, "ns", "tiefighter", "PUT", "http://deathstar.ns.svc.cluster.local/v1/exhaust-port",  # type: ignore[arg-type]
-                                 marker_param=None, not_yet=traffic.not_yet_connected)
+                                 marker_param=None, app_5xx_is_answer=True)
     assert resp.status == 503 and resp.attempt == 2 and len(lab.sent) == 2
+
+
+def test_no_route_to_a_pods_own_ip_is_no_lag() -> None:
+    """Without a Service (a request to one pod's IP) there is no socket LB backend to wait
+    for: `No route to host` fails at once, naming the pod asked."""
+    lab = _Lab(outputs=[_out("000", rc=7, stderr=NO_ROUTE), _out("200", "Ship landed\n")])
+    with pytest.raises(AssertionError, match=r"attempt 1 of 1 \(from port \d+\) reached a backend and failed "
+                                             r"\(backend: deathstar-m8q2b on k8s-w1\): .*No route to host"):
+        traffic.send_positive(lab, "ns", "tiefighter", "POST", "http://172.20.1.167/v1/request-landing",  # type: ignore[arg-type]
+                              marker_param=None, via_service=False, backend_of=lambda resp: "deathstar-m8q2b on k8s-w1")
+    assert len(lab.sent) == 1
+
+
+def test_the_failed_attempts_command_is_the_last_one_the_student_is_shown() -> None:
+    """A failed step names its last commands to run by hand (`Lab.step_commands`): the failed
+    attempt's curl stays among them, after the Hubble look-up that named its backend."""
+    class _Typed(_Lab):
+        def __init__(self, outputs: list) -> None:
+            super().__init__(outputs=outputs)
+            self.step_commands: list[str] = []
+
+        def exec(self, namespace: str, pod: str, container, argv: list[str], timeout: float,  # noqa: ANN001
+                 typed: str | None = None):
+            self.step_commands.append(f"curl attempt {len(self.sent) + 1}")
+            return super().exec(namespace, pod, container, argv, timeout, typed)
+    lab = _Typed([_out("000", rc=7, stderr=NO_ROUTE), _out("000", rc=7, stderr=REFUSED)])
+
+    def lookup(resp: traffic.Response) -> str:
+        lab.step_commands.append("hubble observe --namespace ns")
+        return "webpod-b2xst on k8s-w2"
+    with pytest.raises(AssertionError, match="attempt 2 of 2"):
+        traffic.send_positive(lab, "ns", "curl-pod", "GET", "http://webpod.ns.svc.cluster.local/",  # type: ignore[arg-type]
+                              backend_of=lookup)
+    assert lab.step_commands == ["curl attempt 1", "hubble observe --namespace ns", "curl attempt 2"]
 
 
 @pytest.mark.parametrize("ship, method, path, policy, allowed", [

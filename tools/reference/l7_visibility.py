@@ -538,6 +538,7 @@ class Scene:
 
 T_SPREAD = "test_both_webpod_replicas_answer_curlpod"
 T_ENVOY = "test_with_the_l7visibility_policy_requests_go_through_envoy"
+T_EVERY_ENVOY = "test_with_the_l7visibility_policy_each_webpod_replica_answers_through_envoy"
 T_DNS = "test_hubble_shows_curlpods_dns_lookup_of_webpod_through_the_dns_proxy"
 T_HTTP = "test_hubble_shows_the_http_request_and_response_of_one_request"
 T_DROP = "test_egress_the_policy_does_not_list_is_dropped"
@@ -564,6 +565,19 @@ def envoy_scene() -> Scene:
     s.policy()
     s.request("http://webpod/", FIRST, envoy=True, seed="seed 2843-2849 `Hostname: webpod-697b545f57-b2xst` `X-Request-Id` (through Envoy: X-Envoy-* headers)")
     s.webpod_pods()
+    s.teardown()
+    return s
+
+
+def every_envoy_scene() -> Scene:
+    s = Scene(T_EVERY_ENVOY)
+    s.namespace()
+    s.webpod()
+    s.policy()
+    s.webpod_pods()
+    s.request("http://webpod/", FIRST, envoy=True, seed="seed 2843-2849 `Hostname: webpod-697b545f57-b2xst` `X-Request-Id` (through Envoy: X-Envoy-* headers)")
+    s.request("http://webpod/", SECOND, envoy=True, seed="seed 2530 `Hostname: webpod-697b545f57-ntmqj` (the other replica; "
+              "through Envoy, its X-Envoy-* headers as in seed 2846-2849)")
     s.teardown()
     return s
 
@@ -622,7 +636,8 @@ def drop_scene() -> Scene:
     return s
 
 
-SCENES = {T_SPREAD: spread_scene, T_ENVOY: envoy_scene, T_DNS: dns_scene, T_HTTP: http_scene, T_DROP: drop_scene}
+SCENES = {T_SPREAD: spread_scene, T_ENVOY: envoy_scene, T_DNS: dns_scene, T_HTTP: http_scene, T_DROP: drop_scene,
+          T_EVERY_ENVOY: every_envoy_scene}
 
 
 def calls() -> list[dict[str, Any]]:
@@ -639,9 +654,30 @@ def _entry(scene: Scene, sent: Sent, results: list[dict[str, Any]], seed: str = 
     return {"op": "pod_exec", "seed": seed, "args": sent.args, "state": scene.state(), "results": results}
 
 
+#: Envoy's local reply when its connect to the upstream host fails (EHOSTUNREACH, errno 113);
+#: the text of Envoy's router (upstream_request.cc / router.cc), reconstructed
+ENVOY_UPSTREAM_113 = ("upstream connect error or disconnect/reset before headers. reset reason: connection failure, "
+                      "transport failure reason: delayed connect error: 113")
+
+
+def _envoy_fails(scene: Scene) -> list[dict[str, Any]]:
+    """The first request of `scene` (to FIRST) answered by Envoy itself with HTTP 503, its
+    upstream connect error; Hubble shows the attempt's http-request to FIRST and Envoy's 503;
+    the webpod pods as the step reads them to name the backend's node."""
+    sent = scene.sent[0]
+    flows = http_flows(scene.ns, WHEN, sent, FIRST, code=503)
+    return [_entry(scene, sent, [answer(sent, ENVOY_UPSTREAM_113, status=503)],
+                   seed="MUTATED (Envoy cannot connect to the replica the socket LB chose: its own 503)"),
+            {"op": "pod_exec", "seed": "MUTATED (the attempt's http-request to the replica and Envoy's 503)",
+             "args": observe_args(scene.ns), "state": scene.state(), "results": [cmd(jsonl(flows))]},
+            call("k8s_list", "MUTATED (the webpod pods, as in the reference)",
+                 [value([webpod_pod(scene.ns, n) for n in sorted(WEBPODS)])], scene.state(),
+                 api_version="v1", kind="Pod", namespace=scene.ns, label_selector="app=webpod")]
+
+
 def mutants() -> dict[str, dict[str, Any]]:
     ref = calls()
-    spread, envoy, dns, http, drop = (build() for build in SCENES.values())
+    spread, envoy, dns, http, drop, every_envoy = (build() for build in SCENES.values())
     more = Scene(T_SPREAD)  # requests 3..12 of the spread scenario, never made by the reference
     more.labels = list(spread.labels)
     extra = [more.new_request("http://webpod/") for _ in range(12)]
@@ -651,6 +687,15 @@ def mutants() -> dict[str, dict[str, Any]]:
     e_sent, h_sent, d_sent = envoy.sent[0], http.sent[0], drop.sent[0]
     dns_sent = dns.sent[0]
     return {
+        "l7-envoy-upstream-fails-for-one-webpod": {
+            "breaks": f"under the l7-visibility policy Envoy cannot reach {FIRST} (on {WEBPODS[FIRST]['node']}): it "
+                      "answers its own HTTP 503 'upstream connect error ... delayed connect error: 113' for every "
+                      "request the socket LB sends to that replica, while the other replica answers",
+            "expect": [T_ENVOY, T_EVERY_ENVOY, T_DNS, T_HTTP],
+            "message": "attempt 1 of 1 (from port ",
+            "message_also": [f") reached a backend and failed (backend: {FIRST} on {WEBPODS[FIRST]['node']}): Envoy could "
+                             f"not get an answer from the backend (HTTP 503 {ENVOY_UPSTREAM_113!r})"],
+            "calls": [c for scene in (envoy, every_envoy, dns, http) for c in _envoy_fails(scene)]},
         "l7-only-one-webpod-answers": {
             "breaks": "the webpod Service sends every request to the same replica",
             "expect": [T_SPREAD],

@@ -47,6 +47,7 @@ PODS = {  # name: (node, ip, endpoint id, identity, labels)
               {"app.kubernetes.io/name": "xwing", "class": "xwing", "org": "alliance"}),
 }
 DEATHSTAR_SVC_IP = "10.96.41.44"  # seed 1554
+DEATHSTARS = sorted(n for n in PODS if n.startswith("deathstar"))
 SYSTEM_ENDPOINTS = {  # node: [(endpoint id, identity, namespace, pod, ip, labels)], seed 1580-1592, 1940-2004
     "k8s-ctr": [(703, 1, None, None, None, ["reserved:host"]),
                 (1174, 5694, "kube-system", "coredns-674b8bbfcf-p8kth", "172.20.0.107", ["k8s:k8s-app=kube-dns"]),
@@ -75,6 +76,7 @@ SCENARIOS = {  # feature scenario -> its pytest test name
     "identity": "test_pods_with_the_same_labels_share_one_security_identity",
     "land-tiefighter": "test_without_any_policy_the_ship_is_allowed_to_land[tiefighter]",
     "land-xwing": "test_without_any_policy_the_ship_is_allowed_to_land[xwing]",
+    "every-replica": "test_each_deathstar_replica_lands_a_ship_and_blows_up_at_its_exhaust_port",
     "l3l4-enforced": "test_the_l3l4_rule1_is_accepted_and_enforced_on_the_deathstar_endpoints_only",
     "l3l4-xwing": "test_under_the_l3l4_rule1_the_xwings_landing_request_is_dropped",
     "l3l4-tiefighter": "test_under_the_l3l4_rule1_the_tiefighter_still_lands",
@@ -261,10 +263,10 @@ def _line(flow: dict[str, Any]) -> str:
 
 
 def drop_flows(ns: str, port: int, *, reason: str = "POLICY_DENIED", sub_type: int = 133,
-               when: str = "2025-07-25T18:04:2", source_ip: str | None = None) -> list[str]:
-    """The xwing's SYN and its retransmission dropped at the deathstar's node
+               when: str = "2025-07-25T18:04:2", source_ip: str | None = None, src: str = "xwing") -> list[str]:
+    """The xwing's (`src`'s) SYN and its retransmission dropped at the deathstar's node
     (`hubble observe --type drop`; drop shape: hubble-1.17-formats.md §1.4; times reconstructed)."""
-    src, dst = "xwing", "deathstar-8c4c77fb7-nnzkt"
+    dst = "deathstar-8c4c77fb7-nnzkt"
     lines = []
     for i, sec in enumerate(("0.112738921", "1.136492007")):  # the SYN and its retransmission within 2 s
         t = f"{when}{sec}Z"
@@ -347,6 +349,28 @@ def tcp_flows(ns: str, port: int, *, when: str = "2025-07-25T18:15:44.18") -> li
     for point, node, flags in SEED_TCP_REPLIES[2:]:
         trace(i, point, node, dst, src, flags, True)
         i += 1
+    return out
+
+
+def backend_flows(ns: str, port: int, src: str, dst: str, replies: list[list[str]], *,
+                  when: str = "2025-07-25T18:04:20.1") -> list[str]:
+    """The L3/L4 flows of one connection of `src` (client port `port`) to the deathstar pod
+    `dst` (mutants: a replica that refuses, `replies` [["RST", "ACK"]], or one that answers
+    500): the SYN and each reply segment, seen at `dst`'s node (to-endpoint / to-network;
+    shape as `tcp_flows`, reconstructed)."""
+    node = PODS[dst][0]
+    out = []
+    for i, (frm, to, flags, reply) in enumerate([(src, dst, ["SYN"], False)]
+                                                 + [(dst, src, f, True) for f in replies]):
+        sport, dport = (80, port) if reply else (port, 80)
+        out.append(_line({
+            "time": f"{when}{4000 + i:04d}00Z", "uuid": _flow_uuid(ns, port, "backend", i), "verdict": "FORWARDED",
+            "IP": {"source": PODS[frm][1], "destination": PODS[to][1], "ipVersion": "IPv4"},
+            "l4": {"TCP": {"source_port": sport, "destination_port": dport, "flags": {f: True for f in flags}}},
+            "source": _ep(ns, frm, node), "destination": _ep(ns, to, node),
+            "Type": "L3_L4", "node_name": node, "event_type": {"type": 4, "sub_type": 11 if reply else 0},
+            "traffic_direction": "INGRESS", "trace_observation_point": "TO_NETWORK" if reply else "TO_ENDPOINT",
+            "is_reply": reply, "Summary": "TCP Flags: " + ", ".join(flags)}))
     return out
 
 
@@ -526,6 +550,15 @@ class Scenario:
                  container=starwars.SHIP_CONTAINER, command=traffic.curl_argv(req, max_time=MAX_TIME))
         return req
 
+    def request_pod(self, ship: str, method: str, path: str, pod: str, outcome: tuple[Any, ...], seed: str,
+                    started: str) -> traffic.Request:
+        """One request of `ship` to the deathstar pod `pod`'s own IP (no Service), answered `outcome`."""
+        req = traffic.new_request(self._lab, self.ns, ship, method, f"http://{PODS[pod][1]}{path}", marker_param=None)
+        self.add("pod_exec", seed + "; start line, -v lines and -w timings reconstructed",
+                 [curl_result(self.ns, ship, outcome, started, pod=pod)], namespace=self.ns, pod=ship,
+                 container=starwars.SHIP_CONTAINER, command=traffic.curl_argv(req, max_time=MAX_TIME))
+        return req
+
     def exhaust_port_denied(self, request_seed: str, observe_seed: str) -> None:
         """Under the L7 rule1: the tiefighter's PUT /v1/exhaust-port gets Envoy's 403, and
         Hubble shows its http-request DROPPED and the 403 response."""
@@ -548,15 +581,21 @@ class Scenario:
                           "--namespace", self.ns, *filters])
 
 
-def curl_result(ns: str, ship: str, outcome: tuple[Any, ...], started: str) -> dict[str, Any]:
+def curl_result(ns: str, ship: str, outcome: tuple[Any, ...], started: str, pod: str | None = None) -> dict[str, Any]:
     """What `traffic.curl_argv` prints in `ship` for `outcome`: ("answer", body, status), or
-    ("failed", curl exit, error, connected-to-address?, total seconds)."""
-    host, ip = f"deathstar.{ns}.svc.cluster.local", PODS[ship][1]
+    ("failed", curl exit, error, connected-to-address?, total seconds); to the Service's
+    name, or to the deathstar pod `pod`'s own IP."""
+    ip = PODS[ship][1]
+    host = address = PODS[pod][1] if pod else ""
+    if not pod:
+        host, address = f"deathstar.{ns}.svc.cluster.local", DEATHSTAR_SVC_IP
     if outcome[0] == "answer":
-        return curl_out(started, ip, body=outcome[1], status=outcome[2], host=host, address=DEATHSTAR_SVC_IP)
+        return curl_out(started, ip, body=outcome[1], status=outcome[2], host=host, address=address)
     _, rc, error, tried, total = outcome
+    if pod:
+        error = error.replace("deathstar port", f"{address} port")
     return curl_out(started, ip, status=None, rc=rc, connected=False, host=host, error=error,
-                    address=DEATHSTAR_SVC_IP if tried else "", namelookup=0.004 if tried else 0.0, total=total)
+                    address=address if tried else "", namelookup=0.004 if tried and not pod else 0.0, total=total)
 
 
 def answer(body: str, status: int) -> tuple[Any, ...]:
@@ -616,6 +655,19 @@ def build() -> dict[str, Scenario]:
                   f"seed 1686-1691 `request-landing` `request-landing` ({ship} requests a landing with no policy; the exchange is forwarded in "
                   "seed 1723-1736, 1804-1812); body 'Ship landed' (facts §1)")
         s.namespace_deleted()
+
+    s = begin("every-replica")
+    for n, pod in enumerate(DEATHSTARS):
+        s.request_pod("tiefighter", *starwars.LANDING, pod, LANDED,
+                      f"seed 1555 `{PODS[pod][1]}` ({pod}'s endpoint, asked directly), 1690 `request-landing` "
+                      "(the tiefighter's landing); body 'Ship landed' (facts §1)",
+                      started=f"2025-07-25T18:04:3{n}.081532114Z")
+    for n, pod in enumerate(DEATHSTARS):
+        s.request_pod("tiefighter", *starwars.EXHAUST_PORT, pod, EXPLODED,
+                      f"seed 1555 `{PODS[pod][1]}` ({pod}'s endpoint, asked directly), 2022 "
+                      "`Panic: deathstar exploded` (PUT /v1/exhaust-port; HTTP status not documented: reconstructed)",
+                      started=f"2025-07-25T18:04:4{n}.081532114Z")
+    s.namespace_deleted()
 
     s = begin("l3l4-enforced")
     s.policy_applied("l3l4")
@@ -752,6 +804,37 @@ def _every_attempt(s: Scenario, ship: str, outcome: tuple[Any, ...], what: str) 
              "results": [result]}]
 
 
+def _curls(s: Scenario, ship: str) -> list[dict[str, Any]]:
+    """Every curl call of `ship` in the scenario, in the order they are made."""
+    return [c for c in s.calls if c["op"] == "pod_exec" and c["args"]["pod"] == ship and "curl" in c["args"]["command"]]
+
+
+def _port(c: dict[str, Any]) -> int:
+    argv = c["args"]["command"]
+    return int(argv[argv.index("--local-port") + 1])
+
+
+def _attempt_call(s: Scenario, ship: str, n: int, outcome: tuple[Any, ...], started: str,
+                  state: list[str], seed: str) -> dict[str, Any]:
+    """The n-th landing request `ship` sends in the scenario (its n-th marker and client port),
+    answered `outcome`: a further attempt `traffic.send_positive` makes."""
+    traffic.reset_counters()
+    lab = SimpleNamespace(info={"run_id": "reference"})
+    url = starwars.deathstar_url(s.ns, starwars.LANDING[1])
+    req = None
+    for _ in range(n):
+        req = traffic.new_request(lab, s.ns, ship, starwars.LANDING[0], url, marker_param=None)
+    assert req is not None
+    return call("pod_exec", seed, [curl_result(s.ns, ship, outcome, started)], state, namespace=s.ns, pod=ship,
+                container=starwars.SHIP_CONTAINER, command=traffic.curl_argv(req, max_time=MAX_TIME))
+
+
+def _observe_call(s: Scenario, state: list[str], filters: list[str], lines: list[str], seed: str) -> dict[str, Any]:
+    return call("pod_exec", seed, [cmd("\n".join(lines) + "\n")], state, namespace=KS, pod=AGENT_PODS["k8s-ctr"],
+                container="cilium-agent", command=["hubble", "observe", "--server", RELAY, "-o", "jsonpb", "--last",
+                                                   "1000", "--namespace", s.ns, *filters])
+
+
 def _observe(s: Scenario) -> dict[str, Any]:
     return _find(s, "pod_exec", lambda a: a["command"][0] == "hubble")
 
@@ -792,6 +875,10 @@ def mutants() -> dict[str, dict[str, Any]]:
     status_cnp = _find(status, "k8s_get", lambda a: a["kind"] == "CiliumNetworkPolicy", "l7_policy.yaml")
     status_w2 = _agent_call(status, "k8s-w2", "policy", "l7_policy.yaml")
     left = _find(cleanup, "k8s_list", lambda a: a["kind"] == "CiliumNetworkPolicy")
+    lt, lx, l3 = sc["land-tiefighter"], sc["land-xwing"], sc["l3l4-tiefighter"]
+    lt_curls, lx_curls, l3_curls = _curls(lt, "tiefighter"), _curls(lx, "xwing"), _curls(l3, "tiefighter")
+    er = sc["every-replica"]
+    er_curls = _curls(er, "tiefighter")  # landing m8q2b, landing nnzkt, exhaust port m8q2b, exhaust port nnzkt
     return {
         "starwars-endpoint-enforces-without-policy": {
             "breaks": "before any policy the deathstar endpoint on k8s-w1 already enforces ingress policy",
@@ -856,6 +943,52 @@ def mutants() -> dict[str, dict[str, Any]]:
                        "deathstar-8c4c77fb7-m8q2b: 15933, deathstar-8c4c77fb7-nnzkt: 15934",
             "calls": [_over(ceps, [value([cep_obj(ident.ns, n, 15934 if n.endswith("nnzkt") else None)
                                           for n in PODS])])]},
+        "starwars-deathstar-replica-refuses": {
+            "breaks": "one deathstar replica (deathstar-8c4c77fb7-m8q2b on k8s-w1) refuses connections: it has no "
+                      "readiness probe, so it stays behind the Service, and a landing that reaches it is refused "
+                      "while the next one reaches the other replica and lands",
+            "expect": [t["land-tiefighter"], t["every-replica"]],
+            # the landing through the Service fails on its attempt 2 (after the reference's lag), the one
+            # to the pod's own IP on its attempt 1: the words both failures share
+            "message": ") reached a backend and failed (backend: deathstar-8c4c77fb7-m8q2b on k8s-w1): the connection to ",
+            "message_also": ["\nevery attempt:\nattempt 1 (from port "],
+            "calls": [_over(er_curls[0], [curl_result(er.ns, "tiefighter", REFUSED, "2025-07-25T18:04:30.081532114Z",
+                                                      pod="deathstar-8c4c77fb7-m8q2b")]),
+                      _over(lt_curls[1], [res("land-tiefighter", "tiefighter", REFUSED)]),
+                      _attempt_call(lt, "tiefighter", 3, LANDED, "2025-07-25T18:04:20.402318233Z", lt_curls[1]["state"],
+                                    "MUTATED (the third landing reaches the other replica and lands)"),
+                      _observe_call(lt, lt_curls[1]["state"], [], backend_flows(
+                          lt.ns, _port(lt_curls[1]), "tiefighter", "deathstar-8c4c77fb7-m8q2b", [["RST", "ACK"]]),
+                          "MUTATED (the refused landing's SYN reaches deathstar-8c4c77fb7-m8q2b, which resets it)")]},
+        "starwars-deathstar-replica-answers-500": {
+            "breaks": "one deathstar replica (deathstar-8c4c77fb7-nnzkt on k8s-w2) answers HTTP 500, while the next "
+                      "landing reaches the other replica and lands",
+            "expect": [t["land-xwing"], t["every-replica"]],
+            "message": "attempt 1 of 1 (from port ",
+            "message_also": [") reached a backend and failed (backend: deathstar-8c4c77fb7-nnzkt on k8s-w2): the backend "
+                             "answered HTTP 500 'Internal Server Error'"],
+            "calls": [_over(er_curls[1], [curl_result(er.ns, "tiefighter", answer("Internal Server Error\n", 500),
+                                                      "2025-07-25T18:04:31.081532114Z", pod="deathstar-8c4c77fb7-nnzkt")]),
+                      _over(lx_curls[0], [res("land-xwing", "xwing", answer("Internal Server Error\n", 500))]),
+                      _attempt_call(lx, "xwing", 2, LANDED, "2025-07-25T18:04:20.392318233Z", lx_curls[0]["state"],
+                                    "MUTATED (the second landing reaches the other replica and lands)"),
+                      _observe_call(lx, lx_curls[0]["state"], [], backend_flows(
+                          lx.ns, _port(lx_curls[0]), "xwing", "deathstar-8c4c77fb7-nnzkt",
+                          [["SYN", "ACK"], ["ACK", "PSH"], ["ACK", "FIN"]]),
+                          "MUTATED (the landing that got HTTP 500 was answered by deathstar-8c4c77fb7-nnzkt)")]},
+        "starwars-l3l4-tiefighter-dropped-first": {
+            "breaks": "under the L3/L4 rule1 the allowed tiefighter's first landing is dropped by policy (its SYNs "
+                      "DROPPED POLICY_DENIED after the policy was read as realised), and the next one lands",
+            "expect": [t["l3l4-tiefighter"]],
+            "message": f"attempt 1 of 2 (from port {_port(l3_curls[0])}) was dropped by policy (tiefighter -> "
+                       "deathstar-8c4c77fb7-nnzkt L3_L4 DROPPED POLICY_DENIED (TCP Flags: SYN)), although attempt 2 "
+                       "was answered",
+            "calls": [_over(l3_curls[0], [res("l3l4-tiefighter", "tiefighter", TIMED_OUT)]),
+                      _attempt_call(l3, "tiefighter", 2, LANDED, "2025-07-25T18:04:22.291532114Z", l3_curls[0]["state"],
+                                    "MUTATED (the second landing lands)"),
+                      _observe_call(l3, l3_curls[0]["state"], ["--type", "drop"], drop_flows(
+                          l3.ns, _port(l3_curls[0]), src="tiefighter"),
+                          "MUTATED (the first landing's SYN and its retransmission DROPPED POLICY_DENIED)")]},
         "starwars-no-policy-xwing-times-out": {
             "breaks": "without any policy the xwing's landing request gets no answer",
             "expect": [t["land-xwing"]],
@@ -864,8 +997,12 @@ def mutants() -> dict[str, dict[str, Any]]:
         "starwars-no-policy-tiefighter-refused": {
             "breaks": "without any policy the tiefighter's landing request is refused",
             "expect": [t["land-tiefighter"]],
-            "message": "expected the answer 'Ship landed', saw the connection to deathstar.",
-            "faults": _every_attempt(sc["land-tiefighter"], "tiefighter", REFUSED, "is refused")},
+            "message": f"attempt 1 of 1 (from port {_port(lt_curls[0])}) reached a backend and failed (backend: "
+                       "deathstar-8c4c77fb7-m8q2b on k8s-w1): the connection to deathstar.",
+            "faults": _every_attempt(sc["land-tiefighter"], "tiefighter", REFUSED, "is refused"),
+            "calls": [_observe_call(lt, lt_curls[0]["state"], [], backend_flows(
+                lt.ns, _port(lt_curls[0]), "tiefighter", "deathstar-8c4c77fb7-m8q2b", [["RST", "ACK"]]),
+                "MUTATED (the refused landing's SYN reaches deathstar-8c4c77fb7-m8q2b, which resets it)")]},
         "starwars-rule1-not-valid": {
             "breaks": "the operator reports rule1 as not Valid",
             "expect": [t["l3l4-enforced"]],
