@@ -71,7 +71,8 @@ Feature: L7 visibility through Envoy
     Under the policy every request to webpod goes through Envoy, whichever replica the
     Service picks. A replica Envoy cannot reach would spoil every other request, so the
     student's loop (seed 2479-2531) is run again under the policy, and each replica's answer
-    must carry Envoy's headers (seed 2842-2849):
+    must carry Envoy's headers (seed 2842-2849). Beyond the write-up, whose loop keeps only
+    the Hostname line (`| grep Hostname`), the whole answer is read, headers included:
       kubectl exec -it curl-pod -- sh -c 'while true; do curl -s webpod; sleep 1; done'
     Every request counts: one that Envoy answers itself with "upstream connect error" fails
     the scenario, naming the webpod pod Envoy could not reach and its node.

@@ -91,7 +91,8 @@ Feature: The Star Wars demo: identities, an L3/L4 policy and an L7 policy
     The Service hides which replica answers: a broken replica stays behind it (the deathstar
     has no readiness probe) and gets its share of the landings. So each deathstar pod is
     asked on its own IP, the endpoints `kubectl get deploy,svc,ep deathstar` lists (seed
-    1555: 172.20.1.167:80 and 172.20.2.219:80), with the requests of seed 1690 and 2020:
+    1555: 172.20.1.167:80 and 172.20.2.219:80), with the requests of seed 1690 and 2020
+    sent beyond the write-up, which sends them only to the Service's name:
       kubectl exec tiefighter -- curl -s -XPOST 172.20.1.167/v1/request-landing
       kubectl exec tiefighter -- curl -s -XPUT 172.20.1.167/v1/exhaust-port
     and the same for the other pod. Each must answer, each time.

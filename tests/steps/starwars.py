@@ -165,6 +165,8 @@ def send_each_pod(lab: Lab, scenario_ns: str, ctx: dict[str, Any], ship: str, me
 
 
 @then(parsers.re(r'every deathstar pod answers "(?P<text>[^"]+)"'))
+@outcome("each of the deathstar's replicas, asked on its own IP, answered with curl exit 0 and the text as its "
+         "answer's first line")
 def every_pod_answers(ctx: dict[str, Any], text: str) -> None:
     """Every: a replica that is broken still gets its share of the Service's requests, so
     each one is asked on its own IP and must give the answer."""
