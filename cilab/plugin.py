@@ -208,6 +208,7 @@ def _validate(config: pytest.Config) -> None:
     if (opt.provider or opt.destroy_lab or opt.vagrant_dir or opt.provisioning_logs) and lab != "vagrant":
         raise _usage("--vagrant-dir/--provider/--destroy-lab/--provisioning-logs only go with --lab vagrant "
                      f"(got --lab {lab})")
+    _check_started_from_the_project(config)
     if dry_run(config):
         return  # help, collection, markers, fixtures: the options are checked, no lab is looked at
     try:
@@ -274,6 +275,20 @@ def _validate(config: pytest.Config) -> None:
         _check_api(path, opt.context, config)
         if opt.ssh_config and not Path(opt.ssh_config).expanduser().is_file():
             raise _usage(f"--ssh-config {opt.ssh_config}: no such file")
+
+
+def _check_started_from_the_project(config: pytest.Config) -> None:
+    """`pytest --lab ...` typed in another folder (the lab's own, after `cd ~/cilium-lab &&
+    vagrant status`) finds no pyproject.toml and so none of the suite's scenarios: it would
+    end "no tests ran".  One line says where to run it instead."""
+    words = config.invocation_params.args
+    if not any(w == "--lab" or w.startswith("--lab=") for w in words) or (config.rootpath / "tests" / "scenarios").is_dir():
+        return
+    if [Path(a) for a in config.args] != [config.invocation_params.dir]:
+        return  # test files named on the command line: run them where they are
+    raise _usage(f"pytest was started in {config.invocation_params.dir}, where none of the suite's scenarios are: "
+                 f"run it from the suite's folder (`cd {REPO_ROOT}`), or name them "
+                 f"(`pytest {REPO_ROOT / 'tests' / 'scenarios'} ...`)")
 
 
 DRY_RUN_OPTIONS = ("help", "version", "collectonly", "markers", "showfixtures",

@@ -230,3 +230,19 @@ def test_api_server_refusing_is_one_line_with_kubectl(tmp_path: Path) -> None:
         f"ERROR: the API server https://127.0.0.1:{port} does not answer (connection refused); "
         f"try `kubectl --kubeconfig {kubeconfig} get nodes`"], out
     no_traceback(out)
+
+
+# --- another working directory -------------------------------------------------------------
+
+def test_started_in_another_folder_is_one_line_naming_the_suites_folder(tmp_path: Path) -> None:
+    """`cd ~/cilium-lab && vagrant status`, then `pytest --lab ...` there: no scenario would be
+    found ("no tests ran"); one line says where to run it.  Naming the scenarios works from anywhere."""
+    lab = writeup_lab(tmp_path / "home")
+    rc, out = run(tmp_path, "--lab", "replay", "-q", cwd=lab)
+    assert rc == 4, out
+    assert [line for line in out.splitlines() if line.startswith("ERROR")] == [
+        f"ERROR: pytest was started in {lab}, where none of the suite's scenarios are: run it from the suite's "
+        f"folder (`cd {ROOT}`), or name them (`pytest {ROOT / 'tests' / 'scenarios'} ...`)"], out
+    no_traceback(out)
+    rc, out = run(tmp_path, "--lab", "replay", "-q", "-m", "ports", str(ROOT / "tests" / "scenarios"), cwd=lab)
+    assert rc == 0 and " passed" in out, out[-2000:]
