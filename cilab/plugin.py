@@ -10,6 +10,8 @@ the group headed "cilium-lab-conformance: which lab answers the probes"):
   --record DIR                       write every probe result of a real lab as a transcript
   --kubeconfig / --context / --ssh-config   the existing-cluster lab
   --vagrant-dir / --provider / --destroy-lab / --provisioning-logs   the Vagrant lab
+  --allow-helm-changes / --allow-monitoring-example   consent to change a lab the suite did
+                                     not build (undone at the end of the run)
 """
 from __future__ import annotations
 
@@ -77,7 +79,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="--lab vagrant: the folder holding the lab's Vagrantfile (default: provisioning/, "
                      "which the suite builds and provisions).  A folder of your own, e.g. the one where "
                      "you ran the write-up's Vagrantfile: nothing is started, provisioned or destroyed "
-                     "there, and its Cilium release is checked as found unless --allow-helm-changes")
+                     "there, and its Cilium release and monitoring example are checked as found unless "
+                     "--allow-helm-changes / --allow-monitoring-example")
     g.addoption("--provisioning-logs", metavar="DIR", default=None,
                 help="--lab vagrant: where the Vagrant and node provisioning logs go "
                      "(default: reports/provisioning)")

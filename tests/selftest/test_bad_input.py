@@ -106,6 +106,8 @@ def _cases(tmp: Path) -> list[tuple[str, list[str], dict[str, str], bool, str]]:
          "cannot be combined with --lab replay"),
         ("--destroy-lab without vagrant", ["--lab", "replay", "--destroy-lab"], {}, False,
          "only go with --lab vagrant"),
+        ("--allow-monitoring-example with replay", ["--lab", "replay", "--allow-monitoring-example"], {}, False,
+         "--allow-monitoring-example goes with a real lab the suite did not build"),
         ("--vagrant-dir without a Vagrantfile", ["--lab", "vagrant", f"--vagrant-dir={empty_dir}"],
          {"VAGRANT_EXE": str(good)}, False, f"--vagrant-dir {empty_dir}: no Vagrantfile there"),
         ("--vagrant-dir without k8s-ctr", ["--lab", "vagrant", f"--vagrant-dir={writeup}"],
@@ -128,7 +130,7 @@ CASE_NAMES = [
     "transcript entry without results", "--record to an unwritable path", "missing vagrant binary",
     "no usable provider", "unreadable kubeconfig", "empty kubeconfig", "kubeconfig that points nowhere",
     "malformed version override", "unknown Cilium version override", "--transcript without replay",
-    "--record with replay", "--destroy-lab without vagrant", "--vagrant-dir without a Vagrantfile",
+    "--record with replay", "--destroy-lab without vagrant", "--allow-monitoring-example with replay", "--vagrant-dir without a Vagrantfile",
     "--vagrant-dir without k8s-ctr", "Vagrant too old", "--destroy-lab on a foreign folder",
     "foreign folder with a machine down",
     "provider not matching the machines"]
