@@ -10,6 +10,8 @@ the group headed "cilium-lab-conformance: which lab answers the probes"):
   --record DIR                       write every probe result of a real lab as a transcript
   --kubeconfig / --context / --ssh-config   the existing-cluster lab
   --vagrant-dir / --provider / --destroy-lab / --provisioning-logs   the Vagrant lab
+  --allow-helm-changes / --allow-monitoring-example   consent to change a lab the suite did
+                                     not build (undone at the end of the run)
 """
 from __future__ import annotations
 
@@ -67,11 +69,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                      "values found; the release found is recorded and rolled back at the end of the run "
                      "(also after Ctrl-C).  Without it the lab is checked as found and the scenarios "
                      "needing another stage are skipped, each with the reason")
+    g.addoption("--allow-monitoring-example", action="store_true", default=False,
+                help="a lab the suite did not build, found without Cilium's monitoring example (namespace "
+                     "cilium-monitoring): let the suite apply it for the metrics chapter (kubectl apply of the "
+                     "write-up's URL on the control plane, then the NodePort patches) and delete it again at the "
+                     "end of the run (also after Ctrl-C).  Without it the metrics scenarios are skipped, each "
+                     "with the reason; an example found is checked as found either way")
     g.addoption("--vagrant-dir", metavar="DIR", default=None,
                 help="--lab vagrant: the folder holding the lab's Vagrantfile (default: provisioning/, "
                      "which the suite builds and provisions).  A folder of your own, e.g. the one where "
                      "you ran the write-up's Vagrantfile: nothing is started, provisioned or destroyed "
-                     "there, and its Cilium release is checked as found unless --allow-helm-changes")
+                     "there, and its Cilium release and monitoring example are checked as found unless "
+                     "--allow-helm-changes / --allow-monitoring-example")
     g.addoption("--provisioning-logs", metavar="DIR", default=None,
                 help="--lab vagrant: where the Vagrant and node provisioning logs go "
                      "(default: reports/provisioning)")
@@ -196,9 +205,13 @@ def _validate(config: pytest.Config) -> None:
     if opt.allow_helm_changes and lab == "replay":
         raise _usage("--allow-helm-changes goes with a real lab the suite did not build (--lab kubeconfig, "
                      "or --lab vagrant --vagrant-dir on a folder of your own), not with --lab replay")
+    if opt.allow_monitoring_example and lab == "replay":
+        raise _usage("--allow-monitoring-example goes with a real lab the suite did not build (--lab kubeconfig, "
+                     "or --lab vagrant --vagrant-dir on a folder of your own), not with --lab replay")
     if (opt.provider or opt.destroy_lab or opt.vagrant_dir or opt.provisioning_logs) and lab != "vagrant":
         raise _usage("--vagrant-dir/--provider/--destroy-lab/--provisioning-logs only go with --lab vagrant "
                      f"(got --lab {lab})")
+    _check_started_from_the_project(config)
     if dry_run(config):
         return  # help, collection, markers, fixtures: the options are checked, no lab is looked at
     try:
@@ -265,6 +278,20 @@ def _validate(config: pytest.Config) -> None:
         _check_api(path, opt.context, config)
         if opt.ssh_config and not Path(opt.ssh_config).expanduser().is_file():
             raise _usage(f"--ssh-config {opt.ssh_config}: no such file")
+
+
+def _check_started_from_the_project(config: pytest.Config) -> None:
+    """`pytest --lab ...` typed in another folder (the lab's own, after `cd ~/cilium-lab &&
+    vagrant status`) finds no pyproject.toml and so none of the suite's scenarios: it would
+    end "no tests ran".  One line says where to run it instead."""
+    words = config.invocation_params.args
+    if not any(w == "--lab" or w.startswith("--lab=") for w in words) or (config.rootpath / "tests" / "scenarios").is_dir():
+        return
+    if [Path(a) for a in config.args] != [config.invocation_params.dir]:
+        return  # test files named on the command line: run them where they are
+    raise _usage(f"pytest was started in {config.invocation_params.dir}, where none of the suite's scenarios are: "
+                 f"run it from the suite's folder (`cd {REPO_ROOT}`), or name them "
+                 f"(`pytest {REPO_ROOT / 'tests' / 'scenarios'} ...`)")
 
 
 DRY_RUN_OPTIONS = ("help", "version", "collectonly", "markers", "showfixtures",
@@ -393,8 +420,9 @@ def pytest_configure(config: pytest.Config) -> None:
 # --- a student's Cilium release back as found (cilab.consent) ------------------------------
 
 class ReleaseRestore:
-    """Restores, once per run, the Cilium release of a lab the suite did not build when a
-    stage switch changed it (--allow-helm-changes).  Registered in the process that owns
+    """Leaves a lab the suite did not build as found, once per run: removes the monitoring
+    example when this run applied it (--allow-monitoring-example, cilab.monitoring), then
+    restores the Cilium release when a stage switch changed it (--allow-helm-changes).  Registered in the process that owns
     the session (the xdist controller, or the only process); it runs after every other
     `pytest_sessionfinish` (a hook wrapper), so after xdist has shut its workers down and
     after the session fixtures' teardown: also after Ctrl-C or SIGTERM, which end the
@@ -411,7 +439,8 @@ class ReleaseRestore:
             return
         shared = factory.getbasetemp()
         from cilab.consent import FOUND_FILE, restore_release
-        if not (shared / FOUND_FILE).exists():
+        from cilab.monitoring import APPLIED_FILE, remove_example
+        if not (shared / FOUND_FILE).exists() and not (shared / APPLIED_FILE).exists():
             return
         import signal
         from cilab.progress import ProgressFile
@@ -428,12 +457,22 @@ class ReleaseRestore:
         try:
             the_lab = _restore_lab(self.config, shared)
             try:
-                restore_release(the_lab, shared, say)
+                for undo, failed in ((remove_example, "removing the monitoring example this run applied failed: "
+                                      "{}; the marker ConfigMap kube-system/cilab-remove-monitoring stays and the "
+                                      "next run removes it first"),
+                                     (restore_release, "restoring the Cilium release failed: {}; the marker "
+                                      "ConfigMap kube-system/cilab-restore stays and the next run restores it first")):
+                    try:
+                        undo(the_lab, shared, say)
+                    except (LabError, OSError, ValueError, AssertionError) as exc:
+                        say(("stage: " if undo is restore_release else "monitoring: ")
+                            + failed.format((str(exc).splitlines() or [repr(exc)])[0]))
+                        session.exitstatus = pytest.ExitCode.TESTS_FAILED if exitstatus == 0 else exitstatus
             finally:
                 the_lab.close()
         except (LabError, OSError, ValueError) as exc:
-            say(f"stage: restoring the Cilium release failed: {(str(exc).splitlines() or [repr(exc)])[0]}; the marker "
-                "ConfigMap kube-system/cilab-restore stays and the next run restores it first")
+            say(f"stage: restoring the lab as found failed: {(str(exc).splitlines() or [repr(exc)])[0]}; the markers "
+                "in kube-system (cilab-restore, cilab-remove-monitoring) stay and the next run acts on them first")
             session.exitstatus = pytest.ExitCode.TESTS_FAILED if exitstatus == 0 else exitstatus
         finally:
             for sig, handler in previous.items():
@@ -451,6 +490,7 @@ def _restore_lab(config: pytest.Config, shared: Path) -> Lab:
         from cilab.backends.kube import KubeconfigBackend
         backend = KubeconfigBackend(opt.kubeconfig, opt.context, opt.ssh_config,
                                     allow_helm_changes=opt.allow_helm_changes)
+    backend.allow_monitoring_example = bool(getattr(backend, "suite_built", True) or opt.allow_monitoring_example)
     return Lab(backend, clock=Clock())
 
 
@@ -532,6 +572,7 @@ def _build_lab(config: pytest.Config, shared: Path) -> Lab:
         from cilab.backends.kube import KubeconfigBackend
         backend = KubeconfigBackend(opt.kubeconfig, opt.context, opt.ssh_config,
                                     allow_helm_changes=opt.allow_helm_changes)
+    backend.allow_monitoring_example = bool(getattr(backend, "suite_built", True) or opt.allow_monitoring_example)
     roles = _node_roles(config, backend)
     run_id = _run_id(shared)
     if opt.record:
@@ -540,7 +581,9 @@ def _build_lab(config: pytest.Config, shared: Path) -> Lab:
                             description=f"Recorded from a real {opt.lab} lab by cilium-lab-conformance",
                             lab={"kind": opt.lab, **versions.as_properties(),
                                  "suite_built": bool(getattr(backend, "suite_built", True)),
-                                 "allow_helm_changes": bool(getattr(backend, "allow_helm_changes", True))})
+                                 "allow_helm_changes": bool(getattr(backend, "allow_helm_changes", True)),
+                                 "allow_monitoring_example": bool(getattr(backend, "allow_monitoring_example",
+                                                                          True))})
         recorder.header["run_id"] = run_id
         recorder.header["roles"] = roles.to_json()
     return Lab(backend, recorder=recorder, clock=Clock(), attach=_allure_attach,

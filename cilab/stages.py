@@ -262,6 +262,9 @@ def ensure_hubble(lab: Lab, shared_dir: Path, cilium_version: str,
                 left = restore_left_over(lab, note)
                 if left is not None:
                     switches.append(f"restored revision {left.get('revision')} left by an interrupted run")
+                from cilab.monitoring import remove_left_over
+                if remove_left_over(lab, note) is not None:
+                    switches.append("removed the monitoring example left by an interrupted run")
             found = detect_stage(lab)
             note(f"stage found: {found['stage']} ({'; '.join(found['evidence'])})")
             record: dict[str, Any] = {"found": found["stage"], "found_evidence": found["evidence"],

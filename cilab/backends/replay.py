@@ -36,6 +36,7 @@ class ReplayBackend:
         lab = transcript.header.get("lab") or {}
         self.suite_built = bool(lab.get("suite_built", True))
         self.allow_helm_changes = bool(lab.get("allow_helm_changes", self.suite_built))
+        self.allow_monitoring_example = bool(lab.get("allow_monitoring_example", self.suite_built))
 
     def begin_scenario(self, name: str) -> None:
         with self._lock:

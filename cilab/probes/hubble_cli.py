@@ -46,10 +46,11 @@ CONTROL_PLANE_LABEL = "node-role.kubernetes.io/control-plane"
 
 START_COMMAND = (f"setsid cilium hubble port-forward >{LOG_FILE} 2>&1 </dev/null & "
                  f"echo $! >{PID_FILE}; echo $!")
-#: kill the recorded port-forward (only if that pid is still a `cilium` process)
+#: kill the recorded port-forward (only if that pid is still a `cilium` process); its pid file
+#: and log go too, so the node is left as found
 STOP_COMMAND = (f"if [ -s {PID_FILE} ]; then pid=$(cat {PID_FILE}); "
                 f"if [ \"$(ps -o comm= -p \"$pid\")\" = cilium ]; then kill \"$pid\"; echo \"stopped $pid\"; "
-                f"else echo \"gone $pid\"; fi; rm -f {PID_FILE}; else echo none; fi")
+                f"else echo \"gone $pid\"; fi; rm -f {PID_FILE} {LOG_FILE}; else echo none; fi")
 ALIVE_COMMAND = f"if [ -s {PID_FILE} ]; then ps -o pid=,comm= -p \"$(cat {PID_FILE})\"; fi; cat {LOG_FILE} 2>/dev/null"
 #: what the student types for each of the harness's port-forward commands (report names)
 START_TYPED = "cilium hubble port-forward &"

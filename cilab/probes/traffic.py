@@ -31,6 +31,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
+from cilab import pod_tools
+from cilab.errors import CallFailed
 from cilab.lab import Lab
 
 CURL_TIMEOUT_EXIT = 28  # curl: "Operation timeout"
@@ -284,10 +286,15 @@ def send(lab: Lab, req: Request, *, container: str | None = None, max_time: int 
          extra: tuple[str, ...] = ()) -> Response:
     """curl inside the pod (`curl_argv`), bounded by --connect-timeout and --max-time."""
     # a container that is not there yet ran nothing: only then is the exec made again
-    result = lab.when_ready(lambda: lab.exec(req.namespace, req.pod, container,
-                                             curl_argv(req, max_time=max_time, extra=extra),
-                                             timeout=max_time + 15, typed=typed_curl(req, extra)),
-                            what=f"{req.pod} in {req.namespace} runs curl")
+    try:
+        result = lab.when_ready(lambda: lab.exec(req.namespace, req.pod, container,
+                                                 curl_argv(req, max_time=max_time, extra=extra),
+                                                 timeout=max_time + 15, typed=typed_curl(req, extra)),
+                                what=f"{req.pod} in {req.namespace} runs curl")
+    except CallFailed as exc:  # no `sh` in the image: one line, never again (cilab.pod_tools)
+        pod_tools.check_exec_error(req.namespace, req.pod, exc)
+        raise
+    pod_tools.check(req.namespace, req.pod, ("curl", "date", "hostname", "sh"), result)
     return parse_response(req, result.stdout, result.stderr, result.rc)
 
 
@@ -458,9 +465,15 @@ def ping(lab: Lab, namespace: str, pod: str, target: str, count: int = 1, wait: 
     """`kubectl exec <pod> -- ping -c <count> -W <wait> <target>` (iputils or busybox ping:
     both print "N packets transmitted, M (packets )received"); bounded by -W per packet."""
     # a container that is not there yet ran nothing: only then is the exec made again
-    result = lab.when_ready(lambda: lab.exec(namespace, pod, None, ["ping", "-c", str(count), "-W", str(wait), target],
-                                             timeout=count * wait + 15),
-                            what=f"{pod} in {namespace} runs ping")
+    try:
+        result = lab.when_ready(lambda: lab.exec(namespace, pod, None,
+                                                 ["ping", "-c", str(count), "-W", str(wait), target],
+                                                 timeout=count * wait + 15),
+                                what=f"{pod} in {namespace} runs ping")
+    except CallFailed as exc:  # no `ping` in the image: one line, never again (cilab.pod_tools)
+        pod_tools.check_exec_error(namespace, pod, exc)
+        raise
+    pod_tools.check(namespace, pod, ("ping",), result)
     m = _PING_STATS.search(result.stdout)
     sent, received = (int(m.group(1)), int(m.group(2))) if m else (0, 0)
     return PingResult(target, result.rc, sent, received)

@@ -51,3 +51,26 @@ def run_suite(tmp_path: Path, *args: str, timeout: float = 300) -> SuiteRun:
         else:
             run.passed.add(name)
     return run
+
+
+#: the pid file of the suite's `cilium hubble port-forward` on the control plane; the loopback
+#: doubles' "nodes" are this machine, so a port-forward a refused run started would be here
+PORT_FORWARD_PID = Path("/run/cilab-hubble-port-forward.pid")
+#: the marker ConfigMaps a run leaves in kube-system while it has a lab it did not build changed
+MARKERS = ("cilab-restore", "cilab-remove-monitoring")
+
+
+def half_created(outputs: tuple[Path, ...] = (), api: object = None, pid_file_before: bool = False) -> list[str]:
+    """What a run refused for bad input left behind (empty when nothing): a record folder or
+    call log among `outputs` (also a worker's `<path>.<worker>`), a request that changed the
+    fake API server, a namespace of the suite or a marker ConfigMap in it, a port-forward's
+    pid file that was not there before."""
+    left = [str(p) for p in outputs if p.exists() or any(p.parent.glob(p.name + ".*"))]
+    if api is not None:
+        left += [f"{r.method} {r.path}" for r in api.requests if r.method != "GET"]  # type: ignore[attr-defined]
+        for (gv, plural, ns, name), _ in list(api.store.items()):  # type: ignore[attr-defined]
+            if (plural == "namespaces" and name.startswith("cilab-")) or (plural == "configmaps" and name in MARKERS):
+                left.append(f"{plural}/{name}")
+    if PORT_FORWARD_PID.exists() and not pid_file_before:
+        left.append(str(PORT_FORWARD_PID))
+    return left

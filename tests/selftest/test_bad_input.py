@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.selftest.suite_runner import PORT_FORWARD_PID, half_created
+
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = ROOT / "fixtures" / "transcripts" / "reference" / "hubble.yaml"
 
@@ -104,6 +106,8 @@ def _cases(tmp: Path) -> list[tuple[str, list[str], dict[str, str], bool, str]]:
          "cannot be combined with --lab replay"),
         ("--destroy-lab without vagrant", ["--lab", "replay", "--destroy-lab"], {}, False,
          "only go with --lab vagrant"),
+        ("--allow-monitoring-example with replay", ["--lab", "replay", "--allow-monitoring-example"], {}, False,
+         "--allow-monitoring-example goes with a real lab the suite did not build"),
         ("--vagrant-dir without a Vagrantfile", ["--lab", "vagrant", f"--vagrant-dir={empty_dir}"],
          {"VAGRANT_EXE": str(good)}, False, f"--vagrant-dir {empty_dir}: no Vagrantfile there"),
         ("--vagrant-dir without k8s-ctr", ["--lab", "vagrant", f"--vagrant-dir={writeup}"],
@@ -126,7 +130,7 @@ CASE_NAMES = [
     "transcript entry without results", "--record to an unwritable path", "missing vagrant binary",
     "no usable provider", "unreadable kubeconfig", "empty kubeconfig", "kubeconfig that points nowhere",
     "malformed version override", "unknown Cilium version override", "--transcript without replay",
-    "--record with replay", "--destroy-lab without vagrant", "--vagrant-dir without a Vagrantfile",
+    "--record with replay", "--destroy-lab without vagrant", "--allow-monitoring-example with replay", "--vagrant-dir without a Vagrantfile",
     "--vagrant-dir without k8s-ctr", "Vagrant too old", "--destroy-lab on a foreign folder",
     "foreign folder with a machine down",
     "provider not matching the machines"]
@@ -142,13 +146,20 @@ def test_bad_input_is_one_line_and_nonzero(case: str, tmp_path: Path) -> None:
         pytest.fail(f"{DEBIAN_VAGRANT} is missing: apt-get install vagrant vagrant-libvirt (scripts/test does)",
                     pytrace=False)
     before = sorted(p.name for p in tmp_path.iterdir())
-    rc, out, took = _pytest(tmp_path, *args, env=env, path_without_vagrant=no_vagrant)
+    pid_before = PORT_FORWARD_PID.exists()
+    # every case also asks for a call log, and a real lab's cases for a recording: neither
+    # may exist after a refused run
+    outputs = (tmp_path / "out" / "calls.log",) + (() if "--lab=replay" in "=".join(args) or any(
+        a.startswith("--record") for a in args) else (tmp_path / "out" / "record",))
+    extra = [f"--call-log={outputs[0]}"] + ([f"--record={outputs[1]}"] if len(outputs) > 1 else [])
+    rc, out, took = _pytest(tmp_path, *args, *extra, env=env, path_without_vagrant=no_vagrant)
     line = _one_line(out)
     assert rc != 0, out
     assert expected in line, f"{case}: expected the line to say {expected!r}; it says {line!r}"
     assert took < 30, f"{case}: took {took:.1f}s"
-    created = sorted(set(p.name for p in tmp_path.iterdir()) - set(before) - {"bt"})
+    created = sorted(set(p.name for p in tmp_path.iterdir()) - set(before) - {"bt", "out"})
     assert not created, f"{case}: left {created} behind"
+    assert not half_created(outputs, pid_file_before=pid_before), f"{case}: left {half_created(outputs)} behind"
     changing = [line for log in inputs.rglob("calls.log") for line in log.read_text().splitlines()
                 if line.split()[0] in ("up", "provision", "destroy")]
     assert not changing, f"{case}: ran vagrant {changing}"

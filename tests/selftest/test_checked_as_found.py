@@ -34,7 +34,9 @@ def write_up_lab_with_hubble(tmp: Path, hubble: bool = True, redaction: bool = F
     found_cm = copy.deepcopy(ref.lookup("k8s_get", cm_args, []).results[0]["value"])
     found_cm["data"]["enable-hubble"] = "true" if hubble else found_cm["data"]["enable-hubble"]
     marker_args = {"api_version": "v1", "kind": "ConfigMap", "name": "cilab-restore", "namespace": KS}
-    calls = [{"op": "k8s_get", "args": marker_args, "state": [], "results": [{"value": None}]}]
+    monitoring_marker = {**marker_args, "name": "cilab-remove-monitoring"}
+    calls = [{"op": "k8s_get", "args": marker_args, "state": [], "results": [{"value": None}]},
+             {"op": "k8s_get", "args": monitoring_marker, "state": [], "results": [{"value": None}]}]
     if hubble:
         calls.append({"op": "k8s_get", "args": cm_args, "state": [], "results": [{"value": found_cm}]})
     if redaction:
@@ -134,3 +136,32 @@ def test_a_lab_found_at_the_hubble_stage_does_not_check_redaction_on(tmp_path: P
                           "and the suite changes the Cilium release of a lab it did not build only with "
                           "--allow-helm-changes (the release is restored at the end of the run)")
                for l in run.output.splitlines() if l.startswith("SKIPPED")), run.output[-2000:]
+
+
+def test_a_lab_found_without_the_monitoring_example_skips_the_metrics_scenarios(tmp_path: Path) -> None:
+    """No --allow-monitoring-example, no `cilium-monitoring` on the lab: nothing is applied, each
+    metrics scenario is skipped with one line naming the option, in the report's "Not checked"
+    category (allurerc.json's rule, applied here as Allure applies it: the whole message)."""
+    import re
+    overlay = write_up_lab_with_hubble(tmp_path)
+    doc = yaml.safe_load(overlay.read_text())
+    doc["calls"].append({"op": "k8s_get", "args": {"api_version": "v1", "kind": "Namespace",
+                                                  "name": "cilium-monitoring"},
+                         "state": ["hubble"], "results": [{"value": None}]})
+    overlay.write_text(yaml.safe_dump(doc, sort_keys=False))
+    allure, calls = tmp_path / "allure", tmp_path / "calls.log"
+    run = run_suite(tmp_path / "run", f"--transcript={overlay}", f"--alluredir={allure}", f"--call-log={calls}",
+                    "-rs", "-m", "metrics")
+    assert run.rc == 0 and not run.failed and not run.passed and len(run.skipped) >= 10, run.output[-3000:]
+    line = ("not checked: this scenario needs Cilium's monitoring example (namespace cilium-monitoring), but the "
+            "lab was found without it and the suite applies it to a lab it did not build only with "
+            "--allow-monitoring-example (it is removed again at the end of the run)")
+    reasons = [l for l in run.output.splitlines() if l.startswith("SKIPPED")]
+    assert reasons and all(l.endswith(line) for l in reasons), reasons
+    reads = ("kubectl get ", "kubectl -n kube-system exec ", "GET ")  # and the nodes' clocks, read
+    lines = [l for l in calls.read_text().splitlines() if " $ date -u +%s.%N " not in l]
+    assert lines and all(l.startswith(reads) for l in lines), [l for l in lines if not l.startswith(reads)]
+    rule = json.loads((ROOT / "allurerc.json").read_text())["categories"][0]
+    assert rule["name"].startswith("Not checked")
+    messages = [r["statusDetails"]["message"] for r in map(json.loads, (p.read_text() for p in allure.glob("*-result.json")))]
+    assert messages and all(re.fullmatch(rule["messageRegex"], m) for m in messages), messages

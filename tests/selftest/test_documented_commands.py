@@ -105,7 +105,9 @@ def documented_commands() -> list[Command]:
                 line = line.rstrip()[:-1] + " " + lines[i].strip()
                 i += 1
             text = _strip_comment(line)
-            cd = re.fullmatch(r"cd (\S+)", text)
+            # `cd X` and `cd X && ...` move the student's shell to X for the block's next lines
+            # (a subshell, `(cd X && ...)`, does not)
+            cd = re.fullmatch(r"cd (\S+)(?: && .*)?", text)
             if cd:
                 target = cd.group(1)
                 cwd = "root" if target == "/path/to/cilium-lab-conformance" else target
@@ -164,6 +166,53 @@ def _run(machine: dict, command: Command, provider: str) -> tuple[int, str, Path
     proc = subprocess.run(["bash", "-c", text], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=600)
     return proc.returncode, proc.stdout + proc.stderr, slot
+
+
+DEBIAN_VAGRANT = Path("/usr/bin/vagrant")  # Debian 12's package: 2.3.4, older than the suite's floor
+VAGRANT_COMMANDS = [c for c in COMMANDS if "--lab vagrant" in c.text and c.text not in CANNOT_RUN]
+
+
+@pytest.mark.parametrize("command", VAGRANT_COMMANDS, ids=[f"{c.where} {c.text}" for c in VAGRANT_COMMANDS])
+def test_documented_command_with_debian_vagrant(command: Command, machine: dict) -> None:  # type: ignore[type-arg]
+    """The same commands with Debian's own `vagrant` 2.3.4 first on PATH (what `apt install
+    vagrant` gives a student on Debian 12): on the write-up's lab folder it is used as found
+    (the machines are not created here, which is the one line the run ends with); on the
+    suite's own lab the floor is named in one line.  Nothing is started, provisioned or
+    destroyed, and there is no traceback."""
+    if not DEBIAN_VAGRANT.exists():
+        pytest.fail(f"{DEBIAN_VAGRANT} is missing: apt-get install vagrant (scripts/test does)", pytrace=False)
+    slot = machine["base"] / ("debian-" + re.sub(r"[^A-Za-z0-9]+", "-", command.text)[:80])
+    slot.mkdir()
+    wrapper = slot / "vagrant"
+    wrapper.write_text(f'#!/bin/sh\necho "$*" >>"{slot}/calls.log"\nexec "{DEBIAN_VAGRANT}" "$@"\n')
+    wrapper.chmod(0o755)
+    rc, out = _run_as_student(machine, command, slot)
+    said = f"{command.where}: `{command.text}` with Debian's vagrant (exit {rc}):\n{out[-6000:]}"
+    assert rc != 0 and "Traceback" not in out and "FileNotFoundError" not in out, said
+    errors = [line for line in out.splitlines() if line.startswith("ERROR:")]
+    if "--vagrant-dir ~/cilium-lab" in command.text:
+        lab = machine["lab"]
+        assert errors == [f"ERROR: machines not running in {lab}: k8s-ctr (not_created), k8s-w1 (not_created), "
+                          f"k8s-w2 (not_created); bring them up there with `cd {lab} && vagrant up` (the suite "
+                          "starts nothing in a folder it did not provision)"], said
+        assert "2.4.9" not in out, said
+    else:
+        assert errors == [f"ERROR: Vagrant 2.3.4 found at {wrapper}; the lab needs Vagrant 2.4.9 or newer "
+                          "(VirtualBox 7.2 needs it): get it from https://developer.hashicorp.com/vagrant/install"], said
+    calls = (slot / "calls.log").read_text().splitlines()
+    assert not [c for c in calls if c.split()[0] in ("up", "provision", "destroy", "halt", "reload")], calls
+
+
+def _run_as_student(machine: dict, command: Command, bindir: Path) -> tuple[int, str]:  # type: ignore[type-arg]
+    """`command` as printed, from the directory its block says, with `bindir` first on PATH."""
+    home, checkout = machine["home"], machine["checkout"]
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("PYTEST_", "CILAB_")) and k not in ("VAGRANT_EXE", "KUBECONFIG", "VIRTUAL_ENV")}
+    env.update(HOME=str(home), PATH=os.pathsep.join([str(bindir), str(checkout / ".venv" / "bin"), env["PATH"]]))
+    cwd = checkout if command.cwd == "root" else \
+        home / command.cwd[2:] if command.cwd.startswith("~/") else checkout / command.cwd
+    proc = subprocess.run(["bash", "-c", command.text], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    return proc.returncode, proc.stdout + proc.stderr
 
 
 def _seed_recording(machine: dict, text: str) -> None:  # type: ignore[type-arg]

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.selftest.suite_runner import PORT_FORWARD_PID, half_created
 from tests.standin_vagrant import standin
 from tests.unit.sshd_server import free_port, loopback_sshd, write_key
 
@@ -157,6 +158,16 @@ def test_suite_lab_keeps_the_floor(tmp_path: Path) -> None:
 
 # --- point 8: a lab that cannot be reached, in one line -----------------------------------
 
+def OUTPUTS(tmp: Path) -> tuple[Path, Path]:  # noqa: N802
+    """A recording and a call log asked for by a run the lab refuses: neither may be left."""
+    return tmp / "out" / "record", tmp / "out" / "calls.log"
+
+
+def OUTPUT_OPTIONS(tmp: Path) -> list[str]:  # noqa: N802
+    record, calls = OUTPUTS(tmp)
+    return ["--record", str(record), "--call-log", str(calls)]
+
+
 def lab_unavailable_lines(out: str) -> list[str]:
     """The lines that tell the student the lab is unavailable, not counting pytest's own
     short summary (``FAILED <test id> - <message>``: cut to the terminal's width on a
@@ -172,9 +183,11 @@ def test_machines_gone_is_one_line_with_vagrant_status(tmp_path: Path) -> None:
     write_key(tmp_path / "standin" / "key")
     exe = standin(tmp_path / "standin", version="2.4.3", port=port)
     started = time.monotonic()
-    rc, out = run(tmp_path, "--lab", "vagrant", "--vagrant-dir", str(lab), env={"VAGRANT_EXE": str(exe)})
+    rc, out = run(tmp_path, "--lab", "vagrant", "--vagrant-dir", str(lab), *OUTPUT_OPTIONS(tmp_path),
+                  env={"VAGRANT_EXE": str(exe)})
     assert rc != 0
     assert time.monotonic() - started < 60, out
+    assert not half_created(OUTPUTS(tmp_path)), half_created(OUTPUTS(tmp_path))
     assert (f"[cilab] Vagrant 2.4.3 in {lab} (a lab of your own: nothing is started or provisioned, its "
             "Cilium release is changed only with --allow-helm-changes; the 2.4.9 floor is for the lab the "
             "suite builds)") in out.splitlines(), out
@@ -190,8 +203,11 @@ def test_ssh_login_refused_is_one_line_with_vagrant_ssh(tmp_path: Path) -> None:
     lab = writeup_lab(tmp_path / "home")
     with loopback_sshd(tmp_path / "sshd") as server:
         exe = standin(tmp_path / "standin", port=server.port, user=server.user, key=server.wrong_key)
-        rc, out = run(tmp_path, "--lab", "vagrant", "--vagrant-dir", str(lab), env={"VAGRANT_EXE": str(exe)})
+        pid_before = PORT_FORWARD_PID.exists()
+        rc, out = run(tmp_path, "--lab", "vagrant", "--vagrant-dir", str(lab), *OUTPUT_OPTIONS(tmp_path),
+                      env={"VAGRANT_EXE": str(exe)})
     assert rc != 0
+    assert not half_created(OUTPUTS(tmp_path), pid_file_before=pid_before)
     line = (f"lab unavailable: k8s-ctr refused the SSH login of {server.user} at 127.0.0.1:{server.port} "
             f"(authentication failed); the key `vagrant ssh-config` names is not accepted: try "
             f"`cd {lab} && vagrant ssh k8s-ctr`")
@@ -207,9 +223,26 @@ def test_api_server_refusing_is_one_line_with_kubectl(tmp_path: Path) -> None:
         f"clusters: [{{name: c, cluster: {{server: 'https://127.0.0.1:{port}', insecure-skip-tls-verify: true}}}}]\n"
         "users: [{name: u, user: {token: not-a-real-token}}]\n"
         "contexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n")
-    rc, out = run(tmp_path, "--lab", "kubeconfig", "--kubeconfig", str(kubeconfig))
+    rc, out = run(tmp_path, "--lab", "kubeconfig", "--kubeconfig", str(kubeconfig), *OUTPUT_OPTIONS(tmp_path))
     assert rc != 0
+    assert not half_created(OUTPUTS(tmp_path)), half_created(OUTPUTS(tmp_path))
     assert [line for line in out.splitlines() if line.startswith("ERROR")] == [
         f"ERROR: the API server https://127.0.0.1:{port} does not answer (connection refused); "
         f"try `kubectl --kubeconfig {kubeconfig} get nodes`"], out
     no_traceback(out)
+
+
+# --- another working directory -------------------------------------------------------------
+
+def test_started_in_another_folder_is_one_line_naming_the_suites_folder(tmp_path: Path) -> None:
+    """`cd ~/cilium-lab && vagrant status`, then `pytest --lab ...` there: no scenario would be
+    found ("no tests ran"); one line says where to run it.  Naming the scenarios works from anywhere."""
+    lab = writeup_lab(tmp_path / "home")
+    rc, out = run(tmp_path, "--lab", "replay", "-q", cwd=lab)
+    assert rc == 4, out
+    assert [line for line in out.splitlines() if line.startswith("ERROR")] == [
+        f"ERROR: pytest was started in {lab}, where none of the suite's scenarios are: run it from the suite's "
+        f"folder (`cd {ROOT}`), or name them (`pytest {ROOT / 'tests' / 'scenarios'} ...`)"], out
+    no_traceback(out)
+    rc, out = run(tmp_path, "--lab", "replay", "-q", "-m", "ports", str(ROOT / "tests" / "scenarios"), cwd=lab)
+    assert rc == 0 and " passed" in out, out[-2000:]

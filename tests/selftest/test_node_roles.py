@@ -11,16 +11,17 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.selftest.suite_runner import ROOT
+from tests.selftest.suite_runner import PORT_FORWARD_PID, ROOT, half_created
 from tests.unit.fake_apiserver import FakeAPIServer
 
 PROBE = ROOT / "tests" / "selftest" / "data" / "roles_probe.py"
 
 
-def _pytest(tmp: Path, kubeconfig: Path) -> subprocess.CompletedProcess[str]:
+def _pytest(tmp: Path, kubeconfig: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     return subprocess.run([sys.executable, "-m", "pytest", "--lab", "kubeconfig", "--kubeconfig", str(kubeconfig),
-                           "-q", "-s", "-p", "no:randomly", "-n", "0", "--basetemp", str(tmp / "bt"), str(PROBE)],
+                           "-q", "-s", "-p", "no:randomly", "-n", "0", "--basetemp", str(tmp / "bt"), *extra,
+                           str(PROBE)],
                           cwd=ROOT, capture_output=True, text=True, timeout=180, env=env)
 
 
@@ -41,10 +42,12 @@ def test_pods_are_placed_and_nodes_named_by_role(tmp_path: Path) -> None:
 def _refused(tmp_path: Path, nodes: tuple[str, ...], control_plane: tuple[str, ...]) -> tuple[str, str]:
     with FakeAPIServer(nodes=nodes, control_plane=control_plane) as api:
         kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig")
-        run = _pytest(tmp_path, kubeconfig)
-        changed = [f"{r.method} {r.path}" for r in api.requests if r.method != "GET"]
+        pid_before = PORT_FORWARD_PID.exists()
+        outputs = (tmp_path / "out" / "record", tmp_path / "out" / "calls.log")
+        run = _pytest(tmp_path, kubeconfig, f"--record={outputs[0]}", f"--call-log={outputs[1]}")
+        left = half_created(outputs, api, pid_before)  # nothing half-created: no write to the API server
     assert run.returncode == 4, run.stdout[-2000:] + run.stderr[-2000:]
-    assert "Traceback" not in run.stdout + run.stderr and not changed, changed
+    assert "Traceback" not in run.stdout + run.stderr and not left, left
     lines = [line for line in run.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, run.stderr
     return lines[0], str(kubeconfig)

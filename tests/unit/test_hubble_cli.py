@@ -128,6 +128,7 @@ def test_port_forward_starts_in_the_background_and_is_stopped_by_its_pid(node) -
     while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not _alive(pid)
+    assert not (tmp / "cilab-hubble-port-forward.log").exists()  # the node is left as found
     assert run(hubble_cli.STOP_COMMAND).strip() == "none"  # the pid file is gone
 
 

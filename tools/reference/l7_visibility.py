@@ -629,7 +629,8 @@ def drop_scene() -> Scene:
           "ClusterIP times out, exit 28; message and start line reconstructed)",
           [curl_out(netshoot_start(f"{DROP_WHEN}.101532804Z"), CURL_IP, status=None, rc=28, connected=False,
                     address=KUBERNETES_SVC[0], port=KUBERNETES_SVC[1],
-                    error="Connection timed out after 2001 milliseconds")], **sent.args)
+                    error=connect_timeout_error("kubernetes.default.svc.cluster.local", KUBERNETES_SVC[1]))],
+          **sent.args)
     s.observe("reconstructed (Policy denied DROPPED, TCP Flags: SYN; hubble-1.17-formats §1.4)",
               [jsonl(drop_flows(s.ns, sent))], "--type", "drop")
     s.teardown()

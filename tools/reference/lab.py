@@ -149,6 +149,23 @@ def netshoot_start(started: str) -> str:
     return started[:19] + "Z"
 
 
+#: curl-pod's curl.  The write-up's curl-pod runs `nicolaka/netshoot` (seed 2466, no tag: the
+#: latest in July 2025), whose curl is 8.14.1: whoami echoes its `User-Agent: curl/8.14.1`
+#: (seed 2942, 2985).
+CURL_POD_CURL = "8.14.1"
+
+
+def connect_timeout_error(host: str, port: int, ms: int = 2001) -> str:
+    """What curl 7.88-8.15 prints when the suite's `--connect-timeout 2` runs out (within
+    --max-time 5) with its one connect attempt still unanswered (a SYN dropped by policy):
+    lib/connect.c's ``Failed to connect to HOST port P after N ms: Timeout was reached``
+    (HOST as the URL names it; curl_easy_strerror(CURLE_OPERATION_TIMEDOUT)).  The real curl
+    7.88 here prints exactly this on loopback (tests/unit/test_curl_connect_timeout.py), and
+    8.14.1's lib/connect.c has the same failf.  Every other connect-timeout text of
+    7.88-8.21 is recognised too (cilab.probes.traffic._CONNECT_TIMEOUT_RE)."""
+    return f"Failed to connect to {host} port {port} after {ms} ms: Timeout was reached"
+
+
 def curl_out(started: str, client_ip: str, *, body: str = "", status: int | None = 200, rc: int = 0,
              host: str = "", address: str = "", port: int = 80, error: str = "", connected: bool = True,
              namelookup: float = 0.004, total: float | None = None) -> dict[str, Any]:

@@ -481,7 +481,7 @@ def drop_scenario() -> tuple[Scenario, traffic.Request]:
     apply_policy(sc, "metrics/webpod-deny-curl.yaml")
     req = request(sc.ns)
     send(sc, req, curl_out(netshoot_start(f"{T0}20.951377012Z"), CURL_POD_IP, status=None, rc=28, connected=False,
-                           address=WEBPOD_SVC_IP, error="Connection timed out after 2001 milliseconds"),
+                           address=WEBPOD_SVC_IP, error=connect_timeout_error("webpod", 80)),
          "reconstructed (the denied request's connect attempt to the webpod Service times out after "
          "--connect-timeout 2: curl exit 28, as xwing's in seed 1923-1924; start line before its drops)")
     sc.add("k8s_get", "seed 2490 `10.96.166.184` (service/webpod ClusterIP 10.96.166.184)",
