@@ -550,8 +550,9 @@ def replies_read_back(lab: Lab, ctx: dict[str, Any], flag_sets: str) -> None:
     """`hubble observe --from-identity $DEATHSTARID` (seed 1785-1792) prints the server's packets
     with the client on the left and `<-`: the compact printer swaps the ends of a flow whose
     is_reply is true (hubble-1.17-formats.md §2, Arrow).  Every packet the deathstar sends back on
-    the xwing's connection (to the xwing's pinned port) must be such a reply; trace-sock events
-    (`<>`, no is_reply) are not packets and are left aside."""
+    the xwing's connection (to the xwing's pinned port) that Hubble marks at all must be a reply,
+    none a request (`->`); a packet Hubble cannot place (`<>`, is_reply unset: an observation
+    point without connection tracking) claims neither, and trace-sock events are not packets."""
     arrow = fact("reply-direction")
     arrows = {True: "<-", False: "->", None: "<>"}
     sent = ctx["response"]
@@ -561,7 +562,7 @@ def replies_read_back(lab: Lab, ctx: dict[str, Any], flag_sets: str) -> None:
     def check() -> None:
         packets = [f for f in flows.of_request(_observe(lab, ctx, ctx["observe_args"]), sent)
                    if _is(f.source, ctx["ns"], "deathstar") and not f.sock_xlate_point]
-        wrong = [f for f in packets if arrows[f.is_reply] != arrow]
+        wrong = [f for f in packets if f.is_reply is not None and arrows[f.is_reply] != arrow]
         seen = {f.tcp_flags for f in packets if arrows[f.is_reply] == arrow}
         missing = [", ".join(w) for w in want if w not in seen]
         shown = "; ".join(f"{req.pod}:{f.destination.port} {arrows[f.is_reply]} {f.source.pod_name}:{f.source.port} "

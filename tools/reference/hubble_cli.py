@@ -161,7 +161,7 @@ def plumbing_flows(*, w1_identity: int = 6, skip: str | None = None, probe_ident
     4245 and the API server on 6443, the host probing each CoreDNS pod on 8080 (seed 1332-1334 shows
     the probe of coredns-674b8bbfcf-p8kth; the other pod's, times, uuids, ports of the k8s-ctr peer:
     reconstructed).  `skip` leaves out Relay's flow with that node's 4244, `probe_identity` labels
-    the probes' source otherwise (mutants)."""
+    the source of coredns-674b8bbfcf-2sbw2's probe otherwise (mutants)."""
     relay = {"ID": 93, "identity": RELAY_ID, "namespace": KS, "pod_name": RELAY_POD,
              "labels": ["k8s:k8s-app=hubble-relay"], "workloads": [{"name": "hubble-relay", "kind": "Deployment"}]}
     relay_remote = {k: v for k, v in relay.items() if k != "ID"}
@@ -185,7 +185,7 @@ def plumbing_flows(*, w1_identity: int = 6, skip: str | None = None, probe_ident
                        l4=_tcp(47432, 6443, "ACK"), point="TO_NETWORK", sub_type=11, reply=False,
                        summary="TCP Flags: ACK", uid=sw._flow_uuid("plumbing", "apiserver")))
     lines.append(_flow("2025-07-25T17:13:17.649123456Z", "k8s-ctr", "10.0.2.15", COREDNS["coredns-674b8bbfcf-p8kth"],
-                       _reserved(probe_identity), coredns, l4=_tcp(55892, 8080, "ACK"), reply=False,
+                       _reserved(1), coredns, l4=_tcp(55892, 8080, "ACK"), reply=False,
                        summary="TCP Flags: ACK", uid=sw._flow_uuid("plumbing", "coredns")))
     lines.append(_flow("2025-07-25T17:13:17.651123456Z", "k8s-ctr", "10.0.2.15", COREDNS["coredns-674b8bbfcf-2sbw2"],
                        _reserved(probe_identity), _coredns_ep("coredns-674b8bbfcf-2sbw2", "k8s-ctr"),
@@ -877,7 +877,8 @@ def mutants() -> dict[str, dict[str, Any]]:
         "message_also": ["-> deathstar-8c4c77fb7-nnzkt:80 (is_reply False, TCP Flags: SYN, ACK)"],
         "calls": [_mutated(_observe_of(rp, resolve(rp.ns, "--protocol tcp --from-identity {deathstar identity}")))]}
     out["hubble-cli-coredns-probed-from-world"] = {
-        "breaks": "the health checks of CoreDNS on 8080 arrive labelled world instead of host",
+        "breaks": "the health checks of one CoreDNS pod (coredns-674b8bbfcf-2sbw2) on 8080 arrive labelled world "
+                  "instead of host",
         "expect": [t["plumbing"]],
         "message": "expected host (identity 1) -> coredns-674b8bbfcf-2sbw2:8080 to-endpoint FORWARDED on k8s-ctr, saw "
                    "10.0.2.15 (world) -> coredns-674b8bbfcf-2sbw2:8080 to-endpoint FORWARDED on k8s-ctr",
