@@ -16,6 +16,7 @@ Feature: The Hubble CLI on k8s-ctr: port-forward, status, observe and its filter
     hubble observe -f --from-identity $XWINGID
     hubble observe -f --protocol udp --from-identity $XWINGID
     hubble observe -f --protocol tcp --from-identity $XWINGID
+    hubble observe -f --protocol tcp --from-identity $DEATHSTARID
 
   The suite types the same commands in a root shell on the control-plane node (over SSH on
   the Vagrant lab; on a kubeconfig lab without SSH through a privileged debug pod in the
