@@ -16,6 +16,7 @@ Feature: The Hubble CLI on k8s-ctr: port-forward, status, observe and its filter
     hubble observe -f --from-identity $XWINGID
     hubble observe -f --protocol udp --from-identity $XWINGID
     hubble observe -f --protocol tcp --from-identity $XWINGID
+    hubble observe -f --protocol tcp --from-identity $DEATHSTARID
 
   The suite types the same commands in a root shell on the control-plane node (over SSH on
   the Vagrant lab; on a kubeconfig lab without SSH through a privileged debug pod in the
@@ -110,15 +111,21 @@ Feature: The Hubble CLI on k8s-ctr: port-forward, status, observe and its filter
     reserved identities, `192.168.10.101:4244 (remote-node)`, `192.168.10.102:4244 (host)`
     on Relay's own node), the UI asking Relay on 4245 (in the seed the UI is open in a
     browser since the Hubble chapter), and calls to the API server labelled
-    `(kube-apiserver)`. Beyond the write-up: the write-up types plain `hubble observe`; the
-    suite asks for kube-system's flows only (`hubble observe --namespace kube-system`), so
-    other scenarios' traffic does not crowd them out. `--namespace` keeps the flows with
-    that namespace at either end (the CLI's help, see above).
+    `(kube-apiserver)`. The node itself checks CoreDNS's health (seed 1332-1334):
+      10.0.2.15:55892 (host) -> kube-system/coredns-674b8bbfcf-p8kth:8080 (ID:5694) to-endpoint FORWARDED
+    the kubelet probes each CoreDNS pod on port 8080 (CoreDNS's health plugin; kubeadm's
+    livenessProbe, every 10 s) from the node's own network namespace, so the source is the
+    reserved identity host, and the agent of the pod's node sees it delivered to-endpoint.
+    Beyond the write-up: the write-up types plain `hubble observe`; the suite asks for
+    kube-system's flows only (`hubble observe --namespace kube-system`), so other scenarios'
+    traffic does not crowd them out. `--namespace` keeps the flows with that namespace at
+    either end (the CLI's help, see above).
     Given the Hubble API is port-forwarded on k8s-ctr
     When I run "hubble observe --namespace kube-system" on k8s-ctr
     Then Relay reads port 4244 of every node, each node labelled host by its own agent and remote-node or kube-apiserver by the others
     And the Hubble UI talks to Relay on port 4245
     And traffic to the API server on port 6443 carries the reserved identity kube-apiserver
+    And the host checks the health of every CoreDNS pod on port 8080, seen to-endpoint FORWARDED on that pod's node
 
   @identity
   Scenario: Cilium numbers the reserved identities host 1, world 2, remote-node 6, kube-apiserver 7
@@ -147,12 +154,18 @@ Feature: The Hubble CLI on k8s-ctr: port-forward, status, observe and its filter
       default/xwing (ID:7207) <> kube-system/coredns-674b8bbfcf-2sbw2:53 (ID:5694) post-xlate-fwd TRANSLATED (UDP)
       default/xwing (ID:7207) <> 10.96.41.44:80 (world) pre-xlate-fwd TRACED (TCP)
       default/xwing (ID:7207) <> default/deathstar-8c4c77fb7-nnzkt:80 (ID:15933) post-xlate-fwd TRANSLATED (TCP)
+    The way back has its own hook: whenever a socket asks for its peer's address (accept,
+    getpeername, a UDP reply), socket-LB checks whether that address must be translated back
+    to the Service's, and Hubble shows a pre-xlate-rev TRACED event naming the peer at its
+    address and port (seed 1729-1733, the deathstar's side of the xwing's connection):
+      default/xwing:43318 (ID:7207) <> default/deathstar-8c4c77fb7-nnzkt (ID:15933) pre-xlate-rev TRACED (TCP)
     Given the Star Wars demo is deployed in the scenario's namespace
     And the Hubble API is port-forwarded on k8s-ctr
     When the xwing requests a landing
     And I run "hubble observe --from-identity {xwing identity}" on k8s-ctr
     Then the Service "kube-system/kube-dns" on 53/UDP shows pre-xlate-fwd TRACED to its address as world, then post-xlate-fwd TRANSLATED to a pod behind it
     And the Service "{ns}/deathstar" on 80/TCP shows pre-xlate-fwd TRACED to its address as world, then post-xlate-fwd TRANSLATED to a pod behind it
+    And the deathstar pod's socket shows pre-xlate-rev TRACED for the xwing's address and port, where socket-LB would translate a reply's address back
 
   @flows @beyond_writeup
   Scenario: The flows of one connection carry its TCP flags
@@ -164,11 +177,34 @@ Feature: The Hubble CLI on k8s-ctr: port-forward, status, observe and its filter
     `--from-identity $DEATHSTARID`; the suite asks for both at once with
     `--pod {ns}/xwing --protocol tcp` (`--pod`: flows from or to pods whose name starts
     with that prefix, the CLI's help).
+    Each line also names where the agent saw the packet, its trace observation point: a
+    packet for a pod of another node leaves the sender's node `to-network`, and every packet
+    reaches its pod `to-endpoint` on that pod's node (seed 1723-1724):
+      default/xwing:43318 (ID:7207) -> default/deathstar-8c4c77fb7-nnzkt:80 (ID:15933) to-network FORWARDED (TCP Flags: SYN)
+      default/xwing:43318 (ID:7207) -> default/deathstar-8c4c77fb7-nnzkt:80 (ID:15933) to-endpoint FORWARDED (TCP Flags: SYN)
+    Between pods of one node there is no network to cross: only to-endpoint. (The write-up's
+    summary, seed 1363, also names to-stack, a packet handed to the node's own network stack;
+    none of its flow lines shows one, and the suite does not check it.)
     Given the Star Wars demo is deployed in the scenario's namespace
     And the Hubble API is port-forwarded on k8s-ctr
     When the xwing requests a landing
     And I run "hubble observe --pod {ns}/xwing --protocol tcp" on k8s-ctr
     Then the xwing's connection shows the TCP flags SYN; SYN, ACK; ACK, PSH; ACK, FIN
+    And each of its packets is seen to-endpoint on the node of the pod it goes to, and first to-network on the sender's node when the two pods run on different nodes
+
+  @flows
+  Scenario: hubble observe --from-identity of the deathstar shows its answers as replies
+    Filtered by the server's identity, `hubble observe` shows what the deathstar sends back
+    on the xwing's connection (seed 1784-1792). Hubble marks these packets as replies, and
+    the compact line then puts the client on the left with the arrow `<-`:
+      hubble observe -f --protocol tcp --from-identity $DEATHSTARID
+      default/xwing:60920 (ID:7207) <- default/deathstar-8c4c77fb7-nnzkt:80 (ID:15933) to-endpoint FORWARDED (TCP Flags: SYN, ACK)
+    Given the Star Wars demo is deployed in the scenario's namespace
+    And the Hubble API is port-forwarded on k8s-ctr
+    When the xwing requests a landing
+    And I run "hubble observe --protocol tcp --from-identity {deathstar identity}" on k8s-ctr
+    Then the deathstar's packets of the xwing's connection read as replies, xwing <- deathstar, with the TCP flags SYN, ACK; ACK, PSH; ACK, FIN
+    And every flow it shows comes from the deathstar's identity and is TCP
 
   @flows @filters @beyond_writeup
   Scenario: hubble observe --namespace shows only flows with that namespace at one end

@@ -93,10 +93,19 @@ Feature: L7 visibility through Envoy
       hubble observe -f -t l7 -o compact
       ... dns-request proxy FORWARDED (DNS Query webpod.default.svc.cluster.local. A)
       ... dns-response proxy FORWARDED (DNS Answer "10.96.166.184" TTL: 30)
+    The answer lives 30 seconds: `TTL: 30` is the `ttl 30` of the kubernetes block in
+    kubeadm's Corefile (the coredns ConfigMap, which the write-up does not print); a cache on
+    the way serves the same answer with what is left of it. The resolver also asks for the
+    IPv6 address, AAAA (seed 2951-2953):
+      ... dns-request proxy FORWARDED (DNS Query webpod.default.svc.cluster.local. AAAA)
+      ... dns-response proxy FORWARDED (DNS Answer  TTL: 4294967295 (Proxy webpod.default.svc.cluster.local. AAAA))
+    and gets no address back: the lab's Services have IPv4 addresses only.
     Given the l7-visibility policy is in place
     When curl-pod requests "http://webpod/"
     Then Hubble shows a dns-request from curl-pod for the A record of webpod, observed by the proxy, FORWARDED
     And Hubble shows a dns-response to curl-pod with the ClusterIP of Service webpod, observed by the proxy, FORWARDED
+    And that answer carries the TTL CoreDNS gives the cluster's names, 30 seconds, or less while a cache counts it down
+    And curl-pod also asks for the AAAA record of webpod, answered with the Service's IPv6 addresses: none, the Service is IPv4 only
 
   @envoy @flows
   Scenario: Hubble shows the HTTP request and response of one request

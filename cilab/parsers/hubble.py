@@ -194,6 +194,8 @@ class Flow:
     dns_ips: tuple[str, ...] = ()
     dns_rcode: int | None = None
     dns_qtypes: tuple[str, ...] = ()
+    #: the answer's TTL in seconds (responses only; §1.3 `l7.dns.ttl`, a 32-bit number)
+    dns_ttl: int | None = None
     dns_observation_source: str | None = None
     source: Endpoint = field(default_factory=Endpoint)
     destination: Endpoint = field(default_factory=Endpoint)
@@ -296,6 +298,7 @@ def _l7_fields(l7: dict[str, Any]) -> dict[str, Any]:
                    dns_ips=tuple(str(x) for x in _list(dns.get("ips"), "l7.dns.ips")),
                    dns_rcode=rcode,
                    dns_qtypes=tuple(str(x) for x in _list(dns.get("qtypes"), "l7.dns.qtypes")),
+                   dns_ttl=_int(dns.get("ttl"), "l7.dns.ttl"),
                    dns_observation_source=_str(dns.get("observation_source")))
     elif "kafka" in l7:
         out["l7_protocol"] = "kafka"

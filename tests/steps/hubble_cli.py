@@ -349,6 +349,7 @@ PROPERTIES: dict[str, Callable[[dict[str, Any], Flow], bool]] = {
     "has the xwing at one end": lambda c, f: _is(f.source, c["ns"], "xwing") or _is(f.destination, c["ns"], "xwing"),
     "ends at a deathstar pod": lambda c, f: _is(f.destination, c["ns"], "deathstar"),
     "comes from the xwing's identity": lambda c, f: f.source.identity == c["identities"]["xwing"],
+    "comes from the deathstar's identity": lambda c, f: f.source.identity == c["identities"]["deathstar"],
     "ends at the deathstar's identity": lambda c, f: f.destination.identity == c["identities"]["deathstar"],
     "is UDP": lambda c, f: f.l4_protocol == "UDP",
     "is TCP": lambda c, f: f.l4_protocol == "TCP",
@@ -431,7 +432,9 @@ def every_flow(ctx: dict[str, Any], props: str) -> None:
 
 
 PRE_FWD, POST_FWD = "SOCK_XLATE_POINT_PRE_DIRECTION_FWD", "SOCK_XLATE_POINT_POST_DIRECTION_FWD"
-XLATE_POINT = {"pre-xlate-fwd": PRE_FWD, "post-xlate-fwd": POST_FWD}   # compact name -> jsonpb value
+PRE_REV = "SOCK_XLATE_POINT_PRE_DIRECTION_REV"
+#: compact name -> jsonpb value (flow.proto SocketTranslationPoint; the compact printer's names)
+XLATE_POINT = {"pre-xlate-fwd": PRE_FWD, "post-xlate-fwd": POST_FWD, "pre-xlate-rev": PRE_REV}
 
 
 def _sock(f: Flow) -> str:
@@ -481,6 +484,38 @@ def service_translated(lab: Lab, ctx: dict[str, Any], service: str, port: str, p
     _whole_filter(ctx)
 
 
+@then("the deathstar pod's socket shows pre-xlate-rev TRACED for the xwing's address and port, where "
+      "socket-LB would translate a reply's address back")
+@asserts("socket-lb-reverse")
+def reverse_traced(lab: Lab, ctx: dict[str, Any]) -> None:
+    """Socket-LB's reverse hook (getpeername, a UDP reply's recvmsg) fires whenever a socket asks
+    for its peer's address; the event names the peer at its address and port and the socket's own
+    pod without a port (Cilium pkg/hubble/parser/sock: on the reverse path source and
+    destination swap).  The deathstar's side of the xwing's connection sees the xwing at its
+    pinned client port, so the event belongs to this request: seed 1729-1733
+    `default/xwing:43318 (ID:7207) <> default/deathstar-... (ID:15933) pre-xlate-rev TRACED (TCP)`."""
+    name, verdict = fact("socket-lb-reverse").split()
+    point = XLATE_POINT[name]
+    sent = ctx["response"]
+    req = sent.request
+    backends = {ip for ip, _ in k8s.service_endpoints(lab, ctx["ns"], "deathstar")}
+    what = f"the deathstar's socket of {req.pod}'s connection from port {req.local_port}"
+
+    def check() -> None:
+        mine = flows.of_request(_observe(lab, ctx, ctx["observe_args"]), sent)
+        rev = [f for f in mine if f.sock_xlate_point == point and _is(f.source, ctx["ns"], req.pod)
+               and f.source.port == req.local_port]
+        assert rev, (f"{what}: expected {name} {verdict} for {req.pod}'s address and port {req.local_port}, saw "
+                     + ("; ".join(_sock(f) for f in mine if f.sock_xlate_point) or "no trace-sock flow of it")
+                     + f" ({flows.window(sent)})")
+        good = [f for f in rev if f.verdict == verdict and _is(f.destination, ctx["ns"], "deathstar")
+                and f.destination.ip in backends]
+        assert good, (f"{what}: expected {name} {verdict} on a deathstar pod "
+                      f"({', '.join(sorted(backends)) or 'none ready'}), saw " + "; ".join(_sock(f) for f in rev))
+    lab.eventually(check, what=f"{what}: {name} {verdict}", budget="flows")
+    _whole_filter(ctx)
+
+
 @then(parsers.parse("the xwing's connection shows the TCP flags {flag_sets}"))
 @outcome("the flows of the xwing's request (its client port, after it was sent) include each listed set of "
          "TCP flags, and every flow shown matches the filter")
@@ -499,6 +534,96 @@ def connection_flags(lab: Lab, ctx: dict[str, Any], flag_sets: str) -> None:
                              + f" ({flows.window(sent)})")
     lab.eventually(check, what=f"TCP flags of {req.pod}'s connection", budget="flows")
     _whole_filter(ctx)
+
+
+def _point(f: Flow) -> str | None:
+    """The observation point as the compact line names it: the printer names a trace event by its
+    point (hubble-1.17-formats.md §2: TO_ENDPOINT in -o jsonpb is `to-endpoint` in the TYPE column)."""
+    point = f.trace_observation_point
+    return point.lower().replace("_", "-") if point else None
+
+
+def _flow_line(f: Flow) -> str:
+    def end(e: Any) -> str:
+        return f"{e.pod_name or e.ip}:{e.port}" if e.port else f"{e.pod_name or e.ip}"
+    return (f"{end(f.source)} -> {end(f.destination)} ({', '.join(f.tcp_flags) or f.l4_protocol}) {_point(f)} "
+            f"seen on {flows.node_of(f.node_name) or '?'}")
+
+
+@then("each of its packets is seen to-endpoint on the node of the pod it goes to, and first to-network on the "
+      "sender's node when the two pods run on different nodes")
+@asserts("trace-observation-points")
+def observation_points(lab: Lab, ctx: dict[str, Any]) -> None:
+    """The opening packet of each direction (SYN, then SYN, ACK: always traced, whatever the
+    monitor aggregation) is seen at both points it passes; every traced packet of the
+    connection is seen at a point of the right node (seed 1723-1724: the SYN `to-network`, then
+    `to-endpoint`; 1785-1786 the SYN, ACK the same way back)."""
+    to_endpoint, to_network = fact("trace-observation-points").split()
+    sent = ctx["response"]
+    req = sent.request
+    where = {p["metadata"]["name"]: k8s.pod_node(p) for p in ctx["starwars_pods"]}
+
+    def node(e: Any) -> str | None:
+        return where.get(e.pod_name or "") if e.namespace == ctx["ns"] else None
+
+    def check() -> None:
+        mine = [f for f in flows.of_request(_observe(lab, ctx, ctx["observe_args"]), sent)
+                if _point(f) in (to_endpoint, to_network) and f.tcp_flags]
+        wrong, missing = [], []
+        for f in mine:
+            src, dst, seen_on = node(f.source), node(f.destination), flows.node_of(f.node_name)
+            if _point(f) == to_endpoint and seen_on != dst:
+                wrong.append(f"{_flow_line(f)}, expected {to_endpoint} on {dst} (the node of "
+                             f"{f.destination.pod_name})")
+            if _point(f) == to_network and (seen_on != src or src == dst):
+                wrong.append(f"{_flow_line(f)}, expected {to_network} only on the sender's node {src} and "
+                             f"only towards another node (the receiver runs on {dst})")
+        for opening in (("SYN",), ("SYN", "ACK")):
+            packets = [f for f in mine if f.tcp_flags == opening]
+            ends = {(node(f.source), node(f.destination)) for f in packets}
+            points = {_point(f) for f in packets}
+            want = [to_endpoint] + ([to_network] if any(s != d for s, d in ends) else [])
+            lacking = [p for p in want if p not in points]
+            if not packets or lacking:
+                missing.append(f"the {', '.join(opening)} {' and '.join(lacking or want)}")
+        assert not wrong and not missing, (
+            f"{req.pod}'s connection from port {req.local_port}: "
+            + (f"expected {'; '.join(missing)}, saw " + ("; ".join(_flow_line(f) for f in mine) or
+                                                         "no traced packets") + "; " if missing else "")
+            + "; ".join(wrong[:4]) + f" ({flows.window(sent)})")
+    lab.eventually(check, what=f"observation points of {req.pod}'s connection", budget="flows")
+
+
+@then(parsers.parse("the deathstar's packets of the xwing's connection read as replies, xwing <- deathstar, with the "
+                    "TCP flags {flag_sets}"))
+@asserts("reply-direction")
+def replies_read_back(lab: Lab, ctx: dict[str, Any], flag_sets: str) -> None:
+    """`hubble observe --from-identity $DEATHSTARID` (seed 1785-1792) prints the server's packets
+    with the client on the left and `<-`: the compact printer swaps the ends of a flow whose
+    is_reply is true (hubble-1.17-formats.md §2, Arrow).  Every packet the deathstar sends back on
+    the xwing's connection (to the xwing's pinned port) that Hubble marks at all must be a reply,
+    none a request (`->`); a packet Hubble cannot place (`<>`, is_reply unset: an observation
+    point without connection tracking) claims neither, and trace-sock events are not packets."""
+    arrow = fact("reply-direction")
+    arrows = {True: "<-", False: "->", None: "<>"}
+    sent = ctx["response"]
+    req = sent.request
+    want = [tuple(x.strip() for x in part.split(",")) for part in flag_sets.split(";")]
+
+    def check() -> None:
+        packets = [f for f in flows.of_request(_observe(lab, ctx, ctx["observe_args"]), sent)
+                   if _is(f.source, ctx["ns"], "deathstar") and not f.sock_xlate_point]
+        wrong = [f for f in packets if f.is_reply is not None and arrows[f.is_reply] != arrow]
+        seen = {f.tcp_flags for f in packets if arrows[f.is_reply] == arrow}
+        missing = [", ".join(w) for w in want if w not in seen]
+        shown = "; ".join(f"{req.pod}:{f.destination.port} {arrows[f.is_reply]} {f.source.pod_name}:{f.source.port} "
+                          f"(is_reply {f.is_reply}, TCP Flags: {', '.join(f.tcp_flags)})" for f in packets[:8])
+        assert not wrong and not missing, (
+            f"the deathstar's packets to {req.pod}:{req.local_port}: expected replies ({req.pod} {arrow} deathstar, "
+            f"is_reply true) with the TCP flags {'; '.join(', '.join(w) for w in want)}"
+            + (f", missing {'; '.join(missing)}" if missing else "")
+            + f"; saw {shown or 'none'} ({flows.window(sent)})")
+    lab.eventually(check, what=f"the deathstar's replies to {req.pod}", budget="flows")
 
 
 # --- the lab's own plumbing ------------------------------------------------------------------------------
@@ -597,6 +722,35 @@ def apiserver_identity(lab: Lab, ctx: dict[str, Any], port: int) -> None:
                                        f"(identity {f.destination.identity}) on {_observer(f)}" for f in wrong[:4]))
     lab.eventually(check, what="the API server's reserved identity in flows", budget="flows")
     _whole_filter(ctx)
+
+
+@then("the host checks the health of every CoreDNS pod on port 8080, seen to-endpoint FORWARDED on that pod's node")
+@asserts("coredns-health-check")
+def coredns_health_checks(lab: Lab, ctx: dict[str, Any]) -> None:
+    """seed 1332-1334: `10.0.2.15:55892 (host) -> kube-system/coredns-...:8080 (ID:5694) to-endpoint
+    FORWARDED`.  The kubelet probes each CoreDNS pod's health endpoint (the `health` plugin on
+    8080, kubeadm's livenessProbe, every 10 s) from its node's own network namespace, so the
+    agent of the pod's node labels the source host; the address the node sends from is its
+    own business and not checked."""
+    ident, port, point, verdict = fact("coredns-health-check").split()
+    pods = {p["metadata"]["name"]: k8s.pod_node(p) for p in k8s.running_pods(lab, KS, "k8s-app=kube-dns")}
+    assert pods, "no Running CoreDNS pod (k8s-app=kube-dns) in kube-system"
+
+    def check() -> None:
+        seen = _observe(lab, ctx, ctx["observe_args"])
+        missing = []
+        for name, node in sorted(pods.items()):
+            probes = [f for f in seen if f.destination.namespace == KS and f.destination.pod_name == name
+                      and f.destination.port == int(port) and not f.is_reply]
+            good = [f for f in probes if f.source.identity == IDENTITY[ident] and _point(f) == point
+                    and f.verdict == verdict and _observer(f) == node]
+            if not good:
+                missing.append(f"{ident} (identity {IDENTITY[ident]}) -> {name}:{port} {point} {verdict} on {node}, saw "
+                               + ("; ".join(f"{f.source.ip} ({NAMES.get(f.source.identity, f.source.identity)}) -> "
+                                            f"{name}:{port} {_point(f)} {f.verdict} on {_observer(f) or '?'}"
+                                            for f in probes[:3]) or "no flow to it on that port"))
+        assert not missing, f"`{_cmd(ctx)}`: expected " + " | ".join(missing)
+    lab.eventually(check, what=f"the host's health checks of CoreDNS on {port}", budget="flows")
 
 
 # --- reserved identities in the IP cache -------------------------------------------------------------------

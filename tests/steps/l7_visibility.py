@@ -278,6 +278,44 @@ def dns_response(lab: Lab, webpod_ns: str, ctx: dict[str, Any]) -> None:
     _verdict_and_source(answering, "dns-response")
 
 
+@then("that answer carries the TTL CoreDNS gives the cluster's names, 30 seconds, or less while a cache counts it down")
+@asserts("dns-answer-ttl")
+def dns_answer_ttl(lab: Lab, webpod_ns: str, ctx: dict[str, Any]) -> None:
+    """seed 2862: `(DNS Answer "10.96.166.184" TTL: 30)`.  The TTL comes from the `ttl 30` of the
+    kubernetes block in kubeadm's Corefile (the coredns ConfigMap; the seed does not print it);
+    a cache between curl-pod and that plugin serves the same answer with what is left of it."""
+    ttl = int(fact("dns-answer-ttl"))
+    cluster_ip = k8s.cluster_ip(lab, webpod_ns, "webpod")
+    found = _dns_flows(lab, webpod_ns, ctx, "RESPONSE", "A")
+    answering = [f for f in found if cluster_ip in f.dns_ips and f.destination.pod_name == CLIENT]
+    wrong = [f for f in answering if f.dns_ttl is None or not 0 <= f.dns_ttl <= ttl]
+    assert answering and not wrong, (
+        f"dns-response of webpod.{webpod_ns}.svc.cluster.local. A: expected TTL {ttl} s or less (CoreDNS's ttl for "
+        f"the cluster's names), saw " + ("; ".join(f"TTL {f.dns_ttl} for {list(f.dns_ips)}" for f in wrong or found)
+                                         or "no answer"))
+
+
+@then("curl-pod also asks for the AAAA record of webpod, answered with the Service's IPv6 addresses: none, the Service is IPv4 only")
+@asserts("dns-aaaa-query")
+def dns_aaaa(lab: Lab, webpod_ns: str, ctx: dict[str, Any]) -> None:
+    """seed 2951-2953: curl-pod's resolver asks for the IPv4 (A) and the IPv6 (AAAA) address of the
+    name; `(DNS Answer  TTL: 4294967295 (Proxy webpod.default.svc.cluster.local. AAAA))` carries
+    no address.  The addresses an AAAA answer may hold are the Service's IPv6 ClusterIPs."""
+    qtype = fact("dns-aaaa-query")
+    svc = k8s.service(lab, webpod_ns, "webpod") or {}
+    spec = svc.get("spec") or {}
+    want = sorted(ip for ip in (spec.get("clusterIPs") or [spec.get("clusterIP")]) if ip and ":" in ip)
+    asked = _dns_flows(lab, webpod_ns, ctx, "REQUEST", qtype)
+    wrong_side = [f for f in asked if f.source.pod_name != CLIENT]
+    assert not wrong_side, f"dns-request {qtype}: expected {CLIENT} as the source, saw {flows.describe(wrong_side)}"
+    answers = [f for f in _dns_flows(lab, webpod_ns, ctx, "RESPONSE", qtype) if f.destination.pod_name == CLIENT]
+    wrong = [f for f in answers if sorted(f.dns_ips) != want or f.dns_rcode != 0]
+    assert answers and not wrong, (
+        f"dns-response of webpod.{webpod_ns}.svc.cluster.local. {qtype}: expected rcode 0 and the Service's IPv6 "
+        f"addresses {want or 'none'}, saw " + "; ".join(f"rcode {f.dns_rcode} ips {list(f.dns_ips) or 'none'}"
+                                                        for f in wrong or answers))
+
+
 # --- Hubble: HTTP -----------------------------------------------------------------------------
 
 

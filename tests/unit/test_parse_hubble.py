@@ -405,6 +405,7 @@ def test_dns_request_and_response() -> None:
     assert (response.kind, response.dns_ips, response.dns_rcode, response.is_reply,
             response.dns_observation_source) == (
         "dns-response", ("10.96.166.184",), 0, True, "proxy")
+    assert (request.dns_ttl, response.dns_ttl) == (None, 30)
     assert response.http_method is None and response.http_headers == ()
 
 

@@ -56,6 +56,7 @@ SCENARIOS = {  # key -> pytest test name
     "translation": "test_socketlb_translates_a_service_address_inside_the_pods_connect",
     "tcp-flags": "test_the_flows_of_one_connection_carry_its_tcp_flags",
     "namespace": "test_hubble_observe_namespace_shows_only_flows_with_that_namespace_at_one_end",
+    "replies": "test_hubble_observe_fromidentity_of_the_deathstar_shows_its_answers_as_replies",
 }
 NO_POLICY = "test_without_a_policy_hubble_observe_filter_keeps_what_it_selects"
 L3L4 = "test_under_the_l3l4_rule1_hubble_observe_filter_tells_dropped_from_forwarded"
@@ -155,10 +156,13 @@ def _tcp(sport: int, dport: int, *flags: str) -> dict[str, Any]:
     return {"TCP": {"source_port": sport, "destination_port": dport, "flags": {f: True for f in flags}}}
 
 
-def plumbing_flows(*, w1_identity: int = 6, skip: str | None = None, apiserver_identity: int = 7) -> list[str]:
+def plumbing_flows(*, w1_identity: int = 6, skip: str | None = None, apiserver_identity: int = 7,
+                   probe_identity: int = 1) -> list[str]:
     """seed 1312-1339 as jsonpb: Relay (k8s-w2) reading 4244 of every node, the UI calling Relay on
-    4245 and the API server on 6443 (times, uuids, ports of the k8s-ctr peer: reconstructed).
-    `skip` leaves out Relay's flow with that node's 4244 (a mutant)."""
+    4245 and the API server on 6443, the host probing each CoreDNS pod on 8080 (seed 1332-1334 shows
+    the probe of coredns-674b8bbfcf-p8kth; the other pod's, times, uuids, ports of the k8s-ctr peer:
+    reconstructed).  `skip` leaves out Relay's flow with that node's 4244, `probe_identity` labels
+    the source of coredns-674b8bbfcf-2sbw2's probe otherwise (mutants)."""
     relay = {"ID": 93, "identity": RELAY_ID, "namespace": KS, "pod_name": RELAY_POD,
              "labels": ["k8s:k8s-app=hubble-relay"], "workloads": [{"name": "hubble-relay", "kind": "Deployment"}]}
     relay_remote = {k: v for k, v in relay.items() if k != "ID"}
@@ -182,8 +186,12 @@ def plumbing_flows(*, w1_identity: int = 6, skip: str | None = None, apiserver_i
                        l4=_tcp(47432, 6443, "ACK"), point="TO_NETWORK", sub_type=11, reply=False,
                        summary="TCP Flags: ACK", uid=sw._flow_uuid("plumbing", "apiserver")))
     lines.append(_flow("2025-07-25T17:13:17.649123456Z", "k8s-ctr", "10.0.2.15", COREDNS["coredns-674b8bbfcf-p8kth"],
-                       _reserved(1), coredns, l4=_tcp(55892, 8080, "ACK"), reply=False, summary="TCP Flags: ACK",
-                       uid=sw._flow_uuid("plumbing", "coredns")))
+                       _reserved(1), coredns, l4=_tcp(55892, 8080, "ACK"), reply=False,
+                       summary="TCP Flags: ACK", uid=sw._flow_uuid("plumbing", "coredns")))
+    lines.append(_flow("2025-07-25T17:13:17.651123456Z", "k8s-ctr", "10.0.2.15", COREDNS["coredns-674b8bbfcf-2sbw2"],
+                       _reserved(probe_identity), _coredns_ep("coredns-674b8bbfcf-2sbw2", "k8s-ctr"),
+                       l4=_tcp(55906, 8080, "SYN"), reply=False, summary="TCP Flags: SYN",
+                       uid=sw._flow_uuid("plumbing", "coredns-2sbw2")))
     lines.append(_flow("2025-07-25T17:13:18.001123456Z", "k8s-w2", RELAY_IP, UI_IP, relay, ui_remote,
                        l4=_tcp(4245, 55468, "ACK", "PSH"), point="TO_NETWORK", sub_type=11, reply=True,
                        summary="TCP Flags: ACK, PSH", uid=sw._flow_uuid("plumbing", "ui-reply")))
@@ -208,6 +216,12 @@ class Traffic:
         self.ns = ns
         self.flows: list[dict[str, Any]] = []
         self.n = 0
+        #: socket-LB's reverse events (a mutant lab without them sets this False)
+        self.reverse = True
+        #: a mutant: the agents stamp each traced packet at the other node's point
+        self.points_swapped = False
+        #: is_reply of the deathstar's packets (a mutant sets False: `->` instead of `<-`)
+        self.reply = True
 
     def _t(self) -> str:
         self.n += 1
@@ -235,6 +249,18 @@ class Traffic:
                        "destination": dst, "Type": "SOCK", "node_name": node, "event_type": {"type": 7},
                        "sock_xlate_point": point, "socket_cookie": cookie, "Summary": proto})
 
+    def rev(self, peer: dict[str, Any], peer_ip: str, peer_port: int | None, owner: dict[str, Any], owner_ip: str,
+            node: str, proto: str, cookie: str) -> None:
+        """seed 1701-1702 / 1729-1733 / 1787: pre-xlate-rev TRACED, socket-LB's reverse hook on a socket
+        that asks for its peer's address: the peer at its address (and port), the socket's own pod
+        without a port (cilium pkg/hubble/parser/sock swaps the ends on the reverse path)."""
+        l4 = {proto: {"source_port": peer_port} if peer_port else {}}
+        self._add({"time": self._t(), "uuid": sw._flow_uuid(self.ns, cookie, "rev", peer_port), "verdict": "TRACED",
+                   "IP": {"source": peer_ip, "destination": owner_ip, "ipVersion": "IPv4"}, "l4": l4,
+                   "source": peer, "destination": owner, "Type": "SOCK", "node_name": node,
+                   "event_type": {"type": 7, "sub_type": 2}, "sock_xlate_point": "SOCK_XLATE_POINT_PRE_DIRECTION_REV",
+                   "socket_cookie": cookie, "Summary": proto})
+
     def dns(self, client: str, sport: int, coredns: str = "coredns-674b8bbfcf-2sbw2") -> None:
         """seed 1696-1701: the lookup of the deathstar's name, translated and forwarded (UDP)."""
         node = sw.PODS[client][0]
@@ -246,6 +272,9 @@ class Traffic:
                             _coredns_ep(coredns, obs), l4={"UDP": {"source_port": sport, "destination_port": 53}},
                             point=point, sub_type=sub, reply=False, summary="UDP",
                             uid=sw._flow_uuid(self.ns, client, sport, "dns", point)))
+        if self.reverse:  # CoreDNS reads the query with its sender's address (seed 1701-1702)
+            self.rev(_pod_ep(self.ns, client, "k8s-ctr"), cip, sport, _coredns_ep(coredns, "k8s-ctr"), COREDNS[coredns],
+                     "k8s-ctr", "UDP", f"{6100 + sport}")
         self._add(_flow(self._t(), node, COREDNS[coredns], cip, _coredns_ep(coredns, node), src,
                         l4={"UDP": {"source_port": 53, "destination_port": sport}}, reply=True, summary="UDP",
                         uid=sw._flow_uuid(self.ns, client, sport, "dns-reply")))
@@ -269,8 +298,9 @@ class Traffic:
             return
         fwd = [("SYN",), ("ACK",), ("ACK", "PSH"), ("ACK", "FIN"), ("ACK",)]
         back = [("SYN", "ACK"), ("ACK", "PSH"), ("ACK", "FIN")]
+        to_net, to_ep = (dnode, cnode) if self.points_swapped else (cnode, dnode)
         for flags in fwd:
-            for obs, point, sub in ((cnode, "TO_NETWORK", 11), (dnode, "TO_ENDPOINT", 0)):
+            for obs, point, sub in ((to_net, "TO_NETWORK", 11), (to_ep, "TO_ENDPOINT", 0)):
                 if ", ".join(flags) in skip:
                     continue
                 self._add(_flow(self._t(), obs, cip, dip, _pod_ep(self.ns, client, obs), _pod_ep(self.ns, deathstar, obs),
@@ -278,13 +308,20 @@ class Traffic:
                                 summary="TCP Flags: " + ", ".join(flags),
                                 uid=sw._flow_uuid(self.ns, port, flags, point)))
         for flags in back:
-            for obs, point, sub in ((dnode, "TO_NETWORK", 11), (cnode, "TO_ENDPOINT", 0)):
+            for obs, point, sub in ((to_ep, "TO_NETWORK", 11), (to_net, "TO_ENDPOINT", 0)):
                 if ", ".join(flags) in skip:
                     continue
                 self._add(_flow(self._t(), obs, dip, cip, _pod_ep(self.ns, deathstar, obs), _pod_ep(self.ns, client, obs),
-                                l4=_tcp(80, port, *flags), point=point, sub_type=sub, reply=True,
+                                l4=_tcp(80, port, *flags), point=point, sub_type=sub, reply=self.reply,
                                 summary="TCP Flags: " + ", ".join(flags),
                                 uid=sw._flow_uuid(self.ns, port, "reply", flags, point)))
+        if self.reverse:  # after the handshake
+            # curl asks for its peer (seed 1787: deathstar:80 <> xwing), the deathstar accepts the
+            # connection with the xwing's address and port (seed 1729-1733: xwing:43318 <> deathstar)
+            self.rev(_pod_ep(self.ns, deathstar, cnode), dip, 80, _pod_ep(self.ns, client, cnode), cip, cnode, "TCP",
+                     f"{9100 + port}")
+            self.rev(_pod_ep(self.ns, client, dnode), cip, port, _pod_ep(self.ns, deathstar, dnode), dip, dnode, "TCP",
+                     f"{7100 + port}")
 
     def http(self, req: traffic.Request, method: str, path: str, *, denied: bool = False) -> None:
         """The L7 flows of one request at the deathstar's proxy (tools/reference/starwars.py, seed 2197-2208)."""
@@ -524,10 +561,12 @@ def hidden_of(text: str) -> Callable[[CliScenario, dict[str, Any]], bool]:
     return lambda s, f: any(p(s, f) for p in parts)
 
 
-def translation_scenario(*, post_to: str | None = None) -> CliScenario:
+def translation_scenario(*, post_to: str | None = None, reverse: bool = True) -> CliScenario:
+    """`reverse=False`: the mutant lab whose socket-LB reports no reverse (pre-xlate-rev) events."""
     s = begin("translation", SCENARIOS["translation"])
     req = s.request("xwing", *starwars.LANDING, sw.LANDED, landed_seed("xwing"))
     s.requests["xwing"] = req
+    s.traffic.reverse = reverse
     s.traffic.connection(req)
     if post_to is not None:  # the mutant: the lookup "translated" to an address that is no backend
         s.traffic.flows = [f for f in s.traffic.flows if not (f.get("sock_xlate_point", "").startswith(
@@ -537,8 +576,10 @@ def translation_scenario(*, post_to: str | None = None) -> CliScenario:
     s.identities()
     s.observe(args, [cmd(s.traffic.lines(keep(args)))],
               "seed 1697-1722 `10.96.0.10` `deathstar-8c4c77fb7-nnzkt` (xwing <> 10.96.0.10:53 (world) pre-xlate-fwd TRACED, coredns post-xlate-fwd "
-              "TRANSLATED; 10.96.41.44:80 (world) pre-xlate-fwd TRACED, deathstar post-xlate-fwd TRANSLATED) as jsonpb; "
-              "trace-sock fields (sock_xlate_point, socket_cookie, no source port): reconstructed from flow.proto")
+              "TRANSLATED; 10.96.41.44:80 (world) pre-xlate-fwd TRACED, deathstar post-xlate-fwd TRANSLATED) as jsonpb, "
+              "1729-1733 `deathstar-8c4c77fb7-nnzkt` (xwing:port <> deathstar pre-xlate-rev TRACED); "
+              "trace-sock fields (sock_xlate_point, socket_cookie, no source port; on the reverse path the peer as "
+              "source): reconstructed from flow.proto and cilium pkg/hubble/parser/sock")
     s.add("k8s_get", "seed 1554 `10.96.41.44` (service/deathstar ClusterIP 10.96.41.44 80/TCP)", [value(sw.service_obj_ns(s.ns))],
           api_version="v1", kind="Service", name="deathstar", namespace=s.ns)
     s.add("k8s_list", "seed 1555 `172.20.1.167` (endpoints/deathstar 172.20.1.167:80,172.20.2.219:80)",
@@ -548,14 +589,17 @@ def translation_scenario(*, post_to: str | None = None) -> CliScenario:
     return end(s)
 
 
-def tcp_flags_scenario(*, skip: tuple[str, ...] = (), earlier: bool = False, ignore: str | None = None) -> CliScenario:
+def tcp_flags_scenario(*, skip: tuple[str, ...] = (), earlier: bool = False, ignore: str | None = None,
+                       swapped: bool = False) -> CliScenario:
     """`earlier`: the mutant whose connection flows all come 5 s before the xwing's start line
     (an earlier run's connection from the same pinned port); `ignore`: the mutant Hubble that
     ignores that flag of `--pod {ns}/xwing --protocol tcp` (returning the xwing's UDP lookups,
-    or the TCP flows of the rest of the cluster)."""
+    or the TCP flows of the rest of the cluster); `swapped`: the mutant whose agents report
+    each packet to-network on the receiver's node and to-endpoint on the sender's."""
     s = begin("tcp-flags", SCENARIOS["tcp-flags"])
     req = s.request("xwing", *starwars.LANDING, sw.LANDED, landed_seed("xwing"))
     s.requests["xwing"] = req
+    s.traffic.points_swapped = swapped
     s.traffic.connection(req, skip=skip)
     if earlier:
         for f in s.traffic.flows:
@@ -567,6 +611,22 @@ def tcp_flags_scenario(*, skip: tuple[str, ...] = (), earlier: bool = False, ign
         shown += "".join(line + "\n" for line in foreign(args, kept))
     s.observe(args, [cmd(shown)],
               "seed 1785-1792 `deathstar-8c4c77fb7-nnzkt` `deathstar-8c4c77fb7-nnzkt` (TCP Flags: SYN / SYN, ACK / ACK / ACK, PSH / ACK, FIN; the same sequence at seed 1723-1737) as jsonpb")
+    return end(s)
+
+
+def replies_scenario(*, reply: bool = True) -> CliScenario:
+    """`hubble observe --protocol tcp --from-identity $DEATHSTARID` after the xwing's landing (seed
+    1784-1792); `reply=False`: the mutant whose deathstar packets carry is_reply false (`->`)."""
+    s = begin("replies", SCENARIOS["replies"])
+    req = s.request("xwing", *starwars.LANDING, sw.LANDED, landed_seed("xwing"))
+    s.requests["xwing"] = req
+    s.traffic.reply = reply
+    s.traffic.connection(req)
+    s.identities()
+    args = resolve(s.ns, "--protocol tcp --from-identity {deathstar identity}")
+    s.observe(args, [cmd(s.traffic.lines(keep(args)))],
+              "seed 1785-1792 `deathstar-8c4c77fb7-nnzkt` `deathstar-8c4c77fb7-nnzkt` (xwing <- deathstar:80 to-endpoint / "
+              "to-network FORWARDED: SYN, ACK / ACK, PSH / ACK, FIN; deathstar:80 <> xwing pre-xlate-rev TRACED) as jsonpb")
     return end(s)
 
 
@@ -661,6 +721,9 @@ def shared_calls(*, overrides: dict[tuple[str, str], list[dict[str, Any]]] | Non
              PF, api_version="v1", kind="Pod", namespace=KS, label_selector="k8s-app=hubble-relay"),
         call("k8s_list", "seed 1192 `172.20.1.129`, 1317 `hubble-ui-76d4965bb6-hcgj6` (hubble-ui-76d4965bb6-hcgj6 on k8s-w1, 172.20.1.129)", [value(ui_pods)],
              PF, api_version="v1", kind="Pod", namespace=KS, label_selector="k8s-app=hubble-ui"),
+        call("k8s_list", "seed 642-643 `coredns-674b8bbfcf-2sbw2` `coredns-674b8bbfcf-p8kth` (both CoreDNS pods on k8s-ctr)",
+             [value([pod_obj(name, "k8s-ctr", ip, {"k8s-app": "kube-dns"}) for name, ip in sorted(COREDNS.items())])],
+             PF, api_version="v1", kind="Pod", namespace=KS, label_selector="k8s-app=kube-dns"),
         apiserver_slice(PF),
         apiserver_slice(HUBBLE),
         call("pod_exec", "reconstructed (ip list -n of seed 1414-1418: host 1, world 2, remote-node 6; as seen on k8s-w1: kube-apiserver 7 "
@@ -674,7 +737,8 @@ def shared_calls(*, overrides: dict[tuple[str, str], list[dict[str, Any]]] | Non
 
 
 def scenarios_calls() -> list[CliScenario]:
-    return [translation_scenario(), tcp_flags_scenario(), namespace_scenario(), *(filter_scenario(r) for r in ROWS)]
+    return [translation_scenario(), tcp_flags_scenario(), replies_scenario(), namespace_scenario(),
+            *(filter_scenario(r) for r in ROWS)]
 
 
 def calls() -> list[dict[str, Any]]:
@@ -831,6 +895,38 @@ def mutants() -> dict[str, dict[str, Any]]:
         "message_also": [f"{OTHER_NS}/"],
         "calls": [_over(_shared(PF, cli.observe_command("--namespace", KS)),
                         [cmd("\n".join(plumbing_flows()) + "\n" + other)])]}
+    sw_ = tcp_flags_scenario(swapped=True)
+    out["hubble-cli-observation-points-on-the-wrong-node"] = {
+        "breaks": "the agents report the xwing's packets to-endpoint on the xwing's own node and to-network on the "
+                  "deathstar's (the observation points at the wrong ends of the connection)",
+        "expect": [t["tcp-flags"]],
+        "message": "expected to-endpoint on k8s-w2 (the node of deathstar-8c4c77fb7-nnzkt)",
+        "message_also": ["xwing:", "(SYN) to-endpoint seen on k8s-w1"],
+        "calls": [_mutated(_observe_of(sw_, resolve(sw_.ns, "--pod {ns}/xwing --protocol tcp")))]}
+    nr = translation_scenario(reverse=False)
+    out["hubble-cli-no-reverse-socket-events"] = {
+        "breaks": "socket-LB reports no pre-xlate-rev event when the deathstar's socket asks for the xwing's address",
+        "expect": [t["translation"]],
+        "message": "expected pre-xlate-rev TRACED for xwing's address and port",
+        "message_also": ["port 43120, saw no trace-sock flow of it"],
+        "calls": [_mutated(_observe_of(nr, resolve(nr.ns, "--from-identity {xwing identity}")))]}
+    rp = replies_scenario(reply=False)
+    out["hubble-cli-deathstar-answers-not-replies"] = {
+        "breaks": "Hubble marks the deathstar's packets on the xwing's connection as is_reply false, so they print "
+                  "xwing:port -> deathstar instead of xwing <- deathstar",
+        "expect": [t["replies"]],
+        "message": "expected replies (xwing <- deathstar, is_reply true) with the TCP flags SYN, ACK; ACK, PSH; ACK, FIN, "
+                   "missing SYN, ACK; ACK, PSH; ACK, FIN; saw xwing:",
+        "message_also": ["-> deathstar-8c4c77fb7-nnzkt:80 (is_reply False, TCP Flags: SYN, ACK)"],
+        "calls": [_mutated(_observe_of(rp, resolve(rp.ns, "--protocol tcp --from-identity {deathstar identity}")))]}
+    out["hubble-cli-coredns-probed-from-world"] = {
+        "breaks": "the health checks of one CoreDNS pod (coredns-674b8bbfcf-2sbw2) on 8080 arrive labelled world "
+                  "instead of host",
+        "expect": [t["plumbing"]],
+        "message": "expected host (identity 1) -> coredns-674b8bbfcf-2sbw2:8080 to-endpoint FORWARDED on k8s-ctr, saw "
+                   "10.0.2.15 (world) -> coredns-674b8bbfcf-2sbw2:8080 to-endpoint FORWARDED on k8s-ctr",
+        "calls": [_over(_shared(PF, cli.observe_command("--namespace", KS)),
+                        [cmd("\n".join(plumbing_flows(probe_identity=2)) + "\n")])]}
     drop_row = next(r for r in ROWS if r[1] == "--type drop")
     ds = filter_scenario(drop_row)
     xw = ds.requests["xwing"].local_port
@@ -900,7 +996,7 @@ def not_installed_mutant() -> dict[str, Any]:
         "breaks": "the hubble CLI is not installed on k8s-ctr (the Hubble CLI chapter's install skipped): "
                   "dash answers every `hubble` command there with `sh: 1: hubble: not found`, exit 127",
         "expect": [t[k] for k in ("refused", "config", "config-defaults", "status", "plumbing", "translation",
-                                  "tcp-flags", "namespace")] + [row_test(r) for r in ROWS],
+                                  "tcp-flags", "replies", "namespace")] + [row_test(r) for r in ROWS],
         "message": ("`hubble` is not installed on k8s-ctr: the suite runs it for `hubble status`, `hubble config "
                     "view` and `hubble observe` on the control plane; the write-up installs it in the Hubble CLI "
                     "chapter's install (seed 1223-1231"),

@@ -290,9 +290,10 @@ def _flow_uuid(*parts: Any) -> str:
 
 
 def dns_flows(ns: str, when: str, port: int, *, coredns: str = "coredns-674b8bbfcf-p8kth",
-              drop: tuple[str, ...] = ()) -> list[str]:
+              drop: tuple[tuple[str, str], ...] = (), ttl: int = 30) -> list[str]:
     """curl-pod's lookup of webpod through the DNS proxy: A and AAAA queries and answers
-    (seed 2853-2862, 2951-2954, 2994-2997).  `drop` leaves out e.g. ("RESPONSE", "A")."""
+    (seed 2853-2862, 2951-2954, 2994-2997).  `drop` leaves out e.g. ("RESPONSE", "A"); `ttl`:
+    the A answer's TTL (a mutant)."""
     query = f"webpod.{ns}.svc.cluster.local."
     dns_ip = COREDNS[coredns][0]
     client = _ep(ns, "curl-pod", ID_CURL, pod_labels(ns, "curl"), EP_CURL)
@@ -306,14 +307,14 @@ def dns_flows(ns: str, when: str, port: int, *, coredns: str = "coredns-674b8bbf
         dns: dict[str, Any] = {"query": query}
         if not request:
             if qtype == "A":
-                dns.update(ips=[WEBPOD_IP], ttl=30, rrtypes=["A"])
+                dns.update(ips=[WEBPOD_IP], ttl=ttl, rrtypes=["A"])
             else:
                 dns["ttl"] = 4294967295
         dns.update(observation_source="proxy", qtypes=[qtype])
         if request:
             summary = f"DNS Query {query} {qtype}"
         elif qtype == "A":
-            summary = f'DNS Answer "{WEBPOD_IP}" TTL: 30 (Proxy {query} A)'
+            summary = f'DNS Answer "{WEBPOD_IP}" TTL: {ttl} (Proxy {query} A)'
         else:
             summary = f"DNS Answer  TTL: 4294967295 (Proxy {query} AAAA)"
         flow = {"time": t, "uuid": _flow_uuid(ns, when, kind, qtype), "verdict": "FORWARDED",
@@ -749,6 +750,24 @@ def mutants() -> dict[str, dict[str, Any]]:
                        "state": dns.state(), "results": [cmd(jsonl(
                            earlier_run(dns.ns)
                            + dns_flows(dns.ns, WHEN, dns_port(dns.ns), drop=(("RESPONSE", "A"),))
+                           + http_flows(dns.ns, WHEN, dns_sent, FIRST)))]}]},
+        "l7-dns-answer-ttl-300": {
+            "breaks": "the DNS answer for webpod lives 300 s, not the 30 s CoreDNS gives the cluster's names",
+            "expect": [T_DNS],
+            "message": f"dns-response of webpod.{dns.ns}.svc.cluster.local. A: expected TTL 30 s or less (CoreDNS's ttl "
+                       "for the cluster's names), saw TTL 300 for ['10.96.166.184']",
+            "calls": [{"op": "pod_exec", "seed": "MUTATED", "args": observe_args(dns.ns, "--type", "l7"),
+                       "state": dns.state(), "results": [cmd(jsonl(
+                           earlier_run(dns.ns) + dns_flows(dns.ns, WHEN, dns_port(dns.ns), ttl=300)
+                           + http_flows(dns.ns, WHEN, dns_sent, FIRST)))]}]},
+        "l7-dns-no-aaaa-query": {
+            "breaks": "curl-pod's resolver asks only for the A record of webpod (no AAAA query)",
+            "expect": [T_DNS],
+            "message": f"no dns-request for webpod.{dns.ns}.svc.cluster.local. AAAA of curl-pod",
+            "calls": [{"op": "pod_exec", "seed": "MUTATED", "args": observe_args(dns.ns, "--type", "l7"),
+                       "state": dns.state(), "results": [cmd(jsonl(
+                           earlier_run(dns.ns)
+                           + dns_flows(dns.ns, WHEN, dns_port(dns.ns), drop=(("REQUEST", "AAAA"), ("RESPONSE", "AAAA")))
                            + http_flows(dns.ns, WHEN, dns_sent, FIRST)))]}]},
         "l7-http-response-503": {
             "breaks": "the http-response of the request has code 503",
