@@ -669,7 +669,8 @@ def shared_calls(*, overrides: dict[tuple[str, str], list[dict[str, Any]]] | Non
                                        "and after it stopped)"),
         sh(HUBBLE, "which hubble", [cmd("/usr/local/bin/hubble\n")], "seed 1275 `/usr/local/bin/hubble` (which hubble)"),
         sh(HUBBLE, "hubble version", [cmd(version_text())],
-           "reconstructed (hubble version is not in the seed; v1.17.5 = HUBBLE_CLI_VERSION of provisioning/versions.env)"),
+           "reconstructed (the line format of upstream hubble cmd/version/version.go; the seed never types hubble "
+           "version; v1.17.5 = HUBBLE_CLI_VERSION of provisioning/versions.env)"),
         sh(HUBBLE, "hubble help status", [cmd(help_status_text())],
            "seed 1256 `--server string` `(default \"localhost:4245\")` (hubble help status | grep 'server string'); "
            "the rest of the usage reconstructed"),

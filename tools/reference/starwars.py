@@ -620,9 +620,11 @@ def build() -> dict[str, Scenario]:
           "NAMESPACE default, here the scenario's namespace); the objects' labels and time reconstructed",
           [value(demo_identities(s.ns))], api_version="cilium.io/v2", kind="CiliumIdentity",
           label_selector=f"{starwars.IDENTITY_NS_LABEL}={s.ns}")
+    host_line = {"k8s-ctr": (1584, 703), "k8s-w1": (1587, 808), "k8s-w2": (1594, 2374)}
     for node in NODES:
-        s.add("pod_exec", "seed 1584-1594 `703 1 Host` `808 1 Host` `2374 1 Host` (the host endpoint of every node, "
-              "identity 1); the endpoint list as JSON reconstructed", [cmd(endpoint_list(s.ns, node, None))],
+        line, host = host_line[node]
+        s.add("pod_exec", f"seed {line} `{host}` ({node}'s host endpoint {host}, identity 1); the endpoint list as "
+              "JSON reconstructed", [cmd(endpoint_list(s.ns, node, None))],
               namespace=KS, pod=AGENT_PODS[node], container="cilium-agent", command=policy.ENDPOINT_LIST)
     s.namespace_deleted()
 
