@@ -315,7 +315,9 @@ def mutants() -> dict[str, dict[str, Any]]:
             "calls": [_replace(ref, "k8s_list", HUBBLE,
                                [value([cilium_node("k8s-ctr"), cilium_node("k8s-w1"),
                                        cilium_node("k8s-w2", "172.20.1.0/24")])],
-                               api_version="cilium.io/v2", kind="CiliumNode")]},
+                               api_version="cilium.io/v2", kind="CiliumNode"),
+                      # k8s-w2's agent allocates from the CIDR its CiliumNode holds
+                      _over_status("k8s-w2", cidr="172.20.1.0/24")]},
         "cluster-coredns-ip-from-kubeadm-cidr": {
             "breaks": "a CoreDNS pod got 10.244.0.12 from kubeadm's podCIDR of k8s-ctr",
             "expect": ["test_each_node_has_its_own_24_of_172200016_and_its_pods_take_their_ips_from_it"],
