@@ -58,6 +58,24 @@ Feature: The cluster as built
     And no node has kube-proxy's KUBE-SERVICES or KUBE-SVC-* iptables chains
     And the ConfigMap "cilium-config" in "kube-system" has kube-proxy-replacement "true"
 
+  @kube_proxy_free @ipam
+  Scenario: Every agent's cilium-dbg status shows kube-proxy replacement on the node's address and IPAM from its pod CIDR
+    The agent's own status (seed 715, 784-785; `kubectl exec -n kube-system ds/cilium -c
+    cilium-agent -- cilium-dbg status`) shows what the configuration asked for:
+      KubeProxyReplacement:   True   [eth0 10.0.2.15, eth1 192.168.10.100 (Direct Routing)]
+      IPAM:                   IPv4: 3/254 allocated from 172.20.0.0/24
+    Kube-proxy replacement is on; of the devices it serves (eth0 is VirtualBox's NAT
+    interface, the same 10.0.2.15 on every node), the one that carries the node's
+    InternalIP (eth1, 192.168.10.100 on k8s-ctr) is the direct-routing device that native
+    routing sends pod traffic through; and the agent hands out pod addresses from its
+    node's Cilium pod CIDR (3 of the /24's 254 in use on k8s-ctr: the router and two CoreDNS
+    pods). The write-up asks one agent (`ds/cilium`); the suite asks every node's agent, and
+    checks the device's address and the CIDR against the node, not the interface names or
+    the count of the moment.
+    When I run "cilium-dbg status" in the Cilium agent of every node
+    Then every agent's KubeProxyReplacement is True, with its node's InternalIP on the Direct Routing device
+    And every agent allocates pod IPv4 addresses from its node's Cilium pod CIDR
+
   @routing
   Scenario: Pod traffic is routed natively between the nodes and masqueraded in eBPF
     The nodes share one L2 segment, so pod packets travel unencapsulated and every node

@@ -41,6 +41,25 @@ Feature: Hubble is enabled
     And the pre-Hubble snapshot shows Envoy's metrics port 9964 open on every node
     And the pre-Hubble snapshot shows the operator's metrics port 9963 open on one node
 
+  Scenario: Cilium's own images run at the lab's pinned Cilium version
+    After the upgrade `cilium status` (seed 1114-1120; before it seed 480-482) lists the
+    image each component's pods run and how many pods run it:
+      Image versions   cilium           quay.io/cilium/cilium:v1.17.6@sha256:544de3d4...: 3
+                       cilium-envoy     quay.io/cilium/cilium-envoy:v1.33.4-1752151664-7c2edb0b...@sha256:318eff38...: 3
+                       cilium-operator  quay.io/cilium/operator-generic:v1.17.6@sha256:91ac3bf7...: 1
+                       hubble-relay     quay.io/cilium/hubble-relay:v1.17.6@sha256:7d17ec10...: 1
+                       hubble-ui        quay.io/cilium/hubble-ui-backend:v0.13.2@sha256:a034b7e9...: 1
+                       hubble-ui        quay.io/cilium/hubble-ui:v0.13.2@sha256:9e37c129...: 1
+    The chart pins every image by tag and by digest. The images Cilium builds itself (the
+    agent, the operator and Hubble Relay) carry the Cilium version the lab pins
+    (CILIUM_VERSION in provisioning/versions.env, 1.17.6 by default); Envoy and the Hubble
+    UI have versions of their own, which the chart picks. `cilium status` reads the images
+    from the pods' specs; the suite lists the pods of kube-system
+    (`kubectl get pod -n kube-system -o jsonpath='{..image}'`) and reads the same.
+    When I list the images the pods of kube-system run
+    Then the cilium, operator-generic and hubble-relay images run at the lab's pinned Cilium version, pinned by digest
+    And the cilium-envoy, hubble-ui-backend and hubble-ui images run too, pinned by digest
+
   @config
   Scenario: The agent configuration turns Hubble on
     What the student reads with:

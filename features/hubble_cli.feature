@@ -49,6 +49,25 @@ Feature: The Hubble CLI on k8s-ctr: port-forward, status, observe and its filter
   Background:
     Given the lab has Hubble enabled
 
+  Scenario: The hubble CLI is installed in /usr/local/bin on k8s-ctr
+    The write-up downloads the hubble release tarball for the node's architecture and
+    unpacks it into /usr/local/bin (seed 1226-1230), then finds it (seed 1231, 1274-1275):
+      which hubble
+      /usr/local/bin/hubble
+    `hubble version` (beyond the write-up, which does not type it) names the version
+    installed, e.g. `hubble v1.17.5@HEAD-... compiled with go1.24.4 on linux/amd64`. The
+    write-up takes the newest release (cilium/hubble's stable.txt); the lab pins it
+    (HUBBLE_CLI_VERSION in provisioning/versions.env, 1.17.5 by default), and the suite
+    expects that pin. `hubble help status | grep 'server string'` (seed 1255-1256) shows
+    where the CLI connects when no --server is given:
+      --server string   Address of a Hubble server. ... (default "localhost:4245")
+    When I run "which hubble" on k8s-ctr
+    Then the hubble CLI is found at /usr/local/bin/hubble
+    When I run "hubble version" on k8s-ctr
+    Then it names the lab's pinned hubble CLI version
+    When I run "hubble help status" on k8s-ctr
+    Then its --server flag defaults to "localhost:4245"
+
   @port_forward
   Scenario: Before the port-forward, hubble status is refused on 127.0.0.1:4245
     The CLI's default server is localhost:4245, and nothing listens there until the
@@ -87,6 +106,11 @@ Feature: The Hubble CLI on k8s-ctr: port-forward, status, observe and its filter
     (pkg/hubble/cell/config.go and pkg/hubble/observer/observeroption/defaults.go), and the
     chart leaves hubble.eventBufferCapacity commented out, "Defaults to 4095"
     (install/kubernetes/cilium/values.yaml).
+    Current Flows is how many flows the buffers hold right now: the percentage after it is
+    how full they are (11,282 of 12,285 is 91.84%), and Flows/s is how many flows Hubble has
+    seen per second (35.22 here, 41.20 in the install notes of seed 1244-1245, where the
+    buffers were full: 12,285/12,285 (100.00%)). Both numbers change with the traffic of the
+    moment, so the suite checks how they relate, not the numbers themselves.
     (The "Hubble is enabled" chapter asks Relay the same question from an agent pod,
     without the port-forward.)
     Given the Hubble API is port-forwarded on k8s-ctr
@@ -94,6 +118,8 @@ Feature: The Hubble CLI on k8s-ctr: port-forward, status, observe and its filter
     Then the health check via localhost:4245 is Ok
     And it counts every node of the cluster as connected
     And Max Flows is 4095 for each node of the cluster
+    And Current Flows is at most Max Flows and the percentage is how full the buffers are
+    And Flows/s is a rate of zero or more flows per second
 
   @port_forward
   Scenario: hubble config view points the CLI at localhost:4245

@@ -28,6 +28,24 @@ Feature: Prometheus and Grafana collect Cilium and Hubble metrics
     And Cilium's monitoring example is deployed in "cilium-monitoring" and published on NodePorts
 
   @prometheus
+  Scenario: The example keeps its settings in ConfigMaps, and Prometheus scrapes every 10 s
+    `kubectl get cm -n cilium-monitoring` (seed 2582-2587) lists the ConfigMaps the example
+    brings: grafana-config (Grafana's settings, its Prometheus data source and where it finds
+    its dashboards), one ConfigMap per dashboard, and prometheus (what Prometheus scrapes).
+    The write-up shows four of them; the 1.17.6 example also has
+    grafana-cilium-operator-dashboard and grafana-hubble-l7-http-metrics-by-workload, and
+    every namespace has kube-root-ca.crt, so the suite checks that the write-up's four are
+    there among the others. `kc describe cm -n cilium-monitoring prometheus` (seed 2548)
+    shows prometheus.yaml. The write-up's summary says Prometheus scrapes every 15 s
+    (seed 2592), the interval of the sample configuration Prometheus ships; the 1.17.6 example sets
+    `global: scrape_interval: 10s` in that file (upstream
+    examples/kubernetes/addons/prometheus/files/prometheus/prometheus.yaml; the write-up
+    does not print it), and the suite checks the value the example sets.
+    When I list the ConfigMaps in "cilium-monitoring"
+    Then they include grafana-cilium-dashboard, grafana-config, grafana-hubble-dashboard and prometheus
+    And the prometheus ConfigMap's prometheus.yaml scrapes every 10s
+
+  @prometheus
   Scenario: Prometheus runs and is published on NodePort 30001
     Then the Deployment "prometheus" in "cilium-monitoring" is ready
     And the Service "prometheus" in "cilium-monitoring" is a NodePort on 30001 to pod port 9090

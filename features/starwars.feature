@@ -53,9 +53,17 @@ Feature: The Star Wars demo: identities, an L3/L4 policy and an L7 policy
   Scenario: Pods with the same labels share one security identity
     Cilium gives one identity to one set of security-relevant labels, not to one pod
     (`kubectl get ciliumendpoints.cilium.io -A`, seed 1559-1565: both deathstar pods 15933,
-    tiefighter 9225, xwing 7207).
+    tiefighter 9225, xwing 7207). Each identity is a cluster-wide CiliumIdentity object named
+    by its number; `kubectl get ciliumidentities.cilium.io` (seed 1572-1579) shows its
+    NAMESPACE, the namespace label of its pods (the suite asks for the scenario's namespace:
+    `kubectl get ciliumidentities -l io.kubernetes.pod.namespace=<namespace>`). Every agent
+    also has an endpoint for its own node, the host, with the reserved identity 1: the table
+    of seed 1582-1594 lists it on each node (`c0 endpoint list`, i.e. `kubectl exec -n
+    kube-system <cilium pod> -c cilium-agent -- cilium-dbg endpoint list`).
     Then both deathstar pods have the same security identity
     And tiefighter and xwing each have an identity of their own, different from the deathstar's
+    And `kubectl get ciliumidentities` lists each identity of the demo as a CiliumIdentity of the scenario's namespace
+    And on every node the agent's endpoint list has the host endpoint, with identity 1
 
   @no_policy @policy_status
   Scenario: Without any policy, no endpoint of the demo enforces one
@@ -173,10 +181,17 @@ Feature: The Star Wars demo: identities, an L3/L4 policy and an L7 policy
     the HTTP rule and "enableDefaultDeny": {"ingress": true, "egress": false}: the deathstar
     denies whatever ingress is not allowed, and its egress stays open. The suite asks every
     agent, with the policy's labels as selector, so it reads rule1 of its own namespace.
+    `kubectl describe cnp rule1` (seed 2097-2124) shows the rule as written: the endpoint
+    selector class=deathstar, org=empire and the ingress from org=empire, without a
+    namespace. A CiliumNetworkPolicy is namespaced, so the agent adds the namespace to
+    every selector: in `cilium-dbg policy get` (seed 2131-2142) both read
+    "k8s:io.kubernetes.pod.namespace": "default" (the scenario's namespace here), next to
+    the written labels, which become `any:class` and `any:org`.
     Given the L3/L4 policy rule1 is in force
     And rule1 is updated to the L7 policy
     Then the policy "rule1" reports Valid
     And every agent holds rule1 with the HTTP rule POST /v1/request-landing, ingress default-deny on and egress default-deny off
+    And `kubectl describe cnp rule1` shows selectors without a namespace, to which every agent adds the scenario's namespace
 
   @l7 @flows
   Scenario: Under the L7 rule1, landing is still allowed and Hubble sees the HTTP exchange

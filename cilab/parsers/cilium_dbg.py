@@ -20,6 +20,7 @@ Unknown keys are ignored.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -165,3 +166,61 @@ def parse_ip_list(text: str) -> list[IPCacheEntry]:
         out.append(IPCacheEntry(cidr=cidr, identity=_int(item.get("identity"), "identity"),
                                 source=meta.get("source")))
     return out
+
+
+# --------------------------------------------------------------- cilium-dbg status (text)
+
+
+@dataclass(frozen=True)
+class KprDevice:
+    """One device of the KubeProxyReplacement line: its name, addresses and whether it is
+    the direct-routing device (pkg/client FormatStatusResponse: "<name> <ip> <ip>...[ (Direct Routing)]")."""
+
+    name: str
+    ips: tuple[str, ...]
+    direct_routing: bool
+
+
+@dataclass(frozen=True)
+class AgentStatus:
+    """What `cilium-dbg status` prints on its KubeProxyReplacement and IPAM lines (seed 784-785)."""
+
+    kube_proxy_replacement: str | None
+    devices: tuple[KprDevice, ...]
+    ipam: str | None                  # the IPAM line's text after "IPAM:"
+    ipv4_used: int | None = None
+    ipv4_total: int | None = None
+    ipv4_cidr: str | None = None
+
+
+_KPR_RE = re.compile(r"^KubeProxyReplacement:\s+(?P<mode>\S+)(?:\s+\[(?P<devs>.*)\])?\s*$")
+_IPAM_RE = re.compile(r"^IPAM:\s+(?P<text>.*?)\s*$")
+_IPAM_V4_RE = re.compile(r"IPv4:\s*(?P<used>\d+)/(?P<total>\d+) allocated from (?P<cidr>[0-9.]+/\d+)")
+_DR = "(Direct Routing)"
+
+
+def parse_agent_status(text: str) -> AgentStatus:
+    """`cilium-dbg status` (compact text) -> AgentStatus.  Only the KubeProxyReplacement and
+    IPAM lines are read; every other line (and a real agent prints many) is ignored.  A
+    missing line leaves its fields None."""
+    mode: str | None = None
+    devices: list[KprDevice] = []
+    ipam: str | None = None
+    used = total = None
+    cidr = None
+    for raw in text.splitlines():
+        line = raw.strip()
+        if m := _KPR_RE.match(line):
+            mode = m["mode"]
+            for part in (m["devs"] or "").split(", "):
+                part = part.strip()
+                if not part:
+                    continue
+                direct = part.endswith(_DR)
+                words = part[: -len(_DR)].split() if direct else part.split()
+                devices.append(KprDevice(words[0], tuple(words[1:]), direct))
+        elif m := _IPAM_RE.match(line):
+            ipam = m["text"]
+            if v4 := _IPAM_V4_RE.search(ipam):
+                used, total, cidr = int(v4["used"]), int(v4["total"]), v4["cidr"]
+    return AgentStatus(mode, tuple(devices), ipam, used, total, cidr)

@@ -45,6 +45,8 @@ class HubbleStatus:
     via: str | None = None
     current_flows: int | None = None
     max_flows: int | None = None
+    #: the percentage after Current/Max Flows, as printed (``91.84`` for ``(91.84%)``)
+    fill_percent: float | None = None
     flows_per_second: float | None = None
     connected_nodes: int | None = None
     total_nodes: int | None = None
@@ -53,7 +55,8 @@ class HubbleStatus:
 
 
 _HEALTH_RE = re.compile(r"^Healthcheck \(via (?P<via>[^)]*)\):\s*(?P<state>.*)$")
-_FLOWS_RE = re.compile(r"^Current/Max Flows:\s*(?P<cur>[\d,]+)/(?P<max>[\d,]+)(?:\s+\(.*\))?$")
+_FLOWS_RE = re.compile(r"^Current/Max Flows:\s*(?P<cur>[\d,]+)/(?P<max>[\d,]+)"
+                       r"(?:\s+\((?:(?P<pct>\d+(?:\.\d+)?)%|.*)\))?$")
 _RATE_RE = re.compile(r"^Flows/s:\s*(?P<rate>N/A|\d+(?:\.\d+)?)$")
 _NODES_RE = re.compile(r"^Connected Nodes:\s*(?P<con>\d+)/(?P<total>\d+)$")
 _UNAVAIL_RE = re.compile(r"^Unavailable Nodes:\s*(?P<n>\d+)$")
@@ -93,6 +96,8 @@ def parse_hubble_status(text: str) -> HubbleStatus:
                 raise ValueError(f"hubble status: cannot parse line {raw!r}")
             values["current_flows"] = _grouped_int(m["cur"])
             values["max_flows"] = _grouped_int(m["max"])
+            if m["pct"] is not None:
+                values["fill_percent"] = float(m["pct"])
         elif line.startswith("Flows/s:"):
             if not (m := _RATE_RE.match(line)):
                 raise ValueError(f"hubble status: cannot parse line {raw!r}")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from cilab import node_tools
 from cilab.lab import Lab
+from cilab.parsers.cilium_dbg import AgentStatus, parse_agent_status
 from cilab.parsers.cluster import NodeFacts, PodAddress, cilium_pod_cidrs, node_facts, pod_addresses
 from cilab.parsers.iptables import Table, parse_iptables_save
 
@@ -49,3 +50,18 @@ def iptables(lab: Lab, node: str) -> dict[str, Table]:
         raise AssertionError(f"`{IPTABLES_COMMAND}` failed on {node} (exit {result.rc}): "
                              f"{result.stderr.strip()[:200]}")
     return parse_iptables_save(result.stdout)
+
+
+#: `kubectl exec -n kube-system <cilium pod> -c cilium-agent -- cilium-dbg status` (seed 715, 784-789)
+AGENT_STATUS_COMMAND = ["cilium-dbg", "status"]
+
+
+def agent_status(lab: Lab, agent: str) -> AgentStatus:
+    """The KubeProxyReplacement and IPAM lines of one agent's `cilium-dbg status`."""
+    result = lab.exec("kube-system", agent, "cilium-agent", AGENT_STATUS_COMMAND, timeout=30)
+    # the command exits non-zero when some subsystem is not Ok, and still prints the lines
+    status = parse_agent_status(result.stdout)
+    if status.kube_proxy_replacement is None and status.ipam is None and not result.ok:
+        raise AssertionError(f"`cilium-dbg status` failed in {agent} (exit {result.rc}): "
+                             f"{(result.stderr or result.stdout).strip()[:200]}")
+    return status

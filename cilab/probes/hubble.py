@@ -56,3 +56,33 @@ def check_every_node_connected(st: HubbleStatus, want: int) -> None:
     assert (st.connected_nodes, st.total_nodes) == (want, want), (
         f"hubble status: expected Connected Nodes {want}/{want}, saw {st.connected_nodes}/{st.total_nodes}"
         + (f" (unavailable: {', '.join(st.unavailable_nodes)})" if st.unavailable_nodes else ""))
+
+
+# --- the images `cilium status` lists (its "Image versions", seed 1114-1120) ------------------------
+
+
+def component_images(lab: Lab, namespace: str = "kube-system") -> dict[str, list[str]]:
+    """image -> the pods (of `namespace`) whose containers run it, as `cilium status` counts
+    them (`kubectl get pod -n kube-system -o jsonpath='{..image}'`; init containers left out,
+    as cilium status does)."""
+    out: dict[str, list[str]] = {}
+    for pod in lab.list("v1", "Pod", namespace):
+        name = (pod.get("metadata") or {}).get("name", "?")
+        for c in ((pod.get("spec") or {}).get("containers") or []):
+            image = str(c.get("image") or "")
+            if image and name not in out.setdefault(image, []):
+                out[image].append(name)
+    return out
+
+
+def image_repository(image: str) -> str:
+    """quay.io/cilium/cilium:v1.17.6@sha256:... -> quay.io/cilium/cilium"""
+    ref = image.split("@", 1)[0]
+    head, _, last = ref.rpartition("/")
+    return f"{head}/{last.split(':', 1)[0]}" if head else last.split(":", 1)[0]
+
+
+def image_tag(image: str) -> str | None:
+    """quay.io/cilium/cilium:v1.17.6@sha256:... -> v1.17.6 (None without a tag)"""
+    last = image.split("@", 1)[0].rpartition("/")[2]
+    return last.split(":", 1)[1] if ":" in last else None

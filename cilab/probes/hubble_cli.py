@@ -19,6 +19,7 @@ differently with and without it.
 """
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass
 from typing import Any
@@ -120,6 +121,59 @@ def config_view(lab: Lab, node: str) -> dict[str, Any]:
     if not isinstance(doc, dict):
         raise AssertionError(f"`hubble config view` on {node}: expected key: value settings, saw {doc!r}")
     return {str(k): v for k, v in doc.items()}
+
+
+# --- installing and finding the CLI (seed 1223-1231, 1255-1256, 1274-1275) ---------------------
+
+#: `hubble version` (hubble cmd/version/version.go):
+#: "<root> <version>[@<branch>-<hash>|@<hash>] compiled with <go version> on <os>/<arch>"
+_VERSION_RE = re.compile(r"^hubble v?(?P<version>\d+\.\d+\.\d+(?:-[0-9A-Za-z.]+)?)(?:@\S+)? compiled with \S+ on \S+/\S+$")
+#: cobra's usage line of the flag, e.g. `      --server string   Address of a Hubble server. ... (default "localhost:4245")`
+_SERVER_FLAG_RE = re.compile(r"^\s*--server string\s.*\(default \"(?P<default>[^\"]*)\"\)\s*$")
+
+
+@dataclass(frozen=True)
+class CliVersion:
+    #: the version without its `v` (1.17.5), None when no line has the form above
+    version: str | None
+    #: the line `hubble version` printed (or its whole output when none has the form)
+    line: str
+
+
+def which_hubble(lab: Lab, node: str) -> str | None:
+    """`which hubble` (seed 1231, 1274-1275): the path of the CLI on root's PATH, or None
+    when the shell finds none (which exits 1 and prints nothing)."""
+    result = shell(lab, node, "which hubble")
+    lines = [line.strip() for line in result.stdout.splitlines() if line.strip()]
+    return lines[0] if result.ok and lines else None
+
+
+def version(lab: Lab, node: str) -> CliVersion:
+    """`hubble version`: the version of the installed CLI."""
+    result = shell(lab, node, "hubble version", tool="hubble")
+    text = _text(result).strip()
+    for line in text.splitlines():
+        if m := _VERSION_RE.match(line.strip()):
+            return CliVersion(m["version"], line.strip())
+    return CliVersion(None, text[:200] or f"nothing (exit {result.rc})")
+
+
+def help_status(lab: Lab, node: str) -> str:
+    """`hubble help status` (seed 1255): the usage of `hubble status`, its flags included."""
+    result = shell(lab, node, "hubble help status", tool="hubble")
+    if not result.ok:
+        raise AssertionError(f"`hubble help status` failed on {node} (exit {result.rc}): "
+                             f"{result.stderr.strip()[:200]}")
+    return result.stdout
+
+
+def server_flag_default(help_text: str) -> str | None:
+    """The default of --server in `hubble help status` (what `grep 'server string'` shows,
+    seed 1256), or None when the usage has no such line."""
+    for line in help_text.splitlines():
+        if m := _SERVER_FLAG_RE.match(line):
+            return m["default"]
+    return None
 
 
 # --- the port-forward -----------------------------------------------------------------------

@@ -153,6 +153,74 @@ def describe_shape(shape: tuple[Any, ...]) -> str:
     return f"{desc!r}: " + ("; ".join(parts) or "no port rules")
 
 
+# --- selectors: as written (kubectl describe cnp) and as the agent holds them ---------------------
+
+#: (endpointSelector matchLabels, (each ingress fromEndpoints matchLabels, ...)), items sorted
+Selectors = tuple[tuple[tuple[str, str], ...], tuple[tuple[tuple[str, str], ...], ...]]
+
+
+def _labels(sel: Any) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((str(k), str(v)) for k, v in ((sel or {}).get("matchLabels") or {}).items()))
+
+
+def _selectors(rule: dict[str, Any]) -> Selectors:
+    froms = [_labels(sel) for entry in rule.get("ingress") or [] for sel in entry.get("fromEndpoints") or []]
+    return _labels(rule.get("endpointSelector")), tuple(sorted(froms))
+
+
+def cnp_selectors(obj: dict[str, Any]) -> Selectors:
+    """The selectors of a CiliumNetworkPolicy as written (what `kubectl describe cnp` shows
+    under Endpoint Selector and Ingress/From Endpoints, seed 2104-2113)."""
+    return _selectors(obj.get("spec") or {})
+
+
+def rule_selectors(rule: dict[str, Any]) -> Selectors:
+    """The selectors of a rule as the agent holds it (`cilium-dbg policy get`, seed 2131-2142)."""
+    return _selectors(rule)
+
+
+def selectors_from_text(text: str) -> Selectors:
+    """``class=deathstar org=empire; from org=empire`` -> Selectors (the form of
+    docs/seed-sections.yaml: the endpoint selector, then one ``from`` part per fromEndpoints)."""
+    parts = [p.strip() for p in text.split(";")]
+
+    def items(words: str) -> tuple[tuple[str, str], ...]:
+        return tuple(sorted(tuple(w.split("=", 1)) for w in words.split()))  # type: ignore[misc]
+    froms = [items(p[len("from "):]) for p in parts[1:] if p.startswith("from ")]
+    return items(parts[0]), tuple(sorted(froms))
+
+
+def with_namespace(written: Selectors, key: str, namespace: str) -> Selectors:
+    """What the agent makes of selectors written in a namespaced policy: each written label
+    `k=v` becomes `any:k=v`, and `key=namespace` (k8s:io.kubernetes.pod.namespace) is added
+    (cilium pkg/policy/api, ParseToCiliumRule; seed 2131-2142)."""
+    def conv(labels: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+        return tuple(sorted([(f"any:{k}", v) for k, v in labels] + [(key, namespace)]))
+    ep, froms = written
+    return conv(ep), tuple(sorted(conv(f) for f in froms))
+
+
+def selects_at_least(held: Selectors, want: Selectors) -> bool:
+    """`held` has every label of `want` in its endpoint selector and, one for one, in its
+    fromEndpoints (an agent may add labels of its own, e.g. a cluster label)."""
+    (h_ep, h_from), (w_ep, w_from) = held, want
+    if not set(w_ep) <= set(h_ep) or len(h_from) != len(w_from):
+        return False
+    left = [set(f) for f in h_from]
+    for w in w_from:
+        match = next((f for f in left if set(w) <= f), None)
+        if match is None:
+            return False
+        left.remove(match)
+    return True
+
+
+def describe_selectors(sel: Selectors) -> str:
+    ep, froms = sel
+    show = (lambda labels: ", ".join(f"{k}={v}" for k, v in labels) or "(none)")  # noqa: E731
+    return f"endpointSelector {show(ep)}; " + ("; ".join(f"from {show(f)}" for f in froms) or "no fromEndpoints")
+
+
 # --- the agents ------------------------------------------------------------------------------
 
 

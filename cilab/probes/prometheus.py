@@ -97,3 +97,23 @@ def scrape(lab: Lab, host: str, port: int = HUBBLE_METRICS_PORT) -> list[Sample]
         return parse_metrics(resp.body)
     except ValueError as exc:
         raise AssertionError(f"GET {url}: {exc}") from None
+
+
+def scrape_interval(configmap: dict[str, Any]) -> str:
+    """`global.scrape_interval` of the example's prometheus ConfigMap (key prometheus.yaml,
+    the file Prometheus runs with: --config.file=/etc/prometheus/prometheus.yaml), as
+    written there, or a one-line reason it cannot be read.  Prometheus's own default (1m in
+    the server, 15s in the example config it ships) applies when the key is absent."""
+    import yaml
+
+    text = (configmap.get("data") or {}).get("prometheus.yaml")
+    if text is None:
+        return f"no key prometheus.yaml (keys: {', '.join(sorted(configmap.get('data') or {})) or 'none'})"
+    try:
+        doc = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        return f"prometheus.yaml that is not YAML ({str(exc).splitlines()[0]})"
+    glob = doc.get("global") if isinstance(doc, dict) else None
+    if not isinstance(glob, dict) or "scrape_interval" not in glob:
+        return "no global scrape_interval (Prometheus's default applies)"
+    return str(glob["scrape_interval"])

@@ -166,5 +166,22 @@ def endpoints_identities(lab: Lab, namespace: str) -> dict[str, int | None]:
     return out
 
 
+#: the label a CiliumIdentity carries for its pods' namespace (the NAMESPACE column of
+#: `kubectl get ciliumidentities`: jsonPath .metadata.labels.io\.kubernetes\.pod\.namespace
+#: of the 1.17 CRD; security-labels holds it as k8s:io.kubernetes.pod.namespace)
+IDENTITY_NS_LABEL = "io.kubernetes.pod.namespace"
+
+
+def ciliumidentities(lab: Lab, namespace: str) -> list[dict[str, Any]]:
+    """The CiliumIdentity objects of one namespace's pods
+    (`kubectl get ciliumidentities -l io.kubernetes.pod.namespace=<ns>`; cluster-scoped,
+    named by the identity number)."""
+    # the list is cluster-wide; its answer belongs to the namespace's state (scope), as the
+    # namespace's pods make those identities
+    return lab.call("k8s_list", scope=namespace, typed=f"kubectl get ciliumidentities -l {IDENTITY_NS_LABEL}={namespace}",
+                    api_version="cilium.io/v2", kind="CiliumIdentity", namespace=None,
+                    label_selector=f"{IDENTITY_NS_LABEL}={namespace}", field_selector=None)
+
+
 def describe_response(resp: traffic.Response) -> str:
     return traffic.describe_outcome(resp)

@@ -4,14 +4,14 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from pytest_bdd import parsers, then
+from pytest_bdd import parsers, then, when
 
 from cilab.facts import asserts, fact, outcome
 from cilab.lab import Lab
 from cilab.parsers import kube
 from cilab.parsers.cluster import NodeFacts
 from cilab.parsers.iptables import BUILTIN_CHAINS, kube_proxy_entries
-from cilab.probes import cluster, k8s
+from cilab.probes import cluster, k8s, policy
 from cilab.versions import load_versions
 
 
@@ -169,6 +169,58 @@ def cluster_cilium_cidrs(lab: Lab, bits: int, pool: str) -> None:
                 owners[net] = node
         assert not wrong, "Cilium pod CIDRs: " + "; ".join(wrong)
     lab.eventually(check, what=f"every node has its own /{bits} of {pool}")
+
+
+@when('I run "cilium-dbg status" in the Cilium agent of every node')
+def run_agent_status(lab: Lab, ctx: dict[str, Any]) -> None:
+    agents = policy.agent_pods(lab)
+    nodes = k8s.nodes(lab)
+    missing = sorted(set(nodes) - set(agents))
+    assert not missing, f"no Running cilium agent pod on {', '.join(missing)}"
+    ctx["agent_status"] = {node: (agents[node], cluster.agent_status(lab, agents[node])) for node in sorted(nodes)}
+    ctx["node_ips"] = nodes
+
+
+def _devices(st: Any) -> str:
+    return ", ".join(f"{d.name} {' '.join(d.ips)}{' (Direct Routing)' if d.direct_routing else ''}"
+                     for d in st.devices) or "no devices"
+
+
+@then("every agent's KubeProxyReplacement is True, with its node's InternalIP on the Direct Routing device")
+@asserts("agent-kpr-direct-routing")
+def agent_kpr(ctx: dict[str, Any]) -> None:
+    # seed 784: `True` `eth1 192.168.10.100 (Direct Routing)` -- the device name is the lab's; what
+    # holds on every node is that the direct-routing device carries the node's InternalIP
+    mode, seed_dev = fact("agent-kpr-direct-routing").split(" ", 1)
+    seed_ips = seed_dev.replace("(Direct Routing)", "").split()[1:]
+    wrong = []
+    for node, (agent, st) in ctx["agent_status"].items():
+        ip = ctx["node_ips"].get(node)
+        direct = [d for d in st.devices if d.direct_routing]
+        if st.kube_proxy_replacement != mode or len(direct) != 1 or ip not in direct[0].ips:
+            wrong.append(f"{node} ({agent}): KubeProxyReplacement {st.kube_proxy_replacement or 'line missing'} "
+                         f"[{_devices(st)}]")
+    assert not wrong, (f"cilium-dbg status: expected KubeProxyReplacement {mode} with the node's InternalIP on the "
+                       f"(Direct Routing) device (the seed's k8s-ctr: {seed_dev}, {' '.join(seed_ips)}), saw "
+                       + "; ".join(wrong))
+
+
+@then("every agent allocates pod IPv4 addresses from its node's Cilium pod CIDR")
+@asserts("agent-ipam-from-node-cidr")
+def agent_ipam(lab: Lab, ctx: dict[str, Any]) -> None:
+    # seed 785: `3/254 allocated from 172.20.0.0/24` -- k8s-ctr's CIDR; used <= total every time
+    seed = cluster.parse_agent_status(f"IPAM: IPv4: {fact('agent-ipam-from-node-cidr')}")
+    assert seed.ipv4_cidr is not None, f"the declared seed IPAM line {fact('agent-ipam-from-node-cidr')!r} does not parse"
+    cidrs = cluster.cilium_node_cidrs(lab)
+    wrong = []
+    for node, (agent, st) in ctx["agent_status"].items():
+        own = cidrs.get(node) or ()
+        if (st.ipv4_cidr is None or st.ipv4_cidr not in own or st.ipv4_used is None or st.ipv4_total is None
+                or not 0 < st.ipv4_used <= st.ipv4_total):
+            wrong.append(f"{node} ({agent}): IPAM {st.ipam or 'line missing'!s} (its CiliumNode: "
+                         f"{', '.join(own) or 'no pod CIDR'})")
+    assert not wrong, ("cilium-dbg status: expected 'IPAM: IPv4: N/M allocated from <the node's Cilium pod CIDR>' "
+                       f"with 0 < N <= M (the seed's k8s-ctr: {fact('agent-ipam-from-node-cidr')}), saw " + "; ".join(wrong))
 
 
 @then("every pod that is not in the host network has an IP from its node's Cilium pod CIDR")

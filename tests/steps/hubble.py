@@ -325,3 +325,50 @@ def every_node_connected(lab: Lab, ctx: dict[str, Any]) -> None:
         ctx["hubble_status"] = None  # a retry asks Relay again
         hubble.check_every_node_connected(st, want)
     lab.eventually(check, what="every node connected to Hubble Relay", budget="relay")
+
+
+# --- the images cilium status lists (seed 480-482, 1114-1120) ------------------------------------
+
+
+@when("I list the images the pods of kube-system run")
+def list_images(lab: Lab, ctx: dict[str, Any]) -> None:
+    ctx["images"] = hubble.component_images(lab)
+
+
+def _repo_images(ctx: dict[str, Any], repo: str) -> dict[str, list[str]]:
+    """image -> the pods that run it, for the images of one repository (quay.io/cilium/cilium)."""
+    return {img: pods for img, pods in ctx["images"].items() if hubble.image_repository(img) == repo}
+
+
+@then("the cilium, operator-generic and hubble-relay images run at the lab's pinned Cilium version, pinned by digest")
+@asserts("cilium-built-images")
+def cilium_images_pinned(ctx: dict[str, Any]) -> None:
+    # seed 1115, 1117-1118: `quay.io/cilium/cilium:v1.17.6` `quay.io/cilium/operator-generic:v1.17.6`
+    # `quay.io/cilium/hubble-relay:v1.17.6` -- the tag is the lab's pin, not this number
+    from cilab.versions import load_versions
+    tag = f"v{load_versions().cilium_version}"
+    wrong = []
+    for image in fact("cilium-built-images").split():
+        repo = image.rsplit(":", 1)[0]
+        found = _repo_images(ctx, repo)
+        if not found:
+            wrong.append(f"{repo}: no pod runs it")
+        for img, pods in sorted(found.items()):
+            if hubble.image_tag(img) != tag or "@sha256:" not in img:
+                wrong.append(f"{', '.join(pods)}: {img}")
+    assert not wrong, (f"expected quay.io/cilium/cilium, operator-generic and hubble-relay at {tag}@sha256:... "
+                       "(CILIUM_VERSION in provisioning/versions.env), saw " + "; ".join(wrong))
+
+
+@then("the cilium-envoy, hubble-ui-backend and hubble-ui images run too, pinned by digest")
+@asserts("chart-picked-images")
+def other_images_pinned(ctx: dict[str, Any]) -> None:
+    # seed 1116, 1119-1120: `quay.io/cilium/cilium-envoy` `quay.io/cilium/hubble-ui-backend` `quay.io/cilium/hubble-ui`
+    wrong = []
+    for repo in fact("chart-picked-images").split():
+        found = _repo_images(ctx, repo)
+        if not found:
+            wrong.append(f"{repo}: no pod runs it")
+        wrong += [f"{', '.join(pods)}: {img} (no digest)" for img, pods in sorted(found.items()) if "@sha256:" not in img]
+    assert not wrong, ("expected pods running quay.io/cilium/cilium-envoy, hubble-ui-backend and hubble-ui, each image "
+                       "pinned by digest, saw " + "; ".join(wrong))

@@ -13,9 +13,10 @@ from pytest_bdd import given, parsers, then, when
 from cilab.facts import asserts, fact, outcome
 from cilab.lab import Lab
 from cilab.locks import resource_lock
-from cilab.parsers.hubble import Flow
+from cilab.parsers.hubble import Flow, parse_hubble_status
 from cilab.probes import flows, hubble, hubble_cli, k8s, observe_filter, starwars, traffic
 from cilab.probes.traffic import Response
+from cilab.versions import load_versions
 
 KS = "kube-system"
 IDENTITY = {"host": 1, "world": 2, "health": 4, "remote-node": 6, "kube-apiserver": 7}  # Cilium's reserved numbers
@@ -201,6 +202,101 @@ def status_max_flows(lab: Lab, ctx: dict[str, Any], per_node: int) -> None:
     want = count * per_node
     assert st.max_flows == want, (f"hubble status: expected Max Flows {count} x {per_node} = {want:,}, "
                                   f"saw {st.max_flows if st.max_flows is None else format(st.max_flows, ',')}")
+
+
+def _seen_status(ctx: dict[str, Any]) -> Any:
+    return ctx.get("cli_status_seen") or ctx["cli_status"]
+
+
+def _fill_breaks(current: int | None, maximum: int | None, percent: float | None) -> str | None:
+    """What breaks `Current/Max Flows: current/max (percent%)`: current above max, or a
+    percentage that is not 100 x current / max (printed with two decimals, formats §3.2)."""
+    if current is None or maximum is None or percent is None:
+        return "no 'Current/Max Flows: N/M (P%)' line"
+    if not 0 <= current <= maximum:
+        return f"Current Flows {current:,} above Max Flows {maximum:,}"
+    want = 100.0 * current / maximum if maximum else 0.0
+    if abs(percent - want) > 0.006:
+        return f"{percent:.2f}% for {current:,}/{maximum:,} (that is {want:.2f}%)"
+    return None
+
+
+@then("Current Flows is at most Max Flows and the percentage is how full the buffers are")
+@asserts("status-buffer-fill")
+def status_buffer_fill(ctx: dict[str, Any]) -> None:
+    # the declared line is the seed's moment (seed 1298: `11,282/12,285 (91.84%)`); the suite
+    # checks the lab's line keeps the same relation, not the same numbers
+    seed_line = parse_hubble_status("Healthcheck (via localhost:4245): Ok\nCurrent/Max Flows: "
+                                    + fact("status-buffer-fill"))
+    assert _fill_breaks(seed_line.current_flows, seed_line.max_flows, seed_line.fill_percent) is None, (
+        f"the declared seed line {fact('status-buffer-fill')!r} does not keep current <= max, percent = current/max")
+    st = _seen_status(ctx)
+    broken = _fill_breaks(st.current_flows, st.max_flows, st.fill_percent)
+    shown = ("none" if st.current_flows is None else
+             f"{st.current_flows:,}/{st.max_flows:,} ({st.fill_percent if st.fill_percent is None else format(st.fill_percent, '.2f')}%)")
+    assert broken is None, (f"hubble status: expected Current/Max Flows with current <= max and the percentage "
+                            f"100 x current / max (like the seed's {fact('status-buffer-fill')}), saw {shown}: {broken}")
+
+
+@then("Flows/s is a rate of zero or more flows per second")
+@asserts("status-flows-rate")
+def status_flows_rate(ctx: dict[str, Any]) -> None:
+    # seed 1299: `35.22` -- the moment's rate; what holds is that it is a number >= 0
+    declared = float(fact("status-flows-rate"))
+    st = _seen_status(ctx)
+    rate = st.flows_per_second
+    assert declared >= 0 and rate is not None and rate >= 0, (
+        f"hubble status: expected Flows/s a number of zero or more (the seed shows {fact('status-flows-rate')}), "
+        f"saw {'N/A (no rate)' if rate is None else rate}")
+
+
+# --- installing and finding the CLI -------------------------------------------------------------
+
+
+@when('I run "which hubble" on k8s-ctr')
+def run_which_hubble(lab: Lab, ctx: dict[str, Any]) -> None:
+    ctx["which_hubble"] = hubble_cli.which_hubble(lab, _node(lab, ctx))
+
+
+@then(parsers.parse("the hubble CLI is found at {path}"))
+@asserts("hubble-cli-path")
+def hubble_found_at(ctx: dict[str, Any], path: str) -> None:
+    assert path == fact("hubble-cli-path"), (
+        f"the seed's which hubble prints {fact('hubble-cli-path')}, the sentence {path}")
+    found = ctx["which_hubble"]
+    assert found == fact("hubble-cli-path"), (
+        f"which hubble on {ctx['cli_node']}: expected {fact('hubble-cli-path')}, saw {found or 'nothing (not on PATH)'}")
+
+
+@when('I run "hubble version" on k8s-ctr')
+def run_hubble_version(lab: Lab, ctx: dict[str, Any]) -> None:
+    ctx["hubble_version"] = hubble_cli.version(lab, _node(lab, ctx))
+
+
+@then("it names the lab's pinned hubble CLI version")
+def hubble_version_pinned(ctx: dict[str, Any]) -> None:
+    want = load_versions().hubble_cli_version
+    seen = ctx["hubble_version"]
+    assert seen.version == want, (
+        f"hubble version on {ctx['cli_node']}: expected hubble v{want} (HUBBLE_CLI_VERSION in "
+        f"provisioning/versions.env), saw {seen.line!r}")
+
+
+@when('I run "hubble help status" on k8s-ctr')
+def run_hubble_help_status(lab: Lab, ctx: dict[str, Any]) -> None:
+    ctx["hubble_help_status"] = hubble_cli.help_status(lab, _node(lab, ctx))
+
+
+@then(parsers.parse('its --server flag defaults to "{server}"'))
+@asserts("help-status-server-default")
+def help_status_server(ctx: dict[str, Any], server: str) -> None:
+    assert server == fact("help-status-server-default"), (
+        f"the seed's hubble help status shows the default {fact('help-status-server-default')}, the sentence {server}")
+    seen = hubble_cli.server_flag_default(ctx["hubble_help_status"])
+    assert seen == fact("help-status-server-default"), (
+        f"hubble help status | grep 'server string' on {ctx['cli_node']}: expected --server string ... "
+        f"(default \"{fact('help-status-server-default')}\"), saw "
+        f"{'no --server flag' if seen is None else repr(seen)}")
 
 
 # --- hubble observe ---------------------------------------------------------------------------------

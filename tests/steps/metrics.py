@@ -42,6 +42,41 @@ def monitoring_deployed(request: pytest.FixtureRequest, hubble_stage: dict[str, 
     assert namespace == NAMESPACE, f"the monitoring example lives in {NAMESPACE}, not {namespace}"
 
 
+# --- the example's ConfigMaps (seed 2582-2592) ----------------------------------------------
+
+
+@when(parsers.parse('I list the ConfigMaps in "{namespace}"'))
+def list_configmaps(lab: Lab, ctx: dict[str, Any], namespace: str) -> None:
+    ctx["configmaps"] = {cm["metadata"]["name"]: cm for cm in lab.list("v1", "ConfigMap", namespace)}
+    ctx["configmaps_ns"] = namespace
+
+
+@then(parsers.re(r"they include (?P<names>[\w-]+(?:, [\w-]+)* and [\w-]+)$"))
+@asserts("monitoring-configmaps")
+def configmaps_include(ctx: dict[str, Any], names: str) -> None:
+    wanted = sorted(n.strip() for n in names.replace(" and ", ", ").split(","))
+    declared = sorted(fact("monitoring-configmaps").split())
+    assert wanted == declared, f"the seed lists the ConfigMaps {', '.join(declared)}, the sentence {', '.join(wanted)}"
+    seen = sorted(ctx["configmaps"])
+    missing = [n for n in declared if n not in seen]
+    assert not missing, (f"kubectl get cm -n {ctx['configmaps_ns']}: expected {', '.join(declared)} among the "
+                         f"ConfigMaps, missing {', '.join(missing)}; saw {', '.join(seen) or 'none'}")
+
+
+@then(parsers.parse("the prometheus ConfigMap's prometheus.yaml scrapes every {interval}"))
+@asserts("prometheus-scrape-interval")
+def scrape_interval(ctx: dict[str, Any], interval: str) -> None:
+    assert interval == fact("prometheus-scrape-interval"), (
+        f"the 1.17.6 example's prometheus.yaml sets scrape_interval {fact('prometheus-scrape-interval')}, "
+        f"the sentence {interval}")
+    cm = ctx["configmaps"].get("prometheus")
+    assert cm is not None, f"kubectl get cm -n {ctx['configmaps_ns']}: no ConfigMap prometheus"
+    seen = prometheus.scrape_interval(cm)
+    assert seen == fact("prometheus-scrape-interval"), (
+        f"ConfigMap {ctx['configmaps_ns']}/prometheus: expected prometheus.yaml's global scrape_interval "
+        f"{fact('prometheus-scrape-interval')}, saw {seen}")
+
+
 def _base(lab: Lab, node_port: int) -> str:
     return prometheus.base_url(lab, node_port)
 

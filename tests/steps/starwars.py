@@ -123,6 +123,53 @@ def ships_own_identities(lab: Lab, scenario_ns: str, ctx: dict[str, Any]) -> Non
     lab.eventually(check, what="the ships have identities of their own")
 
 
+@then("`kubectl get ciliumidentities` lists each identity of the demo as a CiliumIdentity of the scenario's namespace")
+@asserts("ciliumidentity-namespace")
+def identities_are_objects(lab: Lab, scenario_ns: str) -> None:
+    # seed 1573-1577: `NAMESPACE` `default` -- the seed's "default" is the scenario's namespace here
+    seed_ns = fact("ciliumidentity-namespace")
+
+    def check() -> None:
+        ids = starwars.endpoints_identities(lab, scenario_ns)
+        assert ids and all(v is not None for v in ids.values()), f"CiliumEndpoints without identity yet: {ids}"
+        objs = {o["metadata"]["name"]: o for o in starwars.ciliumidentities(lab, scenario_ns)}
+        wrong = []
+        for pod, ident in sorted(ids.items()):
+            obj = objs.get(str(ident))
+            if obj is None:
+                wrong.append(f"{pod}: identity {ident} has no CiliumIdentity of namespace {scenario_ns}")
+                continue
+            ns_label = ((obj["metadata"].get("labels") or {}).get(starwars.IDENTITY_NS_LABEL))
+            sec = (obj.get("security-labels") or {}).get(f"k8s:{starwars.IDENTITY_NS_LABEL}")
+            if ns_label != scenario_ns or sec != scenario_ns:
+                wrong.append(f"{pod}: CiliumIdentity {ident} has NAMESPACE {ns_label!r} and security label "
+                             f"k8s:{starwars.IDENTITY_NS_LABEL}={sec!r}")
+        assert not wrong, (f"expected every identity of the demo to be a CiliumIdentity of NAMESPACE {scenario_ns} "
+                           f"(the seed's {seed_ns}), saw " + "; ".join(wrong)
+                           + f" (CiliumIdentities of {scenario_ns}: {', '.join(sorted(objs)) or 'none'})")
+    lab.eventually(check, what=f"the demo's identities as CiliumIdentity objects of {scenario_ns}")
+
+
+@then("on every node the agent's endpoint list has the host endpoint, with identity 1")
+@asserts("host-endpoint-identity-1")
+def host_endpoint_identity(lab: Lab, scenario_ns: str) -> None:
+    want = int(fact("host-endpoint-identity-1"))
+    nodes = sorted(k8s.nodes(lab))
+    agents = policy.agent_pods(lab)
+    wrong = []
+    for node in nodes:
+        agent = agents.get(node)
+        if agent is None:
+            wrong.append(f"{node}: no Running cilium agent pod")
+            continue
+        hosts = [ep for ep in policy.agent_endpoints(lab, agent, scope=scenario_ns) if "reserved:host" in ep.labels]
+        if len(hosts) != 1 or hosts[0].identity != want:
+            wrong.append(f"{node} ({agent}): " + (", ".join(f"endpoint {ep.id} identity {ep.identity}" for ep in hosts)
+                                                  or "no endpoint labelled reserved:host"))
+    assert not wrong, (f"expected on every node one host endpoint (reserved:host) with identity {want}, saw "
+                       + "; ".join(wrong))
+
+
 # --- requests ------------------------------------------------------------------------------------
 
 
@@ -310,6 +357,38 @@ def agents_hold_l7_rule(lab: Lab, scenario_ns: str, method: str, path: str) -> N
         assert not wrong, (f"expected every agent's rule1 to allow only {method} {path} with enableDefaultDeny "
                            "ingress true, egress false; saw " + " | ".join(wrong))
     lab.eventually(check, what="every agent holds the L7 rule1", budget="policy")
+
+
+@then("`kubectl describe cnp rule1` shows selectors without a namespace, to which every agent adds the scenario's namespace")
+@asserts("cnp-selectors-as-written", "agent-adds-namespace-label")
+def agents_add_namespace(lab: Lab, scenario_ns: str) -> None:
+    # seed 2104-2113: `Class:  deathstar` `Org:  empire` (describe: the selectors as written);
+    # seed 2135: `"k8s:io.kubernetes.pod.namespace": "default"` (the agent's rule)
+    written = policy.selectors_from_text(fact("cnp-selectors-as-written"))
+    key = fact("agent-adds-namespace-label")
+    obj = policy.cnp(lab, scenario_ns, starwars.POLICY_NAME)
+    assert obj is not None, f"CiliumNetworkPolicy {scenario_ns}/{starwars.POLICY_NAME} does not exist"
+    seen = policy.cnp_selectors(obj)
+    assert seen == written, (f"kubectl describe cnp {starwars.POLICY_NAME}: expected the selectors as written, "
+                             f"{policy.describe_selectors(written)}, saw {policy.describe_selectors(seen)}")
+    uid = (obj.get("metadata") or {}).get("uid")
+
+    def check() -> None:
+        agents = policy.agent_pods(lab)
+        assert agents, "no Running cilium agent pod (label k8s-app=cilium) in kube-system"
+        wrong = []
+        for node, agent in sorted(agents.items()):
+            snap = policy.agent_policy(lab, agent, scenario_ns, starwars.POLICY_NAME, uid)
+            if isinstance(snap, str):
+                wrong.append(f"{node}: rule1 {snap}")
+                continue
+            want = policy.with_namespace(written, key, scenario_ns)
+            held = [policy.rule_selectors(r) for r in snap.rules]
+            if not any(policy.selects_at_least(h, want) for h in held):
+                wrong.append(f"{node}: " + ("; ".join(policy.describe_selectors(h) for h in held) or "no rule"))
+        assert not wrong, (f"expected every agent's rule1 to select {policy.describe_selectors(policy.with_namespace(written, key, scenario_ns))}, "
+                           "saw " + " | ".join(wrong))
+    lab.eventually(check, what="every agent adds the namespace to rule1's selectors", budget="policy")
 
 
 @when("rule1 is deleted")

@@ -166,3 +166,16 @@ def test_the_control_plane_node_is_the_students_node() -> None:
     assert hubble_cli.control_plane_node(_lab("replay", nodes=nodes)) == "k8s-ctr"
     with pytest.raises(AssertionError, match="no node carries the node-role.kubernetes.io/control-plane label"):
         hubble_cli.control_plane_node(_lab("replay", nodes=nodes[:1]))
+
+
+def test_version_and_help_lines() -> None:
+    from cilab.probes.hubble_cli import _SERVER_FLAG_RE, _VERSION_RE, server_flag_default
+    m = _VERSION_RE.match("hubble v1.17.5@HEAD-7c5b3c8 compiled with go1.24.4 on linux/amd64")
+    assert m and m["version"] == "1.17.5"
+    assert _VERSION_RE.match("hubble 1.17.5 compiled with go1.24.4 on linux/arm64")["version"] == "1.17.5"
+    assert not _VERSION_RE.match("sh: 1: hubble: not found")
+    line = ('      --server string                 Address of a Hubble server. Ignored when --input-file or '
+            '--port-forward is provided. (default "localhost:4245")')
+    assert _SERVER_FLAG_RE.match(line)
+    assert server_flag_default("Usage:\n  hubble status [flags]\n\nServer Flags:\n" + line + "\n") == "localhost:4245"
+    assert server_flag_default("Usage:\n  hubble status [flags]\n") is None

@@ -90,3 +90,30 @@ def test_valid_condition() -> None:
     obj = {"status": {"conditions": [{"type": "Valid", "status": "True", "message": "Policy validation succeeded"}]}}
     assert valid_condition(obj) == ("True", "Policy validation succeeded")
     assert valid_condition({}) == (None, "")
+
+
+# --------------------------------------------------------------- cilium-dbg status (text)
+
+
+def test_agent_status_seed_lines_among_others() -> None:
+    from cilab.parsers.cilium_dbg import KprDevice, parse_agent_status
+    text = ("KVStore:                 Disabled   \n"
+            "KubeProxyReplacement:   True   [eth0 10.0.2.15, eth1 192.168.10.100 (Direct Routing)]\n"  # seed 784
+            "Host firewall:           Disabled\n"
+            "IPAM:                   IPv4: 3/254 allocated from 172.20.0.0/24\n"  # seed 785
+            "Controller Status:       30/30 healthy\n")
+    st = parse_agent_status(text)
+    assert st.kube_proxy_replacement == "True"
+    assert st.devices == (KprDevice("eth0", ("10.0.2.15",), False), KprDevice("eth1", ("192.168.10.100",), True))
+    assert (st.ipv4_used, st.ipv4_total, st.ipv4_cidr) == (3, 254, "172.20.0.0/24")
+
+
+def test_agent_status_ipv6_addresses_trailing_comma_and_missing_lines() -> None:
+    from cilab.parsers.cilium_dbg import parse_agent_status
+    st = parse_agent_status("KubeProxyReplacement:    True   [enp1s0 192.168.121.5 fe80::5054:ff:fe12:3456 (Direct Routing)]\n"
+                            "IPAM:                    IPv4: 4/254 allocated from 172.20.1.0/24, \n")
+    assert st.devices[0].name == "enp1s0" and st.devices[0].direct_routing
+    assert st.devices[0].ips == ("192.168.121.5", "fe80::5054:ff:fe12:3456")
+    assert st.ipv4_cidr == "172.20.1.0/24"
+    empty = parse_agent_status("Cilium:   Ok   1.17.6\n")
+    assert (empty.kube_proxy_replacement, empty.devices, empty.ipam, empty.ipv4_cidr) == (None, (), None, None)

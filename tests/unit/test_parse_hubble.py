@@ -40,7 +40,7 @@ SEED_STATUS_REFUSED = (
 
 def test_status_seed_healthy_relay() -> None:
     assert parse_hubble_status(SEED_STATUS_OK) == HubbleStatus(
-        healthy=True, via="localhost:4245", current_flows=11282, max_flows=12285,
+        healthy=True, via="localhost:4245", current_flows=11282, max_flows=12285, fill_percent=91.84,
         flows_per_second=35.22, connected_nodes=3, total_nodes=3, unavailable_nodes=(),
         message="Ok")
 
@@ -48,7 +48,7 @@ def test_status_seed_healthy_relay() -> None:
 def test_status_seed_without_node_counts() -> None:
     status = parse_hubble_status(SEED_STATUS_FIRST)
     assert status.healthy is True
-    assert (status.current_flows, status.max_flows) == (12285, 12285)
+    assert (status.current_flows, status.max_flows, status.fill_percent) == (12285, 12285, 100.0)
     assert status.flows_per_second == 41.2
     assert (status.connected_nodes, status.total_nodes) == (None, None)
 
@@ -69,7 +69,7 @@ def test_status_plain_numbers_na_rate_and_unavailable_nodes() -> None:
             "Unavailable Nodes: 1\n"
             "  - k8s-w2\n")
     assert parse_hubble_status(text) == HubbleStatus(
-        healthy=True, via="127.0.0.1:4245", current_flows=11917, max_flows=12288,
+        healthy=True, via="127.0.0.1:4245", current_flows=11917, max_flows=12288, fill_percent=96.98,
         flows_per_second=None, connected_nodes=2, total_nodes=3,
         unavailable_nodes=("k8s-w2",), message="Ok")
 

@@ -127,8 +127,62 @@ def all_pods(coredns_ip: str | None = None, drop: tuple[str, ...] = ()) -> list[
     return [p for p in pods if p["metadata"]["name"] not in drop]
 
 
+#: the pods holding an address on each node in the reference (router + pods: seed 786-789 on k8s-ctr)
+AGENT_ALLOCATED = {"k8s-ctr": 3, "k8s-w1": 4, "k8s-w2": 4}
+
+
+def agent_status_text(node: str, *, mode: str = "True", direct: str = "eth1", cidr: str | None = None) -> str:
+    """`cilium-dbg status` of one agent: the KubeProxyReplacement and IPAM lines as seed 784-785
+    prints them for k8s-ctr (eth0 10.0.2.15 is VirtualBox's NAT address on every node); the
+    other lines and the workers' counts reconstructed (pkg/client FormatStatusResponse)."""
+    devs = {"eth0": "10.0.2.15", "eth1": NODES[node]["ip"]}
+    kpr = ", ".join(f"{name} {ip}" + (" (Direct Routing)" if name == direct else "") for name, ip in devs.items())
+    return ("KVStore:                 Disabled   \n"
+            "Kubernetes:              Ok         1.33 (v1.33.2) [linux/amd64]\n"
+            f"KubeProxyReplacement:    {mode}   [{kpr}]\n"
+            "Host firewall:           Disabled\n"
+            "SRv6:                    Disabled\n"
+            "CNI Chaining:            none\n"
+            "CNI Config file:         successfully wrote CNI configuration file to /host/etc/cni/net.d/05-cilium.conflist\n"
+            "Cilium:                  Ok   1.17.6 (v1.17.6-c8aba76c)\n"
+            "NodeMonitor:             Listening for events on 2 CPUs with 64x4096 of shared memory\n"
+            f"IPAM:                    IPv4: {AGENT_ALLOCATED[node]}/254 allocated from {cidr or NODES[node]['cilium']}, \n"
+            "IPv4 BIG TCP:            Disabled\n"
+            "IPv6 BIG TCP:            Disabled\n"
+            "BandwidthManager:        Disabled\n"
+            "Host Routing:            BPF\n"
+            "Masquerading:            BPF   [eth0, eth1]   172.20.0.0/16 [IPv4: Enabled, IPv6: Disabled]\n"
+            "Controller Status:       30/30 healthy\n"
+            "Proxy Status:            OK, ip 172.20.0.106, 0 redirects active on ports 10000-20000, Envoy: external\n"
+            "Global Identity Range:   min 256, max 65535\n"
+            "Hubble:                  Ok              Current/Max Flows: 4095/4095 (100.00%), Flows/s: 13.72   Metrics: Ok\n"
+            "Encryption:              Disabled        \n")
+
+
+def agent_status_calls(**over: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for n in NODES:
+        note = ("seed 784-785 `eth1 192.168.10.100 (Direct Routing)` `3/254 allocated from 172.20.0.0/24` "
+                "(kubectl exec ds/cilium -- cilium-dbg status)" if n == "k8s-ctr" else
+                "reconstructed (seed 784-785 for this worker: its InternalIP on eth1, its CiliumNode pod CIDR; "
+                "pkg/client FormatStatusResponse)")
+        out.append(call("pod_exec", note, [cmd(agent_status_text(n, **over.get(n, {})))], HUBBLE,
+                        namespace=KS, pod=AGENT_PODS[n], container="cilium-agent", command=["cilium-dbg", "status"]))
+    return out
+
+
+AGENT_STATUS_TEST = ("test_every_agents_ciliumdbg_status_shows_kubeproxy_replacement_on_the_nodes_address_and_ipam_"
+                     "from_its_pod_cidr")
+
+
+def _over_status(node: str, **kw: Any) -> dict[str, Any]:
+    c = next(c for c in agent_status_calls() if c["args"]["pod"] == AGENT_PODS[node])
+    return {**c, "seed": f"MUTATED ({c['seed']})", "results": [cmd(agent_status_text(node, **kw))]}
+
+
 def _own_calls() -> list[dict[str, Any]]:
     return [
+        *agent_status_calls(),
         call("k8s_get", "seed 586 `disabled: true` (kubeadm-config proxy.disabled: true; no kube-proxy pod in 633-647, no kube-proxy rule at 703)",
              [value(None)], HUBBLE, api_version="apps/v1", kind="DaemonSet", name="kube-proxy", namespace=KS),
         *[call("node_shell", "seed 662-701 `CILIUM_OUTPUT_nat` `CILIUM_POST_mangle` (CILIUM_* chains in nat/filter/mangle; no kube-proxy rules); "
@@ -202,6 +256,23 @@ def mutants() -> dict[str, dict[str, Any]]:
             "message": "node k8s-w2: expected kubelet v1.33.2 (KUBERNETES_VERSION in provisioning/versions.env), "
                        "saw v1.33.1",
             "calls": nodes_mutant([value(_nodes_with("k8s-w2", kubelet="v1.33.1"))])},
+        "cluster-agent-direct-routing-on-nat-device": {
+            "breaks": "k8s-w1's agent picks the NAT interface eth0 (10.0.2.15) as its direct-routing device",
+            "expect": [AGENT_STATUS_TEST],
+            "message": "saw k8s-w1 (cilium-mm7xq): KubeProxyReplacement True [eth0 10.0.2.15 (Direct Routing), "
+                       "eth1 192.168.10.101]",
+            "calls": [_over_status("k8s-w1", direct="eth0")]},
+        "cluster-agent-kpr-false": {
+            "breaks": "k8s-ctr's agent runs without kube-proxy replacement",
+            "expect": [AGENT_STATUS_TEST],
+            "message": "saw k8s-ctr (cilium-tstkf): KubeProxyReplacement False",
+            "calls": [_over_status("k8s-ctr", mode="False")]},
+        "cluster-agent-ipam-from-another-cidr": {
+            "breaks": "k8s-w2's agent allocates pod addresses from k8s-w1's pod CIDR",
+            "expect": [AGENT_STATUS_TEST],
+            "message": "saw k8s-w2 (cilium-kkt6t): IPAM IPv4: 4/254 allocated from 172.20.1.0/24, (its CiliumNode: "
+                       "172.20.2.0/24)",
+            "calls": [_over_status("k8s-w2", cidr=NODES["k8s-w1"]["cilium"])]},
         "cluster-kube-proxy-daemonset-present": {
             "breaks": "a kube-proxy DaemonSet runs in kube-system",
             "expect": ["test_cilium_replaces_kubeproxy"],
@@ -244,7 +315,9 @@ def mutants() -> dict[str, dict[str, Any]]:
             "calls": [_replace(ref, "k8s_list", HUBBLE,
                                [value([cilium_node("k8s-ctr"), cilium_node("k8s-w1"),
                                        cilium_node("k8s-w2", "172.20.1.0/24")])],
-                               api_version="cilium.io/v2", kind="CiliumNode")]},
+                               api_version="cilium.io/v2", kind="CiliumNode"),
+                      # k8s-w2's agent allocates from the CIDR its CiliumNode holds
+                      _over_status("k8s-w2", cidr="172.20.1.0/24")]},
         "cluster-coredns-ip-from-kubeadm-cidr": {
             "breaks": "a CoreDNS pod got 10.244.0.12 from kubeadm's podCIDR of k8s-ctr",
             "expect": ["test_each_node_has_its_own_24_of_172200016_and_its_pods_take_their_ips_from_it"],

@@ -101,10 +101,53 @@ def calls() -> list[dict[str, Any]]:
              [cmd("", 1, RELAY_REFUSED), cmd(hubble_status_text(2, 3, ["k8s-w2"])), cmd(hubble_status_text(3, 3))],
              HUBBLE,
              namespace=KS, pod=AGENT_PODS["k8s-ctr"], container="cilium-agent", command=status_cmd),
+        call("k8s_list", "seed 1115-1120 `quay.io/cilium/cilium:v1.17.6@sha256:544de3d4fed7acba72758413812780a4972d47c39035f2a06d6145d8644a3353` "
+             "`quay.io/cilium/hubble-ui:v0.13.2@sha256:9e37c1296b802830834cc87342a9182ccbb71ffebb711971e849221bd9d59392` "
+             "(cilium status, Image versions: 3 cilium, 3 cilium-envoy, 1 operator, 1 relay, 1 ui); the pods of "
+             "kube-system of seed 633-647, 1161, 1192; CoreDNS's and the control plane's images reconstructed "
+             "(kubeadm 1.33 defaults)",
+             [value(kube_system_pods())], HUBBLE, api_version="v1", kind="Pod", namespace=KS),
         # the nodes' clocks, measured once per run right after the stage (tools/reference/clocks.py)
         *clocks.clock_calls(),
     ]
     return calls
+
+
+#: seed 1116-1117 (cilium status, image versions), the two images tools/reference/lab.py's IMAGES lacks
+ENVOY_IMAGE = ("quay.io/cilium/cilium-envoy:v1.33.4-1752151664-7c2edb0b44cf95f326d628b837fcdd845102ba68"
+               "@sha256:318eff387835ca2717baab42a84f35a83a5f9e7d519253df87269f80b9ff0171")
+OPERATOR_IMAGE = ("quay.io/cilium/operator-generic:v1.17.6"
+                  "@sha256:91ac3bf7be7bed30e90218f219d4f3062a63377689ee7246062fa0cc3839d096")
+
+
+def kube_system_pods(images: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """The pods of kube-system with their containers' images (`images` overrides an image by
+    its IMAGES key or "envoy"/"operator": mutants)."""
+    from tools.reference.cluster import CONTROL_PLANE_PODS, COREDNS, ENVOY_PODS
+    img = {**IMAGES, "envoy": ENVOY_IMAGE, "operator": OPERATOR_IMAGE, **(images or {})}
+
+    def with_containers(pod: dict[str, Any], containers: list[tuple[str, str]]) -> dict[str, Any]:
+        pod["spec"]["containers"] = [{"name": n, "image": i} for n, i in containers]
+        return pod
+    pods = [with_containers(pod_obj(AGENT_PODS[n], n, NODES[n]["ip"], {"k8s-app": "cilium"}, True),
+                            [("cilium-agent", img["cilium"])]) for n in NODES]
+    pods += [with_containers(pod_obj(ENVOY_PODS[n], n, NODES[n]["ip"], {"k8s-app": "cilium-envoy"}, True),
+                             [("cilium-envoy", img["envoy"])]) for n in NODES]
+    pods.append(with_containers(pod_obj(OPERATOR_POD, OPERATOR_NODE, NODES[OPERATOR_NODE]["ip"],
+                                        {"io.cilium/app": "operator", "name": "cilium-operator"}, True),
+                                [("cilium-operator", img["operator"])]))
+    pods.append(with_containers(pod_obj(RELAY_POD, RELAY_NODE, RELAY_IP, {"k8s-app": "hubble-relay"}),
+                                [("hubble-relay", img["relay"])]))
+    pods.append(with_containers(pod_obj(UI_POD, UI_NODE, UI_IP, {"k8s-app": "hubble-ui"}),
+                                [("frontend", img["ui"]), ("backend", img["ui-backend"])]))
+    pods += [with_containers(pod_obj(name, "k8s-ctr", ip, {"k8s-app": "kube-dns"}),
+                             [("coredns", "registry.k8s.io/coredns/coredns:v1.12.0")]) for name, ip in COREDNS]
+    pods += [with_containers(pod_obj(name, "k8s-ctr", NODES["k8s-ctr"]["ip"], {"tier": "control-plane"}, True),
+                             [(name.rsplit("-k8s-ctr", 1)[0],
+                               "registry.k8s.io/etcd:3.5.21-0" if name.startswith("etcd") else
+                               f"registry.k8s.io/{name.rsplit('-k8s-ctr', 1)[0]}:v1.33.2")])
+             for name in CONTROL_PLANE_PODS]
+    return pods
 
 
 CLOCK_BEHIND = "k8s-w2"
@@ -152,7 +195,22 @@ def _mutants() -> dict[str, dict[str, Any]]:
     status_cmd = ["hubble", "status", "--server", f"{SVC_IPS['hubble-relay']}:80"]
     peer_slice = slice_obj("hubble-peer", "peer-service", 4244,
                            [(NODES[n]["ip"], n) for n in NODES if n != "k8s-w1"])
+    images_test = "test_ciliums_own_images_run_at_the_labs_pinned_cilium_version"
+    old_relay = IMAGES["relay"].replace(":v1.17.6@", ":v1.17.5@")
+    envoy_no_digest = ENVOY_IMAGE.split("@", 1)[0]
     return {
+        "hubble-relay-image-of-another-version": {
+            "breaks": "Hubble Relay runs the v1.17.5 image while the lab pins Cilium 1.17.6",
+            "expect": [images_test],
+            "message": f"(CILIUM_VERSION in provisioning/versions.env), saw {RELAY_POD}: {old_relay}",
+            "calls": [_replace(ref, "k8s_list", HUBBLE, [value(kube_system_pods({"relay": old_relay}))],
+                               api_version="v1", kind="Pod", namespace=KS)]},
+        "hubble-envoy-image-without-digest": {
+            "breaks": "the cilium-envoy pods run their image by tag only, without the chart's digest",
+            "expect": [images_test],
+            "message": f"{envoy_no_digest} (no digest)",
+            "calls": [_replace(ref, "k8s_list", HUBBLE, [value(kube_system_pods({"envoy": envoy_no_digest}))],
+                               api_version="v1", kind="Pod", namespace=KS)]},
         "hubble-before-4244-already-open": {
             "breaks": "before the upgrade k8s-ctr already listened on 4244",
             "expect": ["test_before_the_upgrade_hubble_was_off"],

@@ -46,6 +46,7 @@ APISERVER = NODES["k8s-ctr"]["ip"]
 RESERVED = {1: "host", 2: "world", 4: "health", 6: "remote-node", 7: "kube-apiserver"}
 
 SCENARIOS = {  # key -> pytest test name
+    "install": "test_the_hubble_cli_is_installed_in_usrlocalbin_on_k8sctr",
     "refused": "test_before_the_portforward_hubble_status_is_refused_on_1270014245",
     "loopback": "test_cilium_hubble_portforward_opens_4245_on_the_nodes_loopback_only",
     "config": "test_hubble_config_view_points_the_cli_at_localhost4245",
@@ -99,16 +100,48 @@ def ss_4245(addresses: tuple[str, ...] = ("127.0.0.1:4245", "[::1]:4245")) -> st
     return "".join(ss_line(a, "cilium", PF_PID, 7 + i, peers.get(a, "*:*")) + "\n" for i, a in enumerate(addresses))
 
 
-def status_text(max_flows: str = "12,285", unavailable: tuple[str, ...] = ()) -> str:
+def status_text(max_flows: str = "12,285", unavailable: tuple[str, ...] = (), *,
+                flows: str = "11,282", fill: str = "91.84", rate: str = "35.22") -> str:
     """`hubble status` through the port-forward (seed 1296-1300); `unavailable` names nodes
-    Relay does not reach (mutants; the list format of tools/reference/lab.py)."""
+    Relay does not reach, `flows`/`fill`/`rate` change Current Flows, its percentage and
+    Flows/s (mutants; the list format of tools/reference/lab.py)."""
     text = ("Healthcheck (via localhost:4245): Ok\n"
-            f"Current/Max Flows: 11,282/{max_flows} (91.84%)\n"
-            "Flows/s: 35.22\n"
+            f"Current/Max Flows: {flows}/{max_flows} ({fill}%)\n"
+            f"Flows/s: {rate}\n"
             f"Connected Nodes: {3 - len(unavailable)}/3\n")
     if unavailable:
         text += f"Unavailable Nodes: {len(unavailable)}\n" + "".join(f"  - {n}\n" for n in unavailable)
     return text
+
+
+HUBBLE_VERSION = "1.17.5"  # HUBBLE_CLI_VERSION of provisioning/versions.env (the seed takes stable.txt)
+
+
+def version_text(version: str = HUBBLE_VERSION) -> str:
+    """reconstructed: `hubble version` (hubble cmd/version/version.go: "<name> <version>[@git]
+    compiled with <go> on <os>/<arch>"); the seed never types it."""
+    return f"hubble v{version} compiled with go1.24.4 on linux/amd64\n"
+
+
+def help_status_text(default: str = "localhost:4245") -> str:
+    """`hubble help status` (seed 1255-1256): the --server line as the seed prints it; the rest
+    of the usage reconstructed (cobra's layout of hubble cmd/status)."""
+    return ("Displays the status of a Hubble server\n\n"
+            "Usage:\n  hubble status [flags]\n\n"
+            "Flags:\n  -h, --help            help for status\n"
+            "  -o, --output string   Specify the output format, one of:\n"
+            "                         compact:  Compact output\n"
+            "                         json:     JSON encoding\n"
+            "                         table:    Tab-aligned columns\n (default \"compact\")\n\n"
+            "Global Flags:\n"
+            "      --config string   Optional config file (default \"/root/.config/hubble/config.yaml\")\n"
+            "  -D, --debug           Enable debug messages\n\n"
+            "Server Flags:\n"
+            "      --server string                 Address of a Hubble server. Ignored when --input-file or "
+            f"--port-forward is provided. (default \"{default}\")\n"
+            "      --timeout duration              Hubble server dialing timeout (default 5s)\n"
+            "      --tls                           Specify that TLS must be used when establishing a connection "
+            "to a Hubble server.\n")
 
 
 def config_text(server: str = "localhost:4245", timeout: str = "5s", tls: str = "false") -> str:
@@ -702,6 +735,13 @@ def shared_calls(*, overrides: dict[tuple[str, str], list[dict[str, Any]]] | Non
         sh(HUBBLE, cli.STOP_COMMAND, [cmd("none\n")], "reconstructed (no port-forward left over from an earlier run)"),
         sh(HUBBLE, cli.SS_4245, [cmd("")], "reconstructed (nothing listens on 4245 before the port-forward, as the refusal of seed 1281 shows, "
                                        "and after it stopped)"),
+        sh(HUBBLE, "which hubble", [cmd("/usr/local/bin/hubble\n")], "seed 1275 `/usr/local/bin/hubble` (which hubble)"),
+        sh(HUBBLE, "hubble version", [cmd(version_text())],
+           "reconstructed (the line format of upstream hubble cmd/version/version.go; the seed never types hubble "
+           "version; v1.17.5 = HUBBLE_CLI_VERSION of provisioning/versions.env)"),
+        sh(HUBBLE, "hubble help status", [cmd(help_status_text())],
+           "seed 1256 `--server string` `(default \"localhost:4245\")` (hubble help status | grep 'server string'); "
+           "the rest of the usage reconstructed"),
         sh(HUBBLE, "hubble status", [REFUSED], "seed 1281 `connect: connection refused` (hubble status: dial tcp 127.0.0.1:4245: connect: "
                                                "connection refused; exit status 1: reconstructed)"),
         sh(HUBBLE, cli.START_COMMAND, [cmd(f"{PF_PID}\n")], "seed 1285 `10570` (cilium hubble port-forward& -> [1] 10570)"),
@@ -818,6 +858,38 @@ def mutants() -> dict[str, dict[str, Any]]:
             "expect": [t["status"]],
             "message": "expected Max Flows 3 x 4095 = 12,285, saw 8,190",
             "calls": [_over(_shared(PF, "hubble status"), [cmd(status_text("8,190"))])]},
+        "hubble-cli-status-current-above-max": {
+            "breaks": "hubble status counts more flows in the buffers than they can hold",
+            "expect": [t["status"]],
+            "message": "Current Flows 12,300 above Max Flows 12,285",
+            "calls": [_over(_shared(PF, "hubble status"), [cmd(status_text(flows="12,300", fill="100.12"))])]},
+        "hubble-cli-status-fill-not-current-over-max": {
+            "breaks": "hubble status prints a buffer fill that is not Current/Max (11,282 of 12,285 as 19.84%)",
+            "expect": [t["status"]],
+            "message": "saw 11,282/12,285 (19.84%): 19.84% for 11,282/12,285 (that is 91.84%)",
+            "calls": [_over(_shared(PF, "hubble status"), [cmd(status_text(fill="19.84"))])]},
+        "hubble-cli-status-no-rate": {
+            "breaks": "hubble status prints no flow rate (Flows/s: N/A)",
+            "expect": [t["status"]],
+            "message": "expected Flows/s a number of zero or more (the seed shows 35.22), saw N/A (no rate)",
+            "calls": [_over(_shared(PF, "hubble status"), [cmd(status_text(rate="N/A"))])]},
+        "hubble-cli-version-not-pinned": {
+            "breaks": "k8s-ctr runs an older hubble CLI (v1.16.0) than the lab pins",
+            "expect": [t["install"]],
+            "message": "expected hubble v1.17.5 (HUBBLE_CLI_VERSION in provisioning/versions.env), saw "
+                       "'hubble v1.16.0 compiled with go1.24.4 on linux/amd64'",
+            "calls": [_over(_shared(HUBBLE, "hubble version"), [cmd(version_text("1.16.0"))])]},
+        "hubble-cli-installed-elsewhere": {
+            "breaks": "the hubble CLI on root's PATH is /usr/bin/hubble (a distribution package), not the release unpacked "
+                      "into /usr/local/bin",
+            "expect": [t["install"]],
+            "message": "which hubble on k8s-ctr: expected /usr/local/bin/hubble, saw /usr/bin/hubble",
+            "calls": [_over(_shared(HUBBLE, "which hubble"), [cmd("/usr/bin/hubble\n")])]},
+        "hubble-cli-help-server-default-4244": {
+            "breaks": "hubble help status shows --server defaulting to localhost:4244",
+            "expect": [t["install"]],
+            "message": "expected --server string ... (default \"localhost:4245\"), saw 'localhost:4244'",
+            "calls": [_over(_shared(HUBBLE, "hubble help status"), [cmd(help_status_text("localhost:4244"))])]},
         "hubble-cli-status-w1-unavailable": {
             "breaks": "through the port-forward, Relay reaches k8s-ctr and k8s-w2 but not k8s-w1",
             "expect": [t["status"]],
@@ -995,7 +1067,7 @@ def not_installed_mutant() -> dict[str, Any]:
     return {
         "breaks": "the hubble CLI is not installed on k8s-ctr (the Hubble CLI chapter's install skipped): "
                   "dash answers every `hubble` command there with `sh: 1: hubble: not found`, exit 127",
-        "expect": [t[k] for k in ("refused", "config", "config-defaults", "status", "plumbing", "translation",
+        "expect": [t[k] for k in ("install", "refused", "config", "config-defaults", "status", "plumbing", "translation",
                                   "tcp-flags", "replies", "namespace")] + [row_test(r) for r in ROWS],
         "message": ("`hubble` is not installed on k8s-ctr: the suite runs it for `hubble status`, `hubble config "
                     "view` and `hubble observe` on the control plane; the write-up installs it in the Hubble CLI "

@@ -52,6 +52,7 @@ DASHBOARDS = [("Cilium Metrics", "vtuWtdumz"), ("Cilium Operator", "1GC0TT4Wz"),
               ("Hubble L7 HTTP Metrics by Workload", "3g264CZVz")]  # cilium-1.17.6-facts.md §3
 
 TESTS = {
+    "configmaps": "test_the_example_keeps_its_settings_in_configmaps_and_prometheus_scrapes_every_10_s",
     "prometheus": "test_prometheus_runs_and_is_published_on_nodeport_30001",
     "grafana": "test_grafana_runs_and_is_published_on_nodeport_30002",
     "targets": "test_prometheus_scrapes_component",
@@ -113,6 +114,60 @@ deployment.apps/prometheus created
 """
 
 
+#: the prometheus ConfigMap's prometheus.yaml: its global section as the 1.17.6 example sets it
+#: (cilium-1.17.6-facts.md §3: scrape_interval 10s, scrape_timeout 10s, evaluation_interval 10s),
+#: the four jobs abbreviated to their names and roles (reconstructed)
+PROMETHEUS_YAML = """global:
+  scrape_interval: {interval}
+  scrape_timeout: 10s
+  evaluation_interval: 10s
+rule_files:
+  - "/etc/prometheus-rules/*.rules"
+scrape_configs:
+  - job_name: 'kubernetes-endpoints'
+    kubernetes_sd_configs:
+      - role: endpoints
+  - job_name: 'kubernetes-pods'
+    kubernetes_sd_configs:
+      - role: pod
+  - job_name: 'kubernetes-services'
+    kubernetes_sd_configs:
+      - role: service
+  - job_name: 'kubernetes-cadvisor'
+    kubernetes_sd_configs:
+      - role: node
+"""
+#: ConfigMap -> its keys (cilium-1.17.6-facts.md §3; the dashboards' JSON cut to title and uid)
+MON_CONFIGMAPS = {
+    "grafana-cilium-dashboard": {"cilium-dashboard.json": '{"title": "Cilium Metrics", "uid": "vtuWtdumz"}'},
+    "grafana-cilium-operator-dashboard": {"cilium-operator-dashboard.json": '{"title": "Cilium Operator", "uid": "1GC0TT4Wz"}'},
+    "grafana-config": {"config.yaml": "apiVersion: 1\nproviders:\n- name: cilium-dashboard-config\n  type: file\n"
+                                      "  options:\n    path: /configmap/dashboards/\n",
+                       "grafana.ini": "[server]\nhttp_port = 3000\n",
+                       "prometheus-datasource.yaml": "apiVersion: 1\ndatasources:\n- name: prometheus\n  type: prometheus\n"
+                                                     "  access: proxy\n  url: http://prometheus:9090\n"},
+    "grafana-hubble-dashboard": {"hubble-dashboard.json": '{"title": "Hubble", "uid": "5HftnJAWz"}'},
+    "grafana-hubble-l7-http-metrics-by-workload": {
+        "hubble-l7-http-metrics-by-workload.json": '{"title": "Hubble L7 HTTP Metrics by Workload", "uid": "3g264CZVz"}'},
+    "kube-root-ca.crt": {"ca.crt": "-----BEGIN CERTIFICATE-----\nreconstructed\n-----END CERTIFICATE-----\n"},
+    "prometheus": {"prometheus.yaml": PROMETHEUS_YAML.format(interval="10s")},
+}
+
+
+def mon_configmaps(*, interval: str = "10s", skip: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    out = []
+    for name, data in MON_CONFIGMAPS.items():
+        if name in skip:
+            continue
+        if name == "prometheus":
+            data = {"prometheus.yaml": PROMETHEUS_YAML.format(interval=interval)}
+        meta: dict[str, Any] = {"name": name, "namespace": MON_NS}
+        if name.startswith("grafana"):
+            meta["labels"] = {"app": "grafana"}
+        out.append({"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": dict(data)})
+    return out
+
+
 def mon_deployment(app: str, ready: int) -> dict[str, Any]:
     image = {"prometheus": "prom/prometheus:v2.42.0", "grafana": "docker.io/grafana/grafana:9.3.6"}[app]
     obj = workload("Deployment", app, ready, 1, [{"name": "grafana-core" if app == "grafana" else app, "image": image}], 1)
@@ -143,6 +198,10 @@ def stage_calls() -> list[dict[str, Any]]:
         call("node_shell", "seed 2706 `grafana` (service/grafana patched)", [cmd("service/grafana patched\n")], HUBBLE,
              node="k8s-ctr", command=patch_command("grafana")),
     ]
+    out.append(call("k8s_list", "seed 2584-2587 `grafana-cilium-dashboard` `grafana-config` `grafana-hubble-dashboard` "
+                    "`prometheus` (kubectl get cm -n cilium-monitoring: four ConfigMaps); the 1.17.6 file's two other "
+                    "dashboards, kube-root-ca.crt and the data reconstructed (cilium-1.17.6-facts.md §3)",
+                    [value(mon_configmaps())], HUBBLE, api_version="v1", kind="ConfigMap", namespace=MON_NS))
     for app in ("prometheus", "grafana"):
         out.append(call("k8s_get", f"seed {2565 if app == 'prometheus' else 2564} `{app}` (deployment.apps/{app} 1/1; 0/1 first: "
                         "reconstructed 'not yet' while the images are pulled)",
@@ -677,6 +736,20 @@ def mutants() -> dict[str, dict[str, Any]]:
             "expect": EVERY_METRICS_TEST,
             "message": "prometheus not ready: HTTP 503 'Service Unavailable'",
             "calls": [_replace(ref, "http_get", HUBBLE, [http_text("Service Unavailable", 503)], url=f"{PROM}/-/ready")]},
+        "metrics-no-prometheus-configmap": {
+            "breaks": "the monitoring namespace has no ConfigMap prometheus",
+            "expect": [TESTS["configmaps"]],
+            "message": "expected grafana-cilium-dashboard, grafana-config, grafana-hubble-dashboard, prometheus among "
+                       "the ConfigMaps, missing prometheus",
+            "calls": [_replace(ref, "k8s_list", HUBBLE, [value(mon_configmaps(skip=("prometheus",)))],
+                               api_version="v1", kind="ConfigMap", namespace=MON_NS)]},
+        "metrics-scrape-interval-15s": {
+            "breaks": "the example's prometheus.yaml scrapes every 15s (the write-up's summary), not the 10s the "
+                      "1.17.6 example sets",
+            "expect": [TESTS["configmaps"]],
+            "message": "expected prometheus.yaml's global scrape_interval 10s, saw 15s",
+            "calls": [_replace(ref, "k8s_list", HUBBLE, [value(mon_configmaps(interval="15s"))],
+                               api_version="v1", kind="ConfigMap", namespace=MON_NS)]},
         "metrics-grafana-not-published": {
             "breaks": "the grafana Service stays a ClusterIP (the NodePort patch did not apply)",
             "expect": [TESTS["grafana"]],

@@ -206,6 +206,28 @@ def endpoint_list(ns: str, node: str, policy_kind: str | None, *, lag: dict[int,
     return json.dumps(items, indent=2) + "\n"
 
 
+def identity_obj(ns: str, name: str) -> dict[str, Any]:
+    """The CiliumIdentity of a demo pod's labels (seed 1572-1579: named by its number, NAMESPACE
+    default -> the scenario's namespace); metadata labels = the k8s security labels without
+    their source, security-labels with it (ciliumidentities CRD of 1.17; creation time
+    reconstructed)."""
+    ident = PODS[name][3]
+    sec = _sec_labels(ns, name)
+    return {"apiVersion": "cilium.io/v2", "kind": "CiliumIdentity",
+            "metadata": {"name": str(ident), "creationTimestamp": "2025-07-25T17:40:12Z",
+                         "labels": {k.split(":", 1)[1].split("=", 1)[0]: k.split("=", 1)[1] for k in sec}},
+            "security-labels": {k.split("=", 1)[0]: k.split("=", 1)[1] for k in sec}}
+
+
+def demo_identities(ns: str, skip: tuple[int, ...] = ()) -> list[dict[str, Any]]:
+    """One CiliumIdentity per identity of the demo (the two deathstar pods share 15933)."""
+    seen: dict[int, dict[str, Any]] = {}
+    for name, (_, _, _, ident, _) in PODS.items():
+        if ident not in seen and ident not in skip:
+            seen[ident] = identity_obj(ns, name)
+    return list(seen.values())
+
+
 def cnp_obj(ns: str, relpath: str, *, generation: int, valid: dict[str, Any] | None = VALID) -> dict[str, Any]:
     doc = manifests.load(relpath)[0]
     obj = {"apiVersion": "cilium.io/v2", "kind": "CiliumNetworkPolicy",
@@ -217,14 +239,17 @@ def cnp_obj(ns: str, relpath: str, *, generation: int, valid: dict[str, Any] | N
     return obj
 
 
-def agent_rule(ns: str, relpath: str, default_deny: tuple[bool, bool] = (True, False)) -> dict[str, Any]:
+def agent_rule(ns: str, relpath: str, default_deny: tuple[bool, bool] = (True, False),
+               from_namespace: bool = True) -> dict[str, Any]:
     """rule1 as the agent's repository holds it (seed 2129-2157: `any:` selector keys,
-    the namespace label, enableDefaultDeny; labels and description reconstructed)."""
+    the namespace label, enableDefaultDeny; labels and description reconstructed).
+    `from_namespace=False` leaves the namespace out of fromEndpoints (a mutant)."""
     spec = manifests.load(relpath)[0]["spec"]
     ingress = []
+    ns_label = {"k8s:io.kubernetes.pod.namespace": ns} if from_namespace else {}
     for entry in spec["ingress"]:
         ingress.append({"fromEndpoints": [{"matchLabels": {**{f"any:{k}": v for k, v in sel["matchLabels"].items()},
-                                                           "k8s:io.kubernetes.pod.namespace": ns}}
+                                                           **ns_label}}
                                           for sel in entry["fromEndpoints"]],
                         "toPorts": entry["toPorts"]})
     labels = [{"key": "io.cilium.k8s.policy.derived-from", "value": "CiliumNetworkPolicy", "source": "k8s"},
@@ -238,8 +263,9 @@ def agent_rule(ns: str, relpath: str, default_deny: tuple[bool, bool] = (True, F
             "description": spec["description"]}
 
 
-def policy_get_output(ns: str, relpath: str, revision: int, default_deny: tuple[bool, bool] = (True, False)) -> str:
-    rules = json.dumps([agent_rule(ns, relpath, default_deny)], indent=2)
+def policy_get_output(ns: str, relpath: str, revision: int, default_deny: tuple[bool, bool] = (True, False),
+                      from_namespace: bool = True) -> str:
+    rules = json.dumps([agent_rule(ns, relpath, default_deny, from_namespace)], indent=2)
     return json.dumps({"policy": rules, "revision": revision}, indent=2) + "\n"
 
 
@@ -641,6 +667,16 @@ def build() -> dict[str, Scenario]:
     s.add("k8s_list", "seed 1562-1565 `15933` `7207` (CiliumEndpoints: deathstar x2 15933, tiefighter 9225, xwing 7207)",
           [value([cep_obj(s.ns, n) for n in PODS])], api_version="cilium.io/v2", kind="CiliumEndpoint",
           namespace=s.ns)
+    s.add("k8s_list", "seed 1574-1576 `15933` `9225` `7207` (kubectl get ciliumidentities: 15933, 9225, 7207 of "
+          "NAMESPACE default, here the scenario's namespace); the objects' labels and time reconstructed",
+          [value(demo_identities(s.ns))], api_version="cilium.io/v2", kind="CiliumIdentity",
+          label_selector=f"{starwars.IDENTITY_NS_LABEL}={s.ns}")
+    host_line = {"k8s-ctr": (1584, 703), "k8s-w1": (1587, 808), "k8s-w2": (1594, 2374)}
+    for node in NODES:
+        line, host = host_line[node]
+        s.add("pod_exec", f"seed {line} `{host}` ({node}'s host endpoint {host}, identity 1); the endpoint list as "
+              "JSON reconstructed", [cmd(endpoint_list(s.ns, node, None))],
+              namespace=KS, pod=AGENT_PODS[node], container="cilium-agent", command=policy.ENDPOINT_LIST)
     s.namespace_deleted()
 
     for ship in ("tiefighter", "xwing"):
@@ -989,6 +1025,28 @@ def mutants() -> dict[str, dict[str, Any]]:
                       _observe_call(l3, l3_curls[0]["state"], ["--type", "drop"], drop_flows(
                           l3.ns, _port(l3_curls[0]), src="tiefighter"),
                           "MUTATED (the first landing's SYN and its retransmission DROPPED POLICY_DENIED)")]},
+        "starwars-xwing-identity-not-an-object": {
+            "breaks": "the xwing's identity 7207 has no CiliumIdentity object of the scenario's namespace",
+            "expect": [t["identity"]],
+            "message": "xwing: identity 7207 has no CiliumIdentity of namespace",
+            "calls": [_over(_find(ident, "k8s_list", lambda a: a["kind"] == "CiliumIdentity"),
+                            [value(demo_identities(ident.ns, skip=(7207,)))])]},
+        "starwars-w2-without-host-endpoint": {
+            "breaks": "k8s-w2's agent lists no host endpoint (reserved:host, identity 1)",
+            "expect": [t["identity"]],
+            "message": "expected on every node one host endpoint (reserved:host) with identity 1, saw k8s-w2 "
+                       "(cilium-kkt6t): no endpoint labelled reserved:host",
+            "calls": [_over(_agent_call(ident, "k8s-w2", "endpoint", "app.yaml"),
+                            [cmd(json.dumps([e for e in json.loads(endpoint_list(ident.ns, "k8s-w2", None))
+                                             if e["id"] != 2374], indent=2) + "\n")])]},
+        "starwars-l7-rule1-from-any-namespace": {
+            "breaks": "k8s-w2's agent holds rule1's fromEndpoints without the namespace label (org=empire of any "
+                      "namespace may land)",
+            "expect": [t["l7-status"]],
+            "message": "k8s-w2: endpointSelector any:class=deathstar, any:org=empire, "
+                       f"k8s:io.kubernetes.pod.namespace={status.ns}; from any:org=empire",
+            "calls": [_over(status_w2, [cmd(policy_get_output(status.ns, starwars.L7_POLICY, REVISION["l7"],
+                                                              from_namespace=False))])]},
         "starwars-no-policy-xwing-times-out": {
             "breaks": "without any policy the xwing's landing request gets no answer",
             "expect": [t["land-xwing"]],
