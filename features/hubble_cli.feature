@@ -49,6 +49,7 @@ Feature: The Hubble CLI on k8s-ctr: port-forward, status, observe and its filter
   Background:
     Given the lab has Hubble enabled
 
+  @beyond_writeup
   Scenario: The hubble CLI is installed in /usr/local/bin on k8s-ctr
     The write-up downloads the hubble release tarball for the node's architecture and
     unpacks it into /usr/local/bin (seed 1226-1230), then finds it (seed 1231, 1274-1275):

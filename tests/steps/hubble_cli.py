@@ -274,6 +274,7 @@ def run_hubble_version(lab: Lab, ctx: dict[str, Any]) -> None:
 
 
 @then("it names the lab's pinned hubble CLI version")
+@outcome("hubble version prints the version HUBBLE_CLI_VERSION of provisioning/versions.env pins")
 def hubble_version_pinned(ctx: dict[str, Any]) -> None:
     want = load_versions().hubble_cli_version
     seen = ctx["hubble_version"]
