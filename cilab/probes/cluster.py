@@ -6,6 +6,7 @@ from cilab.lab import Lab
 from cilab.parsers.cilium_dbg import AgentStatus, parse_agent_status
 from cilab.parsers.cluster import NodeFacts, PodAddress, cilium_pod_cidrs, node_facts, pod_addresses
 from cilab.parsers.iptables import Table, parse_iptables_save
+from cilab.probes import k8s
 
 IPTABLES_COMMAND = "iptables-save"
 
@@ -58,7 +59,7 @@ AGENT_STATUS_COMMAND = ["cilium-dbg", "status"]
 
 def agent_status(lab: Lab, agent: str) -> AgentStatus:
     """The KubeProxyReplacement and IPAM lines of one agent's `cilium-dbg status`."""
-    result = lab.exec("kube-system", agent, "cilium-agent", AGENT_STATUS_COMMAND, timeout=30)
+    result = k8s.agent_exec(lab, agent, AGENT_STATUS_COMMAND, what=f"cilium-dbg status in {agent}")
     # the command exits non-zero when some subsystem is not Ok, and still prints the lines
     status = parse_agent_status(result.stdout)
     if status.kube_proxy_replacement is None and status.ipam is None and not result.ok:

@@ -241,8 +241,8 @@ def policy_get_command(namespace: str, name: str, uid: str | None = None) -> lis
 def agent_policy(lab: Lab, agent: str, namespace: str, name: str,
                  uid: str | None = None) -> PolicySnapshot | str:
     """The agent's rules of this policy, or the reason there are none (text)."""
-    result = lab.exec("kube-system", agent, AGENT_CONTAINER, policy_get_command(namespace, name, uid),
-                      timeout=30, scope=namespace)
+    result = k8s.agent_exec(lab, agent, policy_get_command(namespace, name, uid), scope=namespace,
+                            what=f"cilium-dbg policy get in {agent}")
     if not result.ok:
         why = (result.stderr or result.stdout).strip().splitlines()
         return f"not imported (exit {result.rc}: {why[-1][:160] if why else 'no output'})"
@@ -254,7 +254,7 @@ def agent_policy(lab: Lab, agent: str, namespace: str, name: str,
 
 def agent_endpoints(lab: Lab, agent: str, scope: str | None = None) -> list[AgentEndpoint]:
     """`cilium-dbg endpoint list -o json` in one agent."""
-    result = lab.exec("kube-system", agent, AGENT_CONTAINER, ENDPOINT_LIST, timeout=30, scope=scope)
+    result = k8s.agent_exec(lab, agent, ENDPOINT_LIST, scope=scope, what=f"cilium-dbg endpoint list in {agent}")
     if not result.ok:
         raise AssertionError(f"`{' '.join(ENDPOINT_LIST)}` failed in {agent} (exit {result.rc}): "
                              f"{result.stderr.strip()[:200]}")
