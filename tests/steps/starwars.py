@@ -1,7 +1,7 @@
 """Steps of features/starwars.feature: each binds a sentence to one probe and one check."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from pytest_bdd import given, parsers, then, when
 
@@ -343,17 +343,13 @@ def agents_hold_l7_rule(lab: Lab, scenario_ns: str, method: str, path: str) -> N
         obj = policy.cnp(lab, scenario_ns, starwars.POLICY_NAME)
         assert obj is not None, f"CiliumNetworkPolicy {scenario_ns}/{starwars.POLICY_NAME} does not exist"
         uid = (obj.get("metadata") or {}).get("uid")
-        agents = policy.agent_pods(lab)
-        assert agents, "no Running cilium agent pod (label k8s-app=cilium) in kube-system"
-        wrong = []
-        for node, agent in sorted(agents.items()):
-            snap = policy.agent_policy(lab, agent, scenario_ns, starwars.POLICY_NAME, uid)
-            if isinstance(snap, str):
-                wrong.append(f"{node}: rule1 {snap}")
-                continue
+
+        def judge(snap: Any) -> str | None:
             rules = [policy.rule_summary(r) for r in snap.rules]
-            if not any(r.http == ((method, path),) and r.default_deny == (True, False) for r in rules):
-                wrong.append(f"{node}: " + ("; ".join(r.describe() for r in rules) or "no rule"))
+            if any(r.http == ((method, path),) and r.default_deny == (True, False) for r in rules):
+                return None
+            return "; ".join(r.describe() for r in rules) or "no rule"
+        wrong = _agents_rule1(lab, scenario_ns, uid, judge)
         assert not wrong, (f"expected every agent's rule1 to allow only {method} {path} with enableDefaultDeny "
                            "ingress true, egress false; saw " + " | ".join(wrong))
     lab.eventually(check, what="every agent holds the L7 rule1", budget="policy")
@@ -373,20 +369,17 @@ def agents_add_namespace(lab: Lab, scenario_ns: str) -> None:
                              f"{policy.describe_selectors(written)}, saw {policy.describe_selectors(seen)}")
     uid = (obj.get("metadata") or {}).get("uid")
 
+    want = policy.with_namespace(written, key, scenario_ns)
+
+    def judge(snap: Any) -> str | None:
+        held = [policy.rule_selectors(r) for r in snap.rules]
+        if any(policy.selects_at_least(h, want) for h in held):
+            return None
+        return "; ".join(policy.describe_selectors(h) for h in held) or "no rule"
+
     def check() -> None:
-        agents = policy.agent_pods(lab)
-        assert agents, "no Running cilium agent pod (label k8s-app=cilium) in kube-system"
-        wrong = []
-        for node, agent in sorted(agents.items()):
-            snap = policy.agent_policy(lab, agent, scenario_ns, starwars.POLICY_NAME, uid)
-            if isinstance(snap, str):
-                wrong.append(f"{node}: rule1 {snap}")
-                continue
-            want = policy.with_namespace(written, key, scenario_ns)
-            held = [policy.rule_selectors(r) for r in snap.rules]
-            if not any(policy.selects_at_least(h, want) for h in held):
-                wrong.append(f"{node}: " + ("; ".join(policy.describe_selectors(h) for h in held) or "no rule"))
-        assert not wrong, (f"expected every agent's rule1 to select {policy.describe_selectors(policy.with_namespace(written, key, scenario_ns))}, "
+        wrong = _agents_rule1(lab, scenario_ns, uid, judge)
+        assert not wrong, (f"expected every agent's rule1 to select {policy.describe_selectors(want)}, "
                            "saw " + " | ".join(wrong))
     lab.eventually(check, what="every agent adds the namespace to rule1's selectors", budget="policy")
 
@@ -522,3 +515,17 @@ def http_request_dropped(lab: Lab, ctx: dict[str, Any]) -> None:
     flows.await_flows(lab, sent, want,
                       f"an http-request DROPPED flow for {req.pod}'s {req.method} from port "
                       f"{req.local_port}", "--protocol", "http")
+
+
+def _agents_rule1(lab: Lab, namespace: str, uid: str | None, judge: Callable[[Any], str | None]) -> list[str]:
+    """rule1 as every agent holds it (`cilium-dbg policy get`), judged per agent: the lines of
+    the agents whose rule1 is missing or that `judge` finds wrong (None: right)."""
+    agents = policy.agent_pods(lab)
+    assert agents, "no Running cilium agent pod (label k8s-app=cilium) in kube-system"
+    wrong = []
+    for node, agent in sorted(agents.items()):
+        snap = policy.agent_policy(lab, agent, namespace, starwars.POLICY_NAME, uid)
+        why = f"rule1 {snap}" if isinstance(snap, str) else judge(snap)
+        if why is not None:
+            wrong.append(f"{node}: {why}")
+    return wrong
