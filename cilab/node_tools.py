@@ -43,7 +43,8 @@ TOOLS: dict[str, Tool] = {t.name: t for t in (
          "releases unpacked into /usr/local/bin)"),
     Tool("helm", "reading and switching the Cilium release on the control plane",
          "init_cfg.sh's TASK 6 (seed 221: Helm 3 from helm's get-helm-3 script)"),
-    Tool("kubectl", "`kubectl apply` and `kubectl patch` of the monitoring chapter on the control plane",
+    Tool("kubectl", "`kubectl get node -owide` (the nodes as the student lists them) and `kubectl apply` "
+         "and `kubectl patch` of the monitoring chapter on the control plane",
          "init_cfg.sh's Kubernetes packages (seed 201: `apt-get install kubelet kubectl kubeadm`)"),
     Tool("ss", "`ss -tnlp` (the listening ports) on each node",
          "Ubuntu's iproute2 package, part of the write-up's box (bento/ubuntu-24.04; seed 1239 `ss -tnlp | grep 4245`)"),

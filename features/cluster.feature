@@ -41,7 +41,9 @@ Feature: The cluster as built
 
   @nodes
   Scenario: The cluster is the lab's nodes, every one of them Ready
-      kubectl get nodes
+    The student's own command on k8s-ctr lists the nodes (seed 599-603); its NAME column
+    holds the lab's three nodes, no more and no fewer, and each STATUS is Ready:
+      kubectl get node -owide
     Then the nodes of the cluster are exactly the lab's nodes
     And every node of the cluster is Ready
 

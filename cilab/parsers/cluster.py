@@ -8,6 +8,7 @@ json | grep podCIDRs`` (Cilium's 172.20.x.0/24) and `kubectl get pod -A -owide`.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,3 +92,69 @@ def pod_addresses(pods: list[dict[str, Any]] | dict[str, Any]) -> list[PodAddres
             phase=str(_path(pod, "status", "phase") or ""),
         ))
     return out
+
+
+@dataclass(frozen=True)
+class NodeRow:
+    """One row of `kubectl get node -owide` as printed: NAME and STATUS (`Ready`,
+    `NotReady`, `Ready,SchedulingDisabled`, `Unknown`), with every other column by header."""
+
+    name: str
+    status: str
+    cells: dict[str, str]
+
+    @property
+    def is_ready(self) -> bool:
+        """STATUS starts with Ready (kubectl appends `,SchedulingDisabled` to a cordoned node)."""
+        return self.status.split(",")[0] == "Ready"
+
+
+@dataclass(frozen=True)
+class NodeTable:
+    rows: tuple[NodeRow, ...]
+    #: lines after the header that are no row of the table (a cut line, a misaligned line)
+    unparsed: tuple[str, ...]
+    #: the header was found (False: the output is no `kubectl get node` table at all)
+    has_header: bool
+
+    def names(self) -> list[str]:
+        return [r.name for r in self.rows]
+
+
+def parse_node_table(text: str) -> NodeTable:
+    """`kubectl get node [-owide]` as printed (seed 599-603).  kubectl aligns its columns
+    with a tabwriter (at least three spaces between columns, cells left-aligned under their
+    header), while a cell may hold single spaces (OS-IMAGE `Ubuntu 24.04.2 LTS`): each cell
+    is read from its header's column.  Lines before the header (a warning kubectl printed to
+    the same stream) are skipped; a line after it that does not fit the columns is kept in
+    `unparsed`, never guessed: a line cut short of its last column, a line out of step with
+    the columns."""
+    lines = text.splitlines()
+    at = next((i for i, line in enumerate(lines)
+               if line.split()[:2] == ["NAME", "STATUS"]), None)
+    if at is None:
+        return NodeTable(rows=(), unparsed=tuple(l for l in lines if l.strip()), has_header=False)
+    header = lines[at]
+    columns = [(m.group(0), m.start()) for m in re.finditer(r"\S+", header)]
+    rows: list[NodeRow] = []
+    unparsed: list[str] = []
+    last_at = columns[-1][1]
+    for line in lines[at + 1:]:
+        if not line.strip():
+            continue
+        # a row reaches its last column (kubectl prints `<none>` for an empty cell, so every
+        # cell holds something) and starts each cell where its header does
+        if (len(line) <= last_at or line[0].isspace()
+                or any(start > 0 and start < len(line) and not line[start - 1].isspace()
+                       for _, start in columns[1:])):
+            unparsed.append(line)
+            continue
+        cells: dict[str, str] = {}
+        for i, (name, start) in enumerate(columns):
+            end = columns[i + 1][1] if i + 1 < len(columns) else None
+            cells[name] = line[start:end].strip()
+        if not cells["NAME"] or " " in cells["NAME"] or not cells["STATUS"]:
+            unparsed.append(line)
+            continue
+        rows.append(NodeRow(name=cells["NAME"], status=cells["STATUS"], cells=cells))
+    return NodeTable(rows=tuple(rows), unparsed=tuple(unparsed), has_header=True)

@@ -4,9 +4,11 @@ from __future__ import annotations
 from cilab import node_tools
 from cilab.lab import Lab
 from cilab.parsers.cilium_dbg import AgentStatus, parse_agent_status
-from cilab.parsers.cluster import NodeFacts, PodAddress, cilium_pod_cidrs, node_facts, pod_addresses
+from cilab.parsers.cluster import (NodeFacts, NodeTable, PodAddress, cilium_pod_cidrs, node_facts,
+                                   parse_node_table, pod_addresses)
 from cilab.parsers.iptables import Table, parse_iptables_save
 from cilab.probes import k8s
+from cilab.roles import of_lab
 
 IPTABLES_COMMAND = "iptables-save"
 
@@ -14,6 +16,30 @@ IPTABLES_COMMAND = "iptables-save"
 def nodes(lab: Lab) -> dict[str, NodeFacts]:
     """`kubectl get node -owide`: every node the API server knows."""
     return node_facts(lab.list("v1", "Node"))
+
+
+#: what the student types on k8s-ctr (seed 599-603) ...
+KUBECTL_NODES_TYPED = "kubectl get node -owide"
+#: ... and what runs there as root: the same command with kubeadm's admin kubeconfig named,
+#: so the answer does not hang on which kubeconfig root's login would pick up
+KUBECTL_NODES_COMMAND = "kubectl --kubeconfig /etc/kubernetes/admin.conf get node -owide"
+
+
+def kubectl_nodes(lab: Lab) -> tuple[str, NodeTable]:
+    """`kubectl get node -owide` as the student types it on the control-plane node: the
+    cluster as the student sees it, read from the printed table (a read of its own, apart
+    from the suite's API client).  Returns the node it ran on and the table."""
+    node = of_lab(lab).control_plane
+    result = node_tools.run(lab, node, "kubectl", KUBECTL_NODES_COMMAND, typed=KUBECTL_NODES_TYPED, timeout=30)
+    said = (result.stderr.strip() or result.stdout.strip()).splitlines()
+    if not result.ok:
+        raise AssertionError(f"`{KUBECTL_NODES_TYPED}` on {node} failed (exit {result.rc}): "
+                             f"{said[-1][:200] if said else 'it printed nothing'}")
+    table = parse_node_table(result.stdout)
+    if not table.has_header:
+        raise AssertionError(f"`{KUBECTL_NODES_TYPED}` on {node} printed no node table (no NAME STATUS header): "
+                             f"{said[0][:200] if said else 'it printed nothing'}")
+    return node, table
 
 
 def cilium_node_cidrs(lab: Lab) -> dict[str, tuple[str, ...]]:

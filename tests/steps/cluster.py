@@ -9,16 +9,19 @@ from pytest_bdd import parsers, then, when
 from cilab.facts import asserts, fact, outcome
 from cilab.lab import Lab
 from cilab.parsers import kube
-from cilab.parsers.cluster import NodeFacts
+from cilab.parsers.cluster import NodeFacts, NodeTable
 from cilab.parsers.iptables import BUILTIN_CHAINS, kube_proxy_entries
 from cilab.probes import cluster, k8s, policy
+from cilab.roles import of_lab
 from cilab.versions import load_versions
 
 
 def _node(lab: Lab, node: str) -> NodeFacts:
+    """The Node object of the write-up's `node` (by its name in this lab, cilab.roles)."""
     found = cluster.nodes(lab)
-    assert node in found, f"node {node} is not in the cluster (saw {', '.join(sorted(found)) or 'no nodes'})"
-    return found[node]
+    real = of_lab(lab).real(node)
+    assert real in found, f"node {real} is not in the cluster (saw {', '.join(sorted(found)) or 'no nodes'})"
+    return found[real]
 
 
 def _readiness(facts: NodeFacts) -> str:
@@ -66,25 +69,43 @@ def cluster_node_runtime(lab: Lab, node: str) -> None:
                           f"provisioning/versions.env), saw {seen or 'none'}")
 
 
+def _lab_nodes(lab: Lab) -> list[str]:
+    """The lab's nodes (provisioning/versions.env), by their names in this lab (cilab.roles:
+    a cluster the suite did not build may name the write-up's k8s-ctr, k8s-w1, k8s-w2 otherwise)."""
+    roles = of_lab(lab)
+    return [roles.real(n) for n in load_versions().node_ips]
+
+
+def _unparsed(table: NodeTable) -> str:
+    return (f"; lines that are no row of the table: {' | '.join(table.unparsed[:3])}"
+            if table.unparsed else "")
+
+
 @then("the nodes of the cluster are exactly the lab's nodes")
-@outcome("the cluster's Nodes are exactly the nodes of provisioning/versions.env, none missing, none extra")
+@outcome("the NAME column of `kubectl get node -owide` on the control plane is exactly the nodes of "
+         "provisioning/versions.env, none missing, none extra")
 def cluster_nodes_exactly(lab: Lab) -> None:
-    want = set(load_versions().node_ips)
-    seen = set(cluster.nodes(lab))
-    assert seen == want, (f"nodes: expected {', '.join(sorted(want))} (provisioning/versions.env), "
-                          f"saw {', '.join(sorted(seen)) or 'none'} (missing: "
-                          f"{', '.join(sorted(want - seen)) or '-'}; unexpected: {', '.join(sorted(seen - want)) or '-'})")
+    """Every: the lab is its three nodes (seed 599-603).  Read from the table the student's
+    own `kubectl get node -owide` prints on the control plane, a read apart from the suite's
+    API client, which every other chapter uses to learn the nodes."""
+    want = set(_lab_nodes(lab))
+    where, table = cluster.kubectl_nodes(lab)
+    seen = set(table.names())
+    assert seen == want, (f"`{cluster.KUBECTL_NODES_TYPED}` on {where}: expected nodes {', '.join(sorted(want))} "
+                          f"(provisioning/versions.env), saw {', '.join(sorted(seen)) or 'none'} (missing: "
+                          f"{', '.join(sorted(want - seen)) or '-'}; unexpected: {', '.join(sorted(seen - want)) or '-'})"
+                          + _unparsed(table))
 
 
 @then("every node of the cluster is Ready")
-@outcome("every Node of the cluster has Ready=True")
+@outcome("every row of `kubectl get node -owide` on the control plane has STATUS Ready")
 def cluster_every_node_ready(lab: Lab) -> None:
     def check() -> None:
-        found = cluster.nodes(lab)
-        assert found, "the cluster has no nodes"
-        bad = [f"node {n}: expected Ready=True, saw {_readiness(f)}"
-               for n, f in sorted(found.items()) if not f.is_ready]
-        assert not bad, "not every node is Ready: " + "; ".join(bad)
+        where, table = cluster.kubectl_nodes(lab)
+        assert table.rows, f"`{cluster.KUBECTL_NODES_TYPED}` on {where} lists no nodes" + _unparsed(table)
+        bad = [f"node {r.name}: expected Ready in STATUS, saw {r.status}" for r in table.rows if not r.is_ready]
+        assert not bad, (f"not every node is Ready in `{cluster.KUBECTL_NODES_TYPED}` on {where}: "
+                         + "; ".join(bad))
     lab.eventually(check, what="every node Ready")
 
 

@@ -14,6 +14,8 @@ from typing import Any
 from tools.reference.lab import *  # noqa: F401,F403
 from tools.reference.lab import _cm_with, _replace
 
+from cilab.probes.cluster import KUBECTL_NODES_COMMAND
+
 SEED = "seed lines 443-869"
 
 ENVOY_PODS = {"k8s-ctr": "cilium-envoy-m7njw", "k8s-w1": "cilium-envoy-pxr2q", "k8s-w2": "cilium-envoy-p42gk"}  # seed 633-638
@@ -180,8 +182,32 @@ def _over_status(node: str, **kw: Any) -> dict[str, Any]:
     return {**c, "seed": f"MUTATED ({c['seed']})", "results": [cmd(agent_status_text(node, **kw))]}
 
 
+NODE_AGE = {"k8s-ctr": "6m48s", "k8s-w1": "5m30s", "k8s-w2": "4m8s"}  # seed 601-603
+
+
+def kubectl_node_table(status: dict[str, str] | None = None, drop: tuple[str, ...] = (),
+                       extra: tuple[str, ...] = ()) -> str:
+    """`kubectl get node -owide` on k8s-ctr (seed 599-603), laid out as kubectl's tabwriter
+    does (each column as wide as its widest cell plus three spaces).  `status` overrides a
+    node's STATUS, `drop` leaves rows out, `extra` adds joined workers named so."""
+    header = ["NAME", "STATUS", "ROLES", "AGE", "VERSION", "INTERNAL-IP", "EXTERNAL-IP", "OS-IMAGE",
+              "KERNEL-VERSION", "CONTAINER-RUNTIME"]
+    rows = [header]
+    for i, name in enumerate([*NODES, *extra]):
+        if name in drop:
+            continue
+        n = NODES.get(name) or {"ip": f"192.168.10.{100 + i}", "role": None}
+        rows.append([name, (status or {}).get(name, "Ready"), n["role"] or "<none>", NODE_AGE.get(name, "2m1s"),
+                     "v1.33.2", n["ip"], "<none>", "Ubuntu 24.04.2 LTS", "6.8.0-53-generic", "containerd://1.7.27"])
+    widths = [max(len(r[c]) for r in rows) + 3 for c in range(len(header) - 1)]
+    return "".join("".join(cell.ljust(w) for cell, w in zip(r, widths)) + r[-1] + "\n" for r in rows)
+
+
 def _own_calls() -> list[dict[str, Any]]:
     return [
+        call("node_shell", "seed 601-603 `control-plane   6m48s` `192.168.10.102` (kubectl get node -owide, seed 599, typed on "
+             "k8s-ctr; the suite names kubeadm's admin kubeconfig)", [cmd(kubectl_node_table())], HUBBLE,
+             node="k8s-ctr", command=KUBECTL_NODES_COMMAND),
         *agent_status_calls(),
         call("k8s_get", "seed 586 `disabled: true` (kubeadm-config proxy.disabled: true; no kube-proxy pod in 633-647, no kube-proxy rule at 703)",
              [value(None)], HUBBLE, api_version="apps/v1", kind="DaemonSet", name="kube-proxy", namespace=KS),
@@ -222,6 +248,10 @@ def mutants() -> dict[str, dict[str, Any]]:
     def nodes_mutant(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [_replace(ref, "k8s_list", HUBBLE, results, api_version="v1", kind="Node")]
 
+    def table_mutant(**kw: Any) -> list[dict[str, Any]]:
+        return [_replace(ref, "node_shell", HUBBLE, [cmd(kubectl_node_table(**kw))],
+                         node="k8s-ctr", command=KUBECTL_NODES_COMMAND)]
+
     def cm(**changes: str) -> list[dict[str, Any]]:
         return [_replace(ref, "k8s_get", HUBBLE, [value(_cm_with(HUBBLE_CONFIG, **changes))],
                          api_version="v1", kind="ConfigMap", name="cilium-config", namespace=KS)]
@@ -242,8 +272,20 @@ def mutants() -> dict[str, dict[str, Any]]:
             "breaks": "k8s-w1 is NotReady",
             "expect": [f"{outline_nodes}[k8s-w1-192.168.10.101]",
                        "test_the_cluster_is_the_labs_nodes_every_one_of_them_ready"],
-            "message": "node k8s-w1: expected Ready=True, saw Ready=False (KubeletNotReady)",
-            "calls": nodes_mutant([value(_nodes_with("k8s-w1", ready=False))])},
+            "message": "node k8s-w1: expected Ready",
+            "calls": [*nodes_mutant([value(_nodes_with("k8s-w1", ready=False))]),
+                      *table_mutant(status={"k8s-w1": "NotReady"})]},
+        "cluster-kubectl-nodes-without-w2": {
+            "breaks": "`kubectl get node -owide` on k8s-ctr lists no k8s-w2",
+            "expect": ["test_the_cluster_is_the_labs_nodes_every_one_of_them_ready"],
+            "message": "expected nodes k8s-ctr, k8s-w1, k8s-w2 (provisioning/versions.env), saw k8s-ctr, k8s-w1 "
+                       "(missing: k8s-w2; unexpected: -)",
+            "calls": table_mutant(drop=("k8s-w2",))},
+        "cluster-kubectl-nodes-extra-w3": {
+            "breaks": "`kubectl get node -owide` on k8s-ctr lists a fourth node, k8s-w3, joined and Ready",
+            "expect": ["test_the_cluster_is_the_labs_nodes_every_one_of_them_ready"],
+            "message": "(missing: -; unexpected: k8s-w3)",
+            "calls": table_mutant(extra=("k8s-w3",))},
         "cluster-node-ctr-containerd-1.7.26": {
             "breaks": "k8s-ctr runs containerd 1.7.26 instead of the pinned 1.7.27",
             "expect": [f"{outline_nodes}[k8s-ctr-192.168.10.100]"],
