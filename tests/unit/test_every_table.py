@@ -1,6 +1,8 @@
 """docs/architecture.md's table of checks over a set ("Every" means every member, issue 18)
 is kept in step with the code: each step it names exists, each mutant it names exists, each
-"every" row names a mutant, and each Then step whose sentence promises a whole set is listed."""
+"every" row names a mutant (no "none yet" any more), each mutant named for a step is expected
+to fail a scenario that runs that step, and each Then step whose sentence promises a whole
+set is listed."""
 from __future__ import annotations
 
 import ast
@@ -85,7 +87,7 @@ def test_every_mutant_named_exists() -> None:
     missing = []
     for row in table_rows():
         for name in re.findall(r"\b[a-z0-9]+(?:-[a-z0-9.]+)+\b", row["Mutants (one member off)"]):
-            if name != "none-yet" and not (MUTANTS / f"{name}.yaml").is_file():
+            if not (MUTANTS / f"{name}.yaml").is_file():
                 missing.append(f"{name} ({row['Step']})")
     assert not missing, f"docs/architecture.md names mutants that do not exist: {', '.join(missing)}"
 
@@ -93,8 +95,7 @@ def test_every_mutant_named_exists() -> None:
 def test_every_every_row_has_a_mutant() -> None:
     bare = [row["Step"] for row in table_rows()
             if not row["every / one"].startswith("one")
-            and not re.search(r"[a-z0-9]-[a-z0-9]", row["Mutants (one member off)"])
-            and not row["Mutants (one member off)"].startswith("none yet")]
+            and not re.search(r"[a-z0-9]-[a-z0-9]", row["Mutants (one member off)"])]
     assert not bare, f"'every' rows without a one-member mutant: {', '.join(bare)}"
 
 
@@ -105,3 +106,55 @@ def test_every_set_sentence_is_listed() -> None:
                 if kind == "then" and SET_WORDS.search(sentence) and name not in listed]
     assert not unlisted, ("Then steps whose sentence promises a whole set, not in docs/architecture.md's "
                           "every/one table: " + "; ".join(unlisted))
+
+
+def _scenarios_running() -> dict[str, set[str]]:
+    """module.function of each step -> the test functions (pytest-bdd's names) of the
+    scenarios that run it, found as pytest-bdd finds a sentence's step (tools/step_links.py)."""
+    from pytest_bdd.scenario import make_python_name
+
+    from tools import step_links
+    defs = step_links.scan(ROOT)
+    runs: dict[str, set[str]] = {}
+    for sentence in step_links.sentences(ROOT):
+        found = step_links.step_for(sentence, defs)
+        if found is not None:
+            runs.setdefault(f"{Path(found.module).stem}.{found.function}", set()).add(
+                f"test_{make_python_name(sentence.scenario)}")
+    return runs
+
+
+def mutants_off_their_step(rows: list[dict[str, str]], runs: dict[str, set[str]]) -> list[str]:
+    """Each mutant a row names for a step of tests/steps/ that is expected to fail no scenario
+    running that step (a row under cilab/ names a check shared by steps: not checked here)."""
+    import yaml
+    wrong = []
+    for row in rows:
+        step = row["Step"].strip("`")
+        if step not in runs:
+            continue
+        for mutant in re.findall(r"\b[a-z0-9]+(?:-[a-z0-9.]+)+\b", row["Mutants (one member off)"]):
+            spec = yaml.safe_load((MUTANTS / f"{mutant}.yaml").read_text(encoding="utf-8"))["mutant"]
+            failing = {t.split("[")[0] for t in spec["expect_failing"]}
+            if not failing & runs[step]:
+                wrong.append(f"{mutant} ({step}): expected to fail {', '.join(sorted(failing))}, "
+                             "none of which runs the step")
+    return wrong
+
+
+def test_each_mutant_named_fails_a_scenario_that_runs_the_step() -> None:
+    """So a row cannot name a mutant that breaks some other check."""
+    runs = _scenarios_running()
+    assert "cluster.cluster_nodes_exactly" in runs          # a floor: the table's steps are found
+    wrong = mutants_off_their_step(table_rows(), runs)
+    assert not wrong, ("docs/architecture.md names mutants that fail no scenario running the row's step: "
+                       + "; ".join(wrong))
+
+
+def test_a_mutant_named_for_another_step_is_refused() -> None:
+    runs = _scenarios_running()
+    rows = [r for r in table_rows() if r["Step"] == "starwars.agents_hold_l7_rule"]
+    assert rows and mutants_off_their_step(rows, runs) == []
+    moved = [{**rows[0], "Mutants (one member off)": "starwars-l7-update-never-imported-on-w1"}]
+    wrong = mutants_off_their_step(moved, runs)
+    assert len(wrong) == 1 and wrong[0].startswith("starwars-l7-update-never-imported-on-w1 (starwars.agents_hold_l7_rule)")
