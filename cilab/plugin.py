@@ -123,12 +123,13 @@ def _keep_project_rootdir(config: pytest.Config, parser: pytest.Parser) -> None:
             rootdir_cmd_arg=ns.rootdir or None, invocation_dir=config.invocation_params.dir)
     except pytest.UsageError:
         return  # pytest itself reports a bad --rootdir / -c
-    if (rootpath, inipath) == (config.rootpath, config.inipath):
-        return
     argv = list(config.invocation_params.args)
     fixed = join_option_values(argv, parser)
     env_addopts = os.environ.get("PYTEST_ADDOPTS", "")
     fixed_env = shlex_join(join_option_values(shlex_split(env_addopts), parser)) if env_addopts else ""
+    if (rootpath, inipath) == (config.rootpath, config.inipath):
+        _hand_workers_joined(config, fixed, env_addopts, fixed_env)
+        return
     joined = [a for a in fixed if a not in argv] + ([fixed_env] if fixed_env != env_addopts else [])
     import sys
     cli = list(sys.argv[1:]) == argv and len(sys.orig_argv) >= len(sys.argv)
@@ -144,6 +145,21 @@ def _keep_project_rootdir(config: pytest.Config, parser: pytest.Parser) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(sys.executable, [sys.executable, *head[1:], *fixed], env)
+
+
+def _hand_workers_joined(config: pytest.Config, fixed: list[str], env_addopts: str, fixed_env: str) -> None:
+    """The rootdir is the project's here, but pytest-xdist's workers choose theirs again from
+    the same command line (`config.invocation_params.args`, and PYTEST_ADDOPTS they inherit),
+    later: a value that names no path yet (`--alluredir /tmp/new`) may name one by then,
+    made by this process, and move every worker's rootdir.  So the workers get each value
+    joined to its option (`--alluredir=/tmp/new`), which means the same to every option."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    import dataclasses
+    if fixed != list(config.invocation_params.args):
+        config.invocation_params = dataclasses.replace(config.invocation_params, args=tuple(fixed))
+    if env_addopts and fixed_env != env_addopts:
+        os.environ["PYTEST_ADDOPTS"] = fixed_env
 
 
 def join_option_values(args: list[str], parser: pytest.Parser) -> list[str]:

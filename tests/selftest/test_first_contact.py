@@ -97,6 +97,23 @@ def test_every_path_option_keeps_the_project_rootdir_in_both_forms(tmp_path: Pat
             assert "FileNotFoundError" not in out and "error" not in out.lower(), f"{' '.join(args)}:\n{out}"
 
 
+def test_a_new_folder_outside_the_project_works_with_workers(tmp_path: Path) -> None:
+    """`pytest -n 2 --alluredir /elsewhere/new` (and the same in PYTEST_ADDOPTS): the folder
+    does not exist when pytest starts, so the controller keeps the project's rootdir, but it
+    does by the time the xdist workers choose theirs from the same words.  The workers used
+    to take it for their rootdir, refuse, and leave "no tests ran".  Both forms run the
+    scenarios and write their results there."""
+    for how in ("argument", "PYTEST_ADDOPTS"):
+        results = tmp_path / how / "new" / "allure-results"
+        option = ["--alluredir", str(results)]
+        rc, out = run(tmp_path, "--lab", "replay", "-n", "2", "-q", "-k", "nodes",
+                      *(option if how == "argument" else []),
+                      env={"PYTEST_ADDOPTS": " ".join(option)} if how == "PYTEST_ADDOPTS" else None)
+        assert rc == 0 and re.search(r"^8 passed", out, re.M), f"{how}: exit {rc}\n{out[-3000:]}"
+        assert "rootdir" not in out and "no tests ran" not in out, out[-3000:]
+        assert len(list(results.glob("*-result.json"))) == 8, f"{how}: {sorted(p.name for p in results.iterdir())}"
+
+
 # --- point 2: dry runs look at no lab ----------------------------------------------------
 
 DRY_RUNS = [["--help"], ["--version"], ["--collect-only", "-q"], ["--markers"], ["--fixtures"],
