@@ -45,6 +45,8 @@ OBSERVE = Cost(1.0, "estimated: kubectl exec of hubble observe reading the agent
 SSH = Cost(0.2, "estimated: a command over a pooled SSH connection to a node (about 0.2 s)")
 KUBECTL_ON_NODE = Cost(3.0, "estimated: kubectl apply/patch on the control plane of the monitoring example "
                             "(download plus about 15 objects)")
+KUBECTL_GET_ON_NODE = Cost(0.3, "estimated: `kubectl get node -owide` on k8s-ctr over SSH (one API list, "
+                                "printed as a table: about 0.1 s, plus the SSH command)")
 HUBBLE_CLI = Cost(1.2, "estimated: hubble observe run on k8s-ctr over SSH, through the port-forward to Relay, "
                        "which asks the three agents' ring buffers (the seed's `hubble observe` on the node)")
 HUBBLE_CLI_STATUS = Cost(0.6, "estimated: hubble status on k8s-ctr over SSH, one gRPC round trip through the "
@@ -100,6 +102,8 @@ def call_cost(op: str, args: dict[str, Any], state: list[str], result: dict[str,
         return Cost(3 * SSH.seconds, f"three reads over the node shell; {SSH.source}")
     if op == "node_shell":
         command = args.get("command", "")
+        if " get node" in command and command.startswith("kubectl"):
+            return KUBECTL_GET_ON_NODE
         if "kubectl" in command:
             return KUBECTL_ON_NODE
         if command.startswith("hubble observe"):
