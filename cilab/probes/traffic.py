@@ -382,9 +382,9 @@ def send_positive(lab: Lab, namespace: str, pod: str, method: str, url: str, *,
     * lag is waited out: the request is made again within the default budget;
     * an attempt that reached a backend and failed fails at once, naming the attempt and
       the backend (`backend_of`: the pod and its node, from the attempt's own flows);
-    * a timed-out attempt is made again, and once an answer came back every timed-out
-      attempt is judged by its own drop flows (`policy_drop_of`): one the policy dropped
-      fails the request, whatever later attempts did.
+    * a timed-out attempt is made again, and once an answer came back, or the budget ran out
+      with none, every timed-out attempt is judged by its own drop flows (`policy_drop_of`):
+      one the policy dropped fails the request, naming that flow, whatever later attempts did.
 
     Every attempt, with its outcome, is attached to the report.  A request that must be
     denied is never sent through here: it is sent once (`send`).  When no answer comes
@@ -425,6 +425,15 @@ def send_positive(lab: Lab, namespace: str, pod: str, method: str, url: str, *,
         return AssertionError(f"{what}: attempt {judged.response.attempt} of {len(attempts)} (from port "
                               f"{req.local_port}) {why}: {judged.cause}" + "\nevery attempt:\n"
                               + attempts_report(attempts))
+    def dropped_by_policy() -> tuple[Attempt, str] | None:
+        """The first timed-out attempt whose own flows show it DROPPED by policy, with that flow."""
+        for judged in attempts:
+            if judged.kind == TIMED_OUT and policy_drop_of is not None:
+                drop = policy_drop_of(judged.response)
+                if drop:
+                    return judged, drop
+        return None
+
     try:
         try:
             resp = lab.eventually(attempt, what=f"{pod} gets an HTTP answer from {url}")
@@ -433,15 +442,18 @@ def send_positive(lab: Lab, namespace: str, pod: str, method: str, url: str, *,
             backend = backend_of(last.response) if backend_of is not None else "not looked up"
             raise failure(last, f"reached a backend and failed (backend: {backend})") from None
         except AssertionError:
+            # no attempt was answered: one the policy dropped is the cause, not lag
+            dropped = dropped_by_policy()
+            if dropped is not None:
+                raise failure(dropped[0], f"was dropped by policy ({dropped[1]}), and no attempt of "
+                                          f"{len(attempts)} was answered") from None
             if keep_last and attempts:
                 return attempts[-1].response
             raise
-        for judged in attempts:
-            if judged.kind == TIMED_OUT and policy_drop_of is not None:
-                drop = policy_drop_of(judged.response)
-                if drop:
-                    raise failure(judged, f"was dropped by policy ({drop}), although attempt {resp.attempt} "
-                                          "was answered") from None
+        dropped = dropped_by_policy()
+        if dropped is not None:
+            raise failure(dropped[0], f"was dropped by policy ({dropped[1]}), although attempt {resp.attempt} "
+                                      "was answered") from None
         return resp
     finally:
         if attempts and lab.attach is not None:

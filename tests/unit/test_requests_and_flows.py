@@ -432,3 +432,26 @@ def test_the_suites_own_filtered_observe_is_checked_whole(monkeypatch: pytest.Mo
         flows.observe(object(), "cilab-sw-1", "--type", "drop")
     assert "--type drop is broken by 1 flow(s)" in str(failed.value)
     assert "cilab-sw-1/xwing" in str(failed.value) and "event type 4" in str(failed.value)
+
+
+def test_no_answer_at_all_names_the_attempt_the_policy_dropped() -> None:
+    """When the budget runs out with no answer, a timed-out attempt whose own flows show a
+    policy drop is the cause named (not the last observation only); also with keep_last,
+    where the Then step would otherwise say only that the request timed out."""
+    for keep_last in (False, True):
+        lab = _Lab(outputs=[_out("000", rc=28, stderr=CONNECT_TIMEOUT)])
+        looked: list[int] = []
+
+        def drop(resp: traffic.Response) -> str | None:
+            looked.append(resp.attempt)
+            return "tiefighter -> deathstar-nnzkt L3_L4 DROPPED POLICY_DENIED (TCP Flags: SYN)" if resp.attempt == 2 else None
+        with pytest.raises(AssertionError, match=r"attempt 2 of \d+ \(from port \d+\) was dropped by policy \(tiefighter "
+                                                 r"-> deathstar-nnzkt L3_L4 DROPPED POLICY_DENIED .*\), and no attempt "
+                                                 r"of \d+ was answered"):
+            traffic.send_positive(lab, "ns", "tiefighter", "POST", "http://deathstar.ns.svc.cluster.local/v1/request-landing",  # type: ignore[arg-type]
+                                  marker_param=None, policy_drop_of=drop, keep_last=keep_last)
+        assert looked == [1, 2] and len(lab.sent) > 2
+    kept = traffic.send_positive(_Lab(outputs=[_out("000", rc=28, stderr=CONNECT_TIMEOUT)]), "ns", "tiefighter", "POST",  # type: ignore[arg-type]
+                                 "http://deathstar.ns.svc.cluster.local/v1/request-landing", marker_param=None,
+                                 policy_drop_of=lambda resp: None, keep_last=True)
+    assert kept.rc == 28   # no drop in its flows: the last response, for the Then step to judge

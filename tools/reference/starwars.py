@@ -840,6 +840,15 @@ def _every_attempt(s: Scenario, ship: str, outcome: tuple[Any, ...], what: str) 
              "results": [result]}]
 
 
+def _every_drop_lookup(s: Scenario, lines: list[str], what: str) -> dict[str, Any]:
+    """The answer to every look-up of a timed-out attempt's drops in the scenario's namespace
+    (`hubble observe --namespace <ns> --type drop`, cilab.probes.attempt_flows)."""
+    return {"name": f"every drop look-up of {s.ns} {what}",
+            "match": {"op": "pod_exec", "namespace": KS, "pod": AGENT_PODS["k8s-ctr"],
+                      "command_has": ["hubble", "observe", "--type", "drop", s.ns]},
+            "results": [cmd("\n".join(lines) + "\n" if lines else "")]}
+
+
 def _curls(s: Scenario, ship: str) -> list[dict[str, Any]]:
     """Every curl call of `ship` in the scenario, in the order they are made."""
     return [c for c in s.calls if c["op"] == "pod_exec" and c["args"]["pod"] == ship and "curl" in c["args"]["command"]]
@@ -1051,7 +1060,9 @@ def mutants() -> dict[str, dict[str, Any]]:
             "breaks": "without any policy the xwing's landing request gets no answer",
             "expect": [t["land-xwing"]],
             "message": "expected the answer 'Ship landed', saw the connect attempt to deathstar.",
-            "faults": _every_attempt(sc["land-xwing"], "xwing", TIMED_OUT, "times out")},
+            "faults": [*_every_attempt(sc["land-xwing"], "xwing", TIMED_OUT, "times out"),
+                       # no policy is in force: no attempt's flows show a policy drop
+                       _every_drop_lookup(sc["land-xwing"], [], "shows no drop (no policy is in force)")]},
         "starwars-no-policy-tiefighter-refused": {
             "breaks": "without any policy the tiefighter's landing request is refused",
             "expect": [t["land-tiefighter"]],
@@ -1141,8 +1152,13 @@ def mutants() -> dict[str, dict[str, Any]]:
         "starwars-tiefighter-blocked-under-rule1": {
             "breaks": "under the L3/L4 rule1 the tiefighter cannot land either",
             "expect": [t["l3l4-tiefighter"]],
-            "message": "expected the answer 'Ship landed', saw the connect attempt to deathstar.",
-            "faults": _every_attempt(sc["l3l4-tiefighter"], "tiefighter", TIMED_OUT, "times out under rule1")},
+            "message": f"(from port {_port(l3_curls[0])}) was dropped by policy (tiefighter -> "
+                       "deathstar-8c4c77fb7-nnzkt L3_L4 DROPPED POLICY_DENIED (TCP Flags: SYN)), and no attempt of ",
+            "message_also": ["attempt 1 of ", " was answered: the connect attempt to deathstar."],
+            "faults": [*_every_attempt(sc["l3l4-tiefighter"], "tiefighter", TIMED_OUT, "times out under rule1"),
+                       _every_drop_lookup(sc["l3l4-tiefighter"], drop_flows(
+                           ns_t, _port(l3_curls[0]), src="tiefighter"),
+                           "shows the first landing's SYNs DROPPED POLICY_DENIED")]},
         "starwars-rule1-endpoint-never-realised": {
             "breaks": "the deathstar endpoint on k8s-w2 never reaches the revision holding rule1",
             "expect": [t["l3l4-tiefighter"]],
