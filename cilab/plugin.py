@@ -359,21 +359,25 @@ def _check_writable(target: Path, what: str = "--record") -> None:
 
 def _check_api(kubeconfig: Path, context: str | None, api_config: pytest.Config) -> None:
     """An unusable or unreachable kubeconfig is bad input: one line, before any test."""
+    import tempfile
+
     from kubernetes import client
 
     from cilab.backends.kube import KubeAPI
-    try:
-        api = KubeAPI(kubeconfig, context, request_timeout=(3.0, 5.0))
-        api._wrap("a version check", lambda: client.VersionApi(api.api_client).get_code(
-            _request_timeout=(3.0, 5.0)))
-        nodes = api.k8s_list("v1", "Node")
-        api.close()
-    except LabError as exc:
-        raise _usage(lab_unavailable_line(api_config, exc)) from None
-    except Exception as exc:  # an answer that is not a Kubernetes version (not an API server?)
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise _usage(f"kubeconfig {kubeconfig}: its server's answer to GET /version is not a "
-                     f"Kubernetes version ({first[:160]})") from None
+    # its API discovery is cached in a folder of its own, gone with the check
+    with tempfile.TemporaryDirectory(prefix="cilab-api-check-") as scratch:
+        try:
+            api = KubeAPI(kubeconfig, context, request_timeout=(3.0, 5.0), cache_dir=scratch)
+            api._wrap("a version check", lambda: client.VersionApi(api.api_client).get_code(
+                _request_timeout=(3.0, 5.0)))
+            nodes = api.k8s_list("v1", "Node")
+            api.close()
+        except LabError as exc:
+            raise _usage(lab_unavailable_line(api_config, exc)) from None
+        except Exception as exc:  # an answer that is not a Kubernetes version (not an API server?)
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise _usage(f"kubeconfig {kubeconfig}: its server's answer to GET /version is not a "
+                         f"Kubernetes version ({first[:160]})") from None
     from cilab.roles import from_nodes
     try:  # the nodes by role (cilab.roles): a cluster without them is not the write-up's lab
         from_nodes(nodes, f"the cluster of {kubeconfig}")
@@ -505,7 +509,7 @@ def _restore_lab(config: pytest.Config, shared: Path) -> Lab:
     else:
         from cilab.backends.kube import KubeconfigBackend
         backend = KubeconfigBackend(opt.kubeconfig, opt.context, opt.ssh_config,
-                                    allow_helm_changes=opt.allow_helm_changes)
+                                    allow_helm_changes=opt.allow_helm_changes, cache_dir=shared)
     backend.allow_monitoring_example = bool(getattr(backend, "suite_built", True) or opt.allow_monitoring_example)
     return Lab(backend, clock=Clock())
 
@@ -587,7 +591,7 @@ def _build_lab(config: pytest.Config, shared: Path) -> Lab:
     else:
         from cilab.backends.kube import KubeconfigBackend
         backend = KubeconfigBackend(opt.kubeconfig, opt.context, opt.ssh_config,
-                                    allow_helm_changes=opt.allow_helm_changes)
+                                    allow_helm_changes=opt.allow_helm_changes, cache_dir=shared)
     backend.allow_monitoring_example = bool(getattr(backend, "suite_built", True) or opt.allow_monitoring_example)
     roles = _node_roles(config, backend)
     run_id = _run_id(shared)

@@ -420,8 +420,8 @@ class KubeconfigBackend(APIPrimitives):
 
     def __init__(self, kubeconfig: str | Path, context: str | None = None,
                  ssh_config: str | Path | None = None, helm: str | None = None,
-                 allow_helm_changes: bool = False) -> None:
-        self.api = KubeAPI(kubeconfig, context)
+                 allow_helm_changes: bool = False, cache_dir: str | Path | None = None) -> None:
+        self.api = KubeAPI(kubeconfig, context, cache_dir=cache_dir)
         self.allow_helm_changes = allow_helm_changes
         #: a cluster the suite did not build: checked as found, changed only with consent
         self.suite_built = False

@@ -19,10 +19,24 @@ PROBE = ROOT / "tests" / "selftest" / "data" / "roles_probe.py"
 
 def _pytest(tmp: Path, kubeconfig: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env["TMPDIR"] = str(_scratch(tmp))  # the run's API discovery cache must not outlive it there
     return subprocess.run([sys.executable, "-m", "pytest", "--lab", "kubeconfig", "--kubeconfig", str(kubeconfig),
                            "-q", "-s", "-p", "no:randomly", "-n", "0", "--basetemp", str(tmp / "bt"), *extra,
                            str(PROBE)],
                           cwd=ROOT, capture_output=True, text=True, timeout=180, env=env)
+
+
+def _scratch(tmp: Path) -> Path:
+    folder = tmp / "tmpdir"
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
+def _left_in_tmpdir(tmp: Path) -> list[str]:
+    """What a run left in its TMPDIR besides pytest's own basetemp: the kubernetes client's
+    API discovery cache used to stay there (`cilab-discovery-<server>-<worker>.json`), and a
+    later run against a server on the same address read it instead of asking."""
+    return sorted(p.name for p in _scratch(tmp).iterdir())
 
 
 def test_pods_are_placed_and_nodes_named_by_role(tmp_path: Path) -> None:
@@ -33,6 +47,7 @@ def test_pods_are_placed_and_nodes_named_by_role(tmp_path: Path) -> None:
         assert run.returncode == 0, out[-3000:]
         pod = api.get("v1", "Pod", "curl-pod", "cilab-roles-probe")
         assert pod is not None and pod["spec"]["nodeName"] == "cp-1", pod
+    assert _left_in_tmpdir(tmp_path) == [], _left_in_tmpdir(tmp_path)
     assert "PROBE placed curl-pod on cp-1" in out, out[-3000:]
     assert "PROBE roles: k8s-ctr is cp-1, k8s-w1 is node-a, k8s-w2 is node-b" in out, out[-3000:]
     assert (f"PROBE label: kubeconfig lab ({kubeconfig}): cp-1 (k8s-ctr), node-a (k8s-w1), node-b (k8s-w2)"
@@ -48,6 +63,7 @@ def _refused(tmp_path: Path, nodes: tuple[str, ...], control_plane: tuple[str, .
         left = half_created(outputs, api, pid_before)  # nothing half-created: no write to the API server
     assert run.returncode == 4, run.stdout[-2000:] + run.stderr[-2000:]
     assert "Traceback" not in run.stdout + run.stderr and not left, left
+    assert _left_in_tmpdir(tmp_path) == [], _left_in_tmpdir(tmp_path)
     lines = [line for line in run.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, run.stderr
     return lines[0], str(kubeconfig)
