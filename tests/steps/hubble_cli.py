@@ -647,8 +647,9 @@ def _flow_line(f: Flow) -> str:
             f"seen on {flows.node_of(f.node_name) or '?'}")
 
 
-@then("each of its packets is seen to-endpoint on the node of the pod it goes to, and first to-network on the "
-      "sender's node when the two pods run on different nodes")
+@then("its SYN and its SYN, ACK are seen to-endpoint on the node of the pod they go to, and first to-network on "
+      "the sender's node when the two pods run on different nodes; no packet of it is seen at either point "
+      "anywhere else")
 @asserts("trace-observation-points")
 def observation_points(lab: Lab, ctx: dict[str, Any]) -> None:
     """The opening packet of each direction (SYN, then SYN, ACK: always traced, whatever the
@@ -796,7 +797,8 @@ def ui_talks_to_relay(lab: Lab, ctx: dict[str, Any], port: int) -> None:
     _whole_filter(ctx)
 
 
-@then(parsers.parse("traffic to the API server on port {port:d} carries the reserved identity kube-apiserver"))
+@then(parsers.parse("traffic to the API server on port {port:d}, seen on a node that does not run it, carries the "
+                    "reserved identity kube-apiserver"))
 @outcome("there are flows to the API server's endpoints on the port seen from another node, and every one "
          "carries identity 7 (kube-apiserver)")
 def apiserver_identity(lab: Lab, ctx: dict[str, Any], port: int) -> None:
