@@ -106,7 +106,8 @@ Feature: The Hubble CLI on k8s-ctr: port-forward, status, observe and its filter
     default is observeroption.Default.MaxFlows, container.Capacity4095
     (pkg/hubble/cell/config.go and pkg/hubble/observer/observeroption/defaults.go), and the
     chart leaves hubble.eventBufferCapacity commented out, "Defaults to 4095"
-    (install/kubernetes/cilium/values.yaml).
+    (install/kubernetes/cilium/values.yaml). The suite, like the student, reads only the
+    sum: it checks 4095 times the number of nodes, not each node's own buffer.
     Current Flows is how many flows the buffers hold right now: the percentage after it is
     how full they are (11,282 of 12,285 is 91.84%), and Flows/s is how many flows Hubble has
     seen per second (35.22 here, 41.20 in the install notes of seed 1244-1245, where the
@@ -118,7 +119,7 @@ Feature: The Hubble CLI on k8s-ctr: port-forward, status, observe and its filter
     When I run "hubble status" on k8s-ctr
     Then the health check via localhost:4245 is Ok
     And it counts every node of the cluster as connected
-    And Max Flows is 4095 for each node of the cluster
+    And Max Flows is 4095 times the number of nodes of the cluster
     And Current Flows is at most Max Flows and the percentage is how full the buffers are
     And Flows/s is a rate of zero or more flows per second
 
@@ -162,8 +163,8 @@ Feature: The Hubble CLI on k8s-ctr: port-forward, status, observe and its filter
     other nodes remote-node (6), and the node serving the API kube-apiserver (7). The suite
     reads k8s-w1's agent (the student's `c1 ip list -n`), because on k8s-ctr the API
     server's node is the host itself. The seed's note also lists health (4), and this lab
-    turns endpoint health checking off (enable-endpoint-health-checking false), so no
-    address carries it. The seed prints kube-apiserver only by name (seed 1329) and health
+    turns endpoint health checking off (`cilium config view`, seed 771:
+    enable-endpoint-health-checking false), so no address carries it. The seed prints kube-apiserver only by name (seed 1329) and health
     (4) only in a note: that kube-apiserver is 7 and that 4 belongs to the agents' health
     endpoints is upstream's, the reserved identities of Cilium 1.17.6 (pkg/identity/numericidentity.go:
     ReservedIdentityHealth 4, "the local cilium-health endpoint"; ReservedIdentityKubeAPIServer
@@ -171,7 +172,7 @@ Feature: The Hubble CLI on k8s-ctr: port-forward, status, observe and its filter
     (The suite asks for `cilium-dbg ip list -o json` in that agent's container.)
     When I list the IP cache of the agent on k8s-w1
     Then its own address has identity 1, 0.0.0.0/0 identity 2, the other nodes identity 6 and the API server's node identity 7
-    And no address has identity 4 (health)
+    And no address has identity 4 (health), as cilium-config turns endpoint health checking off
 
   @flows @translation
   Scenario: Socket-LB translates a Service address inside the pod's connect()

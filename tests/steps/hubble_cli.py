@@ -192,7 +192,7 @@ def status_every_node(lab: Lab, ctx: dict[str, Any]) -> None:
     lab.eventually(check, what="every node connected, seen through the port-forward", budget="relay")
 
 
-@then(parsers.parse("Max Flows is {per_node:d} for each node of the cluster"))
+@then(parsers.parse("Max Flows is {per_node:d} times the number of nodes of the cluster"))
 @asserts("max-flows-per-node")
 def status_max_flows(lab: Lab, ctx: dict[str, Any], per_node: int) -> None:
     assert per_node == int(fact("max-flows-per-node")), (
@@ -889,9 +889,16 @@ def ip_cache_identities(ctx: dict[str, Any]) -> None:
     assert not wrong, f"cilium-dbg ip list on {node}: " + "; ".join(wrong)
 
 
-@then("no address has identity 4 (health)")
-@outcome("no entry of the agent's IP cache has identity 4")
-def no_health_identity(ctx: dict[str, Any]) -> None:
+@then("no address has identity 4 (health), as cilium-config turns endpoint health checking off")
+@asserts("endpoint-health-checking-off")
+def no_health_identity(lab: Lab, ctx: dict[str, Any]) -> None:
+    # seed 771: `enable-endpoint-health-checking                false` (cilium config view)
+    want = fact("endpoint-health-checking-off")
+    cfg = k8s.configmap_data(lab, KS, "cilium-config")
+    assert cfg is not None, f"ConfigMap {KS}/cilium-config does not exist"
+    seen = cfg.get("enable-endpoint-health-checking")
+    assert seen == want, (f"cilium-config: enable-endpoint-health-checking: expected {want!r} (no agent health "
+                          f"endpoint, so no identity 4), saw {'<absent>' if seen is None else repr(seen)}")
     health = [e.cidr for e in ctx["ipcache"] if e.identity == IDENTITY["health"]]
     assert not health, (f"cilium-dbg ip list on {ctx['ipcache_node']}: expected no health endpoint (identity 4) with "
                         f"endpoint health checking off, saw {', '.join(health)}")

@@ -33,7 +33,7 @@ from cilab.probes import hubble_cli as cli, starwars, traffic
 from cilab.transcript import call_key
 from tools.reference import starwars as sw
 from tools.reference.lab import *  # noqa: F401,F403
-from tools.reference.lab import beyond_hubble
+from tools.reference.lab import _cm_with, _replace, beyond_hubble
 
 SEED = "seed lines 1223-1365, 1679-1807"
 CTR = "k8s-ctr"
@@ -919,6 +919,15 @@ def mutants() -> dict[str, dict[str, Any]]:
             "expect": [t["identities"]],
             "message": "expected no health endpoint (identity 4) with endpoint health checking off, saw 172.20.1.53/32",
             "calls": [_over(next(c for c in shared_calls() if c["op"] == "pod_exec"), [cmd(ip_list(health=True))])]},
+        "hubble-cli-endpoint-health-checking-on": {
+            "breaks": "cilium-config has enable-endpoint-health-checking true (the lab's Helm values turn it off, "
+                      "seed 771); no health endpoint has an address yet",
+            "expect": [t["identities"]],
+            "message": "cilium-config: enable-endpoint-health-checking: expected 'false' (no agent health endpoint, "
+                       "so no identity 4), saw 'true'",
+            "calls": [_replace(hubble_calls(), "k8s_get", HUBBLE,
+                               [value(_cm_with(HUBBLE_CONFIG, **{"enable-endpoint-health-checking": "true"}))],
+                               api_version="v1", kind="ConfigMap", name="cilium-config", namespace=KS)]},
         "hubble-cli-ipcache-misses-w2": {
             "breaks": "k8s-w1's agent has no IP cache entry for k8s-w2's address (the other nodes are there)",
             "expect": [t["identities"]],
