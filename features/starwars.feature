@@ -25,7 +25,8 @@ Feature: The Star Wars demo: identities, an L3/L4 policy and an L7 policy
   own, so "default" becomes that namespace and the deathstar is asked for as
   deathstar.<namespace>.svc.cluster.local. Each scenario deploys the demo,
   waits until its pods are Ready, applies the policy it needs and waits until every Cilium
-  agent has realised that policy on every endpoint before sending any traffic; deleting
+  agent holds that policy and has realised it on every endpoint of the scenario's namespace
+  before sending any traffic; deleting
   the namespace at the end deletes the demo and the policy. A request the policy allows is
   asked again, from a new client port, while it gets no answer (on a real lab the ship's
   node may not have programmed the new deathstar Service yet); a request the policy must
