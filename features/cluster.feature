@@ -26,7 +26,8 @@ Feature: The cluster as built
     `kubectl get node -owide` shows STATUS Ready, VERSION v1.33.2, the INTERNAL-IP and
     CONTAINER-RUNTIME containerd://1.7.27. (The seed also shows the address as kubelet's
     --node-ip in /var/lib/kubelet/kubeadm-flags.env, seed 605-613; the suite reads the
-    Node object's InternalIP, not that file.) Addresses and versions are the ones the lab
+    Node object, where `kubectl get node -owide` reads these columns, not that file.)
+    Addresses and versions are the ones the lab
     pins (by default the documented lab's; docs/real-lab.md says how to change them).
     Then node "<node>" is Ready
     And node "<node>" has the InternalIP the lab assigns it (<address> by default)
