@@ -15,7 +15,7 @@ from cilab.lab import Lab
 from cilab.locks import resource_lock
 from cilab.parsers.hubble import Flow, parse_hubble_status
 from cilab.probes import flows, hubble, hubble_cli, k8s, observe_filter, starwars, traffic
-from cilab.probes.traffic import Response
+from cilab.probes.traffic import Response, parse_time
 from cilab.versions import load_versions
 
 KS = "kube-system"
@@ -577,8 +577,26 @@ def service_translated(lab: Lab, ctx: dict[str, Any], service: str, port: str, p
         assert good_post, (f"{what}: expected post-xlate-fwd TRANSLATED to a backend "
                            f"({', '.join(f'{ip}:{p}' for ip, p in sorted(backends)) or 'none ready'}), saw "
                            + ("; ".join(_sock(f) for f in post) or "no post-xlate-fwd flow of that socket"))
+        # "then": one connect() reports the pre-xlate-fwd event before the post-xlate-fwd one (the
+        # same node stamps both, in the order socket-LB emits them)
+        after = [f for f in good_post if _after_its_pre(f, good_pre)]
+        assert after, (f"{what}: expected post-xlate-fwd TRANSLATED after the pre-xlate-fwd TRACED of its socket, "
+                       "saw it stamped before: " + "; ".join(f"{_sock(f)} at {f.time}" for f in good_post)
+                       + " | " + "; ".join(f"{_sock(f)} at {f.time}" for f in good_pre))
     lab.eventually(check, what=f"{what} translated by socket-LB", budget="flows")
     _whole_filter(ctx)
+
+
+def _after_its_pre(post: Flow, pres: list[Flow]) -> bool:
+    """`post` is stamped no earlier than a pre-xlate-fwd event of its socket."""
+    t = parse_time(post.time)
+    if t is None:
+        return False
+    for pre in pres:
+        seen = parse_time(pre.time)
+        if seen is not None and seen <= t and (pre.socket_cookie == post.socket_cookie or pre.socket_cookie is None):
+            return True
+    return False
 
 
 @then("the deathstar pod's socket shows pre-xlate-rev TRACED for the xwing's address and port, where "
