@@ -26,7 +26,8 @@ Feature: The cluster as built
     `kubectl get node -owide` shows STATUS Ready, VERSION v1.33.2, the INTERNAL-IP and
     CONTAINER-RUNTIME containerd://1.7.27. (The seed also shows the address as kubelet's
     --node-ip in /var/lib/kubelet/kubeadm-flags.env, seed 605-613; the suite reads the
-    Node object's InternalIP, not that file.) Addresses and versions are the ones the lab
+    Node object, where `kubectl get node -owide` reads these columns, not that file.)
+    Addresses and versions are the ones the lab
     pins (by default the documented lab's; docs/real-lab.md says how to change them).
     Then node "<node>" is Ready
     And node "<node>" has the InternalIP the lab assigns it (<address> by default)
@@ -79,10 +80,12 @@ Feature: The cluster as built
     And every agent allocates pod IPv4 addresses from its node's Cilium pod CIDR
 
   @routing
-  Scenario: Pod traffic is routed natively between the nodes and masqueraded in eBPF
-    The nodes share one L2 segment, so pod packets travel unencapsulated and every node
-    installs routes to the other nodes' pod CIDRs; traffic leaving 172.20.0.0/16 is
-    masqueraded by eBPF instead of iptables.
+  Scenario: cilium-config asks for native routing between the nodes and eBPF masquerading
+    The nodes share one L2 segment, so pod packets can travel unencapsulated, each node
+    routing the other nodes' pod CIDRs itself, and traffic leaving 172.20.0.0/16 can be
+    masqueraded by eBPF instead of iptables. What the student reads, and the suite with
+    them, is the configuration that asks for this (seed 760-773); neither reads the nodes'
+    routes nor follows a packet here:
       cilium config view
     When I read the ConfigMap "cilium-config" in "kube-system"
     Then it has these entries:
@@ -145,10 +148,11 @@ Feature: The cluster as built
   @iptables
   Scenario Outline: Cilium's chains are in the <table> table of every node
     Cilium keeps a few iptables chains of its own (for the L7 proxy and DNS proxy marks and
-    for traffic eBPF hands back to the stack), each fed by a "cilium-feeder" rule in a
-    built-in chain:
+    for traffic eBPF hands back to the stack), each fed by a rule of a built-in chain that
+    the agent marks with a comment, "cilium-feeder:" and the chain's name (seed 660-703):
       iptables -t <table> -S
-    Then on every node the <table> table has the chains <chains>, each fed from a built-in chain
+      -A PREROUTING -m comment --comment "cilium-feeder: CILIUM_PRE_nat" -j CILIUM_PRE_nat
+    Then on every node the <table> table has the chains <chains>, each fed by a cilium-feeder rule of a built-in chain
 
     Examples:
       | table  | chains                                             |

@@ -46,9 +46,11 @@ Feature: Flows are exported to a file on every node
     Then on every node the export directory holds events.log of at most 10 MB and at most 5 rotated backups
 
   Scenario Outline: The <side>'s node writes the request's flows to its export file
-    curl-pod runs on k8s-ctr and whoami answers from a webpod on a worker, so a request
-    crosses two nodes, and both agents export what they saw of it (the suite reads the
-    file in the agent pod of the node in question, not the one ds/cilium happens to pick):
+    curl-pod runs on k8s-ctr and whoami answers from a webpod on a worker (kubeadm's control
+    plane taint keeps webpod off k8s-ctr), so a request crosses two nodes, and both agents
+    export what they saw of it. Each row reads the file in the agent pod of its side's node,
+    the node the suite finds that pod on, not the one ds/cilium happens to pick; that the
+    two nodes differ is the lab's placement, not a check of this scenario:
       kubectl exec curl-pod -- curl -s webpod | grep Hostname
       kubectl -n kube-system exec ds/cilium -- tail -f /var/run/cilium/hubble/events.log
     Given curl-pod and webpod are running in the scenario's namespace

@@ -34,8 +34,8 @@ Feature: L7 visibility through Envoy
     And webpod and curl-pod are running in my namespace
 
   Scenario: Both webpod replicas answer curl-pod
-    The Service spreads requests over the two replicas, one per worker node; whoami's
-    first line names the pod that answered. The seed loops on
+    The Service spreads requests over the two replicas, one on each worker in the lab;
+    whoami's first line names the pod that answered. The seed loops on
       kubectl exec -it curl-pod -- sh -c 'while true; do curl -s webpod | grep Hostname; sleep 1; done'
     and sees both webpod-697b545f57-b2xst and webpod-697b545f57-ntmqj answer.
     The seed's Deployment asks for pod anti-affinity against `app=sample-app` (seed 2421-2430),

@@ -62,6 +62,8 @@ Feature: Prometheus and Grafana collect Cilium and Hubble metrics
     Status > Targets in the Prometheus UI: the agents and the operator are found through
     their pod annotations, Hubble through the hubble-metrics Service. The operator runs
     one replica, so it is scraped on one node only (seed: ss -tnlp | grep -E '9962|9963|9965').
+    The suite reads the active targets (`/api/v1/targets`): their address, port and health,
+    not how Prometheus discovered them.
     Then Prometheus has an active target on port <port> <where>
 
     Examples:

@@ -25,7 +25,8 @@ Feature: The Star Wars demo: identities, an L3/L4 policy and an L7 policy
   own, so "default" becomes that namespace and the deathstar is asked for as
   deathstar.<namespace>.svc.cluster.local. Each scenario deploys the demo,
   waits until its pods are Ready, applies the policy it needs and waits until every Cilium
-  agent has realised that policy on every endpoint before sending any traffic; deleting
+  agent holds that policy and has realised it on every endpoint of the scenario's namespace
+  before sending any traffic; deleting
   the namespace at the end deletes the demo and the policy. A request the policy allows is
   asked again, from a new client port, while it gets no answer (on a real lab the ship's
   node may not have programmed the new deathstar Service yet); a request the policy must
@@ -113,7 +114,9 @@ Feature: The Star Wars demo: identities, an L3/L4 policy and an L7 policy
   Scenario: The L3/L4 rule1 is accepted and enforced on the deathstar endpoints only
     `kubectl get cnp` shows rule1 VALID True (seed 1862-1915); in `cilium-dbg endpoint list`
     on the workers the two deathstar endpoints show POLICY (ingress) ENFORCEMENT Enabled and
-    every other endpoint Disabled (seed 1955-2004).
+    every other endpoint Disabled (seed 1955-2004). The suite reads the same list in every
+    agent and checks the demo's own four endpoints (other scenarios may have a policy in
+    force in their namespaces while this one runs).
     Given the L3/L4 policy rule1 is in force
     Then the policy "rule1" reports Valid
     And the deathstar endpoints enforce ingress policy and no egress policy
@@ -154,8 +157,10 @@ Feature: The Star Wars demo: identities, an L3/L4 policy and an L7 policy
   Scenario: Hubble sees the exhaust-port PUT at L3/L4 only, until rule1 gains its HTTP rule
     Under the L3/L4 rule1 Hubble has nothing above TCP to show: the PUT that blows up the
     deathstar appears only as TCP flows between the tiefighter and a deathstar pod
-    (seed 2016-2041, `hubble observe -f --protocol tcp --from-identity $DEATHSTARID`),
-    and no flow names its method or URL ("L3/L4: only IP:80 connections", seed 2897-2903).
+    (seed 2016-2041, `hubble observe -f --protocol tcp --from-identity $DEATHSTARID`: packet
+    flows with their TCP flags, and the socket's pre-xlate-rev TRACED events), and no flow
+    names its method or URL ("L3/L4: only IP:80 connections", seed 2897-2903). The suite
+    waits for the request's L3/L4 flows and then finds no L7 flow among its flows.
     Once rule1 has its HTTP rule the same request goes through Envoy and Hubble shows it as
     an http-request with its method, its URL and the proxy's verdict:
       hubble observe -f --protocol tcp --from-identity $DEATHSTARID
@@ -168,7 +173,7 @@ Feature: The Star Wars demo: identities, an L3/L4 policy and an L7 policy
     Given the L3/L4 policy rule1 is in force
     When the tiefighter sends PUT /v1/exhaust-port
     Then the deathstar answers "Panic: deathstar exploded"
-    And Hubble shows that request only as L3/L4 TCP flows, none of them an http-request
+    And Hubble shows that request in L3/L4 TCP flows and in no L7 flow such as an http-request
     When rule1 is updated to the L7 policy
     And the tiefighter sends PUT /v1/exhaust-port
     Then Hubble shows that request as an http-request PUT of its URL, DROPPED

@@ -34,6 +34,16 @@ class Rule:
     target: str | None
     text: str
 
+    @property
+    def comment(self) -> str | None:
+        """The text of the rule's ``-m comment --comment "..."`` match (None without one)."""
+        words = _split(self.text)
+        if "--comment" in words:
+            i = words.index("--comment")
+            if i + 1 < len(words):
+                return words[i + 1]
+        return None
+
 
 @dataclass
 class Table:

@@ -309,10 +309,15 @@ def cluster_deployment_replicas(lab: Lab, name: str, namespace: str, ready: int,
 # --- iptables ----------------------------------------------------------------------------------
 
 
-@then(parsers.parse("on every node the {table} table has the chains {chains}, each fed from a built-in chain"))
-@outcome("on every node iptables-save's table has each named chain, and a rule of a built-in chain jumps to it")
+@then(parsers.parse("on every node the {table} table has the chains {chains}, each fed by a cilium-feeder rule "
+                    "of a built-in chain"))
+@asserts("cilium-feeder-rules")
 def cluster_cilium_chains(lab: Lab, table: str, chains: str) -> None:
+    """seed 666-668, 692-693: `-A PREROUTING -m comment --comment "cilium-feeder: CILIUM_PRE_nat" -j
+    CILIUM_PRE_nat` -- each chain of Cilium's is jumped to from a built-in chain by a rule the agent
+    marks with the comment `cilium-feeder: <chain>` (a hand-written jump is not Cilium's feeder)."""
     wanted = [c.strip() for c in chains.split(",") if c.strip()]
+    mark = fact("cilium-feeder-rules")   # `cilium-feeder:`, then the chain's name
 
     def check() -> None:
         wrong = []
@@ -324,12 +329,16 @@ def cluster_cilium_chains(lab: Lab, table: str, chains: str) -> None:
                 continue
             present = sorted(c for c in t.chains if c.startswith("CILIUM_"))
             for chain in wanted:
+                fed = t.fed_from_builtin(chain)
                 if chain not in t.chains:
                     wrong.append(f"{node} {table}: {chain} missing (CILIUM_* chains there: "
                                  f"{', '.join(present) or 'none'})")
-                elif not t.fed_from_builtin(chain):
+                elif not fed:
                     wrong.append(f"{node} {table}: {chain} is not fed from a built-in chain "
                                  f"(no rule in {'/'.join(sorted(BUILTIN_CHAINS & set(t.chains)))} "
                                  f"jumps to it)")
+                elif not any(r.comment == f"{mark} {chain}" for r in fed):
+                    wrong.append(f"{node} {table}: {chain} is fed from {'/'.join(sorted({r.chain for r in fed}))}, "
+                                 f"but by no rule commented \"{mark} {chain}\" (saw: {' | '.join(r.text for r in fed)})")
         assert not wrong, "; ".join(wrong)
     lab.eventually(check, what=f"Cilium's {table} chains on every node")

@@ -15,7 +15,7 @@ from cilab.lab import Lab
 from cilab.locks import resource_lock
 from cilab.parsers.hubble import Flow, parse_hubble_status
 from cilab.probes import flows, hubble, hubble_cli, k8s, observe_filter, starwars, traffic
-from cilab.probes.traffic import Response
+from cilab.probes.traffic import Response, parse_time
 from cilab.versions import load_versions
 
 KS = "kube-system"
@@ -192,7 +192,7 @@ def status_every_node(lab: Lab, ctx: dict[str, Any]) -> None:
     lab.eventually(check, what="every node connected, seen through the port-forward", budget="relay")
 
 
-@then(parsers.parse("Max Flows is {per_node:d} for each node of the cluster"))
+@then(parsers.parse("Max Flows is {per_node:d} times the number of nodes of the cluster"))
 @asserts("max-flows-per-node")
 def status_max_flows(lab: Lab, ctx: dict[str, Any], per_node: int) -> None:
     assert per_node == int(fact("max-flows-per-node")), (
@@ -577,8 +577,26 @@ def service_translated(lab: Lab, ctx: dict[str, Any], service: str, port: str, p
         assert good_post, (f"{what}: expected post-xlate-fwd TRANSLATED to a backend "
                            f"({', '.join(f'{ip}:{p}' for ip, p in sorted(backends)) or 'none ready'}), saw "
                            + ("; ".join(_sock(f) for f in post) or "no post-xlate-fwd flow of that socket"))
+        # "then": one connect() reports the pre-xlate-fwd event before the post-xlate-fwd one (the
+        # same node stamps both, in the order socket-LB emits them)
+        after = [f for f in good_post if _after_its_pre(f, good_pre)]
+        assert after, (f"{what}: expected post-xlate-fwd TRANSLATED after the pre-xlate-fwd TRACED of its socket, "
+                       "saw it stamped before: " + "; ".join(f"{_sock(f)} at {f.time}" for f in good_post)
+                       + " | " + "; ".join(f"{_sock(f)} at {f.time}" for f in good_pre))
     lab.eventually(check, what=f"{what} translated by socket-LB", budget="flows")
     _whole_filter(ctx)
+
+
+def _after_its_pre(post: Flow, pres: list[Flow]) -> bool:
+    """`post` is stamped no earlier than a pre-xlate-fwd event of its socket."""
+    t = parse_time(post.time)
+    if t is None:
+        return False
+    for pre in pres:
+        seen = parse_time(pre.time)
+        if seen is not None and seen <= t and (pre.socket_cookie == post.socket_cookie or pre.socket_cookie is None):
+            return True
+    return False
 
 
 @then("the deathstar pod's socket shows pre-xlate-rev TRACED for the xwing's address and port, where "
@@ -647,8 +665,9 @@ def _flow_line(f: Flow) -> str:
             f"seen on {flows.node_of(f.node_name) or '?'}")
 
 
-@then("each of its packets is seen to-endpoint on the node of the pod it goes to, and first to-network on the "
-      "sender's node when the two pods run on different nodes")
+@then("its SYN and its SYN, ACK are seen to-endpoint on the node of the pod they go to, and first to-network on "
+      "the sender's node when the two pods run on different nodes; no packet of it is seen at either point "
+      "anywhere else")
 @asserts("trace-observation-points")
 def observation_points(lab: Lab, ctx: dict[str, Any]) -> None:
     """The opening packet of each direction (SYN, then SYN, ACK: always traced, whatever the
@@ -796,7 +815,8 @@ def ui_talks_to_relay(lab: Lab, ctx: dict[str, Any], port: int) -> None:
     _whole_filter(ctx)
 
 
-@then(parsers.parse("traffic to the API server on port {port:d} carries the reserved identity kube-apiserver"))
+@then(parsers.parse("traffic to the API server on port {port:d}, seen on a node that does not run it, carries the "
+                    "reserved identity kube-apiserver"))
 @outcome("there are flows to the API server's endpoints on the port seen from another node, and every one "
          "carries identity 7 (kube-apiserver)")
 def apiserver_identity(lab: Lab, ctx: dict[str, Any], port: int) -> None:
@@ -887,9 +907,16 @@ def ip_cache_identities(ctx: dict[str, Any]) -> None:
     assert not wrong, f"cilium-dbg ip list on {node}: " + "; ".join(wrong)
 
 
-@then("no address has identity 4 (health)")
-@outcome("no entry of the agent's IP cache has identity 4")
-def no_health_identity(ctx: dict[str, Any]) -> None:
+@then("no address has identity 4 (health), as cilium-config turns endpoint health checking off")
+@asserts("endpoint-health-checking-off")
+def no_health_identity(lab: Lab, ctx: dict[str, Any]) -> None:
+    # seed 771: `enable-endpoint-health-checking                false` (cilium config view)
+    want = fact("endpoint-health-checking-off")
+    cfg = k8s.configmap_data(lab, KS, "cilium-config")
+    assert cfg is not None, f"ConfigMap {KS}/cilium-config does not exist"
+    seen = cfg.get("enable-endpoint-health-checking")
+    assert seen == want, (f"cilium-config: enable-endpoint-health-checking: expected {want!r} (no agent health "
+                          f"endpoint, so no identity 4), saw {'<absent>' if seen is None else repr(seen)}")
     health = [e.cidr for e in ctx["ipcache"] if e.identity == IDENTITY["health"]]
     assert not health, (f"cilium-dbg ip list on {ctx['ipcache_node']}: expected no health endpoint (identity 4) with "
                         f"endpoint health checking off, saw {', '.join(health)}")

@@ -467,7 +467,7 @@ def http_exchange_forwarded(lab: Lab, ctx: dict[str, Any]) -> None:
                       f"{req.method} from port {req.local_port}", "--protocol", "http")
 
 
-@then("Hubble shows that request only as L3/L4 TCP flows, none of them an http-request")
+@then("Hubble shows that request in L3/L4 TCP flows and in no L7 flow such as an http-request")
 @asserts("exhaust-port-l3l4-only")
 def only_l3l4_flows(lab: Lab, ctx: dict[str, Any]) -> None:
     """`--protocol tcp` lets through every flow with a TCP layer, L7 flows of Envoy included
@@ -477,7 +477,7 @@ def only_l3l4_flows(lab: Lab, ctx: dict[str, Any]) -> None:
     sent = ctx["response"]
     req = sent.request
 
-    l3l4 = fact("exhaust-port-l3l4-only")   # the flow type of every flow the seed shows
+    l3l4 = fact("exhaust-port-l3l4-only")   # the flow type of the seed's packet lines (TCP Flags)
 
     def want(found: list[Flow]) -> bool:
         return any(f.type == l3l4 for f in found)

@@ -53,9 +53,11 @@ def test_save_form_tables_chains_and_feeders() -> None:
     mangle = tables["mangle"]
     assert mangle.chains["CILIUM_PRE_mangle"] == "-" and mangle.chains["PREROUTING"] == "ACCEPT"
     assert [r.chain for r in mangle.fed_from_builtin("CILIUM_PRE_mangle")] == ["PREROUTING"]
+    assert [r.comment for r in mangle.fed_from_builtin("CILIUM_PRE_mangle")] == ["cilium-feeder: CILIUM_PRE_mangle"]
     assert mangle.fed_from_builtin("CILIUM_POST_mangle") == []          # declared, never jumped to
     assert mangle.rules[1].target == "TPROXY"
     assert tables["filter"].jumps_to("KUBE-FIREWALL")[0].chain == "INPUT"
+    assert tables["filter"].jumps_to("KUBE-FIREWALL")[0].comment is None
 
 
 def test_dash_s_form_goes_to_the_default_table() -> None:

@@ -33,7 +33,7 @@ from cilab.probes import hubble_cli as cli, starwars, traffic
 from cilab.transcript import call_key
 from tools.reference import starwars as sw
 from tools.reference.lab import *  # noqa: F401,F403
-from tools.reference.lab import beyond_hubble
+from tools.reference.lab import _cm_with, _replace, beyond_hubble
 
 SEED = "seed lines 1223-1365, 1679-1807"
 CTR = "k8s-ctr"
@@ -594,8 +594,10 @@ def hidden_of(text: str) -> Callable[[CliScenario, dict[str, Any]], bool]:
     return lambda s, f: any(p(s, f) for p in parts)
 
 
-def translation_scenario(*, post_to: str | None = None, reverse: bool = True) -> CliScenario:
-    """`reverse=False`: the mutant lab whose socket-LB reports no reverse (pre-xlate-rev) events."""
+def translation_scenario(*, post_to: str | None = None, reverse: bool = True,
+                         post_before_pre: bool = False) -> CliScenario:
+    """`reverse=False`: the mutant lab whose socket-LB reports no reverse (pre-xlate-rev) events;
+    `post_before_pre`: the one whose deathstar post-xlate-fwd is stamped before its pre-xlate-fwd."""
     s = begin("translation", SCENARIOS["translation"])
     req = s.request("xwing", *starwars.LANDING, sw.LANDED, landed_seed("xwing"))
     s.requests["xwing"] = req
@@ -605,6 +607,13 @@ def translation_scenario(*, post_to: str | None = None, reverse: bool = True) ->
         s.traffic.flows = [f for f in s.traffic.flows if not (f.get("sock_xlate_point", "").startswith(
             "SOCK_XLATE_POINT_POST") and f["destination"].get("namespace") == KS)]
         s.traffic.sock("xwing", DNS_IP, 53, "UDP", post_to, _reserved(2), "5555")
+    if post_before_pre:  # the mutant: the two events of the deathstar connect() in the wrong order
+        pre = next(f for f in s.traffic.flows if f.get("sock_xlate_point") == "SOCK_XLATE_POINT_PRE_DIRECTION_FWD"
+                   and "TCP" in f["l4"])
+        post = next(f for f in s.traffic.flows if f.get("sock_xlate_point") == "SOCK_XLATE_POINT_POST_DIRECTION_FWD"
+                    and f.get("socket_cookie") == pre["socket_cookie"])
+        head, frac = pre["time"].rstrip("Z").split(".")
+        post["time"] = f"{head}.{int(frac) - 1_000_000:09d}Z"   # one millisecond before its pre-xlate-fwd
     args = resolve(s.ns, "--from-identity {xwing identity}")
     s.identities()
     s.observe(args, [cmd(s.traffic.lines(keep(args)))],
@@ -919,6 +928,15 @@ def mutants() -> dict[str, dict[str, Any]]:
             "expect": [t["identities"]],
             "message": "expected no health endpoint (identity 4) with endpoint health checking off, saw 172.20.1.53/32",
             "calls": [_over(next(c for c in shared_calls() if c["op"] == "pod_exec"), [cmd(ip_list(health=True))])]},
+        "hubble-cli-endpoint-health-checking-on": {
+            "breaks": "cilium-config has enable-endpoint-health-checking true (the lab's Helm values turn it off, "
+                      "seed 771); no health endpoint has an address yet",
+            "expect": [t["identities"]],
+            "message": "cilium-config: enable-endpoint-health-checking: expected 'false' (no agent health endpoint, "
+                       "so no identity 4), saw 'true'",
+            "calls": [_replace(hubble_calls(), "k8s_get", HUBBLE,
+                               [value(_cm_with(HUBBLE_CONFIG, **{"enable-endpoint-health-checking": "true"}))],
+                               api_version="v1", kind="ConfigMap", name="cilium-config", namespace=KS)]},
         "hubble-cli-ipcache-misses-w2": {
             "breaks": "k8s-w1's agent has no IP cache entry for k8s-w2's address (the other nodes are there)",
             "expect": [t["identities"]],
@@ -932,6 +950,12 @@ def mutants() -> dict[str, dict[str, Any]]:
         "expect": [t["translation"]],
         "message": ("expected post-xlate-fwd TRANSLATED to a backend (172.20.0.107:53, 172.20.0.107:9153, "
                     "172.20.0.51:53, 172.20.0.51:9153), saw xwing <> 10.96.0.11:53"),
+        "calls": [_mutated(_observe_of(tr, resolve(tr.ns, "--from-identity {xwing identity}")))]}
+    tr = translation_scenario(post_before_pre=True)
+    out["hubble-cli-deathstar-post-xlate-before-pre"] = {
+        "breaks": "socket-LB reports the deathstar connect()'s post-xlate-fwd TRANSLATED before its pre-xlate-fwd TRACED",
+        "expect": [t["translation"]],
+        "message": "expected post-xlate-fwd TRANSLATED after the pre-xlate-fwd TRACED of its socket, saw it stamped before",
         "calls": [_mutated(_observe_of(tr, resolve(tr.ns, "--from-identity {xwing identity}")))]}
     fl = tcp_flags_scenario(skip=("SYN, ACK",))
     out["hubble-cli-no-syn-ack"] = {
