@@ -162,6 +162,24 @@ def _hand_workers_joined(config: pytest.Config, fixed: list[str], env_addopts: s
         os.environ["PYTEST_ADDOPTS"] = fixed_env
 
 
+#: options whose value is a path (`dest` names), ours and the report's `--alluredir`
+PATH_OPTIONS = ("transcript", "record", "kubeconfig", "ssh_config", "vagrant_dir", "provisioning_logs",
+                "call_log", "allure_report_dir")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """`--record=~/runs/first`: a shell expands `~` only at the start of a word, so after `=`
+    (bash, and zsh by default) the option gets a literal `~`, and a folder named `~` was
+    made in the checkout (the recording, `--alluredir`'s results, `--call-log`).  Every path
+    option means the same in both forms: a leading `~` is the home folder.  Runs in every
+    process (xdist workers parse the command line again), before any plugin's configure."""
+    for dest in PATH_OPTIONS:
+        value = getattr(config.option, dest, None)
+        if isinstance(value, str) and value.startswith("~"):
+            setattr(config.option, dest, os.path.expanduser(value))
+
+
 def join_option_values(args: list[str], parser: pytest.Parser) -> list[str]:
     """`--opt VALUE` -> `--opt=VALUE` for every long option that takes one value; the words
     after `--` and everything else stay as they are."""

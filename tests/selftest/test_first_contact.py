@@ -114,6 +114,30 @@ def test_a_new_folder_outside_the_project_works_with_workers(tmp_path: Path) -> 
         assert len(list(results.glob("*-result.json"))) == 8, f"{how}: {sorted(p.name for p in results.iterdir())}"
 
 
+def test_a_tilde_after_the_equals_sign_is_the_home_folder(tmp_path: Path) -> None:
+    """`--transcript=~/runs/first`: neither bash nor zsh expands `~` after `=` in an option,
+    so the suite got a literal `~`: the replay said "no such file or folder" for a folder that
+    is there, and `--alluredir=~/x`, `--call-log=~/x` (and a recording) went into a folder
+    named `~` made in the checkout.  With workers, each path option's `~` is the home folder."""
+    home = tmp_path / "home"
+    shutil.copytree(ROOT / "fixtures" / "transcripts" / "reference", home / "runs" / "first")
+    stray = ROOT / "~"
+    assert not stray.exists(), f"{stray} is there before the test: remove it"
+    try:
+        rc, out = run(tmp_path, "--lab", "replay", "-n", "2", "-q", "-m", "ports", "--transcript=~/runs/first",
+                      "--alluredir=~/results", "--call-log=~/calls.log", env={"HOME": str(home)})
+        assert not stray.exists(), f"a folder named ~ was made in the checkout: {sorted(stray.rglob('*'))[:5]}"
+    finally:
+        shutil.rmtree(stray, ignore_errors=True)
+    assert rc == 0 and re.search(r"^4 passed", out, re.M), out[-3000:]
+    assert len(list((home / "results").glob("*-result.json"))) == 4, out[-3000:]
+    assert sorted(p.name for p in home.glob("calls.log.*")) == ["calls.log.gw0", "calls.log.gw1"], out[-3000:]
+    rc, out = run(tmp_path, "--lab", "vagrant", "--collect-only", "--record=~/runs/second",
+                  "--vagrant-dir=~/cilium-lab", env={"HOME": str(home)})
+    assert rc == 0, out[-3000:]
+    assert f"cilium lab: vagrant in {home / 'cilium-lab'} (recording to {home / 'runs' / 'second'})" in out, out[-3000:]
+
+
 # --- point 2: dry runs look at no lab ----------------------------------------------------
 
 DRY_RUNS = [["--help"], ["--version"], ["--collect-only", "-q"], ["--markers"], ["--fixtures"],
