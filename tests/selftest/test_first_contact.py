@@ -138,6 +138,23 @@ def test_a_tilde_after_the_equals_sign_is_the_home_folder(tmp_path: Path) -> Non
     assert f"cilium lab: vagrant in {home / 'cilium-lab'} (recording to {home / 'runs' / 'second'})" in out, out[-3000:]
 
 
+def test_a_clone_holds_no_link_to_this_machine() -> None:
+    """A fresh clone got `node_modules`, a symbolic link committed by a merge, pointing at the
+    developer's own checkout (and there at itself: a loop): `scripts/suite` then found no
+    `node_modules/.bin/allure` through it.  The repository tracks no link that leads out of it."""
+    if not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    listed = subprocess.run(["git", "-C", str(ROOT), "ls-files", "-s"], capture_output=True, text=True, check=True)
+    links = {line.split("\t", 1)[1]: line.split()[1] for line in listed.stdout.splitlines()
+             if line.startswith("120000 ")}
+    targets = {link: subprocess.run(["git", "-C", str(ROOT), "cat-file", "blob", blob], capture_output=True,
+                                    text=True, check=True).stdout for link, blob in links.items()}
+    outside = [f"{link} -> {target}" for link, target in targets.items()
+               if not os.path.normpath(ROOT / link / ".." / target).startswith(str(ROOT) + os.sep)]
+    assert not outside, f"tracked links leading out of the repository: {outside}"
+    assert "node_modules" not in links, links
+
+
 # --- point 2: dry runs look at no lab ----------------------------------------------------
 
 DRY_RUNS = [["--help"], ["--version"], ["--collect-only", "-q"], ["--markers"], ["--fixtures"],
