@@ -164,3 +164,30 @@ def test_bad_input_is_one_line_and_nonzero(case: str, tmp_path: Path) -> None:
                 if line.split()[0] in ("up", "provision", "destroy")]
     assert not changing, f"{case}: ran vagrant {changing}"
     assert not (inputs / "rec").exists()
+
+
+def test_scripts_suite_refusing_its_input_builds_no_report(tmp_path: Path) -> None:
+    """`scripts/suite --transcript <a file that is not there>`: pytest refuses in one line,
+    and the script used to go on building an HTML report of nothing (about 20 s), print
+    "HTML report: ..." and leave that in place of the last real report.  It stops with
+    pytest's exit status; the last report stays."""
+    checkout = tmp_path / "checkout"  # a checkout of links to this one, with reports/ of its own
+    checkout.mkdir()
+    for entry in ROOT.iterdir():
+        if entry.name not in ("reports", ".git", ".pytest_cache"):
+            (checkout / entry.name).symlink_to(entry)
+    last = checkout / "reports" / "html" / "index.html"
+    last.parent.mkdir(parents=True)
+    last.write_text("the last report\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "CILAB_"))}
+    started = time.monotonic()
+    proc = subprocess.run([str(checkout / "scripts" / "suite"), f"--transcript={tmp_path}/absent.yaml"],
+                          cwd=checkout, capture_output=True, text=True, timeout=300, env=env)
+    took = time.monotonic() - started
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 4, out
+    assert _one_line(out) == f"ERROR: transcript {tmp_path}/absent.yaml: no such file or folder", out
+    assert "HTML report" not in out and "no tests ran" not in out, out
+    assert last.read_text() == "the last report\n", sorted(p.name for p in last.parent.iterdir())
+    assert not (checkout / "reports" / "allure-results").exists(), out
+    assert took < 30, f"took {took:.1f}s"
