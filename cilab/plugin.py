@@ -25,7 +25,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from cilab.errors import ConfigError, LabError, LabUnavailable
+from cilab.errors import ConfigError, LabError, LabUnavailable, shell_word
 from cilab.lab import Lab
 from cilab.retry import Clock, ScaledClock, VirtualClock
 
@@ -324,8 +324,8 @@ def _check_started_from_the_project(config: pytest.Config) -> None:
     if [Path(a) for a in config.args] != [config.invocation_params.dir]:
         return  # test files named on the command line: run them where they are
     raise _usage(f"pytest was started in {config.invocation_params.dir}, where none of the suite's scenarios are: "
-                 f"run it from the suite's folder (`cd {REPO_ROOT}`), or name them "
-                 f"(`pytest {REPO_ROOT / 'tests' / 'scenarios'} ...`)")
+                 f"run it from the suite's folder (`cd {shell_word(REPO_ROOT)}`), or name them "
+                 f"(`pytest {shell_word(REPO_ROOT / 'tests' / 'scenarios')} ...`)")
 
 
 DRY_RUN_OPTIONS = ("help", "version", "collectonly", "markers", "showfixtures",
@@ -407,15 +407,15 @@ def lab_unavailable_line(config: pytest.Config, exc: BaseException) -> str:
     opt = config.option
     if opt.lab == "vagrant":
         root = vagrant_dir(config)
-        where = f"`cd {root} && vagrant status`"
+        where = f"`cd {shell_word(root)} && vagrant status`"
     if isinstance(exc, SSHUnreachable):
         if opt.lab == "vagrant":
             if exc.auth:
                 return (f"{exc.node} refused the SSH login of {exc.user} at {exc.address} ({exc.reason}); "
-                        f"the key `vagrant ssh-config` names is not accepted: try `cd {root} && vagrant ssh {exc.node}`")
+                        f"the key `vagrant ssh-config` names is not accepted: try `cd {shell_word(root)} && vagrant ssh {exc.node}`")
             return (f"{exc.node} does not answer on SSH at {exc.address} ({exc.reason}): the lab's machines "
                     f"are stopped or gone; try {where}")
-        how = f"`ssh -F {opt.ssh_config} {exc.node}`" if opt.ssh_config else f"`ssh {exc.user}@{exc.node}`"
+        how = f"`ssh -F {shell_word(opt.ssh_config)} {exc.node}`" if opt.ssh_config else f"`ssh {exc.user}@{exc.node}`"
         if exc.auth:
             return f"{exc.node} refused the SSH login of {exc.user} at {exc.address} ({exc.reason}); try {how}"
         return f"{exc.node} does not answer on SSH at {exc.address} ({exc.reason}); try {how}"
@@ -425,7 +425,7 @@ def lab_unavailable_line(config: pytest.Config, exc: BaseException) -> str:
                     f"its kube-apiserver up? try {where}, then `vagrant ssh k8s-ctr -c 'kubectl get nodes'` there")
         kubeconfig = opt.kubeconfig or "~/.kube/config"
         return (f"the API server {exc.server} does not answer ({exc.reason}); "
-                f"try `kubectl --kubeconfig {kubeconfig} get nodes`")
+                f"try `kubectl --kubeconfig {shell_word(kubeconfig)} get nodes`")
     lines = str(exc).strip().splitlines()
     return lines[0] if lines else type(exc).__name__
 

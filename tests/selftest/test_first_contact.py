@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -304,3 +305,37 @@ def test_started_in_another_folder_is_one_line_naming_the_suites_folder(tmp_path
     no_traceback(out)
     rc, out = run(tmp_path, "--lab", "replay", "-q", "-m", "ports", str(ROOT / "tests" / "scenarios"), cwd=lab)
     assert rc == 0 and " passed" in out, out[-2000:]
+
+
+def _typed(line: str, after: str) -> str:
+    """The command a one-line message tells the student to type: in backticks after `after`."""
+    found = re.search(re.escape(after) + r"[^`]*`([^`]+)`", line)
+    assert found, line
+    return found[1]
+
+
+def test_commands_in_messages_survive_a_space_in_a_path(tmp_path: Path) -> None:
+    """A checkout or a lab in a folder whose name has a space (`~/My Labs/...`, common on a
+    Mac): the command a message names must run when pasted into a shell.  `cd /x/My Labs/suite`
+    said "too many arguments"; such paths are quoted."""
+    suite = tmp_path / "my suite"  # the plugin's own folder is the suite's folder it names
+    shutil.copytree(ROOT / "cilab", suite / "cilab", ignore=shutil.ignore_patterns("__pycache__"))
+    (suite / "tests" / "scenarios").mkdir(parents=True)
+    lab = tmp_path / "home" / "cilium lab"
+    lab.mkdir(parents=True)
+    shutil.copy(WRITEUP_LAB / "Vagrantfile", lab / "Vagrantfile")
+    rc, out = run(tmp_path, "--lab", "replay", "-q", cwd=lab, env={"PYTHONPATH": str(suite)})
+    errors = [line for line in out.splitlines() if line.startswith("ERROR")]
+    assert rc == 4 and len(errors) == 1, out
+    cd = _typed(errors[0], "run it from the suite's folder")
+    moved = subprocess.run(["bash", "-c", f"{cd} && pwd"], cwd=tmp_path, capture_output=True, text=True)
+    assert moved.returncode == 0 and moved.stdout.strip() == str(suite), (errors[0], moved.stderr)
+    named = _typed(errors[0], "or name them")
+    assert shlex.split(named) == ["pytest", str(suite / "tests" / "scenarios"), "..."], errors[0]
+    if not DEBIAN_VAGRANT.exists():
+        pytest.fail(f"{DEBIAN_VAGRANT} is missing: apt-get install vagrant (scripts/test does)", pytrace=False)
+    rc, out = run(tmp_path, "--lab", "vagrant", "--vagrant-dir", str(lab),
+                  env={"VAGRANT_EXE": str(DEBIAN_VAGRANT), "VAGRANT_HOME": str(tmp_path / "vagrant.d")})
+    errors = [line for line in out.splitlines() if line.startswith("ERROR")]
+    assert rc != 0 and len(errors) == 1 and errors[0].startswith(f"ERROR: machines not running in {lab}: "), out
+    assert shlex.split(_typed(errors[0], "bring them up there with")) == ["cd", str(lab), "&&", "vagrant", "up"], errors
