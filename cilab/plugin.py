@@ -255,6 +255,7 @@ def _validate(config: pytest.Config) -> None:
         raise _usage(str(exc)) from None
     if opt.record:
         _check_writable(Path(opt.record))
+        _check_record_folder_fresh(Path(opt.record))
     if opt.call_log:
         _check_writable(Path(opt.call_log).parent, what="--call-log")
     if lab == "replay":
@@ -373,6 +374,20 @@ def _check_writable(target: Path, what: str = "--record") -> None:
         raise _usage(f"{what} {target}: cannot write there ({probe} is not a folder)")
     if not os.access(probe, os.W_OK | os.X_OK):
         raise _usage(f"{what} {target}: cannot write there ({probe} is not writable)")
+
+
+def _check_record_folder_fresh(target: Path) -> None:
+    """--record DIR writes `DIR/<worker>.yaml`, and a replay of DIR merges every .yaml there
+    in name order: an earlier run's files (`main.yaml` of a run without -n, or `gw3.yaml` of
+    one with more workers) would be replayed mixed into this run's, and win where they come
+    later.  A folder already holding a transcript is refused before anything is created."""
+    if not target.is_dir():
+        return
+    held = sorted(p.name for p in target.iterdir() if p.suffix in (".yaml", ".yml"))
+    if held:
+        raise _usage(f"--record {target}: it already holds a recording ({', '.join(held[:4])}"
+                     f"{', ...' if len(held) > 4 else ''}), and a replay of the folder would mix both runs: "
+                     "record into a new folder, or move those files away first")
 
 
 def _check_api(kubeconfig: Path, context: str | None, api_config: pytest.Config) -> None:

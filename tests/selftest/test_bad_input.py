@@ -78,6 +78,9 @@ def _cases(tmp: Path) -> list[tuple[str, list[str], dict[str, str], bool, str]]:
     empty_dir.mkdir()
     writeup = tmp / "writeup"
     writeup.mkdir()
+    earlier = tmp / "earlier-run"  # a recording of a run without -n: replayed with a new one, it would mix
+    earlier.mkdir()
+    _write(earlier / "main.yaml", "transcript: {name: recorded-vagrant}\ncalls: []\n")
     _write(writeup / "Vagrantfile", "# the write-up's Vagrantfile\n")
     return [
         ("unknown --lab", ["--lab", "moon"], {}, False, "invalid choice: 'moon'"),
@@ -102,6 +105,9 @@ def _cases(tmp: Path) -> list[tuple[str, list[str], dict[str, str], bool, str]]:
         ("unknown Cilium version override", ["--lab", "replay"], {"CILIUM_VERSION": "1.17"}, False, "CILIUM_VERSION"),
         ("--transcript without replay", ["--lab", "kubeconfig", f"--transcript={REFERENCE}"], {}, False,
          "--transcript only goes with --lab replay"),
+        ("--record into an earlier recording", ["--lab", "kubeconfig", f"--kubeconfig={nowhere_kc}",
+                                                f"--record={earlier}"], {}, False,
+         f"--record {earlier}: it already holds a recording (main.yaml), and a replay of the folder would mix"),
         ("--record with replay", ["--lab", "replay", f"--record={tmp}/rec"], {}, False,
          "cannot be combined with --lab replay"),
         ("--destroy-lab without vagrant", ["--lab", "replay", "--destroy-lab"], {}, False,
@@ -130,7 +136,7 @@ CASE_NAMES = [
     "transcript entry without results", "--record to an unwritable path", "missing vagrant binary",
     "no usable provider", "unreadable kubeconfig", "empty kubeconfig", "kubeconfig that points nowhere",
     "malformed version override", "unknown Cilium version override", "--transcript without replay",
-    "--record with replay", "--destroy-lab without vagrant", "--allow-monitoring-example with replay", "--vagrant-dir without a Vagrantfile",
+    "--record into an earlier recording", "--record with replay", "--destroy-lab without vagrant", "--allow-monitoring-example with replay", "--vagrant-dir without a Vagrantfile",
     "--vagrant-dir without k8s-ctr", "Vagrant too old", "--destroy-lab on a foreign folder",
     "foreign folder with a machine down",
     "provider not matching the machines"]
@@ -164,6 +170,7 @@ def test_bad_input_is_one_line_and_nonzero(case: str, tmp_path: Path) -> None:
                 if line.split()[0] in ("up", "provision", "destroy")]
     assert not changing, f"{case}: ran vagrant {changing}"
     assert not (inputs / "rec").exists()
+    assert sorted(p.name for p in (inputs / "earlier-run").iterdir()) == ["main.yaml"]
 
 
 def test_scripts_suite_refusing_its_input_builds_no_report(tmp_path: Path) -> None:
