@@ -318,8 +318,9 @@ def _validate(config: pytest.Config) -> None:
 def _check_started_from_the_project(config: pytest.Config) -> None:
     """`pytest --lab ...` typed in another folder (the lab's own, after `cd ~/cilium-lab &&
     vagrant status`) finds no pyproject.toml and so none of the suite's scenarios: it would
-    end "no tests ran".  One line says where to run it instead."""
-    words = config.invocation_params.args
+    end "no tests ran".  One line says where to run it instead.  `--lab` may also come from
+    PYTEST_ADDOPTS (pytest reads it as part of the command line)."""
+    words = [*config.invocation_params.args, *shlex_split(os.environ.get("PYTEST_ADDOPTS", ""))]
     if not any(w == "--lab" or w.startswith("--lab=") for w in words) or (config.rootpath / "tests" / "scenarios").is_dir():
         return
     if [Path(a) for a in config.args] != [config.invocation_params.dir]:

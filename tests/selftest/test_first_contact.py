@@ -307,6 +307,20 @@ def test_started_in_another_folder_is_one_line_naming_the_suites_folder(tmp_path
     assert rc == 0 and " passed" in out, out[-2000:]
 
 
+def test_started_in_another_folder_with_the_lab_in_pytest_addopts(tmp_path: Path) -> None:
+    """`PYTEST_ADDOPTS="--lab replay -n 2" pytest` in the lab's folder ended "no tests ran"
+    and exit 0 without a word: `--lab` was looked for on the command line only."""
+    lab = writeup_lab(tmp_path / "home")
+    rc, out = run(tmp_path, "-q", cwd=lab, env={"PYTEST_ADDOPTS": "--lab replay -n 2"})
+    assert rc == 4, out
+    assert [line for line in out.splitlines() if line.startswith("ERROR")] == [
+        f"ERROR: pytest was started in {lab}, where none of the suite's scenarios are: run it from the suite's "
+        f"folder (`cd {ROOT}`), or name them (`pytest {ROOT / 'tests' / 'scenarios'} ...`)"], out
+    rc, out = run(tmp_path, "-q", "-m", "ports", str(ROOT / "tests" / "scenarios"), cwd=lab,
+                  env={"PYTEST_ADDOPTS": "--lab=replay"})
+    assert rc == 0 and " passed" in out, out[-2000:]
+
+
 def _typed(line: str, after: str) -> str:
     """The command a one-line message tells the student to type: in backticks after `after`."""
     found = re.search(re.escape(after) + r"[^`]*`([^`]+)`", line)
