@@ -173,11 +173,16 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
     (bash, and zsh by default) the option gets a literal `~`, and a folder named `~` was
     made in the checkout (the recording, `--alluredir`'s results, `--call-log`).  Every path
     option means the same in both forms: a leading `~` is the home folder.  Runs in every
-    process (xdist workers parse the command line again), before any plugin's configure."""
+    process (xdist workers parse the command line again), before any plugin's configure.
+    `scripts/suite` runs pytest from the project's folder and names the folder it was typed
+    in (CILAB_CALLER_DIR): a relative path means what it meant there."""
+    caller = os.environ.get("CILAB_CALLER_DIR")
     for dest in PATH_OPTIONS:
         value = getattr(config.option, dest, None)
         if isinstance(value, str) and value.startswith("~"):
             setattr(config.option, dest, os.path.expanduser(value))
+        elif isinstance(value, str) and value and caller and not os.path.isabs(value):
+            setattr(config.option, dest, os.path.join(caller, value))
 
 
 def join_option_values(args: list[str], parser: pytest.Parser) -> list[str]:

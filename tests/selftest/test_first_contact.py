@@ -353,3 +353,25 @@ def test_commands_in_messages_survive_a_space_in_a_path(tmp_path: Path) -> None:
     errors = [line for line in out.splitlines() if line.startswith("ERROR")]
     assert rc != 0 and len(errors) == 1 and errors[0].startswith(f"ERROR: machines not running in {lab}: "), out
     assert shlex.split(_typed(errors[0], "bring them up there with")) == ["cd", str(lab), "&&", "vagrant", "up"], errors
+
+
+def test_scripts_suite_typed_in_another_folder_reads_relative_paths_from_there(tmp_path: Path) -> None:
+    """`cd ~/cilium-lab-runs && ~/src/cilium-lab-conformance/scripts/suite --transcript first`:
+    the script runs pytest from the project's folder, so `first` was looked for there ("no such
+    file or folder" for a folder beside the student).  Relative paths mean what they meant where
+    the command was typed."""
+    checkout = tmp_path / "checkout"  # a checkout of links to this one, with reports/ of its own
+    checkout.mkdir()
+    for entry in ROOT.iterdir():
+        if entry.name not in ("reports", ".git", ".pytest_cache"):
+            (checkout / entry.name).symlink_to(entry)
+    runs = tmp_path / "cilium-lab-runs"
+    shutil.copytree(ROOT / "fixtures" / "transcripts" / "reference", runs / "first")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "CILAB_"))}
+    proc = subprocess.run([str(checkout / "scripts" / "suite"), "--transcript", "first", "-m", "ports",
+                           "--call-log=calls.log"], cwd=runs, capture_output=True, text=True, timeout=300, env=env)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0 and re.search(r"\b4 passed\b", out), out[-3000:]
+    assert f"transcript={runs / 'first'}\n" in (checkout / "reports" / "allure-results" / "environment.properties").read_text()
+    assert sorted(p.name for p in runs.glob("calls.log.*")) == ["calls.log.gw0", "calls.log.gw1"], out[-3000:]
+    assert not list(checkout.glob("calls.log*")), out[-3000:]
