@@ -455,7 +455,11 @@ def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
+    # first: bad input is refused before another plugin's configure makes anything (the allure
+    # plugin makes the --alluredir folder there; without this, in an order that depends on how
+    # pytest was started, e.g. `python -m pytest`)
     import signal
     # SIGTERM (CI cancelling a job) ends the run like Ctrl-C: pytest then still runs the
     # teardown of every fixture in use, so scenario namespaces and stages are cleaned up.

@@ -153,11 +153,14 @@ def test_bad_input_is_one_line_and_nonzero(case: str, tmp_path: Path) -> None:
                     pytrace=False)
     before = sorted(p.name for p in tmp_path.iterdir())
     pid_before = PORT_FORWARD_PID.exists()
-    # every case also asks for a call log, and a real lab's cases for a recording: neither
-    # may exist after a refused run
-    outputs = (tmp_path / "out" / "calls.log",) + (() if "--lab=replay" in "=".join(args) or any(
-        a.startswith("--record") for a in args) else (tmp_path / "out" / "record",))
-    extra = [f"--call-log={outputs[0]}"] + ([f"--record={outputs[1]}"] if len(outputs) > 1 else [])
+    # every case also asks for a call log and Allure results (the allure plugin makes that
+    # folder in its own configure), and a real lab's cases for a recording: none may exist
+    # after a refused run
+    outputs = (tmp_path / "out" / "calls.log", tmp_path / "out" / "allure") + (
+        () if "--lab=replay" in "=".join(args) or any(a.startswith("--record") for a in args)
+        else (tmp_path / "out" / "record",))
+    extra = [f"--call-log={outputs[0]}", f"--alluredir={outputs[1]}"] + (
+        [f"--record={outputs[2]}"] if len(outputs) > 2 else [])
     rc, out, took = _pytest(tmp_path, *args, *extra, env=env, path_without_vagrant=no_vagrant)
     line = _one_line(out)
     assert rc != 0, out
