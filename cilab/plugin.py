@@ -445,8 +445,9 @@ def lab_unavailable_line(config: pytest.Config, exc: BaseException) -> str:
             return (f"the API server {exc.server} does not answer ({exc.reason}): is k8s-ctr running, with "
                     f"its kube-apiserver up? try {where}, then `vagrant ssh k8s-ctr -c 'kubectl get nodes'` there")
         kubeconfig = opt.kubeconfig or "~/.kube/config"
+        context = f" --context {shell_word(opt.context)}" if opt.context else ""
         return (f"the API server {exc.server} does not answer ({exc.reason}); "
-                f"try `kubectl --kubeconfig {shell_word(kubeconfig)} get nodes`")
+                f"try `kubectl --kubeconfig {shell_word(kubeconfig)}{context} get nodes`")
     lines = str(exc).strip().splitlines()
     return lines[0] if lines else type(exc).__name__
 

@@ -291,6 +291,26 @@ def test_api_server_refusing_is_one_line_with_kubectl(tmp_path: Path) -> None:
     no_traceback(out)
 
 
+def test_api_server_of_the_context_given_refusing_names_that_context(tmp_path: Path) -> None:
+    """`--context lab` of a kubeconfig whose current context is another cluster: the command
+    to try must look at the same cluster (`kubectl get nodes` without it asks the other one)."""
+    port, other = free_port(), free_port()  # nothing listens on either
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\n"
+        f"clusters: [{{name: c, cluster: {{server: 'https://127.0.0.1:{port}'}}}}, "
+        f"{{name: o, cluster: {{server: 'https://127.0.0.1:{other}'}}}}]\n"
+        "users: [{name: u, user: {token: not-a-real-token}}]\n"
+        "contexts: [{name: lab, context: {cluster: c, user: u}}, {name: work, context: {cluster: o, user: u}}]\n"
+        "current-context: work\n")
+    rc, out = run(tmp_path, "--lab", "kubeconfig", "--kubeconfig", str(kubeconfig), "--context", "lab")
+    assert rc != 0
+    assert [line for line in out.splitlines() if line.startswith("ERROR")] == [
+        f"ERROR: the API server https://127.0.0.1:{port} does not answer (connection refused); "
+        f"try `kubectl --kubeconfig {kubeconfig} --context lab get nodes`"], out
+    no_traceback(out)
+
+
 # --- another working directory -------------------------------------------------------------
 
 def test_started_in_another_folder_is_one_line_naming_the_suites_folder(tmp_path: Path) -> None:
