@@ -201,3 +201,9 @@ def test_scripts_suite_refusing_its_input_builds_no_report(tmp_path: Path) -> No
     assert last.read_text() == "the last report\n", sorted(p.name for p in last.parent.iterdir())
     assert not (checkout / "reports" / "allure-results").exists(), out
     assert took < 30, f"took {took:.1f}s"
+    # a -k that selects no scenario: pytest's exit 5, no report of nothing either
+    proc = subprocess.run([str(checkout / "scripts" / "suite"), "-k", "redactoin"],
+                          cwd=checkout, capture_output=True, text=True, timeout=300, env=env)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 5 and "no tests ran" in out, out
+    assert "HTML report" not in out and last.read_text() == "the last report\n", out
