@@ -323,13 +323,18 @@ def _validate(config: pytest.Config) -> None:
 def _check_started_from_the_project(config: pytest.Config) -> None:
     """`pytest --lab ...` typed in another folder (the lab's own, after `cd ~/cilium-lab &&
     vagrant status`) finds no pyproject.toml and so none of the suite's scenarios: it would
-    end "no tests ran".  One line says where to run it instead.  `--lab` may also come from
-    PYTEST_ADDOPTS (pytest reads it as part of the command line)."""
+    end "no tests ran".  One line says where to run it instead.  The same in a folder of the
+    project holding no scenarios (`cd provisioning && vagrant up`, then `pytest --lab vagrant`
+    there).  `--lab` may also come from PYTEST_ADDOPTS (pytest reads it as part of the command line)."""
     words = [*config.invocation_params.args, *shlex_split(os.environ.get("PYTEST_ADDOPTS", ""))]
-    if not any(w == "--lab" or w.startswith("--lab=") for w in words) or (config.rootpath / "tests" / "scenarios").is_dir():
+    if not any(w == "--lab" or w.startswith("--lab=") for w in words):
         return
-    if [Path(a) for a in config.args] != [config.invocation_params.dir]:
-        return  # test files named on the command line: run them where they are
+    here = config.invocation_params.dir
+    if [Path(a) for a in config.args] != [here]:
+        return  # test files named on the command line (or the project's testpaths): run them
+    scenarios = config.rootpath / "tests" / "scenarios"
+    if scenarios.is_dir() and (here == scenarios or here in scenarios.parents or scenarios in here.parents):
+        return  # a folder holding scenarios: they are collected from there
     raise _usage(f"pytest was started in {config.invocation_params.dir}, where none of the suite's scenarios are: "
                  f"run it from the suite's folder (`cd {shell_word(REPO_ROOT)}`), or name them "
                  f"(`pytest {shell_word(REPO_ROOT / 'tests' / 'scenarios')} ...`)")

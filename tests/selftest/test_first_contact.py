@@ -327,6 +327,19 @@ def test_started_in_another_folder_is_one_line_naming_the_suites_folder(tmp_path
     assert rc == 0 and " passed" in out, out[-2000:]
 
 
+def test_started_in_the_projects_provisioning_folder_is_the_same_one_line(tmp_path: Path) -> None:
+    """docs/real-lab.md's block `cd provisioning`, `vagrant up`, then `pytest -n auto --lab
+    vagrant` in the same shell: pytest found the project's pyproject.toml above, collected the
+    provisioning folder and ended "no tests ran" without a word."""
+    rc, out = run(tmp_path, "--lab", "replay", "-n", "2", "-q", cwd=ROOT / "provisioning")
+    assert rc == 4, out
+    assert [line for line in out.splitlines() if line.startswith("ERROR")] == [
+        f"ERROR: pytest was started in {ROOT / 'provisioning'}, where none of the suite's scenarios are: run it "
+        f"from the suite's folder (`cd {ROOT}`), or name them (`pytest {ROOT / 'tests' / 'scenarios'} ...`)"], out
+    rc, out = run(tmp_path, "--lab", "replay", "-q", "-m", "ports", cwd=ROOT / "tests" / "scenarios")
+    assert rc == 0 and " passed" in out, out[-2000:]
+
+
 def test_started_in_another_folder_with_the_lab_in_pytest_addopts(tmp_path: Path) -> None:
     """`PYTEST_ADDOPTS="--lab replay -n 2" pytest` in the lab's folder ended "no tests ran"
     and exit 0 without a word: `--lab` was looked for on the command line only."""
