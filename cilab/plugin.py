@@ -54,7 +54,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="--replay-timing recorded: run the lab N times faster than recorded (default 1)")
     g.addoption("--record", metavar="DIR", default=None,
                 help="record every probe result of a real lab into DIR/<worker>.yaml "
-                     "(replayable with --lab replay --transcript DIR)")
+                     "(replayable with --lab replay --transcript DIR); DIR must not hold a recording yet")
     g.addoption("--kubeconfig", metavar="PATH", default=None,
                 help="kubeconfig of an existing cluster (with --lab kubeconfig; default $KUBECONFIG "
                      "or ~/.kube/config)")
