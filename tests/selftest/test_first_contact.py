@@ -408,3 +408,40 @@ def test_scripts_suite_typed_in_another_folder_reads_relative_paths_from_there(t
     assert f"transcript={runs / 'first'}\n" in (checkout / "reports" / "allure-results" / "environment.properties").read_text()
     assert sorted(p.name for p in runs.glob("calls.log.*")) == ["calls.log.gw0", "calls.log.gw1"], out[-3000:]
     assert not list(checkout.glob("calls.log*")), out[-3000:]
+
+
+#: what Python 3.11+ added to the standard library that a module could import by name
+#: (pyproject.toml: requires-python >= 3.10; Ubuntu 22.04's python3 is 3.10)
+NEWER_THAN_310 = {
+    "typing": {"Self", "LiteralString", "Never", "assert_never", "assert_type", "reveal_type", "Required",
+               "NotRequired", "TypeVarTuple", "Unpack", "dataclass_transform", "get_overloads", "clear_overloads"},
+    "datetime": {"UTC"}, "enum": {"StrEnum", "ReprEnum", "verify", "EnumCheck"}, "contextlib": {"chdir"},
+    "hashlib": {"file_digest"}, "operator": {"call"}, "itertools": {"batched"},
+}
+NEW_MODULES_AFTER_310 = {"tomllib", "wsgiref.types"}
+
+
+def test_every_module_imports_on_python_3_10() -> None:
+    """README: `scripts/test` works on a fresh machine with python3 3.10+.  On 3.10 eight test
+    modules stopped at collection (`from typing import Self` in tests/unit/fake_apiserver.py).
+    No module of the project imports what the standard library gained in 3.11 or later, outside
+    an `if TYPE_CHECKING:` block."""
+    import ast
+    found = []
+    for path in sorted([*ROOT.glob("cilab/**/*.py"), *ROOT.glob("tests/**/*.py"), *ROOT.glob("tools/**/*.py"),
+                        ROOT / "conftest.py"]):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        hidden = {id(n) for block in ast.walk(tree) if isinstance(block, ast.If)
+                  and "TYPE_CHECKING" in ast.unparse(block.test) for n in ast.walk(block)}
+        for node in ast.walk(tree):
+            if id(node) in hidden:
+                continue
+            if isinstance(node, ast.ImportFrom) and node.module in NEWER_THAN_310:
+                names = {a.name for a in node.names} & NEWER_THAN_310[node.module]
+                if names:
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno}: from {node.module} import {sorted(names)}")
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                modules = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+                found += [f"{path.relative_to(ROOT)}:{node.lineno}: import {m}" for m in modules
+                          if m in NEW_MODULES_AFTER_310]
+    assert not found, "needs Python 3.11+: " + "; ".join(found)
