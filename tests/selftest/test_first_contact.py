@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from cilab.errors import shell_word
 from tests.selftest.suite_runner import PORT_FORWARD_PID, half_created
 from tests.standin_vagrant import standin
 from tests.unit.sshd_server import free_port, loopback_sshd, write_key
@@ -321,7 +322,7 @@ def test_started_in_another_folder_is_one_line_naming_the_suites_folder(tmp_path
     assert rc == 4, out
     assert [line for line in out.splitlines() if line.startswith("ERROR")] == [
         f"ERROR: pytest was started in {lab}, where none of the suite's scenarios are: run it from the suite's "
-        f"folder (`cd {ROOT}`), or name them (`pytest {ROOT / 'tests' / 'scenarios'} ...`)"], out
+        f"folder (`cd {shell_word(ROOT)}`), or name them (`pytest {shell_word(ROOT / 'tests' / 'scenarios')} ...`)"], out
     no_traceback(out)
     rc, out = run(tmp_path, "--lab", "replay", "-q", "-m", "ports", str(ROOT / "tests" / "scenarios"), cwd=lab)
     assert rc == 0 and " passed" in out, out[-2000:]
@@ -335,7 +336,7 @@ def test_started_in_the_projects_provisioning_folder_is_the_same_one_line(tmp_pa
     assert rc == 4, out
     assert [line for line in out.splitlines() if line.startswith("ERROR")] == [
         f"ERROR: pytest was started in {ROOT / 'provisioning'}, where none of the suite's scenarios are: run it "
-        f"from the suite's folder (`cd {ROOT}`), or name them (`pytest {ROOT / 'tests' / 'scenarios'} ...`)"], out
+        f"from the suite's folder (`cd {shell_word(ROOT)}`), or name them (`pytest {shell_word(ROOT / 'tests' / 'scenarios')} ...`)"], out
     rc, out = run(tmp_path, "--lab", "replay", "-q", "-m", "ports", cwd=ROOT / "tests" / "scenarios")
     assert rc == 0 and " passed" in out, out[-2000:]
 
@@ -348,7 +349,7 @@ def test_started_in_another_folder_with_the_lab_in_pytest_addopts(tmp_path: Path
     assert rc == 4, out
     assert [line for line in out.splitlines() if line.startswith("ERROR")] == [
         f"ERROR: pytest was started in {lab}, where none of the suite's scenarios are: run it from the suite's "
-        f"folder (`cd {ROOT}`), or name them (`pytest {ROOT / 'tests' / 'scenarios'} ...`)"], out
+        f"folder (`cd {shell_word(ROOT)}`), or name them (`pytest {shell_word(ROOT / 'tests' / 'scenarios')} ...`)"], out
     rc, out = run(tmp_path, "-q", "-m", "ports", str(ROOT / "tests" / "scenarios"), cwd=lab,
                   env={"PYTEST_ADDOPTS": "--lab=replay"})
     assert rc == 0 and " passed" in out, out[-2000:]
