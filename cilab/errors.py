@@ -63,3 +63,13 @@ class APIUnreachable(LabUnavailable):
     def __init__(self, message: str, *, server: str, reason: str) -> None:
         super().__init__(message)
         self.server, self.reason = server, reason
+
+
+def shell_word(path: object) -> str:
+    """A path inside a command a message tells the student to type, quoted when the shell
+    would split it (`cd '/Users/me/My Labs/cilium-lab'`); a leading `~/` stays a home folder."""
+    import shlex
+    text = str(path)
+    if text.startswith("~/"):
+        return "~/" + shlex.quote(text[2:])
+    return shlex.quote(text)

@@ -25,7 +25,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from cilab.errors import ConfigError, LabError, LabUnavailable
+from cilab.errors import ConfigError, LabError, LabUnavailable, shell_word
 from cilab.lab import Lab
 from cilab.retry import Clock, ScaledClock, VirtualClock
 
@@ -54,7 +54,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="--replay-timing recorded: run the lab N times faster than recorded (default 1)")
     g.addoption("--record", metavar="DIR", default=None,
                 help="record every probe result of a real lab into DIR/<worker>.yaml "
-                     "(replayable with --lab replay --transcript DIR)")
+                     "(replayable with --lab replay --transcript DIR); DIR must not hold a recording yet")
     g.addoption("--kubeconfig", metavar="PATH", default=None,
                 help="kubeconfig of an existing cluster (with --lab kubeconfig; default $KUBECONFIG "
                      "or ~/.kube/config)")
@@ -162,6 +162,29 @@ def _hand_workers_joined(config: pytest.Config, fixed: list[str], env_addopts: s
         os.environ["PYTEST_ADDOPTS"] = fixed_env
 
 
+#: options whose value is a path (`dest` names), ours and the report's `--alluredir`
+PATH_OPTIONS = ("transcript", "record", "kubeconfig", "ssh_config", "vagrant_dir", "provisioning_logs",
+                "call_log", "allure_report_dir")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """`--record=~/runs/first`: a shell expands `~` only at the start of a word, so after `=`
+    (bash, and zsh by default) the option gets a literal `~`, and a folder named `~` was
+    made in the checkout (the recording, `--alluredir`'s results, `--call-log`).  Every path
+    option means the same in both forms: a leading `~` is the home folder.  Runs in every
+    process (xdist workers parse the command line again), before any plugin's configure.
+    `scripts/suite` runs pytest from the project's folder and names the folder it was typed
+    in (CILAB_CALLER_DIR): a relative path means what it meant there."""
+    caller = os.environ.get("CILAB_CALLER_DIR")
+    for dest in PATH_OPTIONS:
+        value = getattr(config.option, dest, None)
+        if isinstance(value, str) and value.startswith("~"):
+            setattr(config.option, dest, os.path.expanduser(value))
+        elif isinstance(value, str) and value and caller and not os.path.isabs(value):
+            setattr(config.option, dest, os.path.join(caller, value))
+
+
 def join_option_values(args: list[str], parser: pytest.Parser) -> list[str]:
     """`--opt VALUE` -> `--opt=VALUE` for every long option that takes one value; the words
     after `--` and everything else stay as they are."""
@@ -237,6 +260,7 @@ def _validate(config: pytest.Config) -> None:
         raise _usage(str(exc)) from None
     if opt.record:
         _check_writable(Path(opt.record))
+        _check_record_folder_fresh(Path(opt.record))
     if opt.call_log:
         _check_writable(Path(opt.call_log).parent, what="--call-log")
     if lab == "replay":
@@ -299,15 +323,21 @@ def _validate(config: pytest.Config) -> None:
 def _check_started_from_the_project(config: pytest.Config) -> None:
     """`pytest --lab ...` typed in another folder (the lab's own, after `cd ~/cilium-lab &&
     vagrant status`) finds no pyproject.toml and so none of the suite's scenarios: it would
-    end "no tests ran".  One line says where to run it instead."""
-    words = config.invocation_params.args
-    if not any(w == "--lab" or w.startswith("--lab=") for w in words) or (config.rootpath / "tests" / "scenarios").is_dir():
+    end "no tests ran".  One line says where to run it instead.  The same in a folder of the
+    project holding no scenarios (`cd provisioning && vagrant up`, then `pytest --lab vagrant`
+    there).  `--lab` may also come from PYTEST_ADDOPTS (pytest reads it as part of the command line)."""
+    words = [*config.invocation_params.args, *shlex_split(os.environ.get("PYTEST_ADDOPTS", ""))]
+    if not any(w == "--lab" or w.startswith("--lab=") for w in words):
         return
-    if [Path(a) for a in config.args] != [config.invocation_params.dir]:
-        return  # test files named on the command line: run them where they are
+    here = config.invocation_params.dir
+    if [Path(a) for a in config.args] != [here]:
+        return  # test files named on the command line (or the project's testpaths): run them
+    scenarios = config.rootpath / "tests" / "scenarios"
+    if scenarios.is_dir() and (here == scenarios or here in scenarios.parents or scenarios in here.parents):
+        return  # a folder holding scenarios: they are collected from there
     raise _usage(f"pytest was started in {config.invocation_params.dir}, where none of the suite's scenarios are: "
-                 f"run it from the suite's folder (`cd {REPO_ROOT}`), or name them "
-                 f"(`pytest {REPO_ROOT / 'tests' / 'scenarios'} ...`)")
+                 f"run it from the suite's folder (`cd {shell_word(REPO_ROOT)}`), or name them "
+                 f"(`pytest {shell_word(REPO_ROOT / 'tests' / 'scenarios')} ...`)")
 
 
 DRY_RUN_OPTIONS = ("help", "version", "collectonly", "markers", "showfixtures",
@@ -357,6 +387,20 @@ def _check_writable(target: Path, what: str = "--record") -> None:
         raise _usage(f"{what} {target}: cannot write there ({probe} is not writable)")
 
 
+def _check_record_folder_fresh(target: Path) -> None:
+    """--record DIR writes `DIR/<worker>.yaml`, and a replay of DIR merges every .yaml there
+    in name order: an earlier run's files (`main.yaml` of a run without -n, or `gw3.yaml` of
+    one with more workers) would be replayed mixed into this run's, and win where they come
+    later.  A folder already holding a transcript is refused before anything is created."""
+    if not target.is_dir():
+        return
+    held = sorted(p.name for p in target.iterdir() if p.suffix in (".yaml", ".yml"))
+    if held:
+        raise _usage(f"--record {target}: it already holds a recording ({', '.join(held[:4])}"
+                     f"{', ...' if len(held) > 4 else ''}), and a replay of the folder would mix both runs: "
+                     "record into a new folder, or move those files away first")
+
+
 def _check_api(kubeconfig: Path, context: str | None, api_config: pytest.Config) -> None:
     """An unusable or unreachable kubeconfig is bad input: one line, before any test."""
     import tempfile
@@ -393,15 +437,15 @@ def lab_unavailable_line(config: pytest.Config, exc: BaseException) -> str:
     opt = config.option
     if opt.lab == "vagrant":
         root = vagrant_dir(config)
-        where = f"`cd {root} && vagrant status`"
+        where = f"`cd {shell_word(root)} && vagrant status`"
     if isinstance(exc, SSHUnreachable):
         if opt.lab == "vagrant":
             if exc.auth:
                 return (f"{exc.node} refused the SSH login of {exc.user} at {exc.address} ({exc.reason}); "
-                        f"the key `vagrant ssh-config` names is not accepted: try `cd {root} && vagrant ssh {exc.node}`")
+                        f"the key `vagrant ssh-config` names is not accepted: try `cd {shell_word(root)} && vagrant ssh {exc.node}`")
             return (f"{exc.node} does not answer on SSH at {exc.address} ({exc.reason}): the lab's machines "
                     f"are stopped or gone; try {where}")
-        how = f"`ssh -F {opt.ssh_config} {exc.node}`" if opt.ssh_config else f"`ssh {exc.user}@{exc.node}`"
+        how = f"`ssh -F {shell_word(opt.ssh_config)} {exc.node}`" if opt.ssh_config else f"`ssh {exc.user}@{exc.node}`"
         if exc.auth:
             return f"{exc.node} refused the SSH login of {exc.user} at {exc.address} ({exc.reason}); try {how}"
         return f"{exc.node} does not answer on SSH at {exc.address} ({exc.reason}); try {how}"
@@ -410,8 +454,9 @@ def lab_unavailable_line(config: pytest.Config, exc: BaseException) -> str:
             return (f"the API server {exc.server} does not answer ({exc.reason}): is k8s-ctr running, with "
                     f"its kube-apiserver up? try {where}, then `vagrant ssh k8s-ctr -c 'kubectl get nodes'` there")
         kubeconfig = opt.kubeconfig or "~/.kube/config"
+        context = f" --context {shell_word(opt.context)}" if opt.context else ""
         return (f"the API server {exc.server} does not answer ({exc.reason}); "
-                f"try `kubectl --kubeconfig {kubeconfig} get nodes`")
+                f"try `kubectl --kubeconfig {shell_word(kubeconfig)}{context} get nodes`")
     lines = str(exc).strip().splitlines()
     return lines[0] if lines else type(exc).__name__
 
@@ -420,7 +465,11 @@ def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
+    # first: bad input is refused before another plugin's configure makes anything (the allure
+    # plugin makes the --alluredir folder there; without this, in an order that depends on how
+    # pytest was started, e.g. `python -m pytest`)
     import signal
     # SIGTERM (CI cancelling a job) ends the run like Ctrl-C: pytest then still runs the
     # teardown of every fixture in use, so scenario namespaces and stages are cleaned up.

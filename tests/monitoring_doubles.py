@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import random
+import shlex
 import sys
 import threading
 from collections.abc import Iterator
@@ -49,8 +50,8 @@ def write_manifest(folder: Path) -> Path:
 
 def kubectl_script(folder: Path) -> Path:
     exe = folder / "kubectl"
-    exe.write_text(f"#!/bin/sh\nCILAB_STANDIN_MANIFESTS={folder} exec {sys.executable} "
-                   f"{ROOT / 'tests' / 'standin_kubectl.py'} \"$@\"\n")
+    exe.write_text(f"#!/bin/sh\nCILAB_STANDIN_MANIFESTS={shlex.quote(str(folder))} exec {shlex.quote(sys.executable)} "
+                   f"{shlex.quote(str(ROOT / 'tests' / 'standin_kubectl.py'))} \"$@\"\n")
     exe.chmod(0o755)
     return exe
 

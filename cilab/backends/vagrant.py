@@ -42,7 +42,7 @@ from filelock import FileLock, Timeout
 
 from cilab.backends.base import helm_read_argv, helm_rollback_argv
 from cilab.backends.kube import APIPrimitives, KubeAPI
-from cilab.errors import ConfigError, LabError, LabUnavailable
+from cilab.errors import ConfigError, LabError, LabUnavailable, shell_word
 from cilab.model import CommandResult
 from cilab.progress import MachineProgress, log_tail
 from cilab.ssh import SSHHost, SSHPool
@@ -116,7 +116,7 @@ def check_foreign_running(root: Path, states: list[MachineStatus]) -> None:
     if stopped and not is_suite_lab(root):
         listed = ", ".join(f"{s.name} ({s.state})" for s in stopped)
         raise ConfigError(f"machines not running in {root}: {listed}; bring them up there with "
-                          f"`cd {root} && vagrant up` (the suite starts nothing in a folder it did not provision)")
+                          f"`cd {shell_word(root)} && vagrant up` (the suite starts nothing in a folder it did not provision)")
 
 
 def read_markers(pool: SSHPool, node: str, marker_dir: str = MARKER_DIR) -> dict[str, dict[str, str] | None]:

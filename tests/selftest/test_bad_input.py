@@ -78,6 +78,9 @@ def _cases(tmp: Path) -> list[tuple[str, list[str], dict[str, str], bool, str]]:
     empty_dir.mkdir()
     writeup = tmp / "writeup"
     writeup.mkdir()
+    earlier = tmp / "earlier-run"  # a recording of a run without -n: replayed with a new one, it would mix
+    earlier.mkdir()
+    _write(earlier / "main.yaml", "transcript: {name: recorded-vagrant}\ncalls: []\n")
     _write(writeup / "Vagrantfile", "# the write-up's Vagrantfile\n")
     return [
         ("unknown --lab", ["--lab", "moon"], {}, False, "invalid choice: 'moon'"),
@@ -102,6 +105,9 @@ def _cases(tmp: Path) -> list[tuple[str, list[str], dict[str, str], bool, str]]:
         ("unknown Cilium version override", ["--lab", "replay"], {"CILIUM_VERSION": "1.17"}, False, "CILIUM_VERSION"),
         ("--transcript without replay", ["--lab", "kubeconfig", f"--transcript={REFERENCE}"], {}, False,
          "--transcript only goes with --lab replay"),
+        ("--record into an earlier recording", ["--lab", "kubeconfig", f"--kubeconfig={nowhere_kc}",
+                                                f"--record={earlier}"], {}, False,
+         f"--record {earlier}: it already holds a recording (main.yaml), and a replay of the folder would mix"),
         ("--record with replay", ["--lab", "replay", f"--record={tmp}/rec"], {}, False,
          "cannot be combined with --lab replay"),
         ("--destroy-lab without vagrant", ["--lab", "replay", "--destroy-lab"], {}, False,
@@ -130,7 +136,7 @@ CASE_NAMES = [
     "transcript entry without results", "--record to an unwritable path", "missing vagrant binary",
     "no usable provider", "unreadable kubeconfig", "empty kubeconfig", "kubeconfig that points nowhere",
     "malformed version override", "unknown Cilium version override", "--transcript without replay",
-    "--record with replay", "--destroy-lab without vagrant", "--allow-monitoring-example with replay", "--vagrant-dir without a Vagrantfile",
+    "--record into an earlier recording", "--record with replay", "--destroy-lab without vagrant", "--allow-monitoring-example with replay", "--vagrant-dir without a Vagrantfile",
     "--vagrant-dir without k8s-ctr", "Vagrant too old", "--destroy-lab on a foreign folder",
     "foreign folder with a machine down",
     "provider not matching the machines"]
@@ -147,11 +153,14 @@ def test_bad_input_is_one_line_and_nonzero(case: str, tmp_path: Path) -> None:
                     pytrace=False)
     before = sorted(p.name for p in tmp_path.iterdir())
     pid_before = PORT_FORWARD_PID.exists()
-    # every case also asks for a call log, and a real lab's cases for a recording: neither
-    # may exist after a refused run
-    outputs = (tmp_path / "out" / "calls.log",) + (() if "--lab=replay" in "=".join(args) or any(
-        a.startswith("--record") for a in args) else (tmp_path / "out" / "record",))
-    extra = [f"--call-log={outputs[0]}"] + ([f"--record={outputs[1]}"] if len(outputs) > 1 else [])
+    # every case also asks for a call log and Allure results (the allure plugin makes that
+    # folder in its own configure), and a real lab's cases for a recording: none may exist
+    # after a refused run
+    outputs = (tmp_path / "out" / "calls.log", tmp_path / "out" / "allure") + (
+        () if "--lab=replay" in "=".join(args) or any(a.startswith("--record") for a in args)
+        else (tmp_path / "out" / "record",))
+    extra = [f"--call-log={outputs[0]}", f"--alluredir={outputs[1]}"] + (
+        [f"--record={outputs[2]}"] if len(outputs) > 2 else [])
     rc, out, took = _pytest(tmp_path, *args, *extra, env=env, path_without_vagrant=no_vagrant)
     line = _one_line(out)
     assert rc != 0, out
@@ -164,3 +173,37 @@ def test_bad_input_is_one_line_and_nonzero(case: str, tmp_path: Path) -> None:
                 if line.split()[0] in ("up", "provision", "destroy")]
     assert not changing, f"{case}: ran vagrant {changing}"
     assert not (inputs / "rec").exists()
+    assert sorted(p.name for p in (inputs / "earlier-run").iterdir()) == ["main.yaml"]
+
+
+def test_scripts_suite_refusing_its_input_builds_no_report(tmp_path: Path) -> None:
+    """`scripts/suite --transcript <a file that is not there>`: pytest refuses in one line,
+    and the script used to go on building an HTML report of nothing (about 20 s), print
+    "HTML report: ..." and leave that in place of the last real report.  It stops with
+    pytest's exit status; the last report stays."""
+    checkout = tmp_path / "checkout"  # a checkout of links to this one, with reports/ of its own
+    checkout.mkdir()
+    for entry in ROOT.iterdir():
+        if entry.name not in ("reports", ".git", ".pytest_cache"):
+            (checkout / entry.name).symlink_to(entry)
+    last = checkout / "reports" / "html" / "index.html"
+    last.parent.mkdir(parents=True)
+    last.write_text("the last report\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "CILAB_"))}
+    started = time.monotonic()
+    proc = subprocess.run([str(checkout / "scripts" / "suite"), f"--transcript={tmp_path}/absent.yaml"],
+                          cwd=checkout, capture_output=True, text=True, timeout=300, env=env)
+    took = time.monotonic() - started
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 4, out
+    assert _one_line(out) == f"ERROR: transcript {tmp_path}/absent.yaml: no such file or folder", out
+    assert "HTML report" not in out and "no tests ran" not in out, out
+    assert last.read_text() == "the last report\n", sorted(p.name for p in last.parent.iterdir())
+    assert not (checkout / "reports" / "allure-results").exists(), out
+    assert took < 30, f"took {took:.1f}s"
+    # a -k that selects no scenario: pytest's exit 5, no report of nothing either
+    proc = subprocess.run([str(checkout / "scripts" / "suite"), "-k", "redactoin"],
+                          cwd=checkout, capture_output=True, text=True, timeout=300, env=env)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 5 and "no tests ran" in out, out
+    assert "HTML report" not in out and last.read_text() == "the last report\n", out

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -45,7 +46,7 @@ def _seed(api: FakeAPIServer, tmp: Path) -> tuple[Path, Path, dict[str, Any]]:
     bindir = tmp / "bin"
     bindir.mkdir()
     helm = bindir / "helm"
-    helm.write_text(f"#!/bin/sh\nexec {sys.executable} {ROOT / 'tests' / 'standin_helm.py'} \"$@\"\n")
+    helm.write_text(f"#!/bin/sh\nexec {shlex.quote(sys.executable)} {shlex.quote(str(ROOT / 'tests' / 'standin_helm.py'))} \"$@\"\n")
     helm.chmod(0o755)
     env["PATH"] = f"{bindir}{os.pathsep}{env['PATH']}"
     return state, kubeconfig, env

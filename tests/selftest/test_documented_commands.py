@@ -34,6 +34,7 @@ from pathlib import Path
 
 import pytest
 
+from cilab.errors import shell_word
 from tests.standin_vagrant import standin
 from tests.unit.fake_apiserver import FakeAPIServer
 from tests.unit.sshd_server import free_port, write_key
@@ -270,7 +271,7 @@ def test_documented_command(command: Command, machine: dict) -> None:  # type: i
     port = re.search(r"Port (\d+)", (slot / "ssh-config.txt").read_text()).group(1)  # type: ignore[union-attr]
     assert lab_lines and lab_lines[0] == (
         f"lab unavailable: k8s-ctr does not answer on SSH at 127.0.0.1:{port} (connection refused): the lab's "
-        f"machines are stopped or gone; try `cd {folder} && vagrant status`"), said
+        f"machines are stopped or gone; try `cd {shell_word(folder)} && vagrant status`"), said
     calls = (slot / "calls.log").read_text().splitlines()
     assert {"status --machine-readable", "ssh-config"} <= set(calls), calls
     assert not [c for c in calls if c.split()[0] in ("up", "provision", "halt", "reload")], calls

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from cilab.errors import shell_word
 from tests.selftest.suite_runner import PORT_FORWARD_PID, half_created
 from tests.standin_vagrant import standin
 from tests.unit.sshd_server import free_port, loopback_sshd, write_key
@@ -112,6 +114,47 @@ def test_a_new_folder_outside_the_project_works_with_workers(tmp_path: Path) -> 
         assert rc == 0 and re.search(r"^8 passed", out, re.M), f"{how}: exit {rc}\n{out[-3000:]}"
         assert "rootdir" not in out and "no tests ran" not in out, out[-3000:]
         assert len(list(results.glob("*-result.json"))) == 8, f"{how}: {sorted(p.name for p in results.iterdir())}"
+
+
+def test_a_tilde_after_the_equals_sign_is_the_home_folder(tmp_path: Path) -> None:
+    """`--transcript=~/runs/first`: neither bash nor zsh expands `~` after `=` in an option,
+    so the suite got a literal `~`: the replay said "no such file or folder" for a folder that
+    is there, and `--alluredir=~/x`, `--call-log=~/x` (and a recording) went into a folder
+    named `~` made in the checkout.  With workers, each path option's `~` is the home folder."""
+    home = tmp_path / "home"
+    shutil.copytree(ROOT / "fixtures" / "transcripts" / "reference", home / "runs" / "first")
+    stray = ROOT / "~"
+    assert not stray.exists(), f"{stray} is there before the test: remove it"
+    try:
+        rc, out = run(tmp_path, "--lab", "replay", "-n", "2", "-q", "-m", "ports", "--transcript=~/runs/first",
+                      "--alluredir=~/results", "--call-log=~/calls.log", env={"HOME": str(home)})
+        assert not stray.exists(), f"a folder named ~ was made in the checkout: {sorted(stray.rglob('*'))[:5]}"
+    finally:
+        shutil.rmtree(stray, ignore_errors=True)
+    assert rc == 0 and re.search(r"^4 passed", out, re.M), out[-3000:]
+    assert len(list((home / "results").glob("*-result.json"))) == 4, out[-3000:]
+    assert sorted(p.name for p in home.glob("calls.log.*")) == ["calls.log.gw0", "calls.log.gw1"], out[-3000:]
+    rc, out = run(tmp_path, "--lab", "vagrant", "--collect-only", "--record=~/runs/second",
+                  "--vagrant-dir=~/cilium-lab", env={"HOME": str(home)})
+    assert rc == 0, out[-3000:]
+    assert f"cilium lab: vagrant in {home / 'cilium-lab'} (recording to {home / 'runs' / 'second'})" in out, out[-3000:]
+
+
+def test_a_clone_holds_no_link_to_this_machine() -> None:
+    """A fresh clone got `node_modules`, a symbolic link committed by a merge, pointing at the
+    developer's own checkout (and there at itself: a loop): `scripts/suite` then found no
+    `node_modules/.bin/allure` through it.  The repository tracks no link that leads out of it."""
+    if not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    listed = subprocess.run(["git", "-C", str(ROOT), "ls-files", "-s"], capture_output=True, text=True, check=True)
+    links = {line.split("\t", 1)[1]: line.split()[1] for line in listed.stdout.splitlines()
+             if line.startswith("120000 ")}
+    targets = {link: subprocess.run(["git", "-C", str(ROOT), "cat-file", "blob", blob], capture_output=True,
+                                    text=True, check=True).stdout for link, blob in links.items()}
+    outside = [f"{link} -> {target}" for link, target in targets.items()
+               if not os.path.normpath(ROOT / link / ".." / target).startswith(str(ROOT) + os.sep)]
+    assert not outside, f"tracked links leading out of the repository: {outside}"
+    assert "node_modules" not in links, links
 
 
 # --- point 2: dry runs look at no lab ----------------------------------------------------
@@ -249,6 +292,26 @@ def test_api_server_refusing_is_one_line_with_kubectl(tmp_path: Path) -> None:
     no_traceback(out)
 
 
+def test_api_server_of_the_context_given_refusing_names_that_context(tmp_path: Path) -> None:
+    """`--context lab` of a kubeconfig whose current context is another cluster: the command
+    to try must look at the same cluster (`kubectl get nodes` without it asks the other one)."""
+    port, other = free_port(), free_port()  # nothing listens on either
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\n"
+        f"clusters: [{{name: c, cluster: {{server: 'https://127.0.0.1:{port}'}}}}, "
+        f"{{name: o, cluster: {{server: 'https://127.0.0.1:{other}'}}}}]\n"
+        "users: [{name: u, user: {token: not-a-real-token}}]\n"
+        "contexts: [{name: lab, context: {cluster: c, user: u}}, {name: work, context: {cluster: o, user: u}}]\n"
+        "current-context: work\n")
+    rc, out = run(tmp_path, "--lab", "kubeconfig", "--kubeconfig", str(kubeconfig), "--context", "lab")
+    assert rc != 0
+    assert [line for line in out.splitlines() if line.startswith("ERROR")] == [
+        f"ERROR: the API server https://127.0.0.1:{port} does not answer (connection refused); "
+        f"try `kubectl --kubeconfig {kubeconfig} --context lab get nodes`"], out
+    no_traceback(out)
+
+
 # --- another working directory -------------------------------------------------------------
 
 def test_started_in_another_folder_is_one_line_naming_the_suites_folder(tmp_path: Path) -> None:
@@ -259,7 +322,127 @@ def test_started_in_another_folder_is_one_line_naming_the_suites_folder(tmp_path
     assert rc == 4, out
     assert [line for line in out.splitlines() if line.startswith("ERROR")] == [
         f"ERROR: pytest was started in {lab}, where none of the suite's scenarios are: run it from the suite's "
-        f"folder (`cd {ROOT}`), or name them (`pytest {ROOT / 'tests' / 'scenarios'} ...`)"], out
+        f"folder (`cd {shell_word(ROOT)}`), or name them (`pytest {shell_word(ROOT / 'tests' / 'scenarios')} ...`)"], out
     no_traceback(out)
     rc, out = run(tmp_path, "--lab", "replay", "-q", "-m", "ports", str(ROOT / "tests" / "scenarios"), cwd=lab)
     assert rc == 0 and " passed" in out, out[-2000:]
+
+
+def test_started_in_the_projects_provisioning_folder_is_the_same_one_line(tmp_path: Path) -> None:
+    """docs/real-lab.md's block `cd provisioning`, `vagrant up`, then `pytest -n auto --lab
+    vagrant` in the same shell: pytest found the project's pyproject.toml above, collected the
+    provisioning folder and ended "no tests ran" without a word."""
+    rc, out = run(tmp_path, "--lab", "replay", "-n", "2", "-q", cwd=ROOT / "provisioning")
+    assert rc == 4, out
+    assert [line for line in out.splitlines() if line.startswith("ERROR")] == [
+        f"ERROR: pytest was started in {ROOT / 'provisioning'}, where none of the suite's scenarios are: run it "
+        f"from the suite's folder (`cd {shell_word(ROOT)}`), or name them (`pytest {shell_word(ROOT / 'tests' / 'scenarios')} ...`)"], out
+    rc, out = run(tmp_path, "--lab", "replay", "-q", "-m", "ports", cwd=ROOT / "tests" / "scenarios")
+    assert rc == 0 and " passed" in out, out[-2000:]
+
+
+def test_started_in_another_folder_with_the_lab_in_pytest_addopts(tmp_path: Path) -> None:
+    """`PYTEST_ADDOPTS="--lab replay -n 2" pytest` in the lab's folder ended "no tests ran"
+    and exit 0 without a word: `--lab` was looked for on the command line only."""
+    lab = writeup_lab(tmp_path / "home")
+    rc, out = run(tmp_path, "-q", cwd=lab, env={"PYTEST_ADDOPTS": "--lab replay -n 2"})
+    assert rc == 4, out
+    assert [line for line in out.splitlines() if line.startswith("ERROR")] == [
+        f"ERROR: pytest was started in {lab}, where none of the suite's scenarios are: run it from the suite's "
+        f"folder (`cd {shell_word(ROOT)}`), or name them (`pytest {shell_word(ROOT / 'tests' / 'scenarios')} ...`)"], out
+    rc, out = run(tmp_path, "-q", "-m", "ports", str(ROOT / "tests" / "scenarios"), cwd=lab,
+                  env={"PYTEST_ADDOPTS": "--lab=replay"})
+    assert rc == 0 and " passed" in out, out[-2000:]
+
+
+def _typed(line: str, after: str) -> str:
+    """The command a one-line message tells the student to type: in backticks after `after`."""
+    found = re.search(re.escape(after) + r"[^`]*`([^`]+)`", line)
+    assert found, line
+    return found[1]
+
+
+def test_commands_in_messages_survive_a_space_in_a_path(tmp_path: Path) -> None:
+    """A checkout or a lab in a folder whose name has a space (`~/My Labs/...`, common on a
+    Mac): the command a message names must run when pasted into a shell.  `cd /x/My Labs/suite`
+    said "too many arguments"; such paths are quoted."""
+    suite = tmp_path / "my suite"  # the plugin's own folder is the suite's folder it names
+    shutil.copytree(ROOT / "cilab", suite / "cilab", ignore=shutil.ignore_patterns("__pycache__"))
+    (suite / "tests" / "scenarios").mkdir(parents=True)
+    lab = tmp_path / "home" / "cilium lab"
+    lab.mkdir(parents=True)
+    shutil.copy(WRITEUP_LAB / "Vagrantfile", lab / "Vagrantfile")
+    rc, out = run(tmp_path, "--lab", "replay", "-q", cwd=lab, env={"PYTHONPATH": str(suite)})
+    errors = [line for line in out.splitlines() if line.startswith("ERROR")]
+    assert rc == 4 and len(errors) == 1, out
+    cd = _typed(errors[0], "run it from the suite's folder")
+    moved = subprocess.run(["bash", "-c", f"{cd} && pwd"], cwd=tmp_path, capture_output=True, text=True)
+    assert moved.returncode == 0 and moved.stdout.strip() == str(suite), (errors[0], moved.stderr)
+    named = _typed(errors[0], "or name them")
+    assert shlex.split(named) == ["pytest", str(suite / "tests" / "scenarios"), "..."], errors[0]
+    if not DEBIAN_VAGRANT.exists():
+        pytest.fail(f"{DEBIAN_VAGRANT} is missing: apt-get install vagrant (scripts/test does)", pytrace=False)
+    rc, out = run(tmp_path, "--lab", "vagrant", "--vagrant-dir", str(lab),
+                  env={"VAGRANT_EXE": str(DEBIAN_VAGRANT), "VAGRANT_HOME": str(tmp_path / "vagrant.d")})
+    errors = [line for line in out.splitlines() if line.startswith("ERROR")]
+    assert rc != 0 and len(errors) == 1 and errors[0].startswith(f"ERROR: machines not running in {lab}: "), out
+    assert shlex.split(_typed(errors[0], "bring them up there with")) == ["cd", str(lab), "&&", "vagrant", "up"], errors
+
+
+def test_scripts_suite_typed_in_another_folder_reads_relative_paths_from_there(tmp_path: Path) -> None:
+    """`cd ~/cilium-lab-runs && ~/src/cilium-lab-conformance/scripts/suite --transcript first`:
+    the script runs pytest from the project's folder, so `first` was looked for there ("no such
+    file or folder" for a folder beside the student).  Relative paths mean what they meant where
+    the command was typed."""
+    checkout = tmp_path / "checkout"  # a checkout of links to this one, with reports/ of its own
+    checkout.mkdir()
+    for entry in ROOT.iterdir():
+        if entry.name not in ("reports", ".git", ".pytest_cache"):
+            (checkout / entry.name).symlink_to(entry)
+    runs = tmp_path / "cilium-lab-runs"
+    shutil.copytree(ROOT / "fixtures" / "transcripts" / "reference", runs / "first")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "CILAB_"))}
+    proc = subprocess.run([str(checkout / "scripts" / "suite"), "--transcript", "first", "-m", "ports",
+                           "--call-log=calls.log"], cwd=runs, capture_output=True, text=True, timeout=300, env=env)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0 and re.search(r"\b4 passed\b", out), out[-3000:]
+    assert f"transcript={runs / 'first'}\n" in (checkout / "reports" / "allure-results" / "environment.properties").read_text()
+    assert sorted(p.name for p in runs.glob("calls.log.*")) == ["calls.log.gw0", "calls.log.gw1"], out[-3000:]
+    assert not list(checkout.glob("calls.log*")), out[-3000:]
+
+
+#: what Python 3.11+ added to the standard library that a module could import by name
+#: (pyproject.toml: requires-python >= 3.10; Ubuntu 22.04's python3 is 3.10)
+NEWER_THAN_310 = {
+    "typing": {"Self", "LiteralString", "Never", "assert_never", "assert_type", "reveal_type", "Required",
+               "NotRequired", "TypeVarTuple", "Unpack", "dataclass_transform", "get_overloads", "clear_overloads"},
+    "datetime": {"UTC"}, "enum": {"StrEnum", "ReprEnum", "verify", "EnumCheck"}, "contextlib": {"chdir"},
+    "hashlib": {"file_digest"}, "operator": {"call"}, "itertools": {"batched"},
+}
+NEW_MODULES_AFTER_310 = {"tomllib", "wsgiref.types"}
+
+
+def test_every_module_imports_on_python_3_10() -> None:
+    """README: `scripts/test` works on a fresh machine with python3 3.10+.  On 3.10 eight test
+    modules stopped at collection (`from typing import Self` in tests/unit/fake_apiserver.py).
+    No module of the project imports what the standard library gained in 3.11 or later, outside
+    an `if TYPE_CHECKING:` block."""
+    import ast
+    found = []
+    for path in sorted([*ROOT.glob("cilab/**/*.py"), *ROOT.glob("tests/**/*.py"), *ROOT.glob("tools/**/*.py"),
+                        ROOT / "conftest.py"]):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        hidden = {id(n) for block in ast.walk(tree) if isinstance(block, ast.If)
+                  and "TYPE_CHECKING" in ast.unparse(block.test) for n in ast.walk(block)}
+        for node in ast.walk(tree):
+            if id(node) in hidden:
+                continue
+            if isinstance(node, ast.ImportFrom) and node.module in NEWER_THAN_310:
+                names = {a.name for a in node.names} & NEWER_THAN_310[node.module]
+                if names:
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno}: from {node.module} import {sorted(names)}")
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                modules = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+                found += [f"{path.relative_to(ROOT)}:{node.lineno}: import {m}" for m in modules
+                          if m in NEW_MODULES_AFTER_310]
+    assert not found, "needs Python 3.11+: " + "; ".join(found)

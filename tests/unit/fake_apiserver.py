@@ -35,10 +35,13 @@ import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import yaml
+
+if TYPE_CHECKING:  # typing.Self is Python 3.11+, and the project runs on 3.10 too
+    from typing_extensions import Self
 
 TOKEN = "fake-bearer-token-5f0c1e9a"
 APPLY_PATCH = "application/apply-patch+yaml"

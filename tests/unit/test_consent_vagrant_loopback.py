@@ -10,6 +10,7 @@ agent's arguments as found, with the marker gone.
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -33,8 +34,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def _helm_on_the_node(tmp: Path, state: Path) -> Path:
     """The stand-in helm as an absolute path (sudo resets PATH and the environment)."""
     exe = tmp / "helm"
-    exe.write_text(f"#!/bin/sh\nCILAB_STANDIN_HELM_STATE={state} exec {sys.executable} "
-                   f"{ROOT / 'tests' / 'standin_helm.py'} \"$@\"\n")
+    exe.write_text(f"#!/bin/sh\nCILAB_STANDIN_HELM_STATE={shlex.quote(str(state))} exec {shlex.quote(sys.executable)} "
+                   f"{shlex.quote(str(ROOT / 'tests' / 'standin_helm.py'))} \"$@\"\n")
     exe.chmod(0o755)
     return exe
 

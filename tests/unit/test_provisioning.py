@@ -15,6 +15,7 @@ import io
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -1071,8 +1072,8 @@ def test_scripts_mark_completion_last(script: str, markers: list[str]) -> None:
 def test_mark_done_writes_the_versions_atomically(tmp_path: Path) -> None:
     script = f"""
 set -euo pipefail
-source {PROV / 'scripts' / 'common.sh'}
-CILAB_STATE={tmp_path}/state
+source {shlex.quote(str(PROV / 'scripts' / 'common.sh'))}
+CILAB_STATE={shlex.quote(str(tmp_path))}/state
 hostname() {{ echo k8s-w1; }}
 KUBERNETES_VERSION=1.33.2 CA_CERT_HASH=sha256:ab
 mark_started k8s-w.sh
