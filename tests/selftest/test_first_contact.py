@@ -411,6 +411,39 @@ def test_scripts_suite_typed_in_another_folder_reads_relative_paths_from_there(t
     assert not list(checkout.glob("calls.log*")), out[-3000:]
 
 
+def test_scripts_suite_builds_the_report_from_the_students_alluredir(tmp_path: Path) -> None:
+    """`scripts/suite -m ports --alluredir=~/lab-results`: pytest takes the last --alluredir, so
+    the results went to the student's folder while the report was built from the script's own,
+    empty one.  The report is built from the folder given (a leading ~ and a relative path
+    read as the student meant them), which the script never empties."""
+    checkout = tmp_path / "checkout"  # a checkout of links to this one, with reports/ of its own
+    checkout.mkdir()
+    for entry in ROOT.iterdir():
+        if entry.name not in ("reports", ".git", ".pytest_cache"):
+            (checkout / entry.name).symlink_to(entry)
+    home = tmp_path / "home"
+    mine = home / "lab-results"
+    mine.mkdir(parents=True)
+    (mine / "kept.txt").write_text("the student's\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "CILAB_"))}
+    env["HOME"] = str(home)
+    proc = subprocess.run([str(checkout / "scripts" / "suite"), "-m", "ports", "--alluredir=~/lab-results"],
+                          cwd=home, capture_output=True, text=True, timeout=300, env=env)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0 and re.search(r"\b4 passed\b", out), out[-3000:]
+    assert len(list(mine.glob("*-result.json"))) == 4 and (mine / "kept.txt").exists(), sorted(mine.iterdir())
+    report = re.search(r"^HTML report: (.+)$", out, re.M)
+    assert report and Path(report.group(1)).is_file(), out[-3000:]
+    html = Path(report.group(1)).read_text(encoding="utf-8", errors="replace")
+    import base64
+    import json
+    stats = re.search(r'd\("widgets/statistic\.json","([^"]+)"', html)   # the single file's embedded data
+    assert stats and json.loads(base64.b64decode(stats.group(1))) == {"total": 4, "passed": 4}, \
+        stats and base64.b64decode(stats.group(1))
+    assert not (checkout / "reports" / "allure-results").exists() or \
+        not list((checkout / "reports" / "allure-results").iterdir())
+
+
 #: what Python 3.11+ added to the standard library that a module could import by name
 #: (pyproject.toml: requires-python >= 3.10; Ubuntu 22.04's python3 is 3.10)
 NEWER_THAN_310 = {
