@@ -51,31 +51,37 @@ def snapshot_relay_disabled(stage_record: dict[str, Any]) -> None:
 
 @then(parsers.parse("the pre-Hubble snapshot shows no node listening on port {port:d}"))
 @asserts("no-hubble-ports-before-hubble")
-def snapshot_no_port(stage_record: dict[str, Any], port: int) -> None:
+def snapshot_no_port(lab: Lab, stage_record: dict[str, Any], port: int) -> None:
     closed = [int(p) for p in fact("no-hubble-ports-before-hubble").split()]
     assert port in closed, f"the seed shows only ports {closed} closed before Hubble, not {port}"
+    listening = {node: [s for s in socks if s.split(" ")[0].rsplit(":", 1)[-1] == str(port)]
+                 for node, socks in _listeners(lab, stage_record).items()}
+    offenders = {n: s for n, s in listening.items() if s}
+    assert not offenders, f"before Hubble: expected nothing on {port}, saw {offenders}"
+
+
+def _listeners(lab: Lab, stage_record: dict[str, Any]) -> dict[str, list[str]]:
+    """The pre-Hubble listening sockets, node -> sockets, of every node of the cluster: a
+    node the snapshot did not read (a node unreachable then, or not yet in the cluster) would
+    make "on every node" and "no node" true of the others only."""
     snap = _snapshot(stage_record)
     missing = snap.get("unavailable") or {}
     if missing:  # the suite could not look: a broken lab, not a verdict
         raise LabUnavailable("before Hubble: no listening sockets were read from " + "; ".join(
             f"{node} ({why})" for node, why in missing.items()))
-    listening = {node: [s for s in socks if s.split(" ")[0].rsplit(":", 1)[-1] == str(port)]
-                 for node, socks in snap["listeners"].items()}
-    offenders = {n: s for n, s in listening.items() if s}
-    assert not offenders, f"before Hubble: expected nothing on {port}, saw {offenders}"
+    read, cluster = set(snap["listeners"]), set(k8s.nodes(lab))
+    assert cluster <= read, (f"before Hubble: the snapshot read the listening sockets of {', '.join(sorted(read))}, "
+                             f"not of {', '.join(sorted(cluster - read))}, a node of the cluster")
+    return snap["listeners"]
 
 
-def _holders(stage_record: dict[str, Any], port: int, process: str) -> tuple[list[str], list[str]]:
+def _holders(lab: Lab, stage_record: dict[str, Any], port: int, process: str) -> tuple[list[str], list[str]]:
     """(nodes whose pre-Hubble sockets have `port` held by `process`, every node read)."""
-    snap = _snapshot(stage_record)
-    missing = snap.get("unavailable") or {}
-    if missing:
-        raise LabUnavailable("before Hubble: no listening sockets were read from " + "; ".join(
-            f"{node} ({why})" for node, why in missing.items()))
-    holders = sorted(node for node, socks in snap["listeners"].items()
+    listeners = _listeners(lab, stage_record)
+    holders = sorted(node for node, socks in listeners.items()
                      if any(s.split(" ")[0].rsplit(":", 1)[-1] == str(port) and process in s.split(" ", 1)[-1]
                             for s in socks))
-    return holders, sorted(snap["listeners"])
+    return holders, sorted(listeners)
 
 
 def _port_process(value: str) -> tuple[int, str]:
@@ -85,18 +91,18 @@ def _port_process(value: str) -> tuple[int, str]:
 
 @then("the pre-Hubble snapshot shows Envoy's metrics port 9964 open on every node")
 @asserts("envoy-metrics-before-hubble")
-def snapshot_envoy_metrics(stage_record: dict[str, Any]) -> None:
+def snapshot_envoy_metrics(lab: Lab, stage_record: dict[str, Any]) -> None:
     port, process = _port_process(fact("envoy-metrics-before-hubble"))   # seed 992
-    holders, every = _holders(stage_record, port, process)
+    holders, every = _holders(lab, stage_record, port, process)
     assert holders == every, (f"before Hubble: expected port {port} listened on by {process} on every node "
                               f"({', '.join(every)}), saw it on {', '.join(holders) or 'no node'}")
 
 
 @then("the pre-Hubble snapshot shows the operator's metrics port 9963 open on one node")
 @asserts("operator-metrics-before-hubble")
-def snapshot_operator_metrics(stage_record: dict[str, Any]) -> None:
+def snapshot_operator_metrics(lab: Lab, stage_record: dict[str, Any]) -> None:
     port, process = _port_process(fact("operator-metrics-before-hubble"))   # seed 995
-    holders, every = _holders(stage_record, port, process)
+    holders, every = _holders(lab, stage_record, port, process)
     assert len(holders) == 1, (f"before Hubble: expected port {port} listened on by {process} on one node "
                                f"(the operator's one replica), saw it on {', '.join(holders) or 'no node'}")
 

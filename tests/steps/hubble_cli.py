@@ -875,12 +875,16 @@ def coredns_health_checks(lab: Lab, ctx: dict[str, Any]) -> None:
 
 @when("I list the IP cache of the agent on k8s-w1")
 def list_ip_cache(lab: Lab, ctx: dict[str, Any]) -> None:
+    from cilab.roles import of_lab
     cluster = k8s.nodes(lab)
     apiservers = _apiserver_ips(lab)
-    workers = sorted(n for n, ip in cluster.items() if ip not in apiservers)
-    assert workers, f"no node other than the API server's among {sorted(cluster)}"
-    ctx["ipcache_node"] = workers[0]
-    ctx["ipcache"] = hubble_cli.ip_cache(lab, workers[0])
+    node = of_lab(lab).real("k8s-w1")   # the write-up's k8s-w1: the lab's first worker (cilab.roles)
+    assert node in cluster, f"node {node} is not in the cluster (saw {', '.join(sorted(cluster))})"
+    # the scenario reads a node that does not run the API server: there it is kube-apiserver (7)
+    assert cluster[node] not in apiservers, (f"{node} ({cluster[node]}) serves the API itself, so its IP cache "
+                                             "shows the API server as host, not kube-apiserver")
+    ctx["ipcache_node"] = node
+    ctx["ipcache"] = hubble_cli.ip_cache(lab, node)
     ctx["cluster"], ctx["apiservers"] = cluster, apiservers
 
 

@@ -217,6 +217,14 @@ def _mutants() -> dict[str, dict[str, Any]]:
             "message": "before Hubble: expected nothing on 4244",
             "calls": [_replace(ref, "node_shell", [], [cmd(ss_before("k8s-ctr") + ss_line("*:4244", "cilium-agent", 5120, 50) + "\n")],
                                node="k8s-ctr", command="ss -tlnpH")]},
+        "hubble-before-snapshot-misses-w2": {
+            "breaks": "before the upgrade the Node list had no k8s-w2 (not yet joined), so the pre-Hubble "
+                      "snapshot read the sockets of the other two nodes only",
+            "expect": ["test_before_the_upgrade_hubble_was_off"],
+            "message": "before Hubble: the snapshot read the listening sockets of k8s-ctr, k8s-w1, not of k8s-w2, "
+                       "a node of the cluster",
+            "calls": [_replace(ref, "k8s_list", [], [value([node_obj(n) for n in NODES if n != "k8s-w2"])],
+                               api_version="v1", kind="Node")]},
         "hubble-before-envoy-metrics-closed": {
             "breaks": "before the upgrade k8s-w1's Envoy did not serve its metrics on 9964",
             "expect": ["test_before_the_upgrade_hubble_was_off"],
