@@ -286,7 +286,10 @@ def _validate(config: pytest.Config) -> None:
             # The floor is the lab the suite builds (its Vagrantfile needs it); in a lab of the
             # student's own only `--version`, `status` and `ssh-config` run, with any Vagrant.
             if is_suite_lab(root):  # first: an old Vagrant fails later with a message naming no version
-                cli.check_version()
+                try:
+                    cli.check_version()
+                except ConfigError as exc:  # what a student with that Vagrant can run at once
+                    raise ConfigError(f"{exc}; or run offline with --lab replay") from None
         except ConfigError as exc:
             raise _usage(str(exc)) from None
         except LabError as exc:

@@ -212,7 +212,7 @@ def test_suite_lab_keeps_the_floor(tmp_path: Path) -> None:
     assert rc != 0
     assert [line for line in out.splitlines() if line.startswith("ERROR")] == [
         f"ERROR: Vagrant 2.4.3 found at {exe}; the lab needs Vagrant 2.4.9 or newer (VirtualBox 7.2 needs it): "
-        "get it from https://developer.hashicorp.com/vagrant/install"], out
+        "get it from https://developer.hashicorp.com/vagrant/install; or run offline with --lab replay"], out
     assert (tmp_path / "standin" / "calls.log").read_text().split("\n")[0] == "--version"
 
 
