@@ -389,16 +389,21 @@ def test_commands_in_messages_survive_a_space_in_a_path(tmp_path: Path) -> None:
     assert shlex.split(_typed(errors[0], "bring them up there with")) == ["cd", str(lab), "&&", "vagrant", "up"], errors
 
 
+def linked_checkout(checkout: Path) -> Path:
+    """A checkout of links to this one, with a reports/ of its own (scripts/suite writes there)."""
+    checkout.mkdir()
+    for entry in ROOT.iterdir():
+        if entry.name not in ("reports", ".git", ".pytest_cache"):
+            (checkout / entry.name).symlink_to(entry)
+    return checkout
+
+
 def test_scripts_suite_typed_in_another_folder_reads_relative_paths_from_there(tmp_path: Path) -> None:
     """`cd ~/cilium-lab-runs && ~/src/cilium-lab-conformance/scripts/suite --transcript first`:
     the script runs pytest from the project's folder, so `first` was looked for there ("no such
     file or folder" for a folder beside the student).  Relative paths mean what they meant where
     the command was typed."""
-    checkout = tmp_path / "checkout"  # a checkout of links to this one, with reports/ of its own
-    checkout.mkdir()
-    for entry in ROOT.iterdir():
-        if entry.name not in ("reports", ".git", ".pytest_cache"):
-            (checkout / entry.name).symlink_to(entry)
+    checkout = linked_checkout(tmp_path / "checkout")
     runs = tmp_path / "cilium-lab-runs"
     shutil.copytree(ROOT / "fixtures" / "transcripts" / "reference", runs / "first")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "CILAB_"))}
@@ -416,11 +421,7 @@ def test_scripts_suite_builds_the_report_from_the_students_alluredir(tmp_path: P
     the results went to the student's folder while the report was built from the script's own,
     empty one.  The report is built from the folder given (a leading ~ and a relative path
     read as the student meant them), which the script never empties."""
-    checkout = tmp_path / "checkout"  # a checkout of links to this one, with reports/ of its own
-    checkout.mkdir()
-    for entry in ROOT.iterdir():
-        if entry.name not in ("reports", ".git", ".pytest_cache"):
-            (checkout / entry.name).symlink_to(entry)
+    checkout = linked_checkout(tmp_path / "checkout")
     home = tmp_path / "home"
     mine = home / "lab-results"
     mine.mkdir(parents=True)
