@@ -14,7 +14,8 @@ IPTABLES_COMMAND = "iptables-save"
 
 
 def nodes(lab: Lab) -> dict[str, NodeFacts]:
-    """`kubectl get node -owide`: every node the API server knows."""
+    """Every Node object the API server knows (what `kubectl get node -owide` prints its
+    columns from), read through the suite's API client; `kubectl_nodes` reads the printed table."""
     return node_facts(lab.list("v1", "Node"))
 
 

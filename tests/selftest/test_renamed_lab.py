@@ -16,6 +16,7 @@ import yaml
 from cilab.parsers.cluster import parse_node_table
 from cilab.probes.cluster import KUBECTL_NODES_COMMAND
 from tests.selftest.suite_runner import ROOT, run_suite
+from tools.reference.cluster import tabwriter
 
 REFERENCE = ROOT / "fixtures" / "transcripts" / "reference"
 NAMES = {"k8s-ctr": "cp-1", "k8s-w1": "node-a", "k8s-w2": "node-b"}
@@ -34,12 +35,10 @@ def _renamed(value: Any) -> Any:
 
 def _relaid(table: str) -> str:
     """The reference's `kubectl get node -owide` with the new names, laid out again as
-    kubectl's tabwriter would (each column its widest cell plus three spaces)."""
+    kubectl's tabwriter would."""
     parsed = parse_node_table(table)
     header = list(parsed.rows[0].cells)
-    rows = [header] + [[_renamed(r.cells[h]) for h in header] for r in parsed.rows]
-    widths = [max(len(r[i]) for r in rows) + 3 for i in range(len(header) - 1)]
-    return "".join("".join(c.ljust(w) for c, w in zip(r, widths)) + r[-1] + "\n" for r in rows)
+    return tabwriter([header] + [[_renamed(r.cells[h]) for h in header] for r in parsed.rows])
 
 
 def renamed_reference(folder: Path) -> Path:

@@ -103,6 +103,9 @@ def cluster_every_node_ready(lab: Lab) -> None:
     def check() -> None:
         where, table = cluster.kubectl_nodes(lab)
         assert table.rows, f"`{cluster.KUBECTL_NODES_TYPED}` on {where} lists no nodes" + _unparsed(table)
+        # a row that cannot be read cannot be judged Ready: it is not passed over
+        assert not table.unparsed, (f"`{cluster.KUBECTL_NODES_TYPED}` on {where}: the STATUS of some rows "
+                                    "cannot be read" + _unparsed(table))
         bad = [f"node {r.name}: expected Ready in STATUS, saw {r.status}" for r in table.rows if not r.is_ready]
         assert not bad, (f"not every node is Ready in `{cluster.KUBECTL_NODES_TYPED}` on {where}: "
                          + "; ".join(bad))

@@ -16,6 +16,7 @@ from cilab.locks import resource_lock
 from cilab.parsers.hubble import Flow, parse_hubble_status
 from cilab.probes import flows, hubble, hubble_cli, k8s, observe_filter, starwars, traffic
 from cilab.probes.traffic import Response, parse_time
+from cilab.roles import of_lab
 from cilab.versions import load_versions
 
 KS = "kube-system"
@@ -875,7 +876,6 @@ def coredns_health_checks(lab: Lab, ctx: dict[str, Any]) -> None:
 
 @when("I list the IP cache of the agent on k8s-w1")
 def list_ip_cache(lab: Lab, ctx: dict[str, Any]) -> None:
-    from cilab.roles import of_lab
     cluster = k8s.nodes(lab)
     apiservers = _apiserver_ips(lab)
     node = of_lab(lab).real("k8s-w1")   # the write-up's k8s-w1: the lab's first worker (cilab.roles)

@@ -14,6 +14,8 @@ DOC = ROOT / "docs" / "architecture.md"
 STEPS = ROOT / "tests" / "steps"
 MUTANTS = ROOT / "fixtures" / "transcripts" / "mutants"
 #: sentence words that promise a whole set (or none of it)
+#: a mutant's name in the table's last column (a transcript's stem under MUTANTS)
+MUTANT_NAME = re.compile(r"\b[a-z0-9]+(?:-[a-z0-9.]+)+\b")
 SET_WORDS = re.compile(r"\b(every|each|both|all|exactly|no node|no agent|no endpoint)\b", re.IGNORECASE)
 
 
@@ -86,7 +88,7 @@ def test_every_step_named_exists() -> None:
 def test_every_mutant_named_exists() -> None:
     missing = []
     for row in table_rows():
-        for name in re.findall(r"\b[a-z0-9]+(?:-[a-z0-9.]+)+\b", row["Mutants (one member off)"]):
+        for name in MUTANT_NAME.findall(row["Mutants (one member off)"]):
             if not (MUTANTS / f"{name}.yaml").is_file():
                 missing.append(f"{name} ({row['Step']})")
     assert not missing, f"docs/architecture.md names mutants that do not exist: {', '.join(missing)}"
@@ -133,7 +135,7 @@ def mutants_off_their_step(rows: list[dict[str, str]], runs: dict[str, set[str]]
         step = row["Step"].strip("`")
         if step not in runs:
             continue
-        for mutant in re.findall(r"\b[a-z0-9]+(?:-[a-z0-9.]+)+\b", row["Mutants (one member off)"]):
+        for mutant in MUTANT_NAME.findall(row["Mutants (one member off)"]):
             spec = yaml.safe_load((MUTANTS / f"{mutant}.yaml").read_text(encoding="utf-8"))["mutant"]
             failing = {t.split("[")[0] for t in spec["expect_failing"]}
             if not failing & runs[step]:

@@ -202,7 +202,13 @@ def kubectl_node_table(status: dict[str, str] | None = None, drop: tuple[str, ..
         n = NODES.get(name) or {"ip": f"192.168.10.{100 + i}", "role": None}
         rows.append([name, (status or {}).get(name, "Ready"), n["role"] or "<none>", NODE_AGE.get(name, "2m1s"),
                      "v1.33.2", n["ip"], "<none>", "Ubuntu 24.04.2 LTS", "6.8.0-53-generic", "containerd://1.7.27"])
-    widths = [max(len(r[c]) for r in rows) + 3 for c in range(len(header) - 1)]
+    return tabwriter(rows)
+
+
+def tabwriter(rows: list[list[str]]) -> str:
+    """Rows laid out as kubectl's tabwriter prints a table: each column but the last as wide
+    as its widest cell plus three spaces."""
+    widths = [max(len(r[c]) for r in rows) + 3 for c in range(len(rows[0]) - 1)]
     return "".join("".join(cell.ljust(w) for cell, w in zip(r, widths)) + r[-1] + "\n" for r in rows)
 
 
